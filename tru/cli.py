@@ -1,0 +1,109 @@
+"""The `tru` command. Flags are generated from the same dataclasses the Python API takes."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Callable
+
+from tru.config import FinetuneConfig, UnlearnConfig, load_yaml_settings
+from tru.errors import ConfigError, TruError
+
+
+def _parse_assignment(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_type: type) -> None:
+    parser.add_argument("--config", help="YAML file of settings; flags given here override it")
+    for f in dataclasses.fields(config_type):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+        elif f.type in ("dict", dict):
+            parser.add_argument(flag, action="append", type=_parse_assignment, default=argparse.SUPPRESS,
+                                metavar="KEY=VALUE", help=help_text)
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(f.type, f.type)
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
+
+
+def build_config(config_type: type, namespace: argparse.Namespace):
+    values = load_yaml_settings(namespace.config, config_type) if getattr(namespace, "config", None) else {}
+    for f in dataclasses.fields(config_type):
+        if hasattr(namespace, f.name):
+            value = getattr(namespace, f.name)
+            if f.type in ("dict", dict):
+                value = {**values.get(f.name, {}), **dict(value)}
+            values[f.name] = value
+    try:
+        return config_type(**values)
+    except TypeError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from None
+
+
+def _finetune(config: FinetuneConfig) -> None:
+    from tru.finetune import finetune
+
+    run_dir = finetune(config)
+    print(f"fine-tuned model: {run_dir / 'model'}  (losses: {run_dir / 'losses.jsonl'})")
+
+
+def _unlearn(config: UnlearnConfig) -> None:
+    from tru.unlearn.run import unlearn
+
+    run_dir = unlearn(config)
+    print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
+
+
+COMMANDS: dict[str, tuple[type, Callable, str]] = {
+    "finetune": (FinetuneConfig, _finetune, "fine-tune a model on QA data (TOFU full / retain models)"),
+    "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
+}
+
+
+def _methods(_args) -> None:
+    from tru.unlearn.methods import METHODS, build_recipe, recipe_settings
+
+    for name in sorted(METHODS):
+        settings = recipe_settings(build_recipe(name))
+        settings.pop("method")
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "(no settings)"
+        print(f"{name:9s} streams={'+'.join(METHODS[name].streams)}  {shown}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tru", description="Explainable LLM unlearning (TRU and baselines)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (config_type, _, help_text) in COMMANDS.items():
+        add_config_arguments(sub.add_parser(name, help=help_text, description=help_text), config_type)
+    sub.add_parser("methods", help="list unlearning methods and their default settings")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "methods":
+            _methods(args)
+            return 0
+        config_type, run, _ = COMMANDS[args.command]
+        run(build_config(config_type, args))
+    except TruError as exc:
+        print(f"tru {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"tru {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Typed command settings. Each command takes one flat dataclass; the CLI flags, YAML files and
+the Python API all fill the same fields, so every subcommand is callable with the same settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tru.errors import ConfigError, InputError
+
+
+def setting(default: Any, help: str, **kwargs) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **kwargs})
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """Settings shared by every command that trains a model."""
+
+    model: str = setting("smollm2-135m", "model folder, hub id, or alias (smollm2-135m, tiny-llama)")
+    out: str = setting("", "run directory to create")
+    overwrite: bool = setting(False, "replace an existing run directory")
+    epochs: float = setting(10.0, "training epochs (over the forget set for unlearning)")
+    max_steps: int = setting(-1, "stop after this many optimizer steps (overrides epochs when > 0)")
+    lr: float = setting(1e-5, "learning rate (AdamW)")
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    warmup_steps: int = setting(0, "linear warm-up steps")
+    lr_scheduler: str = setting("constant", "learning-rate schedule: constant, linear, cosine")
+    batch_size: int = setting(4, "items per stream per device per step")
+    grad_accum: int = setting(1, "gradient accumulation steps")
+    max_length: int = setting(512, "maximum tokens per example")
+    seed: int = setting(0, "random seed")
+    dtype: str = setting("float32", "float32 or bfloat16")
+    device: str = setting("auto", "auto, cpu or cuda")
+    gradient_checkpointing: bool = setting(False, "trade compute for memory")
+    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
+    lora_r: int = setting(0, "LoRA rank; 0 trains all weights")
+    lora_alpha: int = setting(16, "LoRA alpha")
+    lora_dropout: float = setting(0.0, "LoRA dropout")
+    report_to: str = setting("tensorboard", "Trainer loggers, comma separated, or none")
+    logging_steps: int = setting(1, "log every N optimizer steps")
+
+    def validate(self) -> None:
+        if not self.out:
+            raise ConfigError("--out is required: the run directory to create")
+        positive = {"batch_size": self.batch_size, "grad_accum": self.grad_accum,
+                    "max_length": self.max_length, "logging_steps": self.logging_steps}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.lr <= 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ConfigError("give --epochs > 0 or --max-steps > 0")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")
+        if self.lr_scheduler not in ("constant", "linear", "cosine"):
+            raise ConfigError(f"--lr-scheduler must be constant, linear or cosine, got '{self.lr_scheduler}'")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ConfigError(f"--device must be auto, cpu or cuda, got '{self.device}'")
+
+
+@dataclass(kw_only=True)
+class FinetuneConfig(TrainConfig):
+    """`tru finetune`: teach a base model QA data (the TOFU `full` model or the `retain` oracle)."""
+
+    data: str = setting("", "QA data: a .jsonl/.json file or tofu:SPLIT (e.g. tofu:full)")
+    tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
+    epochs: float = setting(5.0, "training epochs")
+    lr_scheduler: str = setting("linear", "learning-rate schedule: constant, linear, cosine")
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.data:
+            raise ConfigError("--data is required: a QA file or tofu:SPLIT")
+
+
+@dataclass(kw_only=True)
+class UnlearnConfig(TrainConfig):
+    """`tru unlearn`: remove the forget set's knowledge with TRU or a baseline."""
+
+    method: str = setting("tru", "tru, ga, graddiff, npo, simnpo, idkpo, idkdpo, rmu, wga")
+    set: dict = setting({}, "method setting KEY=VALUE (repeatable), e.g. --set alpha=0.2")
+    forget: str = setting("", "forget data: a .jsonl/.json file or tofu:SPLIT (e.g. tofu:forget01)")
+    retain: str = setting("", "retain data: a file or tofu:SPLIT (default for tofu:forgetNN: the matching retain split)")
+    targets: str = setting("", "reasoning targets: a targets .jsonl, or rtofu:PATH for R-TOFU idkcot traces")
+    refusals: str = setting("", "refusal answers for idkpo/idkdpo and R-TOFU targets: a file of {\"answer\": ...}")
+    tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
+    target_format: str = setting("s1", "reasoning target format: s1 or think-tags")
+    summary_items: int = setting(64, "forget/retain items scored before and after for summary.json (0: skip)")
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.forget:
+            raise ConfigError("--forget is required: a forget file or tofu:SPLIT")
+
+
+def load_yaml_settings(path: str | Path, config_type: type) -> dict:
+    """Read a YAML preset; unknown keys are an error that names the key and file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "config file does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise InputError(path, f"invalid YAML ({getattr(exc, 'problem', exc)})",
+                         line=None if line is None else line + 1) from None
+    if not isinstance(data, dict):
+        raise InputError(path, "expected a mapping of setting names to values")
+    known = {f.name for f in dataclasses.fields(config_type)}
+    for key in data:
+        if key.replace("-", "_") not in known:
+            raise InputError(path, f"unknown setting '{key}'", field=key,
+                             hint=f"known settings: {', '.join(sorted(known))}")
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def config_dict(config) -> dict:
+    return dataclasses.asdict(config)

@@ -1,0 +1,99 @@
+"""JSON Lines and JSON-list readers whose errors name the file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator, TypeVar
+
+from tru.data.records import FieldError, Record
+from tru.errors import InputError
+
+R = TypeVar("R", bound=Record)
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(path, f"byte {exc.start} is not valid UTF-8", line=line,
+                         hint="save the file as UTF-8") from None
+
+
+def _iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, object]]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", line=number,
+                             hint="each line must hold one JSON object") from None
+
+
+def _iter_json_list(path: Path, text: str) -> Iterator[tuple[int, object]]:
+    """Walk a top-level JSON array item by item so that each item keeps its line number."""
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+
+    def skip_ws(i: int) -> int:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    def line_of(i: int) -> int:
+        return text.count("\n", 0, i) + 1
+
+    pos = skip_ws(pos)
+    if pos < len(text) and text[pos] == "]":
+        return
+    while True:
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON ({exc.msg})", line=line_of(exc.pos)) from None
+        yield line_of(pos), obj
+        pos = skip_ws(end)
+        if pos < len(text) and text[pos] == ",":
+            pos = skip_ws(pos + 1)
+            continue
+        if pos < len(text) and text[pos] == "]":
+            if skip_ws(pos + 1) != len(text):
+                raise InputError(path, "unexpected text after the closing ']'", line=line_of(pos + 1))
+            return
+        raise InputError(path, "expected ',' or ']' between list items", line=line_of(pos))
+
+
+def read_records(path: str | Path, record_type: type[R], *, allow_empty: bool = False) -> list[R]:
+    """Read a JSON Lines file or a JSON list of objects into validated records.
+
+    Raises InputError naming file, line and field for anything malformed, for an empty file
+    (unless ``allow_empty``) and for duplicate ``id`` values.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file does not exist", hint="check the path")
+    if path.is_dir():
+        raise InputError(path, "is a directory, expected a .jsonl or .json file")
+    text = _decode(path)
+    stripped = text.lstrip()
+    items = _iter_json_list(path, text) if stripped.startswith("[") else _iter_jsonl(path, text)
+    records: list[R] = []
+    seen_ids: dict[str, int] = {}
+    for line, obj in items:
+        try:
+            record = record_type.from_dict(obj)  # type: ignore[attr-defined]
+        except FieldError as exc:
+            raise InputError(path, str(exc), line=line, field=exc.field) from None
+        record_id = getattr(record, "id", None)
+        if record_id is not None:
+            if record_id in seen_ids:
+                raise InputError(path, f"duplicate id {record_id!r} (first on line {seen_ids[record_id]})",
+                                 line=line, field="id", hint="ids must be unique within a file")
+            seen_ids[record_id] = line
+        records.append(record)
+    if not records and not allow_empty:
+        raise InputError(path, "holds no records", hint="give a file with at least one JSON object")
+    return records

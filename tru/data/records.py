@@ -1,0 +1,157 @@
+"""Record types. Each validates a raw mapping and reports the offending field by name."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+
+class FieldError(ValueError):
+    """A field is missing or has the wrong type; the reader adds file and line."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        super().__init__(message)
+
+
+def _require_str(obj: dict, name: str, *, optional: bool = False, allow_empty: bool = False) -> str | None:
+    if name not in obj or obj[name] is None:
+        if optional:
+            return None
+        raise FieldError(name, "missing; every record needs it")
+    value = obj[name]
+    if not isinstance(value, str):
+        raise FieldError(name, f"expected a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise FieldError(name, "is empty")
+    return value
+
+
+def _require_str_list(obj: dict, name: str, *, optional: bool = False, min_len: int = 1) -> list[str] | None:
+    if name not in obj or obj[name] is None:
+        if optional:
+            return None
+        raise FieldError(name, "missing; every record needs it")
+    value = obj[name]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FieldError(name, "expected a list of strings")
+    if len(value) < min_len:
+        raise FieldError(name, f"expected at least {min_len} entries, got {len(value)}")
+    return list(value)
+
+
+def _optional_id(obj: dict) -> str | None:
+    if obj.get("id") is None:
+        return None
+    if not isinstance(obj["id"], (str, int)) or isinstance(obj["id"], bool):
+        raise FieldError("id", "expected a string or an integer")
+    return str(obj["id"])
+
+
+class Record:
+    """Shared helpers: dict conversion and field-name aliases of known sources."""
+
+    aliases: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def _normalise(cls, obj: Any) -> dict:
+        if not isinstance(obj, dict):
+            raise FieldError("<record>", f"expected a JSON object, got {type(obj).__name__}")
+        out = dict(obj)
+        for alias, name in cls.aliases.items():
+            if alias in out and name not in out:
+                out[name] = out.pop(alias)
+        return out
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]  # type: ignore[arg-type]
+
+
+@dataclass
+class QAItem(Record):
+    """A question and its answer, with TOFU's optional evaluation fields."""
+
+    question: str
+    answer: str
+    paraphrased_answer: str | None = None
+    perturbed_answer: list[str] | None = None
+    paraphrased_question: str | None = None
+    id: str | None = None
+
+    aliases: ClassVar[dict[str, str]] = {"prompt": "question", "response": "answer"}
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> "QAItem":
+        obj = cls._normalise(obj)
+        return cls(
+            question=_require_str(obj, "question"),
+            answer=_require_str(obj, "answer"),
+            paraphrased_answer=_require_str(obj, "paraphrased_answer", optional=True),
+            perturbed_answer=_require_str_list(obj, "perturbed_answer", optional=True),
+            paraphrased_question=_require_str(obj, "paraphrased_question", optional=True),
+            id=_optional_id(obj),
+        )
+
+
+@dataclass
+class Passage(Record):
+    """A corpus passage (MUSE news, WMDP forget corpus)."""
+
+    text: str
+    id: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> "Passage":
+        obj = cls._normalise(obj)
+        return cls(text=_require_str(obj, "text", allow_empty=True), id=_optional_id(obj))
+
+
+@dataclass
+class ReasoningTarget(Record):
+    """A reasoning-based unlearning target for one forget item."""
+
+    question: str
+    reasoning: str
+    refusal: str
+    provenance: dict = field(default_factory=dict)
+    id: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> "ReasoningTarget":
+        obj = cls._normalise(obj)
+        provenance = obj.get("provenance", {})
+        if not isinstance(provenance, dict):
+            raise FieldError("provenance", "expected a JSON object")
+        return cls(
+            question=_require_str(obj, "question"),
+            reasoning=_require_str(obj, "reasoning"),
+            refusal=_require_str(obj, "refusal"),
+            provenance=provenance,
+            id=_optional_id(obj),
+        )
+
+
+@dataclass
+class MCQItem(Record):
+    """A multiple-choice question; `answer` indexes `choices`."""
+
+    question: str
+    choices: list[str]
+    answer: int
+    id: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> "MCQItem":
+        obj = cls._normalise(obj)
+        question = _require_str(obj, "question")
+        choices = _require_str_list(obj, "choices", min_len=2)
+        answer = obj.get("answer")
+        if isinstance(answer, bool) or not isinstance(answer, int):
+            raise FieldError("answer", "expected an integer index into 'choices'")
+        if not 0 <= answer < len(choices):
+            raise FieldError("answer", f"index {answer} is outside 0..{len(choices) - 1}")
+        return cls(question=question, choices=choices, answer=answer, id=_optional_id(obj))

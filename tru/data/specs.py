@@ -1,0 +1,123 @@
+"""Resolve the data arguments of the commands: file paths, ``tofu:SPLIT`` and ``rtofu:PATH``."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Sequence
+
+from tru.data.readers import read_records
+from tru.data.records import Passage, QAItem, ReasoningTarget
+from tru.data.tofu import load_tofu
+from tru.errors import ConfigError, InputError
+
+
+def _first_record_keys(path: Path) -> set[str]:
+    """Keys of the first record, to tell QA files from passage files."""
+    if not path.exists():
+        raise InputError(path, "file does not exist", hint="check the path")
+    with open(path, "rb") as handle:
+        for raw in handle:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line or line in ("[", "]"):
+                continue
+            try:
+                obj = json.loads(line.rstrip(","))
+            except json.JSONDecodeError:
+                break
+            return set(obj) if isinstance(obj, dict) else set()
+    return set()
+
+
+def load_items(spec: str, tofu_source: str) -> list[QAItem | Passage]:
+    """QA items or passages from ``tofu:SPLIT`` or a file (QA when records have a question)."""
+    if spec.startswith("tofu:"):
+        return load_tofu(tofu_source, spec.split(":", 1)[1])
+    path = Path(spec).expanduser()
+    keys = _first_record_keys(path)
+    if "text" in keys and "question" not in keys and "prompt" not in keys:
+        return read_records(path, Passage)
+    return read_records(path, QAItem)
+
+
+def load_refusals(spec: str) -> list[str]:
+    """Refusal answers from a file of ``{"answer": ...}`` records (TOFU's idk.jsonl layout)."""
+    path = Path(spec).expanduser()
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] \
+        if path.exists() else None
+    if rows is None:
+        raise InputError(path, "file does not exist", hint="check the --refusals path")
+    refusals = []
+    for number, line in enumerate(rows, start=1):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON ({exc.msg})", line=number) from None
+        answer = obj.get("answer") if isinstance(obj, dict) else None
+        if not isinstance(answer, str) or not answer.strip():
+            raise InputError(path, "missing or empty", line=number, field="answer")
+        refusals.append(answer)
+    if not refusals:
+        raise InputError(path, "holds no refusals")
+    return refusals
+
+
+def load_rtofu_targets(path: str | Path, refusals: Sequence[str], seed: int = 0) -> list[ReasoningTarget]:
+    """R-TOFU ``idkcot`` traces as reasoning targets.
+
+    The traces reason towards not knowing the answer; their ``answer`` field is TOFU's true answer and
+    is not used. Each target gets a refusal drawn (seeded by the question) from ``refusals``.
+    """
+    rows = read_records(path, QAItem)  # question/answer validated; the trace is read below
+    lines = [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines() if x.strip()]
+    targets = []
+    for number, (row, raw) in enumerate(zip(rows, lines), start=1):
+        trace = raw.get("reasoning")
+        if not isinstance(trace, str) or not trace.strip():
+            raise InputError(path, "missing or empty reasoning trace", line=number, field="reasoning")
+        refusal = random.Random(f"{seed}/{row.question}").choice(list(refusals))
+        targets.append(ReasoningTarget(question=row.question, reasoning=trace.strip(), refusal=refusal,
+                                       provenance={"generator": "r-tofu-idkcot", "source": str(path)}))
+    return targets
+
+
+def load_targets(spec: str, refusals: Sequence[str], seed: int = 0) -> list[ReasoningTarget]:
+    if spec.startswith("rtofu:"):
+        return load_rtofu_targets(Path(spec.split(":", 1)[1]).expanduser(), refusals, seed)
+    return read_records(Path(spec).expanduser(), ReasoningTarget)
+
+
+def align_targets(targets: Sequence[ReasoningTarget], forget: Sequence[QAItem | Passage],
+                  source: str) -> list[ReasoningTarget]:
+    """One target per forget item, in forget order; a forget item without a target is an error."""
+    by_question = {}
+    for target in targets:
+        by_question.setdefault(target.question.strip(), target)
+    aligned, missing = [], []
+    for index, item in enumerate(forget):
+        key = (item.question if isinstance(item, QAItem) else item.text).strip()
+        if key in by_question:
+            aligned.append(by_question[key])
+        else:
+            missing.append(index)
+    if missing:
+        raise ConfigError(
+            f"the targets in {source} do not match the forget set: {len(missing)} of {len(forget)} forget "
+            f"items have no target (first: item {missing[0] + 1}); build targets for this forget set")
+    return aligned
+
+
+def retain_default(forget_spec: str) -> str:
+    """tofu:forget01 -> tofu:retain99, and so on; no default for files."""
+    if forget_spec.startswith("tofu:"):
+        from tru.data.tofu import retain_split_for
+
+        return "tofu:" + retain_split_for(forget_spec.split(":", 1)[1])
+    return ""
+
+
+def require_spec(value: str, flag: str) -> str:
+    if not value:
+        raise ConfigError(f"{flag} is required for this method")
+    return value

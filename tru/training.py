@@ -1,0 +1,75 @@
+"""What fine-tuning and unlearning share: TrainingArguments, model loading, the run record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tru.config import TrainConfig, config_dict
+from tru.io import write_json
+from tru.models import LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_model_path
+from tru.rundir import prepare_run_dir, write_environment
+
+
+def model_settings(config: TrainConfig) -> ModelSettings:
+    return ModelSettings(name=config.model, dtype=config.dtype, device=config.device,
+                         trust_remote_code=config.trust_remote_code,
+                         gradient_checkpointing=config.gradient_checkpointing)
+
+
+def load_for_training(config: TrainConfig, recipe=None):
+    """Tokenizer and model, LoRA-wrapped when asked. A recipe may choose the LoRA modules and
+    prepare the model (freeze parameters, attach state) once it is wrapped."""
+    resolve_model_path(config.model)  # fails early, before anything is written
+    tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
+    model = load_model(model_settings(config))
+    lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    targets = recipe.lora_target_modules(model) if recipe is not None else None
+    model = apply_lora(model, lora, target_modules=targets)
+    if recipe is not None:
+        recipe.prepare_model(model)
+    if config.gradient_checkpointing and lora.r > 0:
+        model.enable_input_require_grads()
+    return tokenizer, model
+
+
+def training_arguments(config: TrainConfig, run_dir: Path):
+    from transformers import TrainingArguments
+
+    report_to = [] if config.report_to in ("", "none") else [x.strip() for x in config.report_to.split(",")]
+    return TrainingArguments(
+        output_dir=str(run_dir / "trainer"),  # TensorBoard events land in trainer/runs/
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_steps,
+        lr_scheduler_type=config.lr_scheduler,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        report_to=report_to,
+        remove_unused_columns=False,
+        use_cpu=config.device == "cpu",
+        dataloader_pin_memory=config.device != "cpu" and __import__("torch").cuda.is_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def start_run(config: TrainConfig, extra: dict) -> Path:
+    """Create the run directory and record the resolved config (main process only)."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    run_dir = Path(config.out).expanduser()
+    if state.is_main_process:
+        prepare_run_dir(config.out, config.overwrite)
+        write_json(run_dir / "config.json", {**config_dict(config), **extra})
+        write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
+                          grad_accum=config.grad_accum, seed=config.seed, device=str(state.device))
+    state.wait_for_everyone()
+    return run_dir

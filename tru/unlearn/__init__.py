@@ -1,0 +1,1 @@
+"""Unlearning: loss functions, method recipes and the Trainer that runs them."""

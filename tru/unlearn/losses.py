@@ -1,0 +1,99 @@
+"""Loss math as small pure functions on tensors (DESIGN.md sections 1 and 3).
+
+Conventions:
+- ``labels`` use -100 for positions that carry no loss (prompt, padding).
+- ``token_log_probs`` returns log p(y_t | x, y_<t) aligned with a mask of answer tokens.
+- Token-level terms are token means over the batch (the authors' convention); sequence-level
+  terms (NPO, SimNPO, DPO) are means over items of functions of sequence-summed log-probabilities.
+- ``normalizer`` overrides the denominator of a mean. Multi-process training passes the global
+  count divided by the world size, so that the data-parallel average of the per-process losses
+  equals the loss of the whole global batch on one process.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+def token_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probabilities of the next label and the mask of positions with a label.
+
+    logits: [B, T, V] from the model on input_ids; labels: [B, T] aligned with input_ids.
+    Returns (log_probs [B, T-1], mask [B, T-1] as float).
+    """
+    shifted_logits = logits[:, :-1, :].float()
+    shifted_labels = labels[:, 1:]
+    mask = shifted_labels.ne(IGNORE_INDEX)
+    safe_labels = shifted_labels.masked_fill(~mask, 0)
+    log_probs = torch.log_softmax(shifted_logits, dim=-1).gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)
+    return log_probs * mask, mask.float()
+
+
+def sequence_log_prob(log_probs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequence-summed log-probability of each item and its number of answer tokens."""
+    return (log_probs * mask).sum(-1), mask.sum(-1)
+
+
+def _mean(total: torch.Tensor, count: torch.Tensor | float, normalizer: torch.Tensor | float | None):
+    denominator = count if normalizer is None else normalizer
+    if isinstance(denominator, torch.Tensor):
+        denominator = denominator.clamp(min=1e-6)
+    else:
+        denominator = max(float(denominator), 1e-6)
+    return total / denominator
+
+
+def nll_loss(log_probs, mask, normalizer=None) -> torch.Tensor:
+    """Token-mean negative log-likelihood (cross-entropy) over answer tokens."""
+    return _mean(-(log_probs * mask).sum(), mask.sum(), normalizer)
+
+
+def ga_loss(log_probs, mask, normalizer=None) -> torch.Tensor:
+    """Gradient ascent: the negated NLL, so that minimising it raises the forget NLL."""
+    return -nll_loss(log_probs, mask, normalizer)
+
+
+def wga_loss(log_probs, mask, beta: float = 1.0, normalizer=None) -> torch.Tensor:
+    """Weighted GA: each token's log-probability weighted by p_t^beta (weights detached)."""
+    weights = torch.exp(beta * log_probs).detach() * mask
+    return _mean((weights * log_probs).sum(), mask.sum(), normalizer)
+
+
+def npo_loss(seq_log_prob, ref_seq_log_prob, beta: float = 0.1, normalizer=None) -> torch.Tensor:
+    """NPO: -(2/beta) * mean_i log sigmoid(-beta * (log p(y_i|x_i) - log p_ref(y_i|x_i)))."""
+    log_ratio = seq_log_prob - ref_seq_log_prob
+    per_item = -(2.0 / beta) * F.logsigmoid(-beta * log_ratio)
+    return _mean(per_item.sum(), per_item.numel(), normalizer)
+
+
+def simnpo_loss(seq_log_prob, lengths, beta: float = 4.5, delta: float = 0.0, normalizer=None) -> torch.Tensor:
+    """SimNPO: -(2/beta) * mean_i log sigmoid(-(beta/|y_i|) * log p(y_i|x_i) - beta*delta)."""
+    per_item = -(2.0 / beta) * F.logsigmoid(-(beta / lengths.clamp(min=1.0)) * seq_log_prob - beta * delta)
+    return _mean(per_item.sum(), per_item.numel(), normalizer)
+
+
+def dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta: float = 0.1, normalizer=None) -> torch.Tensor:
+    """DPO on sequence-summed log-probs, scaled by 2/beta as NPO is:
+    -(2/beta) * mean_i log sigmoid(beta * ((chosen - ref_chosen) - (rejected - ref_rejected)))."""
+    margin = (chosen - ref_chosen) - (rejected - ref_rejected)
+    per_item = -(2.0 / beta) * F.logsigmoid(beta * margin)
+    return _mean(per_item.sum(), per_item.numel(), normalizer)
+
+
+def kl_loss(logits, ref_logits, labels, normalizer=None) -> torch.Tensor:
+    """Token-mean KL(ref || model) of the next-token distributions at answer positions."""
+    mask = labels[:, 1:].ne(IGNORE_INDEX).float()
+    log_p = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
+    log_q_ref = torch.log_softmax(ref_logits[:, :-1, :].float(), dim=-1)
+    per_token = (log_q_ref.exp() * (log_q_ref - log_p)).sum(-1)
+    return _mean((per_token * mask).sum(), mask.sum(), normalizer)
+
+
+def masked_mse(hidden, target, token_mask, normalizer=None) -> torch.Tensor:
+    """Mean over masked tokens of the squared error averaged over the hidden dimension (RMU)."""
+    per_token = ((hidden.float() - target.float()) ** 2).mean(-1)
+    mask = token_mask.float()
+    return _mean((per_token * mask).sum(), mask.sum(), normalizer)

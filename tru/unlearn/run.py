@@ -1,0 +1,110 @@
+"""`tru unlearn`: validate everything, then train the recipe and write the run directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tru.config import UnlearnConfig
+from tru.data.formatting import ChatFormatter
+from tru.data.records import QAItem
+from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
+from tru.errors import ConfigError
+from tru.io import write_json
+from tru.scoring import mean_nll, score_sequences
+from tru.training import load_for_training, start_run, training_arguments
+from tru.unlearn.methods import build_recipe, recipe_settings
+from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
+from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
+
+
+def _load_sources(config: UnlearnConfig, recipe) -> StreamSources:
+    streams = recipe.required_streams()
+    forget = load_items(config.forget, config.tofu)
+    if not forget:
+        raise ConfigError("the forget set is empty")
+    retain_spec = config.retain or retain_default(config.forget)
+    retain = load_items(retain_spec, config.tofu) if retain_spec and (
+        "retain" in streams or config.summary_items) else []
+    if "retain" in streams and not retain:
+        raise ConfigError(f"method '{recipe.name}' needs retain data: give --retain FILE or tofu:SPLIT")
+    refusals = load_refusals(config.refusals) if config.refusals else list(DEFAULT_REFUSALS)
+    targets = []
+    if "target" in streams:
+        if not config.targets:
+            raise ConfigError(f"method '{recipe.name}' needs reasoning targets: give --targets FILE "
+                              "(or rtofu:PATH to R-TOFU idkcot traces)")
+        targets = align_targets(load_targets(config.targets, refusals, config.seed), forget, config.targets)
+    if any("idk" == s for s in streams) and not all(isinstance(i, QAItem) for i in forget):
+        raise ConfigError(f"method '{recipe.name}' pairs forget questions with refusals; it needs QA forget data")
+    return StreamSources(forget=forget, retain=retain, targets=targets, refusals=refusals)
+
+
+def _precompute_reference(dataset: UnlearnDataset, model, streams, pad_id: int, batch_size: int) -> dict:
+    """Reference log-probabilities of the fixed streams, from the model before any update."""
+    reference = {}
+    for stream in streams:
+        examples = [dataset.stream_example(stream, i) for i in range(len(dataset))]
+        call = None
+        if hasattr(model, "disable_adapter"):
+            def call(**kw):
+                with model.disable_adapter():
+                    return model(**kw)
+        totals, _ = score_sequences(model, examples, pad_id, batch_size=batch_size, reference_call=call)
+        reference[stream] = totals
+    return reference
+
+
+def _summary_examples(sources: StreamSources, formatter: ChatFormatter, limit: int):
+    return ([encode_item(formatter, x) for x in sources.forget[:limit]],
+            [encode_item(formatter, x) for x in sources.retain[:limit]])
+
+
+def unlearn(config: UnlearnConfig) -> Path:
+    """Run one unlearning method; returns the run directory."""
+    config.validate()
+    recipe = build_recipe(config.method, config.set)
+    sources = _load_sources(config, recipe)
+
+    tokenizer, model = load_for_training(config, recipe)
+    formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
+    dataset = UnlearnDataset(sources, formatter, recipe.required_streams(), seed=config.seed,
+                             target_sampling=getattr(recipe, "target_sampling", "random"),
+                             fixed_refusals=recipe.fixed_refusals())
+
+    args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
+    run_dir = start_run(config, {"recipe": recipe_settings(recipe)})
+    model.to(args.device)
+    pad_id = tokenizer.pad_token_id
+    if recipe.precomputed_reference():
+        dataset.reference = _precompute_reference(dataset, model, recipe.precomputed_reference(), pad_id,
+                                                  config.batch_size)
+        if args.process_index == 0:
+            write_json(run_dir / "reference_logps.json", dataset.reference)
+    forget_eval, retain_eval = _summary_examples(sources, formatter, config.summary_items)
+    before = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
+
+    reference = FrozenReference(model) if recipe.needs_reference_model() else None
+    trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset,
+                             data_collator=StreamCollator(pad_id), recipe=recipe, reference=reference,
+                             loss_log_path=run_dir / "losses.jsonl")
+    started = time.time()
+    result = trainer.train()
+    after = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
+    from tru.rundir import save_model_atomically
+
+    save_model_atomically(trainer, tokenizer, run_dir / "model")
+    if trainer.is_world_process_zero():
+        write_json(run_dir / "summary.json", {
+            "method": recipe.name, "steps": result.global_step, "train_loss": result.training_loss,
+            "seconds": round(time.time() - started, 2), "nll_before": before, "nll_after": after,
+            "lora": config.lora_r > 0,
+        })
+    return run_dir
+
+
+def _nll_summary(model, forget_eval, retain_eval, pad_id) -> dict:
+    out = {"forget": mean_nll(model, forget_eval, pad_id)}
+    if retain_eval:
+        out["retain"] = mean_nll(model, retain_eval, pad_id)
+    return out

@@ -1,0 +1,139 @@
+"""The multi-stream dataset and collator: one forget item per index plus the other streams.
+
+Each index is a forget item. A retain item, a reasoning target and an "I don't know" refusal are
+attached to it, drawn from a generator seeded by (seed, epoch, index): the same on every process
+and every rerun, different across epochs. Targets can instead be paired with their forget item.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+from tru.data.formatting import ChatFormatter, Encoded
+from tru.data.records import Passage, QAItem, ReasoningTarget
+from tru.errors import ConfigError
+from tru.unlearn.losses import IGNORE_INDEX
+
+DEFAULT_REFUSALS = (
+    "I'm not able to help with that.",
+    "I don't have information on that topic.",
+    "That's not something I can answer.",
+)
+
+
+def encode_item(formatter: ChatFormatter, item: QAItem | Passage) -> Encoded:
+    if isinstance(item, QAItem):
+        return formatter.qa(item.question, item.answer)
+    return formatter.text(item.text)
+
+
+def _item_prompt(item: QAItem | Passage) -> str:
+    return item.question if isinstance(item, QAItem) else item.text
+
+
+@dataclass
+class StreamSources:
+    """Raw records for every stream a recipe may ask for."""
+
+    forget: Sequence[QAItem | Passage]
+    retain: Sequence[QAItem | Passage] = ()
+    targets: Sequence[ReasoningTarget] = ()
+    refusals: Sequence[str] = field(default_factory=lambda: list(DEFAULT_REFUSALS))
+
+
+class UnlearnDataset(torch.utils.data.Dataset):
+    def __init__(self, sources: StreamSources, formatter: ChatFormatter, streams: Sequence[str], *,
+                 seed: int = 0, target_sampling: str = "random", fixed_refusals: bool = False):
+        if not sources.forget:
+            raise ConfigError("the forget set is empty; give at least one forget item")
+        if target_sampling not in ("random", "paired"):
+            raise ConfigError(f"unknown target sampling '{target_sampling}'; choose random or paired")
+        needs = {"retain": sources.retain, "target": sources.targets, "idk": sources.refusals}
+        for stream in streams:
+            if stream in needs and not needs[stream]:
+                raise ConfigError(f"this method needs a non-empty '{stream}' stream; "
+                                  + {"retain": "give --retain", "target": "give --targets",
+                                     "idk": "give --refusals"}[stream])
+        if target_sampling == "paired" and "target" in streams and len(sources.targets) != len(sources.forget):
+            raise ConfigError("paired target sampling needs exactly one target per forget item")
+        self.sources = sources
+        self.formatter = formatter
+        self.streams = tuple(streams)
+        self.seed = seed
+        self.epoch = 0
+        self.target_sampling = target_sampling
+        self.fixed_refusals = fixed_refusals
+        self.reference: dict[str, list[float]] = {}
+        self._forget = [encode_item(formatter, item) for item in sources.forget]
+        self._retain = [encode_item(formatter, item) for item in sources.retain] if "retain" in streams else []
+        self._targets = ([formatter.target(t.question, t.reasoning, t.refusal) for t in sources.targets]
+                         if "target" in streams else [])
+
+    def __len__(self) -> int:
+        return len(self._forget)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rng(self, index: int, *, per_epoch: bool = True) -> random.Random:
+        return random.Random(f"{self.seed}/{self.epoch if per_epoch else 0}/{index}")
+
+    def refusal_for(self, index: int) -> Encoded:
+        rng = self._rng(index, per_epoch=not self.fixed_refusals)
+        refusal = rng.choice(list(self.sources.refusals))
+        return self.formatter.qa(_item_prompt(self.sources.forget[index]), refusal)
+
+    def stream_example(self, stream: str, index: int) -> Encoded:
+        rng = self._rng(index)
+        if stream == "forget":
+            return self._forget[index]
+        if stream == "retain":
+            return self._retain[rng.randrange(len(self._retain))]
+        if stream == "target":
+            if self.target_sampling == "paired":
+                return self._targets[index]
+            rng.random()  # keep the target draw independent of the retain draw
+            return self._targets[rng.randrange(len(self._targets))]
+        if stream == "idk":
+            return self.refusal_for(index)
+        raise ConfigError(f"unknown stream '{stream}'")
+
+    def __getitem__(self, index: int) -> dict:
+        out = {}
+        for stream in self.streams:
+            encoded = self.stream_example(stream, index)
+            entry = {"input_ids": encoded.input_ids, "labels": encoded.labels}
+            if stream in self.reference:
+                entry["ref_seq_logp"] = self.reference[stream][index]
+            out[stream] = entry
+        return out
+
+
+class StreamCollator:
+    """Pads each stream of a batch on its own (right padding) and stacks scalar fields."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def pad(self, examples: list[dict]) -> dict:
+        width = max(len(e["input_ids"]) for e in examples)
+        input_ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+        attention = torch.zeros((len(examples), width), dtype=torch.long)
+        for row, example in enumerate(examples):
+            n = len(example["input_ids"])
+            input_ids[row, :n] = torch.tensor(example["input_ids"])
+            labels[row, :n] = torch.tensor(example["labels"])
+            attention[row, :n] = 1
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+        for key in examples[0]:
+            if key not in batch:
+                batch[key] = torch.tensor([e[key] for e in examples], dtype=torch.float32)
+        return batch
+
+    def __call__(self, features: list[dict]) -> dict:
+        return {stream: self.pad([f[stream] for f in features]) for stream in features[0]}

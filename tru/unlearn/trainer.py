@@ -1,0 +1,101 @@
+"""The Trainer subclass that runs a recipe, and the frozen reference it may need."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from tru.io import append_jsonl
+from tru.models import is_peft_model
+from tru.unlearn.context import StepContext
+from tru.unlearn.methods import Recipe
+
+
+class FrozenReference:
+    """The model before unlearning: the adapter switched off for LoRA, else a frozen copy."""
+
+    def __init__(self, model):
+        self.model = model
+        self.uses_adapter_switch = is_peft_model(model)
+        if not self.uses_adapter_switch:
+            self.model = copy.deepcopy(model).eval()
+            for parameter in self.model.parameters():
+                parameter.requires_grad_(False)
+
+    def __call__(self, **inputs):
+        with torch.no_grad():
+            if self.uses_adapter_switch:
+                with self.model.disable_adapter():
+                    return self.model(**inputs, use_cache=False)
+            return self.model(**inputs, use_cache=False)
+
+    def to(self, device):
+        if not self.uses_adapter_switch:
+            self.model.to(device)
+        return self
+
+
+class LossLogMixin:
+    """Collects named terms per micro-step and writes them, averaged over processes, at each log."""
+
+    loss_log_path: Path | None = None
+
+    def _record_terms(self, terms: dict[str, torch.Tensor]) -> None:
+        if not hasattr(self, "_term_sums"):
+            self._term_sums, self._term_counts = defaultdict(float), defaultdict(int)
+        for name, value in terms.items():
+            self._term_sums[name] += float(value.detach())
+            self._term_counts[name] += 1
+
+    def log(self, logs: dict, start_time=None) -> None:
+        if "loss" in logs and getattr(self, "_term_sums", None):
+            names = sorted(self._term_sums)
+            means = torch.tensor([self._term_sums[n] / self._term_counts[n] for n in names],
+                                 device=self.args.device)
+            if self.accelerator.num_processes > 1:
+                means = self.accelerator.reduce(means, reduction="mean")
+            for name, value in zip(names, means.tolist()):
+                logs[f"term/{name}"] = value
+            self._term_sums.clear()
+            self._term_counts.clear()
+        if "loss" in logs and self.loss_log_path is not None and self.is_world_process_zero():
+            row = {"step": self.state.global_step, "epoch": self.state.epoch,
+                   **{k: v for k, v in logs.items()}}
+            append_jsonl(self.loss_log_path, row)
+        super().log(logs, start_time)
+
+
+class UnlearnTrainer(LossLogMixin, Trainer):
+    def __init__(self, *args, recipe: Recipe, reference: FrozenReference | None = None,
+                 loss_log_path: Path | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recipe = recipe
+        self.reference = reference
+        self.loss_log_path = loss_log_path
+        if reference is not None:
+            reference.to(self.args.device)
+
+    def _reducer(self):
+        world = self.accelerator.num_processes
+        if world <= 1:
+            return None
+        return lambda count: self.accelerator.reduce(count.detach().float(), reduction="sum") / world
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        ctx = StepContext(model, inputs, reference=self.reference, reducer=self._reducer())
+        terms = self.recipe.compute(ctx)
+        loss = terms.pop("loss")
+        self._record_terms(terms)
+        return (loss, None) if return_outputs else loss
+
+
+class LoggedTrainer(LossLogMixin, Trainer):
+    """A plain Trainer (fine-tuning) that also writes losses.jsonl."""
+
+    def __init__(self, *args, loss_log_path: Path | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_log_path = loss_log_path
