@@ -48,18 +48,26 @@ def build_config(config_type: type, namespace: argparse.Namespace):
         raise ConfigError(f"invalid settings: {exc}") from None
 
 
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _finetune(config: FinetuneConfig) -> None:
     from tru.finetune import finetune
 
     run_dir = finetune(config)
-    print(f"fine-tuned model: {run_dir / 'model'}  (losses: {run_dir / 'losses.jsonl'})")
+    if _is_main_process():
+        print(f"fine-tuned model: {run_dir / 'model'}  (losses: {run_dir / 'losses.jsonl'})")
 
 
 def _unlearn(config: UnlearnConfig) -> None:
     from tru.unlearn.run import unlearn
 
     run_dir = unlearn(config)
-    print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
+    if _is_main_process():
+        print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
 
 
 COMMANDS: dict[str, tuple[type, Callable, str]] = {

@@ -52,13 +52,19 @@ def write_environment(path: Path, *, world_size: int, per_device_batch: int, gra
 
 
 def save_model_atomically(trainer, tokenizer, target: Path) -> None:
-    """Save weights (safetensors, or the LoRA adapter) and tokenizer, then rename into place."""
+    """Save weights (safetensors, or the LoRA adapter) and tokenizer, then rename into place.
+
+    Every process takes part (DeepSpeed and FSDP gather weights for the save); the main one writes.
+    """
     tmp = target.with_name(f".{target.name}.partial")
-    if tmp.exists():
+    main = trainer.is_world_process_zero()
+    if main and tmp.exists():
         shutil.rmtree(tmp)
+    trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(tmp))
-    if trainer.is_world_process_zero():
+    if main:
         tokenizer.save_pretrained(tmp)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
+    trainer.accelerator.wait_for_everyone()

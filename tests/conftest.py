@@ -1,0 +1,59 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TRU_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "tofu" / "forget01.jsonl").exists():
+        pytest.skip(f"benchmark data not found at {SHARED_DATA} (set TRU_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from tru.models import load_tokenizer
+
+    return load_tokenizer("tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def small_tofu(shared_data, tmp_path_factory) -> dict:
+    """Eight forget01 items, sixteen retain items and R-TOFU targets, as files."""
+    from tru.data.tofu import load_tofu
+    from tru.io import write_jsonl
+
+    root = tmp_path_factory.mktemp("small_tofu")
+    forget = load_tofu(shared_data / "tofu", "forget01")[:8]
+    retain = load_tofu(shared_data / "tofu", "retain99")[:16]
+    write_jsonl(root / "forget.jsonl", [x.to_dict() for x in forget])
+    write_jsonl(root / "retain.jsonl", [x.to_dict() for x in retain])
+    return {
+        "forget": str(root / "forget.jsonl"),
+        "retain": str(root / "retain.jsonl"),
+        "targets": f"rtofu:{shared_data / 'rtofu' / 'idkcot.jsonl'}",
+        "refusals": str(shared_data / "tofu" / "idk.jsonl"),
+        "forget_items": forget,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_finetuned(small_tofu, tmp_path_factory) -> str:
+    """The tiny model taught the small forget and retain sets, so that there is something to unlearn."""
+    from tru.config import FinetuneConfig
+    from tru.data.readers import read_records
+    from tru.data.records import QAItem
+    from tru.finetune import finetune
+    from tru.io import write_jsonl
+
+    root = tmp_path_factory.mktemp("tiny_finetuned")
+    items = read_records(small_tofu["forget"], QAItem) + read_records(small_tofu["retain"], QAItem)
+    write_jsonl(root / "all.jsonl", [x.to_dict() for x in items])
+    run_dir = finetune(FinetuneConfig(model="tiny-llama", out=str(root / "run"), data=str(root / "all.jsonl"),
+                                      epochs=20, lr=3e-3, batch_size=8, max_length=160, report_to="none",
+                                      lr_scheduler="constant"))
+    return str(run_dir)

@@ -1,0 +1,58 @@
+import pytest
+
+from tru.data.formatting import ChatFormatter, format_target_text
+from tru.errors import ConfigError
+
+
+def labelled_text(tokenizer, encoded):
+    return tokenizer.decode([t for t, l in zip(encoded.input_ids, encoded.labels) if l != -100])
+
+
+def test_qa_labels_only_the_answer_after_the_chat_template(tiny_tokenizer):
+    formatter = ChatFormatter(tiny_tokenizer, max_length=128)
+    encoded = formatter.qa("Where was Ada born?", "In Paris.")
+    prompt = formatter.prompt_ids("Where was Ada born?")
+    assert encoded.input_ids[: len(prompt)] == prompt
+    assert encoded.labels[: len(prompt)] == [-100] * len(prompt)
+    assert all(l != -100 for l in encoded.labels[len(prompt):])
+    assert labelled_text(tiny_tokenizer, encoded) == "In Paris.<|im_end|>"
+    assert "<|im_start|>assistant\n" in tiny_tokenizer.decode(prompt)  # the model's own template
+
+
+@pytest.mark.parametrize("fmt, expected", [
+    ("s1", "<|im_start|>think\nIt is in scope.\n<|im_start|>answer\nAnswer: I can't share that.<|im_end|>"),
+    ("think-tags", "<think>It is in scope.</think>I can't share that.<|im_end|>"),
+])
+def test_target_formats(tiny_tokenizer, fmt, expected):
+    formatter = ChatFormatter(tiny_tokenizer, max_length=256, target_format=fmt)
+    encoded = formatter.target("Who is X?", "It is in scope.", "I can't share that.")
+    assert labelled_text(tiny_tokenizer, encoded) == expected
+    assert format_target_text("It is in scope.", "I can't share that.", fmt) + "<|im_end|>" == expected
+
+
+def test_truncation_shortens_reasoning_and_keeps_refusal(tiny_tokenizer):
+    formatter = ChatFormatter(tiny_tokenizer, max_length=80, target_format="s1")
+    reasoning = " ".join(f"step{i}" for i in range(200))
+    refusal = "I cannot help with that, but I can suggest public sources."
+    encoded = formatter.target("Who is X?", reasoning, refusal)
+    text = labelled_text(tiny_tokenizer, encoded)
+    assert len(encoded) == 80
+    assert text.endswith("Answer: " + refusal + "<|im_end|>")
+    assert "step0" in text and "step199" not in text
+
+
+def test_refusal_that_cannot_fit_is_an_error(tiny_tokenizer):
+    formatter = ChatFormatter(tiny_tokenizer, max_length=40)
+    with pytest.raises(ConfigError, match="raise --max-length"):
+        formatter.target("Who is X?", "r", "a very long refusal " * 20)
+
+
+def test_unknown_target_format(tiny_tokenizer):
+    with pytest.raises(ConfigError, match="unknown target format"):
+        ChatFormatter(tiny_tokenizer, target_format="xml")
+
+
+def test_passages_label_every_token_but_bos(tiny_tokenizer):
+    encoded = ChatFormatter(tiny_tokenizer, max_length=16).text("The quick brown fox " * 10)
+    assert len(encoded) == 16
+    assert encoded.labels[1:] == encoded.input_ids[1:]

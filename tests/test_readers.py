@@ -1,0 +1,94 @@
+import json
+
+import pytest
+
+from tru.data import MCQItem, Passage, QAItem, ReasoningTarget, read_records
+from tru.data.corpora import load_muse_knowmem, load_passages, load_wmdp_mcq
+from tru.data.tofu import load_tofu
+from tru.errors import InputError
+
+
+def write(tmp_path, name, text, mode="w"):
+    path = tmp_path / name
+    if mode == "wb":
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_jsonl_and_optional_fields(tmp_path):
+    path = write(tmp_path, "qa.jsonl", json.dumps({"question": "Q?", "answer": "A", "perturbed_answer": ["x", "y"]})
+                 + "\n\n" + json.dumps({"prompt": "P?", "response": "R"}) + "\n")
+    items = read_records(path, QAItem)
+    assert [i.question for i in items] == ["Q?", "P?"]
+    assert items[0].perturbed_answer == ["x", "y"] and items[1].answer == "R"
+
+
+def test_json_list_errors_keep_line_numbers(tmp_path):
+    text = '[\n  {"question": "a", "answer": "b"},\n  {"question": "c"}\n]\n'
+    with pytest.raises(InputError) as err:
+        read_records(write(tmp_path, "qa.json", text), QAItem)
+    assert err.value.line == 3 and err.value.field == "answer"
+    assert "qa.json:3" in str(err.value)
+
+
+def test_invalid_json_names_line(tmp_path):
+    path = write(tmp_path, "bad.jsonl", '{"question": "a", "answer": "b"}\n{"question": \n')
+    with pytest.raises(InputError) as err:
+        read_records(path, QAItem)
+    assert err.value.line == 2 and "invalid JSON" in str(err.value)
+
+
+@pytest.mark.parametrize("record, field", [
+    ({"answer": "b"}, "question"),
+    ({"question": 3, "answer": "b"}, "question"),
+    ({"question": "a", "answer": "b", "perturbed_answer": "not a list"}, "perturbed_answer"),
+    ({"question": "a", "answer": "  "}, "answer"),
+])
+def test_missing_or_wrongly_typed_field(tmp_path, record, field):
+    path = write(tmp_path, "qa.jsonl", json.dumps({"question": "ok", "answer": "ok"}) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(InputError) as err:
+        read_records(path, QAItem)
+    assert (err.value.line, err.value.field) == (2, field)
+
+
+def test_empty_file_and_non_utf8(tmp_path):
+    with pytest.raises(InputError, match="holds no records"):
+        read_records(write(tmp_path, "empty.jsonl", "\n\n"), QAItem)
+    with pytest.raises(InputError, match="not valid UTF-8") as err:
+        read_records(write(tmp_path, "latin.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "caf\xe9"}\n',
+                           mode="wb"), QAItem)
+    assert err.value.line == 2
+
+
+def test_duplicate_ids_and_missing_file(tmp_path):
+    rows = [{"id": 1, "text": "x"}, {"id": "1", "text": "y"}]
+    with pytest.raises(InputError, match="duplicate id") as err:
+        read_records(write(tmp_path, "p.jsonl", "\n".join(json.dumps(r) for r in rows)), Passage)
+    assert err.value.line == 2
+    with pytest.raises(InputError, match="does not exist"):
+        read_records(tmp_path / "nope.jsonl", Passage)
+
+
+def test_target_and_mcq_records(tmp_path):
+    target = read_records(write(tmp_path, "t.jsonl", json.dumps(
+        {"question": "q", "reasoning": "r", "refusal": "s", "provenance": {"generator": "x"}})), ReasoningTarget)[0]
+    assert target.provenance == {"generator": "x"}
+    with pytest.raises(InputError) as err:
+        read_records(write(tmp_path, "m.jsonl", json.dumps({"question": "q", "choices": ["a", "b"], "answer": 2})),
+                     MCQItem)
+    assert err.value.field == "answer"
+
+
+def test_shared_benchmarks_load(shared_data):
+    forget = load_tofu(shared_data / "tofu", "forget01_perturbed")
+    assert len(forget) == 40 and len(forget[0].perturbed_answer) == 5 and forget[0].paraphrased_question
+    assert len(load_tofu(shared_data / "tofu", "retain99")) == 3960
+    bio = load_wmdp_mcq(shared_data / "wmdp" / "bio.jsonl")
+    assert len(bio) == 1520 and len(bio[0].choices) == 4
+    news = load_passages(shared_data / "muse_news" / "forget.jsonl")
+    assert len(news) == 888  # one empty article dropped
+    assert len(load_muse_knowmem(shared_data / "muse_news" / "knowmem_forget_qa.jsonl")) == 100
+    with pytest.raises(InputError, match="no TOFU split 'forget02'"):
+        load_tofu(shared_data / "tofu", "forget02")
