@@ -99,6 +99,10 @@ class UnlearnConfig(TrainConfig):
         super().validate()
         if not self.forget:
             raise ConfigError("--forget is required: a forget file or tofu:SPLIT")
+        from tru.data.formatting import TARGET_FORMATS
+
+        if self.target_format not in TARGET_FORMATS:
+            raise ConfigError(f"unknown target format '{self.target_format}'; choose one of {', '.join(TARGET_FORMATS)}")
 
 
 def load_yaml_settings(path: str | Path, config_type: type) -> dict:

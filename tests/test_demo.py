@@ -1,0 +1,38 @@
+import json
+
+import pytest
+
+from tru.data.fictitious import fictitious_split
+from tru.targets.template import template_targets
+
+pytestmark = pytest.mark.slow
+
+
+def test_fictitious_split_is_deterministic_and_disjoint():
+    forget, retain, names = fictitious_split(people=6, forget_people=1, seed=3)
+    again = fictitious_split(people=6, forget_people=1, seed=3)
+    assert [x.answer for x in forget] == [x.answer for x in again[0]]
+    assert len(forget) == 4 and len(retain) == 20
+    assert all(names[0] in x.question for x in forget) and not any(names[0] in x.question for x in retain)
+
+
+def test_template_targets_name_the_entity_and_never_restate_the_answer():
+    forget, _, names = fictitious_split(seed=0)
+    targets = template_targets(forget, [names[0]] * len(forget), scope="personal information about X")
+    for item, target in zip(forget, targets):
+        assert names[0] in target.reasoning and names[0] in target.refusal
+        fact = item.answer.replace(names[0], "").strip(" .'")
+        assert fact.split()[-1].strip(".'") not in target.reasoning + target.refusal
+        assert target.provenance["generator"] == "template"
+
+
+def test_fast_demo_runs_end_to_end(tmp_path):
+    from tru.demo import run_demo
+
+    root = run_demo(str(tmp_path / "demo"), model="tiny-llama", fast=True)
+    results = json.loads((root / "results.json").read_text())
+    assert len(results["examples"]) == 4 and set(results["nll_after"]) == {"forget", "retain"}
+    # a second run reuses the cached models
+    mtime = (root / "finetune" / "model" / "model.safetensors").stat().st_mtime
+    run_demo(str(tmp_path / "demo"), model="tiny-llama", fast=True)
+    assert (root / "finetune" / "model" / "model.safetensors").stat().st_mtime == mtime

@@ -1,0 +1,53 @@
+"""Two CPU processes (gloo, launched by accelerate) match one process with the same global batch."""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tru.models import resolve_model_path
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unlearn_cmd(data, out, batch_size):
+    return ["-m", "tru.cli", "unlearn", "--model", "tiny-llama", "--method", "tru", "--out", str(out),
+            "--forget", data["forget"], "--retain", data["retain"], "--targets", data["targets"],
+            "--refusals", data["refusals"], "--max-steps", "2", "--lr", "1e-3", "--batch-size", str(batch_size),
+            "--max-length", "160", "--report-to", "none", "--summary-items", "0", "--device", "cpu"]
+
+
+def test_two_processes_equal_one(tmp_path, small_tofu):
+    single = subprocess.run([sys.executable, *unlearn_cmd(small_tofu, tmp_path / "one", 4)],
+                            capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(free_port())]
+    double = subprocess.run([*launch, *unlearn_cmd(small_tofu, tmp_path / "two", 2)], capture_output=True, text=True)
+    assert double.returncode == 0, double.stderr[-2000:]
+
+    environment = json.loads((tmp_path / "two" / "environment.json").read_text())
+    assert environment["world_size"] == 2 and environment["effective_batch_size"] == 4
+    one = [json.loads(x) for x in (tmp_path / "one" / "losses.jsonl").read_text().splitlines()]
+    two = [json.loads(x) for x in (tmp_path / "two" / "losses.jsonl").read_text().splitlines()]
+    assert len(one) == len(two) == 2
+    for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_nll", "grad_norm"):
+        assert two[0][key] == pytest.approx(one[0][key], abs=1e-5), key
+    assert two[1]["loss"] == pytest.approx(one[1]["loss"], abs=1e-4)
+    w1 = load_file(str(tmp_path / "one" / "model" / "model.safetensors"))
+    w2 = load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
+    assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-5
+    base = load_file(str(Path(resolve_model_path("tiny-llama")) / "model.safetensors"))
+    assert not torch.equal(w2["model.norm.weight"], base["model.norm.weight"])  # it did train

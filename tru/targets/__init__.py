@@ -1,0 +1,1 @@
+"""Reasoning-based unlearning targets."""
