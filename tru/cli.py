@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from typing import Callable
 
-from tru.config import FinetuneConfig, UnlearnConfig, load_yaml_settings
+from tru.config import EvalConfig, FinetuneConfig, UnlearnConfig, load_yaml_settings
 from tru.errors import ConfigError, TruError
 
 
@@ -70,9 +70,17 @@ def _unlearn(config: UnlearnConfig) -> None:
         print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
 
 
+def _eval(config: EvalConfig) -> None:
+    from tru.evaluate.run import evaluate
+
+    out = evaluate(config)
+    print(f"evaluation: {out / 'SUMMARY.json'} (per-item values: {out / 'EVAL.json'})")
+
+
 COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "finetune": (FinetuneConfig, _finetune, "fine-tune a model on QA data (TOFU full / retain models)"),
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
+    "eval": (EvalConfig, _eval, "evaluate a model: TOFU, MUSE-News, WMDP or custom QA"),
 }
 
 

@@ -128,3 +128,44 @@ def load_yaml_settings(path: str | Path, config_type: type) -> dict:
 
 def config_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+@dataclass(kw_only=True)
+class EvalConfig:
+    """`tru eval`: measure what a model still knows, how it refuses and what it kept."""
+
+    model: str = setting("", "model folder, run directory, hub id or alias")
+    benchmark: str = setting("tofu", "tofu, muse-news, wmdp or custom")
+    out: str = setting("", "output folder for EVAL.json and SUMMARY.json (default: RUN/eval/BENCHMARK)")
+    overwrite: bool = setting(False, "discard an earlier evaluation in --out instead of resuming it")
+    tofu: str = setting("locuslab/TOFU", "TOFU source: a local folder or hub id")
+    forget_split: str = setting("forget01", "TOFU forget split: forget01, forget05, forget10")
+    muse: str = setting("", "MUSE-News folder (knowmem_*, verbmem_*, privleak_* files)")
+    wmdp: str = setting("", "WMDP question files, comma separated (e.g. bio.jsonl,cyber.jsonl)")
+    forget: str = setting("", "custom benchmark: forget QA file")
+    retain: str = setting("", "custom benchmark: retain QA file")
+    retain_eval: str = setting("", "the retain model's evaluation folder (forget quality, privleak)")
+    limit: int = setting(0, "evaluate at most N items per split (0: all)")
+    batch_size: int = setting(16, "sequences per forward pass or generation batch")
+    max_new_tokens: int = setting(200, "greedy generation length")
+    max_length: int = setting(512, "maximum tokens per scored example")
+    dtype: str = setting("float32", "float32 or bfloat16")
+    device: str = setting("auto", "auto, cpu or cuda")
+    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise ConfigError("--model is required")
+        benchmarks = ("tofu", "muse-news", "wmdp", "custom")
+        if self.benchmark not in benchmarks:
+            raise ConfigError(f"unknown benchmark '{self.benchmark}'; choose one of {', '.join(benchmarks)}")
+        needs = {"muse-news": ("muse", "--muse"), "wmdp": ("wmdp", "--wmdp"), "custom": ("forget", "--forget")}
+        if self.benchmark in needs and not getattr(self, needs[self.benchmark][0]):
+            raise ConfigError(f"--benchmark {self.benchmark} needs {needs[self.benchmark][1]}")
+        for name in ("batch_size", "max_new_tokens", "max_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.limit < 0:
+            raise ConfigError("--limit must be 0 (all) or positive")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")

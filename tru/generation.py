@@ -1,4 +1,4 @@
-"""Greedy chat generation for showing what a model answers."""
+"""Batched greedy generation with a KV cache and left padding."""
 
 from __future__ import annotations
 
@@ -10,29 +10,41 @@ from tru.data.formatting import ChatFormatter
 
 
 @torch.no_grad()
-def generate_answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 64,
-                     batch_size: int = 8) -> list[str]:
-    """Batched greedy decoding with left padding; returns only the new text."""
-    formatter = ChatFormatter(tokenizer, max_length=4096)
+def generate_from_ids(model, tokenizer, prompts: Sequence[list[int]], *, max_new_tokens: int = 64,
+                      batch_size: int = 8, stop_at_newline: bool = False, progress=None) -> list[str]:
+    """Greedy continuations of token-id prompts (batched by similar length), new text only."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    answers = []
+    answers: list[str | None] = [None] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     try:
-        for start in range(0, len(questions), batch_size):
-            prompts = [formatter.prompt_ids(q) for q in questions[start:start + batch_size]]
-            width = max(len(p) for p in prompts)
-            input_ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+        for start in range(0, len(order), batch_size):
+            indices = order[start:start + batch_size]
+            width = max(len(prompts[i]) for i in indices)
+            input_ids = torch.full((len(indices), width), tokenizer.pad_token_id, dtype=torch.long)
             attention = torch.zeros_like(input_ids)
-            for row, prompt in enumerate(prompts):
+            for row, index in enumerate(indices):
+                prompt = prompts[index]
                 input_ids[row, width - len(prompt):] = torch.tensor(prompt)
                 attention[row, width - len(prompt):] = 1
             output = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                                    max_new_tokens=max_new_tokens, do_sample=False,
+                                    max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            for row in output[:, width:]:
-                answers.append(tokenizer.decode(row, skip_special_tokens=False)
-                               .split(tokenizer.eos_token)[0].strip())
+            for row, index in enumerate(indices):
+                text = tokenizer.decode(output[row, width:], skip_special_tokens=False)
+                text = text.split(tokenizer.eos_token)[0] if tokenizer.eos_token else text
+                answers[index] = (text.split("\n")[0] if stop_at_newline else text).strip()
+            if progress is not None:
+                progress.update(len(indices))
     finally:
         model.train(was_training)
-    return answers
+    return answers  # type: ignore[return-value]
+
+
+def generate_answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 64,
+                     batch_size: int = 8, progress=None) -> list[str]:
+    """Greedy answers to chat questions in the model's own template."""
+    formatter = ChatFormatter(tokenizer, max_length=4096)
+    return generate_from_ids(model, tokenizer, [formatter.prompt_ids(q) for q in questions],
+                             max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)

@@ -82,7 +82,7 @@ class QAItem(Record):
     paraphrased_question: str | None = None
     id: str | None = None
 
-    aliases: ClassVar[dict[str, str]] = {"prompt": "question", "response": "answer"}
+    aliases: ClassVar[dict[str, str]] = {"prompt": "question", "response": "answer", "gt": "answer"}
 
     @classmethod
     def from_dict(cls, obj: Any) -> "QAItem":

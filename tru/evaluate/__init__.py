@@ -1,0 +1,1 @@
+"""Evaluation: TOFU, MUSE and WMDP metrics, judges and scope control, over a saved model."""

@@ -1,0 +1,157 @@
+"""`tru eval`: resumable evaluation writing EVAL.json (per-item values) and SUMMARY.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from tru.config import EvalConfig, config_dict
+from tru.data.formatting import ChatFormatter
+from tru.data.specs import load_items
+from tru.errors import ConfigError, InputError
+from tru.evaluate import muse_wmdp, tofu_suite
+from tru.evaluate.qa_blocks import EvalModel
+from tru.evaluate.store import EvalStore
+from tru.io import write_json
+from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
+
+IDENTITY_KEYS = ("model", "benchmark", "tofu", "forget_split", "muse", "wmdp", "forget", "retain", "limit",
+                 "max_new_tokens", "max_length", "dtype")
+
+
+def default_out(config: EvalConfig) -> Path:
+    if config.out:
+        return Path(config.out).expanduser()
+    if (Path(config.model).expanduser() / "model").is_dir():
+        return Path(config.model).expanduser() / "eval" / config.benchmark
+    raise ConfigError("--out is required unless --model is a tru run directory")
+
+
+def _custom_data(config: EvalConfig) -> dict:
+    data = {"forget": load_items(config.forget, config.tofu)}
+    if config.retain:
+        data["retain"] = load_items(config.retain, config.tofu)
+    for role, items in data.items():
+        if not all(hasattr(x, "question") for x in items):
+            raise ConfigError(f"--{role} must hold QA items (question/answer) for the custom benchmark")
+        if config.limit:
+            data[role] = items[:config.limit]
+    return data
+
+
+def _load_data(config: EvalConfig):
+    if config.benchmark == "tofu":
+        return tofu_suite.load_tofu_eval_data(config.tofu, config.forget_split, config.limit or None)
+    if config.benchmark == "custom":
+        return _custom_data(config)
+    if config.benchmark == "muse-news" and not Path(config.muse).expanduser().is_dir():
+        raise InputError(config.muse, "MUSE-News folder does not exist")
+    for file in filter(None, config.wmdp.split(",")):
+        if not Path(file).expanduser().exists():
+            raise InputError(file, "WMDP file does not exist")
+    return None
+
+
+def _read_retain_summary(path: str) -> dict | None:
+    if not path:
+        return None
+    file = Path(path).expanduser()
+    file = file / "SUMMARY.json" if file.is_dir() else file.with_name("SUMMARY.json")
+    if not file.exists():
+        raise InputError(file, "retain model summary not found", hint="run tru eval on the retain model first")
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def evaluate(config: EvalConfig, log=print) -> Path:
+    """Evaluate a model; returns the output folder. Finished blocks of an earlier run are reused."""
+    config.validate()
+    out = default_out(config)
+    resolve_model_path(config.model)
+    data = _load_data(config)
+    identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS}
+    store = EvalStore(out / "EVAL.json", identity, overwrite=config.overwrite)
+
+    tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
+    model = load_model(ModelSettings(name=config.model, dtype=config.dtype, trust_remote_code=config.trust_remote_code))
+    model.to(resolve_device(config.device))
+    em = EvalModel(model=model, tokenizer=tokenizer, formatter=ChatFormatter(tokenizer, config.max_length),
+                   batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
+    started = time.time()
+    log(f"tru eval: {config.benchmark} on {config.model} -> {out}")
+    if config.benchmark in ("tofu", "custom"):
+        summary = _evaluate_qa(config, em, data, store, log)
+    else:
+        plan = (muse_wmdp.muse_plan(em, Path(config.muse).expanduser(), config.limit or None)
+                if config.benchmark == "muse-news"
+                else muse_wmdp.wmdp_plan(em, [f for f in config.wmdp.split(",") if f], config.limit or None))
+        for key, compute in plan:
+            log(f"  {key}: reused" if store.has(key) else f"  {key} ...")
+            store.compute(key, compute)
+        summary = (muse_wmdp.muse_summary(store, _read_retain_summary(config.retain_eval))
+                   if config.benchmark == "muse-news" else muse_wmdp.wmdp_summary(store))
+    summary = {"benchmark": config.benchmark, "model": config.model, **summary,
+               "seconds": round(time.time() - started, 2), "reused_blocks": store.reused}
+    write_json(out / "SUMMARY.json", summary)
+    log(format_summary(summary))
+    return out
+
+
+def _evaluate_qa(config: EvalConfig, em: EvalModel, data: dict, store: EvalStore, log) -> dict:
+    if config.benchmark == "tofu":
+        tofu_suite.measure(em, data, store, log)
+        item_metrics = tofu_suite.per_item_metrics(data, store)
+        summary = tofu_suite.summarise(data, store, item_metrics, config.retain_eval or None)
+    else:
+        item_metrics, summary = custom_suite(em, data, store, log)
+    store.data["metrics"] = item_metrics
+    store.put("_finished", True)
+    return summary
+
+
+def custom_suite(em: EvalModel, data: dict, store: EvalStore, log):
+    from tru.evaluate import offline_judge, scope
+    from tru.evaluate.qa_blocks import answer_block, generation_block
+    from tru import metrics
+
+    item_metrics, summary = {}, {}
+    for role, items in data.items():
+        answer = store.compute(f"{role}/answer", lambda: answer_block(em, items))
+        generations = store.compute(f"{role}/generations", lambda: generation_block(em, [x.question for x in items]))
+        rouge = metrics.rouge_scores(generations["answer"], [x.answer for x in items])
+        judge = offline_judge.judge_forget if role == "forget" else offline_judge.judge_retain
+        judged = [judge(x.question, x.answer, g) for x, g in zip(items, generations["text"])]
+        item_metrics[role] = {"prob": metrics.probability(answer["nll"]).tolist(),
+                              "rougeL_recall": rouge["rougeL_recall"], "offline_judge": judged}
+        summary[role] = {"prob": sum(item_metrics[role]["prob"]) / len(items),
+                         "rougeL_recall": sum(rouge["rougeL_recall"]) / len(items),
+                         ("uq" if role == "forget" else "rq"): sum(j["uq" if role == "forget" else "rq"]
+                                                                   for j in judged) / len(items)}
+    forget_gen = store.get("forget/generations")
+    leakage = scope.trace_leakage(forget_gen["reasoning"], [x.question for x in data["forget"]],
+                                  [x.answer for x in data["forget"]])
+    retain_answers = store.get("retain/generations")["answer"] if "retain" in data else []
+    summary["scope"] = scope.scope_summary(forget_gen["answer"], retain_answers, leakage,
+                                           [bool(r) for r in forget_gen["reasoning"]])
+    return item_metrics, summary
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return "n/a" if value is None else str(value)
+
+
+def format_summary(summary: dict, prefix: str = "") -> str:
+    """An indented key/value table of the summary."""
+    lines = []
+    for key, value in summary.items():
+        if key in ("reused_blocks",):
+            continue
+        if isinstance(value, dict):
+            lines.append(f"{prefix}{key}:")
+            lines.append(format_summary(value, prefix + "  "))
+        else:
+            lines.append(f"{prefix}{key:28s} {_fmt(value)}" if prefix else f"{key:30s} {_fmt(value)}")
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""Metric math on per-item values (DESIGN.md section 4). Pure functions, no model.
+
+Every function takes values a run saved in EVAL.json, so aggregates can be recomputed (and checked
+against published logs) without the model. NLLs are mean per-token negative log-likelihoods of an
+answer given its question; probabilities are exp(-NLL).
+
+    import tru.metrics as m
+    ratios = m.truth_ratio(paraphrased_nll=[0.5, 1.0], perturbed_nll=[[1.0, 1.5], [1.0, 1.0]])
+    m.forget_quality(ratios, retain_truth_ratios)   # retain_truth_ratios from the retain model's EVAL.json
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Mapping, Sequence
+
+import numpy as np
+
+UTILITY_COMPONENTS = tuple(
+    f"{split}/{metric}" for split in ("retain", "real_authors", "world_facts")
+    for metric in ("prob", "rouge", "truth_ratio")
+)
+
+
+def probability(nll: Sequence[float]) -> np.ndarray:
+    """p(a|q) = exp(-mean NLL), per item."""
+    return np.exp(-np.asarray(nll, dtype=float))
+
+
+def normalized_probability(true_nll: Sequence[float], perturbed_nll: Sequence[Sequence[float]]) -> np.ndarray:
+    """p(true) / (p(true) + sum_j p(perturbed_j)), per item (TOFU's Prob on real authors / world facts)."""
+    p_true = probability(true_nll)
+    p_pert = np.exp(-np.asarray(perturbed_nll, dtype=float)).sum(axis=1)
+    return p_true / (p_true + p_pert)
+
+
+def truth_ratio(paraphrased_nll: Sequence[float], perturbed_nll: Sequence[Sequence[float]]) -> np.ndarray:
+    """Per-item R = p_pert / p_para, with p_pert the geometric mean over perturbed answers.
+
+    ``paraphrased_nll``: one mean NLL per item (the correct answer's side: the paraphrased answer on
+    forget / retain, the original answer on real authors / world facts).
+    ``perturbed_nll``: items x k mean NLLs of the perturbed answers.
+    """
+    para = np.asarray(paraphrased_nll, dtype=float)
+    pert = np.asarray(perturbed_nll, dtype=float)
+    if pert.ndim != 2 or pert.shape[0] != para.shape[0]:
+        raise ValueError(f"perturbed_nll must be items x k with {para.shape[0]} items, got shape {pert.shape}")
+    return np.exp(para - pert.mean(axis=1))
+
+
+def truth_ratio_statistic(ratios: Sequence[float], side: str) -> float:
+    """Forget: mean(min(R, 1/R)); retain, real authors, world facts: mean(max(0, 1 - R))."""
+    r = np.asarray(ratios, dtype=float)
+    if side == "forget":
+        return float(np.mean(np.minimum(r, 1.0 / r)))
+    return float(np.mean(np.maximum(0.0, 1.0 - r)))
+
+
+def forget_quality(truth_ratios: Sequence[float], retain_truth_ratios: Sequence[float]) -> float:
+    """p-value of the two-sample KS test between the forget-set truth ratios of the evaluated model
+    and of the retain model (trained without the forget set). High = indistinguishable."""
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(np.asarray(truth_ratios, float), np.asarray(retain_truth_ratios, float)).pvalue)
+
+
+def model_utility(components: Mapping[str, float]) -> float:
+    """Harmonic mean of the 9 TOFU utility components named in UTILITY_COMPONENTS."""
+    missing = [name for name in UTILITY_COMPONENTS if name not in components]
+    if missing:
+        raise ValueError(f"model_utility needs all 9 components; missing: {', '.join(missing)}")
+    return harmonic_mean([float(components[name]) for name in UTILITY_COMPONENTS])
+
+
+def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, list[float]]:
+    """ROUGE-1 and ROUGE-L (recall and F1) per item, rouge_score with the Porter stemmer."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    out: dict[str, list[float]] = {"rouge1_recall": [], "rougeL_recall": [], "rougeL_f1": []}
+    for prediction, reference in zip(predictions, references):
+        score = scorer.score(reference, prediction)
+        out["rouge1_recall"].append(score["rouge1"].recall)
+        out["rougeL_recall"].append(score["rougeL"].recall)
+        out["rougeL_f1"].append(score["rougeL"].fmeasure)
+    return out
+
+
+def extraction_strength(predicted: Sequence[int], labels: Sequence[int]) -> float:
+    """1 - k/|y|, k the smallest index from which teacher-forced argmax matches every label token."""
+    n = len(labels)
+    if n == 0:
+        return 0.0
+    k = n
+    for index in range(n - 1, -1, -1):
+        if predicted[index] != labels[index]:
+            break
+        k = index
+    return 1.0 - k / n
+
+
+# ---- membership inference -----------------------------------------------------------------
+# Scores are "non-membership" scores: higher means less likely to have been trained on.
+
+def loss_score(token_log_probs: Sequence[float]) -> float:
+    return float(-np.mean(token_log_probs))
+
+
+def zlib_score(token_log_probs: Sequence[float], text: str) -> float:
+    """Mean NLL divided by the zlib-compressed length of the text (bytes)."""
+    return loss_score(token_log_probs) / max(len(zlib.compress(text.encode("utf-8"))), 1)
+
+
+def min_k_score(token_log_probs: Sequence[float], k: float = 0.4) -> float:
+    """Min-K%: minus the mean of the lowest k fraction of token log-probabilities."""
+    lp = np.sort(np.asarray(token_log_probs, dtype=float))
+    count = max(1, int(math.ceil(k * len(lp)))) if len(lp) else 0
+    return float(-lp[:count].mean()) if count else 0.0
+
+
+def min_k_plus_plus_score(token_log_probs: Sequence[float], means: Sequence[float], stds: Sequence[float],
+                          k: float = 0.4) -> float:
+    """Min-K%++: token log-probs standardised by the mean and std of log p under the model's own
+    next-token distribution at that position, then Min-K% of those."""
+    z = (np.asarray(token_log_probs, float) - np.asarray(means, float)) / np.maximum(np.asarray(stds, float), 1e-8)
+    return min_k_score(z, k)
+
+
+def mia_auc(forget_scores: Sequence[float], holdout_scores: Sequence[float]) -> float:
+    """ROC AUC with forget items labelled 0 and holdout items 1 (1.0: forget set fully exposed)."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = [0] * len(forget_scores) + [1] * len(holdout_scores)
+    return float(roc_auc_score(labels, list(forget_scores) + list(holdout_scores)))
+
+
+def privleak(auc_model: float, auc_retain: float) -> float:
+    """MUSE privacy leakage: (AUC_model - AUC_retain) / AUC_retain * 100 (0 is ideal)."""
+    return (auc_model - auc_retain) / auc_retain * 100.0
+
+
+def multiple_choice_accuracy(choice_log_likelihoods: Sequence[Sequence[float]], answers: Sequence[int]) -> float:
+    predictions = np.argmax(np.asarray(choice_log_likelihoods, float), axis=1)
+    return float(np.mean(predictions == np.asarray(answers)))
+
+
+def harmonic_mean(values: Sequence[float]) -> float:
+    v = np.asarray(values, float)
+    return 0.0 if np.any(v <= 0) else float(len(v) / np.sum(1.0 / v))
