@@ -36,3 +36,17 @@ def test_tru_unlearn_on_tofu_forget01(tmp_path, shared_data):
     assert list((run_dir / "trainer").rglob("events.out.tfevents*"))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert set(summary["nll_before"]) == {"forget", "retain"}  # retain99 was chosen for forget01
+
+
+def test_eval_tofu_forget01_on_smollm2(tmp_path, shared_data):
+    from tru.config import EvalConfig
+    from tru.evaluate.run import evaluate
+
+    out = evaluate(EvalConfig(model="smollm2-135m", benchmark="tofu", tofu=str(shared_data / "tofu"), limit=4,
+                              max_new_tokens=24, batch_size=8, out=str(tmp_path / "eval")), log=lambda *_: None)
+    summary = json.loads((out / "SUMMARY.json").read_text())
+    for role in ("forget", "retain", "real_authors", "world_facts"):
+        assert 0 < summary[role]["prob"] < 1 and 0 <= summary[role]["rougeL_recall"] <= 1
+    assert 0 < summary["model_utility"] < 1
+    assert summary["scope"]["gibberish_rate"] < 0.5  # a real instruct model writes sentences
+    assert json.loads((out / "EVAL.json").read_text())["metrics"]["forget"]["prob"]

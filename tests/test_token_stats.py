@@ -1,0 +1,41 @@
+"""Batched evaluation passes agree with straightforward one-at-a-time computations."""
+
+import pytest
+import torch
+
+from tru.data.formatting import ChatFormatter
+from tru.evaluate.token_stats import token_stats
+from tru.generation import generate_from_ids
+from tru.models import ModelSettings, load_model
+from tru.unlearn.losses import sequence_log_prob, token_log_probs
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_tokenizer):
+    return load_model(ModelSettings(name="tiny-llama")), tiny_tokenizer
+
+
+def test_token_stats_match_a_full_forward_per_example(tiny):
+    model, tokenizer = tiny
+    formatter = ChatFormatter(tokenizer, max_length=64)
+    examples = [formatter.qa("Who wrote it?", "A long answer " * k) for k in (1, 4, 2)]
+    stats = token_stats(model, examples, tokenizer.pad_token_id, batch_size=2)
+    for example, s in zip(examples, stats):
+        ids, labels = torch.tensor([example.input_ids]), torch.tensor([example.labels])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits
+        total, count = sequence_log_prob(*token_log_probs(logits, labels))
+        assert s.nll == pytest.approx(-(total / count).item(), abs=1e-5)
+        assert s.label_ids == [t for t in example.labels[1:] if t != -100]
+        positions = labels[0, 1:].ne(-100)
+        assert s.argmax_ids == logits[0, :-1][positions].argmax(-1).tolist()
+        assert all(sd >= 0 for sd in s.dist_stds)
+
+
+def test_batched_generation_equals_one_by_one(tiny):
+    model, tokenizer = tiny
+    formatter = ChatFormatter(tokenizer, max_length=64)
+    prompts = [formatter.prompt_ids(q) for q in ("Hi", "Where was the author of that long novel born?", "Why?")]
+    batched = generate_from_ids(model, tokenizer, prompts, max_new_tokens=8, batch_size=3)
+    single = [generate_from_ids(model, tokenizer, [p], max_new_tokens=8, batch_size=1)[0] for p in prompts]
+    assert batched == single
