@@ -45,6 +45,9 @@ class TrainConfig:
     lora_dropout: float = setting(0.0, "LoRA dropout")
     report_to: str = setting("tensorboard", "Trainer loggers, comma separated, or none")
     logging_steps: int = setting(1, "log every N optimizer steps")
+    save_steps: int = setting(50, "write a resumable checkpoint every N steps (0: none)")
+    keep_checkpoints: bool = setting(False, "keep the checkpoints after a successful run")
+    resume: bool = setting(False, "continue the run in --out from its last complete checkpoint")
 
     def validate(self) -> None:
         if not self.out:
@@ -54,6 +57,10 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite contradict each other; choose one")
+        if self.save_steps < 0:
+            raise ConfigError(f"--save-steps must be 0 or positive, got {self.save_steps}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if self.epochs <= 0 and self.max_steps <= 0:
@@ -94,6 +101,8 @@ class UnlearnConfig(TrainConfig):
     tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
     target_format: str = setting("s1", "reasoning target format: s1 or think-tags")
     summary_items: int = setting(64, "forget/retain items scored before and after for summary.json (0: skip)")
+    max_forget_nll: float = setting(0.0, "divergence guard: stop if the forget NLL passes this (0: off)")
+    stop_forget_nll: float = setting(0.0, "early stop once the forget NLL reaches this (0: off)")
 
     def validate(self) -> None:
         super().validate()

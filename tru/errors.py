@@ -32,3 +32,9 @@ class InputError(TruError):
 
 class ConfigError(TruError):
     """An unknown or contradictory setting."""
+
+
+class TrainingDiverged(TruError):
+    """The divergence guard stopped training; the last good checkpoint is kept."""
+
+    exit_code = 3

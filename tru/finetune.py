@@ -14,7 +14,8 @@ from tru.errors import ConfigError
 from tru.io import write_json
 from tru.rundir import save_model_atomically
 from tru.scoring import mean_nll
-from tru.training import load_for_training, start_run, training_arguments
+from tru.checkpoints import remove_checkpoints
+from tru.training import load_for_training, start_run, train_with_recovery, training_arguments
 from tru.unlearn.streams import StreamCollator, encode_item
 from tru.unlearn.trainer import LoggedTrainer
 
@@ -42,7 +43,7 @@ def finetune(config: FinetuneConfig) -> Path:
     encoded = [encode_item(formatter, item) for item in items]
 
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
-    run_dir = start_run(config, {"items": len(items)})
+    run_dir, checkpoint = start_run(config, {"items": len(items)})
     model.to(args.device)
     pad_id = tokenizer.pad_token_id
     probe = encoded[:64]
@@ -51,7 +52,7 @@ def finetune(config: FinetuneConfig) -> Path:
     trainer = LoggedTrainer(model=model, args=args, train_dataset=EncodedDataset(encoded),
                             data_collator=collate.pad, loss_log_path=run_dir / "losses.jsonl")
     started = time.time()
-    result = trainer.train()
+    result = train_with_recovery(trainer, run_dir, checkpoint, config)
     after = mean_nll(model, probe, pad_id)
     if config.lora_r > 0:  # the fine-tuned model is the starting point of later runs: keep it whole
         trainer.model = trainer.model.merge_and_unload()
@@ -61,5 +62,8 @@ def finetune(config: FinetuneConfig) -> Path:
             "items": len(items), "steps": result.global_step, "train_loss": result.training_loss,
             "seconds": round(time.time() - started, 2),
             "train_nll_before": before, "train_nll_after": after, "lora": config.lora_r > 0,
+            "resumed_from": str(checkpoint) if checkpoint else None,
         })
+        if not config.keep_checkpoints:
+            remove_checkpoints(run_dir)
     return run_dir

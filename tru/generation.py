@@ -11,8 +11,11 @@ from tru.data.formatting import ChatFormatter
 
 @torch.no_grad()
 def generate_from_ids(model, tokenizer, prompts: Sequence[list[int]], *, max_new_tokens: int = 64,
-                      batch_size: int = 8, stop_at_newline: bool = False, progress=None) -> list[str]:
+                      batch_size: int = 8, stop_at_newline: bool = False, desc: str = "generating") -> list[str]:
     """Greedy continuations of token-id prompts (batched by similar length), new text only."""
+    from tqdm.auto import tqdm
+
+    progress = tqdm(total=len(prompts), desc=desc, leave=False, unit="seq")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -35,16 +38,16 @@ def generate_from_ids(model, tokenizer, prompts: Sequence[list[int]], *, max_new
                 text = tokenizer.decode(output[row, width:], skip_special_tokens=False)
                 text = text.split(tokenizer.eos_token)[0] if tokenizer.eos_token else text
                 answers[index] = (text.split("\n")[0] if stop_at_newline else text).strip()
-            if progress is not None:
-                progress.update(len(indices))
+            progress.update(len(indices))
     finally:
+        progress.close()
         model.train(was_training)
     return answers  # type: ignore[return-value]
 
 
 def generate_answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 64,
-                     batch_size: int = 8, progress=None) -> list[str]:
+                     batch_size: int = 8) -> list[str]:
     """Greedy answers to chat questions in the model's own template."""
     formatter = ChatFormatter(tokenizer, max_length=4096)
     return generate_from_ids(model, tokenizer, [formatter.prompt_ids(q) for q in questions],
-                             max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+                             max_new_tokens=max_new_tokens, batch_size=batch_size)

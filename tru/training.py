@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tru.config import TrainConfig, config_dict
@@ -50,7 +51,9 @@ def training_arguments(config: TrainConfig, run_dir: Path):
         data_seed=config.seed,
         logging_steps=config.logging_steps,
         logging_first_step=True,
-        save_strategy="no",
+        save_strategy="steps" if config.save_steps > 0 else "no",
+        save_steps=config.save_steps if config.save_steps > 0 else 500,
+        save_total_limit=2,
         report_to=report_to,
         remove_unused_columns=False,
         use_cpu=config.device == "cpu",
@@ -60,16 +63,45 @@ def training_arguments(config: TrainConfig, run_dir: Path):
     )
 
 
-def start_run(config: TrainConfig, extra: dict) -> Path:
-    """Create the run directory and record the resolved config (main process only)."""
+def start_run(config: TrainConfig, extra: dict) -> tuple[Path, Path | None]:
+    """Create the run directory and record the resolved config (main process only).
+
+    With ``--resume`` an existing run is continued: its settings must match, and the returned
+    checkpoint (None when there is none yet) is where training picks up; logged steps after it are
+    dropped so that the loss log has neither gaps nor duplicates.
+    """
     from accelerate import PartialState
+
+    from tru.checkpoints import check_resumable, checkpoint_step, trim_loss_log
 
     state = PartialState()
     run_dir = Path(config.out).expanduser()
+    record = {**config_dict(config), **extra}
+    checkpoint = check_resumable(run_dir, json.loads(json.dumps(record, default=str))) if config.resume else None
     if state.is_main_process:
-        prepare_run_dir(config.out, config.overwrite)
-        write_json(run_dir / "config.json", {**config_dict(config), **extra})
+        if checkpoint is not None:
+            trim_loss_log(run_dir / "losses.jsonl", checkpoint_step(checkpoint))
+        else:
+            prepare_run_dir(config.out, config.overwrite or config.resume)
+            write_json(run_dir / "config.json", record)
         write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
                           grad_accum=config.grad_accum, seed=config.seed, device=str(state.device))
     state.wait_for_everyone()
-    return run_dir
+    return run_dir, checkpoint
+
+
+def train_with_recovery(trainer, run_dir: Path, checkpoint: Path | None, config: TrainConfig, guard=None):
+    """trainer.train with complete-checkpoint markers, resume, and the divergence guard's verdict."""
+    from tru.checkpoints import CompleteMarker, last_complete_checkpoint
+    from tru.errors import TrainingDiverged
+
+    trainer.add_callback(CompleteMarker())
+    if guard is not None:
+        trainer.add_callback(guard)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if guard is not None and guard.diverged:
+        good = last_complete_checkpoint(run_dir)
+        kept = f"the last good checkpoint is {good}" if good else "no checkpoint was written before it"
+        raise TrainingDiverged(f"training diverged: {guard.diverged}; no final model was written, {kept} "
+                               "(lower --lr, or raise --max-forget-nll)")
+    return result

@@ -38,8 +38,11 @@ def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list
 
 @torch.no_grad()
 def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_size: int = 16,
-                progress=None) -> list[TokenStats]:
+                desc: str = "scoring") -> list[TokenStats]:
     """Statistics of the labelled tokens of each example, in the order given."""
+    from tqdm.auto import tqdm
+
+    progress = tqdm(total=len(examples), desc=desc, leave=False, unit="seq")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -79,8 +82,8 @@ def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_
                                             stds[start:end].tolist(), argmax[start:end].tolist(),
                                             targets[start:end].tolist())
                 start = end
-            if progress is not None:
-                progress.update(len(batch_indices))
+            progress.update(len(batch_indices))
     finally:
+        progress.close()
         model.train(was_training)
     return results  # type: ignore[return-value]

@@ -48,6 +48,10 @@ class StepContext:
             self._log_probs[stream] = losses.token_log_probs(self.outputs(stream).logits, self.labels(stream))
         return self._log_probs[stream]
 
+    def cached_log_probs(self, stream: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Log-probabilities already computed this step, or None (never triggers a forward pass)."""
+        return self._log_probs.get(stream)
+
     def sequence(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
         return losses.sequence_log_prob(*self.log_probs(stream))
 

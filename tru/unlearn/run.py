@@ -12,7 +12,9 @@ from tru.data.specs import align_targets, load_items, load_refusals, load_target
 from tru.errors import ConfigError
 from tru.io import write_json
 from tru.scoring import mean_nll, score_sequences
-from tru.training import load_for_training, start_run, training_arguments
+from tru.checkpoints import DivergenceGuard, remove_checkpoints
+from tru.rundir import save_model_atomically
+from tru.training import load_for_training, start_run, train_with_recovery, training_arguments
 from tru.unlearn.methods import build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
@@ -73,7 +75,7 @@ def unlearn(config: UnlearnConfig) -> Path:
                              fixed_refusals=recipe.fixed_refusals())
 
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
-    run_dir = start_run(config, {"recipe": recipe_settings(recipe)})
+    run_dir, checkpoint = start_run(config, {"recipe": recipe_settings(recipe)})
     model.to(args.device)
     pad_id = tokenizer.pad_token_id
     if recipe.precomputed_reference():
@@ -88,18 +90,20 @@ def unlearn(config: UnlearnConfig) -> Path:
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset,
                              data_collator=StreamCollator(pad_id), recipe=recipe, reference=reference,
                              loss_log_path=run_dir / "losses.jsonl")
+    guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll)
     started = time.time()
-    result = trainer.train()
+    result = train_with_recovery(trainer, run_dir, checkpoint, config, guard)
     after = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
-    from tru.rundir import save_model_atomically
-
     save_model_atomically(trainer, tokenizer, run_dir / "model")
     if trainer.is_world_process_zero():
         write_json(run_dir / "summary.json", {
             "method": recipe.name, "steps": result.global_step, "train_loss": result.training_loss,
             "seconds": round(time.time() - started, 2), "nll_before": before, "nll_after": after,
-            "lora": config.lora_r > 0,
+            "lora": config.lora_r > 0, "resumed_from": str(checkpoint) if checkpoint else None,
+            "early_stop": guard.reached,
         })
+        if not config.keep_checkpoints:
+            remove_checkpoints(run_dir)
     return run_dir
 
 

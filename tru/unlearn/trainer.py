@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections import defaultdict
 from pathlib import Path
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from tru.io import append_jsonl
 from tru.models import is_peft_model
+from tru.unlearn import losses
 from tru.unlearn.context import StepContext
 from tru.unlearn.methods import Recipe
 
@@ -44,10 +46,11 @@ class LossLogMixin:
 
     loss_log_path: Path | None = None
 
-    def _record_terms(self, terms: dict[str, torch.Tensor]) -> None:
+    def _record_terms(self, values: dict[str, torch.Tensor]) -> None:
+        """Named scalars of this micro-step, logged under their full names (``term/...``, ``diag/...``)."""
         if not hasattr(self, "_term_sums"):
             self._term_sums, self._term_counts = defaultdict(float), defaultdict(int)
-        for name, value in terms.items():
+        for name, value in values.items():
             self._term_sums[name] += float(value.detach())
             self._term_counts[name] += 1
 
@@ -59,7 +62,7 @@ class LossLogMixin:
             if self.accelerator.num_processes > 1:
                 means = self.accelerator.reduce(means, reduction="mean")
             for name, value in zip(names, means.tolist()):
-                logs[f"term/{name}"] = value
+                logs[name] = value
             self._term_sums.clear()
             self._term_counts.clear()
         if "loss" in logs and self.loss_log_path is not None and self.is_world_process_zero():
@@ -69,6 +72,18 @@ class LossLogMixin:
         super().log(logs, start_time)
 
 
+class EpochSync(TrainerCallback):
+    """Tells the dataset which epoch runs, also when a resumed run skips into the middle of one
+    (accelerate's skipping data loader does not forward ``set_epoch`` to the dataset)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.set_epoch(math.floor((state.epoch or 0.0) + 1e-6))
+        return control
+
+
 class UnlearnTrainer(LossLogMixin, Trainer):
     def __init__(self, *args, recipe: Recipe, reference: FrozenReference | None = None,
                  loss_log_path: Path | None = None, **kwargs):
@@ -76,6 +91,8 @@ class UnlearnTrainer(LossLogMixin, Trainer):
         self.recipe = recipe
         self.reference = reference
         self.loss_log_path = loss_log_path
+        if hasattr(self.train_dataset, "set_epoch"):
+            self.add_callback(EpochSync(self.train_dataset))
         if reference is not None:
             reference.to(self.args.device)
 
@@ -89,7 +106,11 @@ class UnlearnTrainer(LossLogMixin, Trainer):
         ctx = StepContext(model, inputs, reference=self.reference, reducer=self._reducer())
         terms = self.recipe.compute(ctx)
         loss = terms.pop("loss")
-        self._record_terms(terms)
+        values = {f"term/{name}": value for name, value in terms.items()}
+        forget = ctx.cached_log_probs("forget")
+        if forget is not None:  # for the divergence guard; no extra forward pass
+            values["diag/forget_nll"] = losses.nll_loss(*forget)
+        self._record_terms(values)
         return (loss, None) if return_outputs else loss
 
 
