@@ -84,3 +84,31 @@ def test_entry_point_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "missing.jsonl" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "smollm3"], "unknown model alias 'smollm3'"),
+    (["--resume", "--overwrite"], "contradict"),
+    (["--save-steps", "-1"], "--save-steps must be 0 or positive"),
+])
+def test_more_bad_options(tmp_path, small_tofu, capsys, extra, message):
+    out = tmp_path / "run"
+    code, err = run_cli(capsys, unlearn_args(small_tofu, out, *extra))
+    assert code == 2 and len(err) == 1 and message in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "holds no records"),
+    (b"\n  \n", "holds no records"),
+    (b'{"question": "q", "answer": "' + b"x" * 5_000_000 + b'"}\n', "over the 4 MB limit"),
+    (b'{"question": "q", "answer": "a", "id": 1}\n{"question": "r", "answer": "b", "id": 1}\n', "duplicate id"),
+    (b'{"question": "caf\xe9", "answer": "a"}\n', "not valid UTF-8"),
+])
+def test_bad_forget_files(tmp_path, small_tofu, capsys, content, message):
+    bad = tmp_path / "forget.jsonl"
+    bad.write_bytes(content)
+    out = tmp_path / "run"
+    code, err = run_cli(capsys, unlearn_args({**small_tofu, "forget": str(bad)}, out))
+    assert code == 2 and len(err) == 1 and message in err[0] and str(bad) in err[0]
+    assert not out.exists()

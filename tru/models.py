@@ -151,13 +151,28 @@ def resolve_model_path(name: str) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise InputError(path, "model path does not exist",
                          hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}")
+    if "/" not in name:
+        raise ConfigError(f"unknown model alias '{name}'; known aliases: {', '.join(ALIASES)} "
+                          "(hub ids are written owner/name; local folders must exist)")
     return name
+
+
+def _from_hub_or_path(loader, path: str, **kwargs):
+    """Call a from_pretrained loader; a failure to fetch from the hub becomes a clear error."""
+    try:
+        return loader(path, **kwargs)
+    except OSError as exc:
+        if Path(path).exists():
+            raise
+        raise ConfigError(f"could not load '{path}' from the hub ({str(exc).splitlines()[0]}); "
+                          "check the id and the network, or give a local folder") from None
 
 
 def load_tokenizer(name: str, *, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name), trust_remote_code=trust_remote_code)
+    tokenizer = _from_hub_or_path(AutoTokenizer.from_pretrained, resolve_model_path(name),
+                                  trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -175,8 +190,8 @@ def load_model(settings: ModelSettings):
             path, dtype=resolve_dtype(settings.dtype), trust_remote_code=settings.trust_remote_code,
             use_safetensors=True).merge_and_unload()
     else:
-        model = AutoModelForCausalLM.from_pretrained(
-            path,
+        model = _from_hub_or_path(
+            AutoModelForCausalLM.from_pretrained, path,
             dtype=resolve_dtype(settings.dtype),
             trust_remote_code=settings.trust_remote_code,
             use_safetensors=True,

@@ -10,6 +10,7 @@ from tru.data.records import FieldError, Record
 from tru.errors import InputError
 
 R = TypeVar("R", bound=Record)
+MAX_RECORD_BYTES = 4_000_000  # far above any real record (a long news article is ~50 kB)
 
 
 def _decode(path: Path) -> str:
@@ -22,10 +23,17 @@ def _decode(path: Path) -> str:
                          hint="save the file as UTF-8") from None
 
 
+def _check_size(path: Path, line: int, size: int) -> None:
+    if size > MAX_RECORD_BYTES:
+        raise InputError(path, f"one record spans {size / 1e6:.1f} MB, over the {MAX_RECORD_BYTES / 1e6:.0f} MB "
+                         "limit", line=line, hint="split the text into passages or check the file is JSON Lines")
+
+
 def _iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, object]]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        _check_size(path, number, len(line))
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
@@ -54,6 +62,7 @@ def _iter_json_list(path: Path, text: str) -> Iterator[tuple[int, object]]:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise InputError(path, f"invalid JSON ({exc.msg})", line=line_of(exc.pos)) from None
+        _check_size(path, line_of(pos), end - pos)
         yield line_of(pos), obj
         pos = skip_ws(end)
         if pos < len(text) and text[pos] == ",":
