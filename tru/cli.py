@@ -9,6 +9,7 @@ from typing import Callable
 
 from tru.config import FinetuneConfig, UnlearnConfig, load_yaml_settings
 from tru.errors import ConfigError, TruError
+from tru.serve import ServeConfig
 
 
 def _parse_assignment(text: str) -> tuple[str, str]:
@@ -70,9 +71,16 @@ def _unlearn(config: UnlearnConfig) -> None:
         print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
 
 
+def _serve(config: ServeConfig) -> None:
+    from tru.serve import serve
+
+    serve(config)
+
+
 COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "finetune": (FinetuneConfig, _finetune, "fine-tune a model on QA data (TOFU full / retain models)"),
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
+    "serve": (ServeConfig, _serve, "serve a local model through an OpenAI-compatible API"),
 }
 
 
