@@ -10,6 +10,7 @@ from typing import Callable
 from tru.config import FinetuneConfig, UnlearnConfig, load_yaml_settings
 from tru.errors import ConfigError, TruError
 from tru.serve import ServeConfig
+from tru.targets.config import TargetsConfig
 
 
 def _parse_assignment(text: str) -> tuple[str, str]:
@@ -71,6 +72,12 @@ def _unlearn(config: UnlearnConfig) -> None:
         print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
 
 
+def _targets(config: TargetsConfig) -> None:
+    from tru.targets.run import generate_targets
+
+    generate_targets(config)  # prints its summary line
+
+
 def _serve(config: ServeConfig) -> None:
     from tru.serve import serve
 
@@ -80,6 +87,7 @@ def _serve(config: ServeConfig) -> None:
 COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "finetune": (FinetuneConfig, _finetune, "fine-tune a model on QA data (TOFU full / retain models)"),
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
+    "targets": (TargetsConfig, _targets, "write reasoning-based unlearning targets for a forget set"),
     "serve": (ServeConfig, _serve, "serve a local model through an OpenAI-compatible API"),
 }
 
