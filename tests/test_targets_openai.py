@@ -51,8 +51,7 @@ def test_targets_come_over_http_and_a_rerun_is_served_from_the_cache(tru_server,
     assert main(targets_args(server, small_tofu["forget"], out)) == 0
     targets = read_records(out, ReasoningTarget)
     assert [t.question for t in targets] == questions_of(small_tofu)
-    assert [e["user"] for e in server.stats()["log"]] != [] and \
-        sorted(e["user"] for e in server.stats()["log"]) == sorted(questions_of(small_tofu))
+    assert sorted(e["user"] for e in server.stats()["log"]) == sorted(questions_of(small_tofu))
     for target in targets:
         provenance = target.provenance
         assert provenance["generator"] == "openai" and provenance["model"] == "tiny-llama"
@@ -212,3 +211,17 @@ def test_local_generator_reports_unreadable_replies_and_reuses_its_cache(small_t
     assert summary["rejections"]["format"] == 4 and summary["requests"]["cache_hits"] == 4
     assert "format: no reasoning found" in summary["failures"][0]["reason"]
     assert len(list((tmp_path / "t.cache").rglob("*.json"))) == 4
+
+
+def test_passages_are_the_user_turn_of_the_news_prompt(tru_server, shared_data, tmp_path):
+    lines = (shared_data / "muse_news" / "forget.jsonl").read_text().splitlines()[:3]
+    forget = tmp_path / "news.jsonl"
+    forget.write_text("\n".join(lines) + "\n")
+    server = tru_server(canned_reply=canned_file(tmp_path), log_requests=True)
+    out = tmp_path / "news_targets.jsonl"
+    assert main(targets_args(server, forget, out, "--task", "passage")) == 0
+    passages = [json.loads(x)["text"] for x in lines]
+    targets = read_records(out, ReasoningTarget)
+    assert [t.question for t in targets] == passages
+    assert sorted(e["user"] for e in server.stats()["log"]) == sorted(passages)
+    assert {t.provenance["prompt_version"] for t in targets} == {"tru-targets-1/news"}

@@ -348,7 +348,7 @@ class ChatClient(CachedChatBackend):
                 return ChatFailure(str(exc), exc.status, attempt + 1)
             except _Retryable as exc:
                 if attempt == self.max_retries:
-                    return ChatFailure(f"{exc} (gave up after {attempt + 1} attempts)", exc.status, attempt + 1)
+                    return ChatFailure(str(exc), exc.status, attempt + 1)
                 time.sleep(self._wait(attempt, exc.wait))
         raise AssertionError("unreachable")
 

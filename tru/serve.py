@@ -232,7 +232,7 @@ class ChatService:
         return {"role": "assistant", "content": generation.text}, generation.usage, generation.finish_reason
 
     def stream(self, number: int, call: ChatCall) -> Iterator[dict]:
-        """Chunk deltas: ``{"content": ...}`` pieces, then the finish reason and usage."""
+        """Chunk deltas: ``{"content": ...}`` pieces, then the finish reason and usage (no stop sequences)."""
         if self.config.reply_delay:
             time.sleep(self.config.reply_delay)
         canned = self.canned.reply(call.messages, number) if self.canned else None

@@ -66,6 +66,9 @@ def _build_jobs(items, config: TargetsConfig) -> list[TargetJob]:
             if not isinstance(item, Passage):
                 raise ConfigError(f"--task passage needs passages (records with 'text'); {config.forget} holds "
                                   "QA items: use --task qa")
+            if not item.text.strip():
+                raise ConfigError(f"forget item {index + 1} of {config.forget} is an empty passage; "
+                                  "remove it (there is nothing to unlearn)")
             entity = recognise(item.text, "passage", config.entity)
             jobs.append(TargetJob(index, item.text, entity, forget_facts(item.text, f"{scope}\n{entity}"), item.id))
     return jobs
