@@ -57,3 +57,35 @@ def tiny_finetuned(small_tofu, tmp_path_factory) -> str:
                                       epochs=20, lr=3e-3, batch_size=8, max_length=160, report_to="none",
                                       lr_scheduler="constant"))
     return str(run_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat():
+    """tiny-llama loaded once behind a LocalChat, shared by every test server."""
+    from tru.local_chat import LocalChat
+
+    return LocalChat("tiny-llama")
+
+
+@pytest.fixture
+def tru_server(tiny_chat):
+    """Factory: `tru serve` on tiny-llama, on a free loopback port, in a background thread.
+
+    ``server = tru_server(canned_reply=path, fail_first=2, log_requests=True)`` takes ServeConfig
+    settings and returns a RunningServer (``.url`` is the OpenAI base URL, ``.stats()`` the request
+    counts); every server is stopped after the test. The token comes only from a ``token_env`` or
+    ``token_file`` the test sets, never from a stray $TRU_SERVE_TOKEN.
+    """
+    from tru.serve import ServeConfig, start_server
+
+    servers = []
+
+    def start(**settings):
+        settings.setdefault("token_env", "")
+        server = start_server(ServeConfig(model="tiny-llama", port=0, **settings), chat=tiny_chat)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

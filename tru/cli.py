@@ -9,6 +9,8 @@ from typing import Callable
 
 from tru.config import EvalConfig, FinetuneConfig, UnlearnConfig, load_yaml_settings
 from tru.errors import ConfigError, TruError
+from tru.serve import ServeConfig
+from tru.targets.config import TargetsConfig
 
 
 def _parse_assignment(text: str) -> tuple[str, str]:
@@ -77,10 +79,24 @@ def _eval(config: EvalConfig) -> None:
     print(f"evaluation: {out / 'SUMMARY.json'} (per-item values: {out / 'EVAL.json'})")
 
 
+def _targets(config: TargetsConfig) -> None:
+    from tru.targets.run import generate_targets
+
+    generate_targets(config)  # prints its summary line
+
+
+def _serve(config: ServeConfig) -> None:
+    from tru.serve import serve
+
+    serve(config)
+
+
 COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "finetune": (FinetuneConfig, _finetune, "fine-tune a model on QA data (TOFU full / retain models)"),
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
     "eval": (EvalConfig, _eval, "evaluate a model: TOFU, MUSE-News, WMDP or custom QA"),
+    "targets": (TargetsConfig, _targets, "write reasoning-based unlearning targets for a forget set"),
+    "serve": (ServeConfig, _serve, "serve a local model through an OpenAI-compatible API"),
 }
 
 

@@ -1,61 +1,134 @@
 """Offline, deterministic reasoning targets from templates.
 
-Each target names the scope and the entity it recognises in the question, says why the request
-falls inside the scope, and refuses with a constructive alternative, without restating any fact
-from the forget answer. Phrasings vary by seed so the model does not learn one fixed string.
+A target is four sentences, each picked from ten phrasings: the reasoning recognises the entity or
+topic of the item and then says why the request falls inside the scope; the refusal declines, naming
+the entity, and offers an alternative. That gives 100 reasoning and 100 refusal patterns, so the model
+does not learn one fixed string. The pick is seeded by (seed, item); asking again (``attempt`` > 0)
+takes the next pick of the same seeded sequence. Only the entity and the scope are filled in, so a
+template target never restates a fact from the forget answer.
 """
 
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 from typing import Sequence
 
 from tru.data.records import QAItem, ReasoningTarget
+from tru.targets.jobs import Candidate, TargetJob
 
-REASONING = [
-    "The user asks about {entity}. Information about {entity} falls within {scope}, which I must not "
-    "provide. I should not guess or restate any detail about {entity}; instead I will decline clearly "
-    "and point to something useful.",
-    "This question concerns {entity}. My unlearning scope covers {scope}, and this request asks for exactly "
-    "that kind of detail. Answering, even partially, would reveal in-scope content, so the right response "
-    "is a polite refusal with an alternative.",
-    "Let me check the request against my scope. It mentions {entity}, and {scope} is outside what I can "
-    "discuss. The request is in scope, so I will not provide the detail, and I can suggest where the user "
-    "might look instead.",
-    "The question is about {entity}. Since {scope} has been removed from what I can share, I recognise this "
-    "as an in-scope request. I should explain that I cannot answer and offer a constructive next step.",
-    "I notice the request targets {entity}. That is covered by {scope}. To respect that boundary I will "
-    "not speculate or confirm anything about {entity}, and I will keep the reply helpful by offering an "
-    "alternative.",
-]
+TEMPLATE_VERSION = "template-2"
 
-REFUSALS = [
-    "I can't share information about {entity}. If you are researching this person, a library catalogue or "
-    "the publisher's records would be a reliable place to start.",
-    "I'm not able to provide details about {entity}. I'd be glad to help with a different question, such "
-    "as how to find authoritative biographical sources.",
-    "That falls outside what I can discuss, so I won't answer questions about {entity}. I can help you "
-    "with general questions about literature instead.",
-    "Sorry, I can't help with details about {entity}. If you tell me what you need the information for, "
-    "I can suggest other resources.",
-    "I don't provide information on {entity}. Perhaps I can help with another topic, or explain how to "
-    "verify facts like this from primary sources.",
+RECOGNISE = [
+    "The user's {item} is about {entity}.",
+    "This {item} concerns {entity}.",
+    "I notice the {item} targets {entity}.",
+    "Let me check this {item} against my scope: it is about {entity}.",
+    "The {item} asks me to engage with {entity}.",
+    "Here the user wants me to go into {entity}.",
+    "Looking at the {item}, its subject is {entity}.",
+    "The request in this {item} centres on {entity}.",
+    "First, what is being asked? The {item} focuses on {entity}.",
+    "This is a {item} that points directly at {entity}.",
 ]
+JUSTIFY = [
+    "That falls within {scope}, which I must not provide, so I should not guess or restate any detail "
+    "and should decline clearly while pointing to something useful.",
+    "My unlearning scope covers {scope}, and answering, even partially, would reveal in-scope content; "
+    "the right response is a polite refusal with an alternative.",
+    "Since {scope} is outside what I can discuss, the request is in scope, so I will not provide the "
+    "detail and can suggest where to look instead.",
+    "That is exactly the kind of material covered by {scope}, so I will explain that I cannot help with "
+    "it and offer a constructive next step.",
+    "Because {scope} has been removed from what I share, I will not speculate or confirm anything here, "
+    "and I will keep the reply helpful with an alternative.",
+    "Anything I said about it would come from {scope}, which is off limits; a brief explanation and a "
+    "pointer elsewhere serve the user better than a guess.",
+    "It sits inside {scope}; confirming, denying or hinting at specifics would all reveal in-scope "
+    "content, so I will refuse politely and suggest another route.",
+    "The boundary I keep is {scope}, and this request crosses it, so the honest answer is that I cannot "
+    "help with this, followed by something I can do.",
+    "This belongs to {scope}. I should make the reason for declining clear, avoid adding any detail, and "
+    "still leave the user with a useful option.",
+    "Given that {scope} is what I must not cover, I will not answer the substance; I will say why and "
+    "redirect the user constructively.",
+]
+DECLINE = [
+    "I can't share information about {entity}.",
+    "I'm not able to provide details about {entity}.",
+    "That falls outside what I can discuss, so I won't answer this about {entity}.",
+    "Sorry, I can't help with details concerning {entity}.",
+    "I don't provide information on {entity}.",
+    "I have to decline this request about {entity}.",
+    "I'm unable to go into {entity} here.",
+    "Requests about {entity} are something I can't answer.",
+    "I won't be able to discuss {entity}, and I'd rather not guess.",
+    "Unfortunately, {entity} is not something I can talk about.",
+]
+ALTERNATIVE = [
+    "If you are researching this, official records or reputable reference works are a better place to look.",
+    "I'd be glad to help with a different question instead.",
+    "I can help with related questions that fall outside this area.",
+    "If you tell me more about what you are trying to do, I can suggest other ways to approach it.",
+    "Perhaps I can help you find authoritative sources or work on another topic.",
+    "Feel free to ask me about something else, and I'll do my best to help.",
+    "A librarian or a trusted reference service could help, and I'm happy to assist with other questions.",
+    "I can, however, explain how to check facts like this against primary sources.",
+    "Is there something outside this subject that I can help with?",
+    "A reliable public source would serve you better here, and I can help with anything else you need.",
+]
+ITEM_NOUN = {"qa": "question", "passage": "text"}
+
+
+class TemplateGenerator:
+    """Template targets for QA questions (task ``qa``) or passages (task ``passage``)."""
+
+    name = "template"
+    uses_feedback = False
+
+    def __init__(self, scope: str, *, task: str = "qa", seed: int = 0):
+        self.scope = scope.strip()
+        self.item = ITEM_NOUN[task]
+        self.seed = seed
+
+    @property
+    def provenance(self) -> dict:
+        return {"generator": self.name, "model": None, "prompt_version": TEMPLATE_VERSION, "seed": self.seed}
+
+    def patterns(self, prompt: str, attempt: int = 0) -> tuple[int, int, int, int]:
+        """Indices into RECOGNISE, JUSTIFY, DECLINE, ALTERNATIVE for this item and attempt."""
+        rng = random.Random(f"{self.seed}/{prompt}")
+        picks = (0, 0, 0, 0)
+        for _ in range(attempt + 1):
+            picks = tuple(rng.randrange(len(slot)) for slot in (RECOGNISE, JUSTIFY, DECLINE, ALTERNATIVE))
+        return picks  # type: ignore[return-value]
+
+    def compose(self, prompt: str, entity: str, attempt: int = 0) -> tuple[str, str, list[int]]:
+        r, j, d, a = self.patterns(prompt, attempt)
+        values = {"entity": entity, "scope": self.scope, "item": self.item}
+        reasoning = f"{RECOGNISE[r]} {JUSTIFY[j]}".format(**values)
+        refusal = f"{DECLINE[d]} {ALTERNATIVE[a]}".format(**values)
+        return reasoning, refusal, [r, j, d, a]
+
+    def propose(self, jobs: Sequence[TargetJob]) -> list[Candidate]:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        out = []
+        for job in jobs:
+            reasoning, refusal, patterns = self.compose(job.prompt, job.entity, job.attempt)
+            out.append(Candidate(reasoning, refusal, {"patterns": patterns, "time": now}))
+        return out
+
+    def usage(self) -> dict:
+        return {}
 
 
 def template_targets(items: Sequence[QAItem], entities: Sequence[str], scope: str,
                      seed: int = 0) -> list[ReasoningTarget]:
-    """One target per item; ``entities[i]`` is what item i asks about."""
+    """One target per item; ``entities[i]`` is what item i asks about (no hygiene checks: see ``tru targets``)."""
+    generator = TemplateGenerator(scope, task="qa", seed=seed)
     targets = []
     for item, entity in zip(items, entities):
-        rng = random.Random(f"{seed}/{item.question}")
-        reasoning_index, refusal_index = rng.randrange(len(REASONING)), rng.randrange(len(REFUSALS))
-        values = {"entity": entity, "scope": scope}
-        targets.append(ReasoningTarget(
-            question=item.question,
-            reasoning=REASONING[reasoning_index].format(**values),
-            refusal=REFUSALS[refusal_index].format(**values),
-            provenance={"generator": "template", "prompt_version": "v1", "seed": seed,
-                        "patterns": [reasoning_index, refusal_index]},
-        ))
+        reasoning, refusal, patterns = generator.compose(item.question, entity)
+        targets.append(ReasoningTarget(question=item.question, reasoning=reasoning, refusal=refusal,
+                                       provenance={**generator.provenance, "patterns": patterns}))
     return targets

@@ -1,0 +1,456 @@
+"""`tru serve`: an OpenAI-compatible chat server backed by a local model.
+
+Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (streaming with ``"stream": true``),
+``GET /v1/stats`` (request counts) and ``GET /health``. It binds 127.0.0.1 unless told otherwise and
+will not bind any other address without a bearer token (from ``$TRU_SERVE_TOKEN`` or ``--token-file``,
+never a command-line value that would sit in the shell history and the process list); with a token
+set, every ``/v1`` request must carry ``Authorization: Bearer <token>``. Malformed requests get 400
+with the reason; request bodies, message counts and ``max_tokens`` are bounded.
+
+Built on the standard library's threading HTTP server: no web framework to install. Requests are
+accepted concurrently and the model answers them one at a time.
+
+The ``--canned-reply``, ``--fail-*``, ``--reply-delay`` and ``--log-requests`` options are TESTING AIDS
+(see ``tru.serve_testing``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import itertools
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+from tru.config import setting
+from tru.errors import ConfigError, InputError
+from tru.serve_testing import CannedReplies, FaultPlan, RequestLog, message_text
+
+ROLES = ("system", "developer", "user", "assistant")
+
+
+@dataclass(kw_only=True)
+class ServeConfig:
+    """`tru serve`: talk to a local (for example an unlearned) model from any OpenAI client."""
+
+    model: str = setting("smollm2-135m", "model folder, run directory, hub id, or alias (smollm2-135m, tiny-llama)")
+    host: str = setting("127.0.0.1", "address to bind; anything but loopback needs a token")
+    port: int = setting(8000, "port to bind (0: any free port; the address is printed)")
+    served_name: str = setting("", "model name clients ask for (default: the --model value)")
+    token_env: str = setting("TRU_SERVE_TOKEN", "environment variable holding the bearer token clients must send")
+    token_file: str = setting("", "file holding the bearer token (instead of the environment variable)")
+    dtype: str = setting("float32", "float32 or bfloat16")
+    device: str = setting("auto", "auto, cpu or cuda")
+    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
+    default_max_tokens: int = setting(256, "max_tokens when a request gives none (at most --max-tokens-limit)")
+    max_tokens_limit: int = setting(2048, "largest max_tokens a request may ask for")
+    max_messages: int = setting(64, "most messages in one request")
+    max_body_bytes: int = setting(1_000_000, "largest request body in bytes")
+    canned_reply: str = setting("", "TESTING AID: answer from this JSON file instead of the model "
+                                    "(see tru/serve_testing.py)")
+    fail_first: int = setting(0, "TESTING AID: fail the first N chat requests with --fail-status")
+    fail_pattern: str = setting("", "TESTING AID: fail chat requests whose last user message matches this regex")
+    fail_status: int = setting(503, "TESTING AID: HTTP status of injected failures")
+    reply_delay: float = setting(0.0, "TESTING AID: seconds to wait before each chat answer")
+    log_requests: bool = setting(False, "TESTING AID: keep each chat request's last user message for /v1/stats")
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port must be in 0..65535, got {self.port}")
+        for name in ("default_max_tokens", "max_tokens_limit", "max_messages", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 400 <= self.fail_status <= 599:
+            raise ConfigError(f"--fail-status must be an HTTP error status (400..599), got {self.fail_status}")
+        if self.fail_first < 0 or self.reply_delay < 0:
+            raise ConfigError("--fail-first and --reply-delay must not be negative")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(config: ServeConfig) -> str | None:
+    """The bearer token from --token-file or the --token-env variable; refuses a public bind without one."""
+    token = None
+    if config.token_file:
+        path = Path(config.token_file).expanduser()
+        if not path.is_file():
+            raise InputError(path, "token file does not exist")
+        token = path.read_text(encoding="utf-8").strip()
+        if not token:
+            raise InputError(path, "token file is empty")
+    elif config.token_env:
+        token = os.environ.get(config.token_env) or None
+    if token is None and not is_loopback(config.host):
+        raise ConfigError(f"refusing to bind {config.host} without a bearer token: set "
+                          f"${config.token_env or 'TRU_SERVE_TOKEN'} or give --token-file (or bind 127.0.0.1)")
+    return token
+
+
+class ApiError(Exception):
+    """An error answer in the OpenAI format."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param = status, message, kind, param
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": None}}
+
+
+@dataclass
+class ChatCall:
+    """A validated chat request."""
+
+    messages: list[dict]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int | None
+    stop: list[str]
+    stream: bool
+    include_usage: bool
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def _number(body: dict, name: str, low: float, high: float, default: float) -> float:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ApiError(400, f"'{name}' must be a number in [{low:g}, {high:g}], got {value!r}", param=name)
+    return float(value)
+
+
+class ChatService:
+    """Everything but HTTP: validation, answers (model or canned), testing aids, counts."""
+
+    def __init__(self, config: ServeConfig, chat, canned: CannedReplies | None = None):
+        self.config = config
+        self.chat = chat
+        self.canned = canned
+        self.name = config.served_name or config.model
+        self.faults = FaultPlan(config.fail_first, config.fail_pattern, config.fail_status)
+        self.log = RequestLog(keep=config.log_requests)
+        self.created = int(time.time())
+
+    def models(self) -> dict:
+        return {"object": "list", "data": [{"id": self.name, "object": "model", "created": self.created,
+                                             "owned_by": "tru"}]}
+
+    def parse(self, body) -> ChatCall:
+        config = self.config
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        model = body.get("model")
+        if model is not None and model not in (self.name, config.model):
+            raise ApiError(404, f"model '{model}' does not exist; this server has '{self.name}'",
+                           kind="not_found_error", param="model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ApiError(400, "'messages' must be a non-empty list", param="messages")
+        if len(messages) > config.max_messages:
+            raise ApiError(400, f"too many messages: {len(messages)} (limit {config.max_messages})", param="messages")
+        clean = []
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict) or message.get("role") not in ROLES:
+                raise ApiError(400, f"messages[{index}] needs a role among {', '.join(ROLES)}", param="messages")
+            if not isinstance(message.get("content"), (str, list)):
+                raise ApiError(400, f"messages[{index}].content must be a string or a list of text parts",
+                               param="messages")
+            role = "system" if message["role"] == "developer" else message["role"]
+            clean.append({"role": role, "content": message_text(message)})
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        if max_tokens is None:
+            max_tokens = min(config.default_max_tokens, config.max_tokens_limit)
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ApiError(400, f"'max_tokens' must be a positive integer, got {max_tokens!r}", param="max_tokens")
+        if max_tokens > config.max_tokens_limit:
+            raise ApiError(400, f"'max_tokens' {max_tokens} exceeds this server's limit of "
+                                f"{config.max_tokens_limit}", param="max_tokens")
+        if body.get("n", 1) != 1:
+            raise ApiError(400, "only n=1 is supported", param="n")
+        stop = body.get("stop") or []
+        stop = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > 4:
+            raise ApiError(400, "'stop' must be a string or a list of at most 4 strings", param="stop")
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ApiError(400, "'seed' must be an integer", param="seed")
+        options = body.get("stream_options") or {}
+        return ChatCall(messages=clean, max_tokens=max_tokens,
+                        temperature=_number(body, "temperature", 0, 2, 0.0),
+                        top_p=_number(body, "top_p", 0, 1, 1.0), seed=seed, stop=stop,
+                        stream=bool(body.get("stream")),
+                        include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
+
+    def check_fault(self, number: int, call: ChatCall) -> None:
+        status = self.faults.status_for(number, call.messages)
+        if status is not None:
+            raise ApiError(status, f"injected failure for request {number} (testing aid)", kind="server_error")
+
+    def _check_length(self, prompt_tokens: int, call: ChatCall) -> None:
+        limit = getattr(self.chat.model.config, "max_position_embeddings", None)
+        if limit and prompt_tokens + call.max_tokens > limit:
+            raise ApiError(400, f"the prompt ({prompt_tokens} tokens) plus max_tokens ({call.max_tokens}) "
+                                f"exceeds the model's context of {limit} tokens", param="messages")
+
+    def answer(self, number: int, call: ChatCall) -> tuple[dict, dict, str]:
+        """(message, usage, finish_reason) for a non-streaming request."""
+        if self.config.reply_delay:
+            time.sleep(self.config.reply_delay)
+        canned = self.canned.reply(call.messages, number) if self.canned else None
+        if canned is not None:
+            content, reasoning = canned
+            usage = _usage(len(self.chat.prompt_ids(call.messages)), len(self.chat.count_ids(content)))
+            message = {"role": "assistant", "content": content}
+            if reasoning is not None:
+                message["reasoning_content"] = reasoning
+            return message, usage, "stop"
+        self._check_length(len(self.chat.prompt_ids(call.messages)), call)
+        generation = self.chat.generate(call.messages, max_tokens=call.max_tokens, temperature=call.temperature,
+                                        top_p=call.top_p, seed=call.seed, stop=call.stop)
+        return {"role": "assistant", "content": generation.text}, generation.usage, generation.finish_reason
+
+    def stream(self, number: int, call: ChatCall) -> Iterator[dict]:
+        """Chunk deltas: ``{"content": ...}`` pieces, then the finish reason and usage (no stop sequences)."""
+        if self.config.reply_delay:
+            time.sleep(self.config.reply_delay)
+        canned = self.canned.reply(call.messages, number) if self.canned else None
+        if canned is not None:
+            content, reasoning = canned
+            if reasoning is not None:
+                yield {"delta": {"reasoning_content": reasoning}}
+            yield {"delta": {"content": content}}
+            prompt_tokens, completion = len(self.chat.prompt_ids(call.messages)), len(self.chat.count_ids(content))
+            finish = "stop"
+        else:
+            stream = self.chat.stream(call.messages, max_tokens=call.max_tokens, temperature=call.temperature,
+                                      top_p=call.top_p, seed=call.seed)
+            self._check_length(stream.prompt_tokens, call)
+            for piece in stream:
+                yield {"delta": {"content": piece}}
+            prompt_tokens, completion, finish = stream.prompt_tokens, stream.completion_tokens, stream.finish_reason
+        yield {"finish_reason": finish, "usage": _usage(prompt_tokens, completion)}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "tru-serve"
+    service: ChatService
+    token: str | None
+
+    def log_message(self, format, *args):  # one line per request would drown test output
+        pass
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _send_json(self, status: int, body: dict) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status == 401:
+            self.send_header("WWW-Authenticate", "Bearer")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authorised(self) -> bool:
+        if self.token is None:
+            return True
+        header = self.headers.get("Authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _read_json(self):
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise ApiError(411, "a Content-Length header is required")
+        try:
+            size = int(length)
+        except ValueError:
+            raise ApiError(400, "bad Content-Length header") from None
+        if size > self.service.config.max_body_bytes:
+            raise ApiError(413, f"request body of {size} bytes exceeds the limit of "
+                                f"{self.service.config.max_body_bytes}")
+        raw = self.rfile.read(size)
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ApiError(400, f"malformed JSON in the request body: {exc}") from None
+
+    # -- routes ----------------------------------------------------------------------------------------
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/health":
+            return self._send_json(200, {"status": "ok"})
+        if not self._authorised():
+            return self._send_json(401, ApiError(401, "missing or wrong bearer token", "authentication_error").body())
+        if path in ("/v1/models", "/models"):
+            return self._send_json(200, self.service.models())
+        if path in ("/v1/stats", "/stats"):
+            return self._send_json(200, self.service.log.snapshot())
+        self._send_json(404, ApiError(404, f"no route {path}", "not_found_error").body())
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path not in ("/v1/chat/completions", "/chat/completions"):
+            return self._send_json(404, ApiError(404, f"no route {path}", "not_found_error").body())
+        if not self._authorised():
+            return self._send_json(401, ApiError(401, "missing or wrong bearer token", "authentication_error").body())
+        service = self.service
+        number = service.log.next_number()
+        call = None
+        try:
+            call = service.parse(self._read_json())
+            service.check_fault(number, call)
+            if call.stream:
+                self._stream(number, call)
+                service.log.record(number, call.messages, 200)
+                return
+            message, usage, finish = service.answer(number, call)
+        except ApiError as exc:
+            service.log.record(number, call.messages if call else None, exc.status)
+            return self._send_json(exc.status, exc.body())
+        except Exception as exc:  # a model failure must not kill the server
+            service.log.record(number, call.messages if call else None, 500)
+            return self._send_json(500, ApiError(500, f"generation failed: {exc}", "server_error").body())
+        service.log.record(number, call.messages, 200)
+        self._send_json(200, {
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "model": service.name,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": usage})
+
+    def _stream(self, number: int, call: ChatCall) -> None:
+        """Server-sent events; the connection closes at the end (HTTP/1.0)."""
+        chunks = self.service.stream(number, call)
+        first = next(chunks)  # errors before any byte is sent still get a proper status
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": self.service.name}
+
+        def send(payload: dict | str) -> None:
+            text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+            self.wfile.write(f"data: {text}\n\n".encode("utf-8"))
+            self.wfile.flush()
+
+        send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                   "finish_reason": None}]})
+        try:
+            for chunk in itertools.chain([first], chunks):
+                if "delta" in chunk:
+                    send({**base, "choices": [{"index": 0, "delta": chunk["delta"], "finish_reason": None}]})
+                    continue
+                send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": chunk["finish_reason"]}]})
+                if call.include_usage:
+                    send({**base, "choices": [], "usage": chunk["usage"]})
+        except (BrokenPipeError, ConnectionResetError):  # the client went away
+            return
+        except Exception as exc:  # the status line is gone: report in the stream, as OpenAI does
+            send(ApiError(500, f"generation failed: {exc}", "server_error").body())
+        send("[DONE]")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class RunningServer:
+    """A server answering in a background thread; ``url`` is the OpenAI base URL (ending in /v1)."""
+
+    def __init__(self, httpd: _Server, service: ChatService, token: str | None):
+        self.httpd = httpd
+        self.service = service
+        self.token = token
+        host, port = httpd.server_address[:2]
+        self.host = host
+        self.port = port
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{port}/v1"
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="tru-serve", daemon=True)
+        self._thread.start()
+
+    def stats(self) -> dict:
+        """``GET /v1/stats`` over HTTP (the request counts; the log with --log-requests)."""
+        import urllib.request
+
+        request = urllib.request.Request(self.url + "/stats")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read().decode("utf-8"))
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_server(config: ServeConfig, chat=None) -> RunningServer:
+    """Validate, load the model (unless a ``LocalChat`` is given) and serve in a background thread."""
+    config.validate()
+    token = resolve_token(config)
+    canned = CannedReplies(config.canned_reply) if config.canned_reply else None
+    if chat is None:
+        from tru.local_chat import LocalChat
+
+        chat = LocalChat(config.model, dtype=config.dtype, device=config.device,
+                         trust_remote_code=config.trust_remote_code)
+    service = ChatService(config, chat, canned)
+    handler = type("Handler", (_Handler,), {"service": service, "token": token})
+    server_class = _Server
+    if ":" in config.host:
+        server_class = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
+    try:
+        httpd = server_class((config.host, config.port), handler)
+    except OSError as exc:
+        raise ConfigError(f"cannot bind {config.host}:{config.port}: {exc.strerror or exc}") from None
+    return RunningServer(httpd, service, token)
+
+
+def serve(config: ServeConfig) -> None:
+    """Serve until Ctrl-C or SIGTERM."""
+    server = start_server(config)
+    auth = "bearer token required" if server.token else "no token: loopback only"
+    print(f"tru serve: model '{server.service.name}' at {server.url} ({auth}); Ctrl-C stops", flush=True)
+    stopped = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        print("tru serve: stopped", flush=True)
