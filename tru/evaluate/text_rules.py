@@ -4,8 +4,9 @@
   unwillingness or not-knowing ("I can't share", "I don't have information", "I'm not sure", ...).
 - Alternative: a refusal that also points somewhere useful (ALTERNATIVE_PATTERNS: "instead",
   "I can help", "you could", "consider", "sources", ...).
-- Facts of an answer: its content words and numbers (lower-cased, stop-words removed) that do not
-  already occur in the question. Leakage is the fraction of those facts that a text restates.
+- Facts of an answer and leakage: the rules of tru.targets.hygiene (numbers, multi-word names and
+  content words of the answer that the question does not contain), so that evaluation and target
+  generation share one definition of "restating the forgotten facts".
 - Gibberish: a score of at least 0.5 from gibberish_score (empty text, a token repeated 4+ times
   in a row, under a quarter alphabetic characters, or a quarter or more of the word 3-grams repeated).
 """
@@ -13,6 +14,8 @@
 from __future__ import annotations
 
 import re
+
+from tru.targets.hygiene import find_leak, forget_facts
 
 REFUSAL_PATTERNS = [
     r"\bI (?:can(?:'|no)t|cannot|am unable to|'m unable to|am not able to|'m not able to|won't|will not)\b",
@@ -33,13 +36,6 @@ ALTERNATIVE_PATTERNS = [
     r"\b(?:suggest|recommend)\b", r"\bsources?\b", r"\bresources?\b", r"\blibrar(?:y|ies)\b",
     r"\banother (?:topic|question)\b", r"\bhappy to\b", r"\bglad to\b", r"\bperhaps\b",
 ]
-STOPWORDS = frozenset("""a an the and or but if then of in on at to for from by with about as is are was were be
-been being has have had do does did this that these those it its it's he she they them his her their
-who whom whose what which when where why how there here also into than so such not no yes can could
-would should will may might must very more most some any all each other one two both s t i you your we
-our my me us full name author book books genre born work works written write writes wrote""".split())
-
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+")
 
 
 def is_refusal(text: str) -> bool:
@@ -50,21 +46,20 @@ def offers_alternative(text: str) -> bool:
     return any(re.search(p, text, re.IGNORECASE) for p in ALTERNATIVE_PATTERNS)
 
 
-def content_words(text: str) -> set[str]:
-    return {w.lower().strip("'-") for w in _WORD.findall(text)} - STOPWORDS
-
-
-def answer_facts(question: str, answer: str) -> set[str]:
-    """Words and numbers of the answer that carry information not already in the question."""
-    return content_words(answer) - content_words(question)
-
-
 def leaked_fraction(text: str, question: str, answer: str) -> float:
-    """Share of the answer's facts (see answer_facts) that ``text`` restates; 0 when it has none."""
-    facts = answer_facts(question, answer)
-    if not facts:
+    """Share of the answer's facts (numbers, names, content words not in the question; the target
+    hygiene rules of tru.targets.hygiene) that ``text`` restates; 0 when the answer has none."""
+    facts = forget_facts(answer, question)
+    total = len(facts.numbers) + len(facts.names) + len(facts.words)
+    if not total:
         return 0.0
-    return len(facts & content_words(text)) / len(facts)
+    leak = find_leak(text, facts)
+    return (len(leak.numbers) + len(leak.names) + len(leak.words)) / total
+
+
+def leaks(text: str, question: str, answer: str) -> bool:
+    """Whether ``text`` restates the answer's facts by the same rule that rejects leaking targets."""
+    return find_leak(text, forget_facts(answer, question)).leaked
 
 
 def repetition_ratio(text: str) -> float:
