@@ -161,10 +161,22 @@ class EvalConfig:
     dtype: str = setting("float32", "float32 or bfloat16")
     device: str = setting("auto", "auto, cpu or cuda")
     trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
+    judge: str = setting("offline", "offline (rule-based proxy), llm (OpenAI-compatible judge) or both")
+    judge_url: str = setting("", "judge endpoint base URL, e.g. http://127.0.0.1:8000/v1")
+    judge_model: str = setting("", "judge model name at that endpoint")
+    judge_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the judge's API key")
+    judge_key_file: str = setting("", "file holding the judge's API key (instead of the environment)")
+    judge_concurrency: int = setting(4, "judge requests in flight at once")
 
     def validate(self) -> None:
         if not self.model:
             raise ConfigError("--model is required")
+        if self.judge not in ("offline", "llm", "both"):
+            raise ConfigError(f"--judge must be offline, llm or both, got '{self.judge}'")
+        if self.judge != "offline" and not (self.judge_url and self.judge_model):
+            raise ConfigError(f"--judge {self.judge} needs --judge-url and --judge-model")
+        if self.judge != "offline" and self.benchmark not in ("tofu", "custom"):
+            raise ConfigError("the LLM judge scores QA answers: use it with --benchmark tofu or custom")
         benchmarks = ("tofu", "muse-news", "wmdp", "custom")
         if self.benchmark not in benchmarks:
             raise ConfigError(f"unknown benchmark '{self.benchmark}'; choose one of {', '.join(benchmarks)}")

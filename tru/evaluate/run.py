@@ -105,9 +105,34 @@ def _evaluate_qa(config: EvalConfig, em: EvalModel, data: dict, store: EvalStore
         summary = tofu_suite.summarise(data, store, item_metrics, config.retain_eval or None)
     else:
         item_metrics, summary = custom_suite(em, data, store, log)
+    if config.judge in ("llm", "both"):
+        summary["llm_judge"] = _run_llm_judge(config, data, store, item_metrics)
     store.data["metrics"] = item_metrics
     store.put("_finished", True)
     return summary
+
+
+def _run_llm_judge(config: EvalConfig, data: dict, store: EvalStore, item_metrics: dict) -> dict:
+    """Judge forget and retain answers; each side's verdicts are one stored, resumable block."""
+    from tru.evaluate.llm_judge import PROMPT_VERSION, LLMJudge, judge_summary
+    from tru.llm_client import ChatClient
+
+    client = ChatClient(config.judge_url, config.judge_model, api_key_env=config.judge_key_env,
+                        api_key_file=config.judge_key_file or None, cache_dir=store.path.parent / "judge_cache",
+                        max_concurrency=config.judge_concurrency)
+    judge = LLMJudge(client)
+    report = {"label": "LLM judge", "model": config.judge_model, "prompt_version": PROMPT_VERSION}
+    with client:
+        for side in ("forget", "retain"):
+            if side not in data:
+                continue
+            answers = store.get(f"{side}/generations")["answer"]
+            rows = [(x.question, x.answer, a) for x, a in zip(data[side], answers)]
+            judged = store.compute(f"{side}/llm_judge", lambda: judge.judge_many(side, rows))
+            item_metrics[side]["llm_judge"] = judged
+            report[side] = judge_summary(judged, side)
+        report["usage"] = client.usage.as_dict()
+    return report
 
 
 def custom_suite(em: EvalModel, data: dict, store: EvalStore, log):
