@@ -2,22 +2,17 @@ import json
 
 import pytest
 
-from tru.data.fictitious import fictitious_split
+from tru.data.records import QAItem
+from tru.data.synth import synth_benchmark
 from tru.targets.template import template_targets
 
 pytestmark = pytest.mark.slow
 
 
-def test_fictitious_split_is_deterministic_and_disjoint():
-    forget, retain, names = fictitious_split(people=6, forget_people=1, seed=3)
-    again = fictitious_split(people=6, forget_people=1, seed=3)
-    assert [x.answer for x in forget] == [x.answer for x in again[0]]
-    assert len(forget) == 4 and len(retain) == 20
-    assert all(names[0] in x.question for x in forget) and not any(names[0] in x.question for x in retain)
-
-
 def test_template_targets_name_the_entity_and_never_restate_the_answer():
-    forget, _, names = fictitious_split(seed=0)
+    data = synth_benchmark(entities=6, seed=0)
+    forget = [QAItem.from_dict(r) for r in data["forget"]]
+    names = data["meta"]["people"]["forget"]
     targets = template_targets(forget, [names[0]] * len(forget), scope="personal information about X")
     for item, target in zip(forget, targets):
         assert names[0] in target.reasoning and names[0] in target.refusal

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from typing import Callable
 
-from tru.config import EvalConfig, FinetuneConfig, UnlearnConfig, load_yaml_settings
+from tru.config import EvalConfig, FinetuneConfig, SynthConfig, UnlearnConfig, load_yaml_settings
 from tru.errors import ConfigError, TruError
 from tru.serve import ServeConfig
 from tru.targets.config import TargetsConfig
@@ -91,6 +91,18 @@ def _serve(config: ServeConfig) -> None:
     serve(config)
 
 
+def _synth(config: SynthConfig) -> None:
+    from tru.data.synth import write_synth
+
+    config.validate()
+    out = write_synth(config.out, config.entities, config.seed)
+    print(f"synthetic benchmark: {out} (forget, retain, holdout, world_facts, full .jsonl; meta.json)")
+
+
+DATA_COMMANDS: dict[str, tuple[type, Callable, str]] = {
+    "synth": (SynthConfig, _synth, "write the synthetic fictitious-knowledge benchmark"),
+}
+
 COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "finetune": (FinetuneConfig, _finetune, "fine-tune a model on QA data (TOFU full / retain models)"),
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
@@ -116,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (config_type, _, help_text) in COMMANDS.items():
         add_config_arguments(sub.add_parser(name, help=help_text, description=help_text), config_type)
     sub.add_parser("methods", help="list unlearning methods and their default settings")
+    data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
+    for name, (config_type, _, help_text) in DATA_COMMANDS.items():
+        add_config_arguments(data.add_parser(name, help=help_text, description=help_text), config_type)
     return parser
 
 
@@ -126,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "methods":
             _methods(args)
             return 0
-        config_type, run, _ = COMMANDS[args.command]
+        table, name = (DATA_COMMANDS, args.data_command) if args.command == "data" else (COMMANDS, args.command)
+        config_type, run, _ = table[name]
         run(build_config(config_type, args))
     except TruError as exc:
         print(f"tru {args.command}: error: {exc}", file=sys.stderr)

@@ -190,3 +190,16 @@ class EvalConfig:
             raise ConfigError("--limit must be 0 (all) or positive")
         if self.dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")
+
+
+@dataclass(kw_only=True)
+class SynthConfig:
+    """`tru data synth`: write the synthetic fictitious-knowledge benchmark."""
+
+    entities: int = setting(40, "number of fictitious people")
+    seed: int = setting(0, "random seed (same seed, same files)")
+    out: str = setting("", "output folder")
+
+    def validate(self) -> None:
+        if not self.out:
+            raise ConfigError("--out is required")

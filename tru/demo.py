@@ -1,6 +1,6 @@
 """`make demo`: the smallest honest end-to-end run on the packaged SmolLM2-135M-Instruct.
 
-1. builds a small fictitious-knowledge set (built in, offline) and template reasoning targets;
+1. builds a small synthetic fictitious-knowledge set (built in, offline) and template reasoning targets;
 2. fine-tunes the model on it, so that it knows the facts (cached: a second run reuses it);
 3. unlearns one person with TRU;
 4. reports forget / retain NLL and the answers before and after, in runs/demo/.
@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from tru.config import FinetuneConfig, UnlearnConfig, config_dict
-from tru.data.fictitious import fictitious_split
+from tru.data.records import QAItem
+from tru.data.synth import synth_benchmark
 from tru.io import write_json, write_jsonl
 from tru.targets.template import template_targets
 
@@ -41,7 +42,10 @@ def run_demo(out: str = "runs/demo", model: str = "smollm2-135m", fast: bool = F
     from tru.unlearn.run import unlearn
 
     root = Path(out)
-    forget, retain, names = fictitious_split(people=6, forget_people=1, seed=0)
+    data = synth_benchmark(entities=6, seed=0)
+    forget = [QAItem.from_dict(r) for r in data["forget"]]
+    retain = [QAItem.from_dict(r) for r in data["retain"]]
+    names = data["meta"]["people"]["forget"]
     targets = template_targets(forget, [names[0]] * len(forget), scope=f"personal information about {names[0]}")
     data = root / "data"
     write_jsonl(data / "forget.jsonl", [x.to_dict() for x in forget])

@@ -48,6 +48,18 @@ def _optional_id(obj: dict) -> str | None:
     return str(obj["id"])
 
 
+def _translations(obj: dict) -> dict | None:
+    value = obj.get("translations")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise FieldError("translations", "expected an object of language -> {question, answer}")
+    for lang, entry in value.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("question"), str) or not entry["question"].strip():
+            raise FieldError(f"translations.{lang}", "expected an object with a non-empty 'question' string")
+    return value
+
+
 class Record:
     """Shared helpers: dict conversion and field-name aliases of known sources."""
 
@@ -81,6 +93,7 @@ class QAItem(Record):
     perturbed_answer: list[str] | None = None
     paraphrased_question: str | None = None
     id: str | None = None
+    translations: dict | None = None  # {"es": {"question": ..., "answer": ...}, ...}
 
     aliases: ClassVar[dict[str, str]] = {"prompt": "question", "response": "answer", "gt": "answer"}
 
@@ -94,6 +107,7 @@ class QAItem(Record):
             perturbed_answer=_require_str_list(obj, "perturbed_answer", optional=True),
             paraphrased_question=_require_str(obj, "paraphrased_question", optional=True),
             id=_optional_id(obj),
+            translations=_translations(obj),
         )
 
 
