@@ -20,10 +20,19 @@ def setting(default: Any, help: str, **kwargs) -> Any:
 
 
 @dataclass(kw_only=True)
-class TrainConfig:
+class ModelFields:
+    """Which model a command loads, and how."""
+
+    model: str = setting("smollm2-135m", "model folder, run directory, hub id, or alias (smollm2-135m, tiny-llama)")
+    dtype: str = setting("float32", "float32 or bfloat16")
+    device: str = setting("auto", "auto, cpu or cuda")
+    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
+
+
+@dataclass(kw_only=True)
+class TrainConfig(ModelFields):
     """Settings shared by every command that trains a model."""
 
-    model: str = setting("smollm2-135m", "model folder, hub id, or alias (smollm2-135m, tiny-llama)")
     out: str = setting("", "run directory to create")
     overwrite: bool = setting(False, "replace an existing run directory")
     epochs: float = setting(10.0, "training epochs (over the forget set for unlearning)")
@@ -36,10 +45,7 @@ class TrainConfig:
     grad_accum: int = setting(1, "gradient accumulation steps")
     max_length: int = setting(512, "maximum tokens per example")
     seed: int = setting(0, "random seed")
-    dtype: str = setting("float32", "float32 or bfloat16")
-    device: str = setting("auto", "auto, cpu or cuda")
     gradient_checkpointing: bool = setting(False, "trade compute for memory")
-    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
     lora_r: int = setting(0, "LoRA rank; 0 trains all weights")
     lora_alpha: int = setting(16, "LoRA alpha")
     lora_dropout: float = setting(0.0, "LoRA dropout")
@@ -140,7 +146,7 @@ def config_dict(config) -> dict:
 
 
 @dataclass(kw_only=True)
-class EvalConfig:
+class EvalConfig(ModelFields):
     """`tru eval`: measure what a model still knows, how it refuses and what it kept."""
 
     model: str = setting("", "model folder, run directory, hub id or alias")
@@ -158,9 +164,6 @@ class EvalConfig:
     batch_size: int = setting(16, "sequences per forward pass or generation batch")
     max_new_tokens: int = setting(200, "greedy generation length")
     max_length: int = setting(512, "maximum tokens per scored example")
-    dtype: str = setting("float32", "float32 or bfloat16")
-    device: str = setting("auto", "auto, cpu or cuda")
-    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
     judge: str = setting("offline", "offline (rule-based proxy), llm (OpenAI-compatible judge) or both")
     judge_url: str = setting("", "judge endpoint base URL, e.g. http://127.0.0.1:8000/v1")
     judge_model: str = setting("", "judge model name at that endpoint")

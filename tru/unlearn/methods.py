@@ -113,6 +113,23 @@ class RetainMixin:
         return self.retain_loss == "kl"
 
 
+@dataclass
+class ForgetPlusRetain(RetainMixin, Recipe):
+    """gamma * (a GA-based forget term of kind ``forget_kind``) + alpha * retain term."""
+
+    forget_kind: ClassVar[str] = "ga"
+    streams: ClassVar = ("forget", "retain")
+    choices: ClassVar = {"retain_loss": ("nll", "kl")}
+
+    def forget_params(self) -> dict:
+        return {"beta": 0.0}
+
+    def compute(self, ctx):
+        return weighted({
+            f"forget_{self.forget_kind}": (self.gamma, forget_term(ctx, self.forget_kind, **self.forget_params())),
+            f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+
+
 # ---- methods ------------------------------------------------------------------------------
 
 @register("ga")
@@ -126,55 +143,43 @@ class GA(Recipe):
 
 @register("graddiff")
 @dataclass
-class GradDiff(RetainMixin, Recipe):
-    streams: ClassVar = ("forget", "retain")
-    choices: ClassVar = {"retain_loss": ("nll", "kl")}
-
-    def compute(self, ctx):
-        return weighted({"forget_ga": (self.gamma, forget_term(ctx, "ga", beta=0.0)),
-                         f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+class GradDiff(ForgetPlusRetain):
+    forget_kind: ClassVar[str] = "ga"
 
 
 @register("npo")
 @dataclass
-class NPO(RetainMixin, Recipe):
+class NPO(ForgetPlusRetain):
     beta: float = 0.1
-    streams: ClassVar = ("forget", "retain")
-    choices: ClassVar = {"retain_loss": ("nll", "kl")}
+    forget_kind: ClassVar[str] = "npo"
 
     def precomputed_reference(self):
         return ("forget",)
 
-    def compute(self, ctx):
-        return weighted({"forget_npo": (self.gamma, forget_term(ctx, "npo", beta=self.beta)),
-                         f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+    def forget_params(self):
+        return {"beta": self.beta}
 
 
 @register("simnpo")
 @dataclass
-class SimNPO(RetainMixin, Recipe):
+class SimNPO(ForgetPlusRetain):
     beta: float = 4.5
     delta: float = 0.0
     gamma: float = 0.125
-    streams: ClassVar = ("forget", "retain")
-    choices: ClassVar = {"retain_loss": ("nll", "kl")}
+    forget_kind: ClassVar[str] = "simnpo"
 
-    def compute(self, ctx):
-        return weighted({
-            "forget_simnpo": (self.gamma, forget_term(ctx, "simnpo", beta=self.beta, delta=self.delta)),
-            f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+    def forget_params(self):
+        return {"beta": self.beta, "delta": self.delta}
 
 
 @register("wga")
 @dataclass
-class WGA(RetainMixin, Recipe):
+class WGA(ForgetPlusRetain):
     beta: float = 1.0
-    streams: ClassVar = ("forget", "retain")
-    choices: ClassVar = {"retain_loss": ("nll", "kl")}
+    forget_kind: ClassVar[str] = "wga"
 
-    def compute(self, ctx):
-        return weighted({"forget_wga": (self.gamma, forget_term(ctx, "wga", beta=self.beta)),
-                         f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+    def forget_params(self):
+        return {"beta": self.beta}
 
 
 @register("idkpo")
