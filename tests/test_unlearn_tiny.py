@@ -93,3 +93,11 @@ def test_lora_unlearning_saves_an_adapter_that_loads(tmp_path, small_tofu):
     q_after = merged.model.layers[0].self_attn.q_proj.weight
     q_before = base.model.layers[0].self_attn.q_proj.weight
     assert not (q_after == q_before).all()
+
+
+def test_bfloat16_training_saves_bfloat16_weights(tmp_path, small_tofu):
+    run_dir = run_method(tmp_path, small_tofu, "npo", dtype="bfloat16")
+    summary = assert_complete_run(run_dir, "npo")
+    weights = load_file(str(run_dir / "model" / "model.safetensors"))
+    assert all(str(t.dtype) == "torch.bfloat16" for t in weights.values())
+    assert summary["nll_after"]["forget"] > summary["nll_before"]["forget"]
