@@ -81,6 +81,9 @@ def test_connections_over_the_bound_get_429_without_a_thread(tru_server):
     status, headers, body = post(server.url)
     assert status == 429 and headers["Retry-After"] == "1"
     assert "2 connections are already open" in body["error"]["message"]
+    # the request is read before the answer, so even a large body gets its 429, not a reset connection
+    large = json.dumps({"messages": [{"role": "user", "content": "x" * 50_000}], "max_tokens": 4}).encode()
+    assert [post(server.url, large)[0] for _ in range(20)] == [429] * 20
     assert threading.active_count() == threads_before
     # the idle clients are dropped after --request-timeout, and the server answers again
     for sock in idle:
@@ -89,7 +92,7 @@ def test_connections_over_the_bound_get_429_without_a_thread(tru_server):
     wait_until(lambda: server.httpd.connection_stats()["open"] == 0)
     assert post(server.url)[0] == 200
     stats = server.stats()["connections"]
-    assert stats["refused_429"] == 1 and stats["max_connections"] == 2
+    assert stats["refused_429"] == 21 and stats["max_connections"] == 2
 
 
 def test_half_a_request_times_out_without_blocking_other_clients(tru_server):

@@ -14,7 +14,8 @@ cannot exhaust the process:
 - at most ``--max-pending`` chat requests wait for or use the model; one more gets 429 at once, with
   an OpenAI-style error body and a ``Retry-After`` header (never a wait in an unbounded queue);
 - at most ``--max-connections`` connections are handled at once, one thread each; one more is
-  answered 429 by the accepting thread without starting a thread;
+  answered 429 by a single refusing thread (which reads the request first, for half a second at most)
+  without starting a thread;
 - a client has ``--request-timeout`` seconds to send its whole request (a slow-loris client that
   sends half a request, or trickles it, is dropped), and each later socket write has as long.
 
@@ -31,6 +32,8 @@ import itertools
 import json
 import math
 import os
+import queue
+import re
 import signal
 import socket
 import sys
@@ -535,31 +538,75 @@ class _Handler(BaseHTTPRequestHandler):
         send("[DONE]")
 
 
-def _refuse_connection(sock: socket.socket, limit: int) -> None:
-    """Answer 429 on a connection over the bound from the accepting thread, without ever blocking it."""
-    body = json.dumps(_busy_error(f"{limit} connections are already open", 1).body()).encode("utf-8")
-    head = ("HTTP/1.0 429 Too Many Requests\r\nServer: tru-serve\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode("ascii")
-    try:
-        sock.setblocking(False)
-        _drain(sock)  # unread request bytes would turn the close into a reset that hides the answer
-        sock.send(head + body)
-        sock.shutdown(socket.SHUT_WR)
-        _drain(sock)
-    except OSError:
-        pass
+class _Refuser:
+    """One thread that answers connections over the bound: it reads each request, then sends 429.
 
+    Reading first matters: closing a socket with the request unread resets the connection, and the
+    client would see a broken pipe instead of the 429. Each connection gets at most ``budget`` seconds;
+    at most ``backlog`` wait for this thread, and any more are closed unanswered.
+    """
 
-def _drain(sock: socket.socket, most: int = 1 << 16) -> None:
-    """Read what has already arrived (non-blocking socket), up to ``most`` bytes."""
-    while most > 0:
+    def __init__(self, limit: int, budget: float = 0.5, backlog: int = 128, most_bytes: int = 1 << 20):
+        self.limit, self.budget, self.most_bytes = limit, budget, most_bytes
+        self._queue: queue.Queue = queue.Queue(maxsize=backlog)
+        self._thread = threading.Thread(target=self._run, name="tru-serve-refuser", daemon=True)
+        self._thread.start()
+
+    def refuse(self, sock: socket.socket) -> bool:
+        """Queue a connection for its 429; False when the queue is full (the caller closes it)."""
         try:
-            data = sock.recv(min(most, 1 << 14))
-        except (BlockingIOError, InterruptedError):
+            self._queue.put_nowait(sock)
+            return True
+        except queue.Full:
+            return False
+
+    def stop(self) -> None:
+        try:
+            self._queue.put(None, timeout=2)
+        except queue.Full:
             return
-        if not data:
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while (sock := self._queue.get()) is not None:
+            try:
+                self._answer(sock)
+            except OSError:
+                pass
+            finally:
+                sock.close()
+
+    def _answer(self, sock: socket.socket) -> None:
+        deadline = time.monotonic() + self.budget
+        _read_request(sock, deadline, self.most_bytes)
+        body = json.dumps(_busy_error(f"{self.limit} connections are already open", 1).body()).encode("utf-8")
+        head = ("HTTP/1.0 429 Too Many Requests\r\nServer: tru-serve\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode("ascii")
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _read_request(sock: socket.socket, deadline: float, most_bytes: int) -> None:
+    """Read the headers and the Content-Length body of a request, giving up at the deadline or size."""
+    data = b""
+    wanted = None
+    while len(data) < most_bytes and (wanted is None or len(data) < wanted):
+        left = deadline - time.monotonic()
+        if left <= 0:
             return
-        most -= len(data)
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 16)
+        except OSError:
+            return
+        if not chunk:
+            return
+        data += chunk
+        if wanted is None and b"\r\n\r\n" in data:
+            end = data.index(b"\r\n\r\n") + 4
+            length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", data[:end])
+            wanted = end + (int(length.group(1)) if length else 0)
 
 
 class _Server(ThreadingHTTPServer):
@@ -577,12 +624,13 @@ class _Server(ThreadingHTTPServer):
         self._open = 0
         self._refused = 0
         self._timeouts = 0
+        self._refuser = _Refuser(self.max_connections)
 
     def process_request(self, request, client_address) -> None:
         if not self._slots.acquire(blocking=False):
             self._count(refused=1)
-            _refuse_connection(request, self.max_connections)
-            self.shutdown_request(request)
+            if not self._refuser.refuse(request):
+                self.shutdown_request(request)
             return
         self._count(opened=1)
         try:
@@ -590,6 +638,11 @@ class _Server(ThreadingHTTPServer):
         except BaseException:
             self._release_slot()
             raise
+
+    def server_close(self) -> None:
+        super().server_close()
+        if hasattr(self, "_refuser"):
+            self._refuser.stop()
 
     def process_request_thread(self, request, client_address) -> None:
         try:
