@@ -8,7 +8,16 @@ set, every ``/v1`` request must carry ``Authorization: Bearer <token>``. Malform
 with the reason; request bodies, message counts and ``max_tokens`` are bounded.
 
 Built on the standard library's threading HTTP server: no web framework to install. Requests are
-accepted concurrently and the model answers them one at a time.
+accepted concurrently and the model answers them one at a time. Everything is bounded so that load
+cannot exhaust the process:
+
+- at most ``--max-pending`` chat requests wait for or use the model; one more gets 429 at once, with
+  an OpenAI-style error body and a ``Retry-After`` header (never a wait in an unbounded queue);
+- at most ``--max-connections`` connections are handled at once, one thread each; one more is
+  answered 429 by a single refusing thread (which reads the request first, for half a second at most)
+  without starting a thread;
+- a client has ``--request-timeout`` seconds to send its whole request (a slow-loris client that
+  sends half a request, or trickles it, is dropped), and each later socket write has as long.
 
 The ``--canned-reply``, ``--fail-*``, ``--reply-delay`` and ``--log-requests`` options are TESTING AIDS
 (see ``tru.serve_testing``).
@@ -17,12 +26,17 @@ The ``--canned-reply``, ``--fail-*``, ``--reply-delay`` and ``--log-requests`` o
 from __future__ import annotations
 
 import hmac
+import io
 import ipaddress
 import itertools
 import json
+import math
 import os
+import queue
+import re
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -55,6 +69,11 @@ class ServeConfig:
     max_tokens_limit: int = setting(2048, "largest max_tokens a request may ask for")
     max_messages: int = setting(64, "most messages in one request")
     max_body_bytes: int = setting(1_000_000, "largest request body in bytes")
+    max_pending: int = setting(8, "most chat requests waiting for or using the model at once; "
+                                  "more get 429 with Retry-After")
+    max_connections: int = setting(64, "most connections handled at once (one thread each); more get 429")
+    request_timeout: float = setting(10.0, "seconds a client has to send its whole request (and the limit "
+                                           "on each socket write)")
     canned_reply: str = setting("", "TESTING AID: answer from this JSON file instead of the model "
                                     "(see tru/serve_testing.py)")
     fail_first: int = setting(0, "TESTING AID: fail the first N chat requests with --fail-status")
@@ -66,13 +85,19 @@ class ServeConfig:
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port must be in 0..65535, got {self.port}")
-        for name in ("default_max_tokens", "max_tokens_limit", "max_messages", "max_body_bytes"):
+        for name in ("default_max_tokens", "max_tokens_limit", "max_messages", "max_body_bytes", "max_pending",
+                     "max_connections"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 400 <= self.fail_status <= 599:
             raise ConfigError(f"--fail-status must be an HTTP error status (400..599), got {self.fail_status}")
         if self.fail_first < 0 or self.reply_delay < 0:
             raise ConfigError("--fail-first and --reply-delay must not be negative")
+        if self.max_connections < self.max_pending:
+            raise ConfigError(f"--max-connections ({self.max_connections}) must be at least --max-pending "
+                              f"({self.max_pending})")
+        if not self.request_timeout > 0:
+            raise ConfigError(f"--request-timeout must be positive, got {self.request_timeout}")
 
 
 def is_loopback(host: str) -> bool:
@@ -141,6 +166,45 @@ def _number(body: dict, name: str, low: float, high: float, default: float) -> f
     return float(value)
 
 
+class Admission:
+    """The bounded queue: at most ``limit`` chat requests waiting for or using the model.
+
+    ``try_enter`` never blocks: a request that finds the bound reached is turned away (429) at once.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.pending = 0
+        self.admitted = 0
+        self.rejected = 0
+        self._mean_seconds = 1.0  # running mean of the time one admitted request holds its place
+        self._lock = threading.Lock()
+
+    def try_enter(self) -> bool:
+        with self._lock:
+            if self.pending >= self.limit:
+                self.rejected += 1
+                return False
+            self.pending += 1
+            self.admitted += 1
+            return True
+
+    def leave(self, seconds: float) -> None:
+        with self._lock:
+            self.pending -= 1
+            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
+
+    def retry_after(self) -> int:
+        """Whole seconds until a place is likely free: the mean time per request, at least 1, at most 60."""
+        with self._lock:
+            return max(1, min(60, math.ceil(self._mean_seconds)))
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"pending": self.pending, "max_pending": self.limit, "admitted": self.admitted,
+                    "rejected_429": self.rejected}
+
+
 class ChatService:
     """Everything but HTTP: validation, answers (model or canned), testing aids, counts."""
 
@@ -151,6 +215,7 @@ class ChatService:
         self.name = config.served_name or config.model
         self.faults = FaultPlan(config.fail_first, config.fail_pattern, config.fail_status)
         self.log = RequestLog(keep=config.log_requests)
+        self.admission = Admission(config.max_pending)
         self.created = int(time.time())
 
     def models(self) -> dict:
@@ -253,6 +318,40 @@ class ChatService:
         yield {"finish_reason": finish, "usage": _usage(prompt_tokens, completion)}
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that share one deadline: the whole request must arrive within ``request_timeout``.
+
+    A per-read timeout alone would let a client that trickles a byte now and then hold its thread for
+    ever; here every read may only wait for what is left of the deadline.
+    """
+
+    def __init__(self, sock: socket.socket, timeout: float):
+        self._sock = sock
+        self._timeout = timeout
+        self._deadline: float | None = time.monotonic() + timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        wait = self._timeout
+        if self._deadline is not None:
+            wait = self._deadline - time.monotonic()
+            if wait <= 0:
+                raise TimeoutError(f"the request did not arrive within {self._timeout:g} s")
+        self._sock.settimeout(wait)
+        return self._sock.recv_into(buffer)
+
+    def request_received(self) -> None:
+        """From now on only the per-operation timeout applies (to writes, for instance)."""
+        self._deadline = None
+        self._sock.settimeout(self._timeout)
+
+
+def _busy_error(what: str, retry_after: int) -> ApiError:
+    return ApiError(429, f"server busy: {what}; retry after {retry_after} s", kind="rate_limit_error")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "tru-serve"
     service: ChatService
@@ -263,13 +362,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def _send_json(self, status: int, body: dict) -> None:
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # replaced by a reader with a deadline for the whole request
+        self._reader = _DeadlineReader(self.connection, self.service.config.request_timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def _send_json(self, status: int, body: dict, headers: dict | None = None) -> None:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if status == 401:
             self.send_header("WWW-Authenticate", "Bearer")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -280,7 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
         given = header[7:].strip() if header.lower().startswith("bearer ") else ""
         return hmac.compare_digest(given.encode(), self.token.encode())
 
-    def _read_json(self):
+    def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
         if length is None:
             raise ApiError(411, "a Content-Length header is required")
@@ -288,10 +395,18 @@ class _Handler(BaseHTTPRequestHandler):
             size = int(length)
         except ValueError:
             raise ApiError(400, "bad Content-Length header") from None
+        if size < 0:
+            raise ApiError(400, "bad Content-Length header")
         if size > self.service.config.max_body_bytes:
             raise ApiError(413, f"request body of {size} bytes exceeds the limit of "
                                 f"{self.service.config.max_body_bytes}")
         raw = self.rfile.read(size)
+        if len(raw) < size:
+            raise ApiError(400, f"the request body ended after {len(raw)} of {size} bytes")
+        return raw
+
+    @staticmethod
+    def _decode_json(raw: bytes):
         try:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
@@ -300,6 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes ----------------------------------------------------------------------------------------
 
     def do_GET(self):
+        self._reader.request_received()
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "/health":
             return self._send_json(200, {"status": "ok"})
@@ -308,7 +424,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/v1/models", "/models"):
             return self._send_json(200, self.service.models())
         if path in ("/v1/stats", "/stats"):
-            return self._send_json(200, self.service.log.snapshot())
+            return self._send_json(200, {**self.service.log.snapshot(), "queue": self.service.admission.snapshot(),
+                                         "connections": self.server.connection_stats()})
         self._send_json(404, ApiError(404, f"no route {path}", "not_found_error").body())
 
     def do_POST(self):
@@ -319,31 +436,77 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(401, ApiError(401, "missing or wrong bearer token", "authentication_error").body())
         service = self.service
         number = service.log.next_number()
+        try:
+            raw = self._read_body()
+        except ApiError as exc:
+            service.log.record(number, None, exc.status)
+            return self._send_json(exc.status, exc.body())
+        except TimeoutError:
+            return self._request_timed_out(number)
+        self._reader.request_received()
+        if not service.admission.try_enter():
+            return self._reject_busy(number)
+        started = time.monotonic()
+        try:
+            answer = self._chat(number, raw)
+        finally:  # the place is free before the answer is written: a slow reader holds no place
+            service.admission.leave(time.monotonic() - started)
+        if answer is not None:
+            self._send_json(*answer)
+
+    def _request_timed_out(self, number: int) -> None:
+        """408 (if the client still listens) and close: its thread is free again."""
+        self.service.log.record(number, None, 408)
+        self.server.count_timeout()
+        self.close_connection = True
+        self._reader.request_received()
+        try:
+            message = f"the request did not arrive within {self.service.config.request_timeout:g} s"
+            self._send_json(408, ApiError(408, message).body())
+        except OSError:
+            pass
+
+    def _reject_busy(self, number: int) -> None:
+        admission = self.service.admission
+        retry = admission.retry_after()
+        self.service.log.record(number, None, 429)
+        error = _busy_error(f"{admission.limit} chat requests are already waiting or running", retry)
+        self._send_json(429, error.body(), {"Retry-After": str(retry)})
+
+    def _chat(self, number: int, raw: bytes) -> tuple[int, dict] | None:
+        """The (status, body) to send, or None once a stream has been sent."""
+        service = self.service
         call = None
         try:
-            call = service.parse(self._read_json())
+            call = service.parse(self._decode_json(raw))
             service.check_fault(number, call)
             if call.stream:
                 self._stream(number, call)
                 service.log.record(number, call.messages, 200)
-                return
+                return None
             message, usage, finish = service.answer(number, call)
         except ApiError as exc:
             service.log.record(number, call.messages if call else None, exc.status)
-            return self._send_json(exc.status, exc.body())
+            return exc.status, exc.body()
         except Exception as exc:  # a model failure must not kill the server
             service.log.record(number, call.messages if call else None, 500)
-            return self._send_json(500, ApiError(500, f"generation failed: {exc}", "server_error").body())
+            return 500, ApiError(500, f"generation failed: {exc}", "server_error").body()
         service.log.record(number, call.messages, 200)
-        self._send_json(200, {
+        return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": service.name,
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": usage})
+            "usage": usage}
 
     def _stream(self, number: int, call: ChatCall) -> None:
         """Server-sent events; the connection closes at the end (HTTP/1.0)."""
         chunks = self.service.stream(number, call)
+        try:
+            self._send_events(call, chunks)
+        finally:
+            chunks.close()  # a client that left: the generation ends while this request holds its place
+
+    def _send_events(self, call: ChatCall, chunks: Iterator[dict]) -> None:
         first = next(chunks)  # errors before any byte is sent still get a proper status
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -367,15 +530,149 @@ class _Handler(BaseHTTPRequestHandler):
                 send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": chunk["finish_reason"]}]})
                 if call.include_usage:
                     send({**base, "choices": [], "usage": chunk["usage"]})
-        except (BrokenPipeError, ConnectionResetError):  # the client went away
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # the client went away or stopped reading
+            self.close_connection = True
             return
         except Exception as exc:  # the status line is gone: report in the stream, as OpenAI does
             send(ApiError(500, f"generation failed: {exc}", "server_error").body())
         send("[DONE]")
 
 
+class _Refuser:
+    """One thread that answers connections over the bound: it reads each request, then sends 429.
+
+    Reading first matters: closing a socket with the request unread resets the connection, and the
+    client would see a broken pipe instead of the 429. Each connection gets at most ``budget`` seconds;
+    at most ``backlog`` wait for this thread, and any more are closed unanswered.
+    """
+
+    def __init__(self, limit: int, budget: float = 0.5, backlog: int = 128, most_bytes: int = 1 << 20):
+        self.limit, self.budget, self.most_bytes = limit, budget, most_bytes
+        self._queue: queue.Queue = queue.Queue(maxsize=backlog)
+        self._thread = threading.Thread(target=self._run, name="tru-serve-refuser", daemon=True)
+        self._thread.start()
+
+    def refuse(self, sock: socket.socket) -> bool:
+        """Queue a connection for its 429; False when the queue is full (the caller closes it)."""
+        try:
+            self._queue.put_nowait(sock)
+            return True
+        except queue.Full:
+            return False
+
+    def stop(self) -> None:
+        try:
+            self._queue.put(None, timeout=2)
+        except queue.Full:
+            return
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while (sock := self._queue.get()) is not None:
+            try:
+                self._answer(sock)
+            except OSError:
+                pass
+            finally:
+                sock.close()
+
+    def _answer(self, sock: socket.socket) -> None:
+        deadline = time.monotonic() + self.budget
+        _read_request(sock, deadline, self.most_bytes)
+        body = json.dumps(_busy_error(f"{self.limit} connections are already open", 1).body()).encode("utf-8")
+        head = ("HTTP/1.0 429 Too Many Requests\r\nServer: tru-serve\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode("ascii")
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _read_request(sock: socket.socket, deadline: float, most_bytes: int) -> None:
+    """Read the headers and the Content-Length body of a request, giving up at the deadline or size."""
+    data = b""
+    wanted = None
+    while len(data) < most_bytes and (wanted is None or len(data) < wanted):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 16)
+        except OSError:
+            return
+        if not chunk:
+            return
+        data += chunk
+        if wanted is None and b"\r\n\r\n" in data:
+            end = data.index(b"\r\n\r\n") + 4
+            length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", data[:end])
+            wanted = end + (int(length.group(1)) if length else 0)
+
+
 class _Server(ThreadingHTTPServer):
+    """One daemon thread per connection, at most ``max_connections`` of them; the rest get 429 at once."""
+
     daemon_threads = True
+    block_on_close = False  # no list of threads, and stopping never waits for a slow client
+    request_queue_size = 128  # the listen backlog: a burst of clients connecting is not dropped
+    max_connections = 64
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._counts_lock = threading.Lock()
+        self._open = 0
+        self._refused = 0
+        self._timeouts = 0
+        self._refuser = _Refuser(self.max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._count(refused=1)
+            if not self._refuser.refuse(request):
+                self.shutdown_request(request)
+            return
+        self._count(opened=1)
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self._release_slot()
+            raise
+
+    def server_close(self) -> None:
+        super().server_close()
+        if hasattr(self, "_refuser"):
+            self._refuser.stop()
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release_slot()
+
+    def _release_slot(self) -> None:
+        self._count(opened=-1)
+        self._slots.release()
+
+    def _count(self, opened: int = 0, refused: int = 0) -> None:
+        with self._counts_lock:
+            self._open += opened
+            self._refused += refused
+
+    def count_timeout(self) -> None:
+        with self._counts_lock:
+            self._timeouts += 1
+
+    def connection_stats(self) -> dict:
+        with self._counts_lock:
+            return {"open": self._open, "max_connections": self.max_connections, "refused_429": self._refused,
+                    "timed_out": self._timeouts}
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away or stopped reading is routine; anything else gets the usual traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class RunningServer:
@@ -428,9 +725,9 @@ def start_server(config: ServeConfig, chat=None) -> RunningServer:
                          trust_remote_code=config.trust_remote_code)
     service = ChatService(config, chat, canned)
     handler = type("Handler", (_Handler,), {"service": service, "token": token})
-    server_class = _Server
+    server_class = type("Server", (_Server,), {"max_connections": config.max_connections})
     if ":" in config.host:
-        server_class = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
+        server_class = type("Server6", (server_class,), {"address_family": socket.AF_INET6})
     try:
         httpd = server_class((config.host, config.port), handler)
     except OSError as exc:
