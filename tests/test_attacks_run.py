@@ -112,3 +112,18 @@ def test_translations_from_an_endpoint_are_cached(small_tofu, tmp_path, tru_serv
     assert server.stats()["chat_requests"] == requests
     again = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))["blocks"]
     assert again["crosslingual"]["es"]["queries"] == blocks["crosslingual"]["es"]["queries"]
+
+
+def test_bad_tofu_split_and_bad_templates_fail_before_writing(shared_data, small_tofu, tmp_path):
+    from tru.errors import InputError
+
+    config = AttackConfig(model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"),
+                          forget_split="forget02", out=str(tmp_path / "a"))
+    with pytest.raises(ConfigError, match="unknown TOFU forget split 'forget02'"):
+        attack(config, log=lambda _: None)
+    bad = tmp_path / "templates.jsonl"
+    bad.write_text('{"name": "x", "family": "y", "template": "no placeholder"}\n', encoding="utf-8")
+    config = _config(small_tofu, tmp_path / "b", attacks="jailbreak", jailbreak_templates=str(bad))
+    with pytest.raises(InputError, match="placeholder"):
+        attack(config, log=lambda _: None)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -42,11 +42,11 @@ def load_attack_data(config: AttackConfig) -> tuple[dict, dict]:
     """(items per side, raw forget records for translation fields)."""
     limit = config.limit or None
     if config.benchmark == "tofu":
-        from tru.data.tofu import load_tofu, retain_split_for
-        from tru.evaluate.tofu_suite import load_tofu_eval_data
+        from tru.data.tofu import HOLDOUT_FOR_FORGET, load_tofu
 
-        load_tofu_eval_data  # the same split names as tru eval: forgetNN_perturbed, retain_perturbed
-        retain_split_for(config.forget_split)  # validates the split name
+        if config.forget_split not in HOLDOUT_FOR_FORGET:
+            raise ConfigError(f"unknown TOFU forget split '{config.forget_split}'; choose forget01, forget05 or forget10")
+        # the same splits as tru eval: forgetNN_perturbed (with paraphrased questions), retain_perturbed
         forget_split = f"{config.forget_split}_perturbed"
         data = {"forget": load_tofu(config.tofu, forget_split)[:limit],
                 "retain": load_tofu(config.tofu, "retain_perturbed")[:limit]}
