@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from typing import Callable
 
+from tru.attacks.config import AttackConfig
 from tru.config import EvalConfig, FinetuneConfig, SynthConfig, UnlearnConfig, load_yaml_settings
 from tru.errors import ConfigError, TruError
 from tru.serve import ServeConfig
@@ -85,6 +86,13 @@ def _targets(config: TargetsConfig) -> None:
     generate_targets(config)  # prints its summary line
 
 
+def _attack(config: AttackConfig) -> None:
+    from tru.attacks.run import attack
+
+    out = attack(config)
+    print(f"attacks: {out / 'SUMMARY.json'} (per-item values: {out / 'ATTACK.json'})")
+
+
 def _serve(config: ServeConfig) -> None:
     from tru.serve import serve
 
@@ -108,6 +116,8 @@ COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
     "eval": (EvalConfig, _eval, "evaluate a model: TOFU, MUSE-News, WMDP or custom QA"),
     "targets": (TargetsConfig, _targets, "write reasoning-based unlearning targets for a forget set"),
+    "attack": (AttackConfig, _attack, "attack an unlearned model (cross-lingual, paraphrase, jailbreak, relearning, "
+               "quantization) and measure what comes back"),
     "serve": (ServeConfig, _serve, "serve a local model through an OpenAI-compatible API"),
 }
 

@@ -1,0 +1,129 @@
+"""`tru attack` end to end on tiny-llama with the small TOFU files (custom benchmark)."""
+
+import json
+
+import pytest
+
+from tru.attacks.config import AttackConfig
+from tru.attacks.jailbreak import LIBRARY
+from tru.attacks.run import attack
+from tru.errors import ConfigError
+
+LIMIT = 4
+
+
+def _translations(tmp_path, items, langs=("es", "ru", "paraphrase")):
+    path = tmp_path / "translations.jsonl"
+    rows = [{"question": x.question, "lang": lang, "translation": f"<{lang}> {x.question[::-1]}"}
+            for x in items[:LIMIT] for lang in langs]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _config(small_tofu, out, **kw):
+    settings = dict(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"], retain=small_tofu["retain"],
+                    out=str(out), limit=LIMIT, max_new_tokens=4, max_length=160, batch_size=8, relearn_steps=4,
+                    relearn_lr=3e-3, relearn_batch_size=2, original_model="tiny-llama", quant_group_size=16)
+    settings.update(kw)
+    return AttackConfig(**settings)
+
+
+def test_attack_end_to_end_and_rerun_reuses_blocks(small_tofu, tmp_path, monkeypatch):
+    items = small_tofu["forget_items"]
+    config = _config(small_tofu, tmp_path / "out", translations=str(_translations(tmp_path, items)))
+    logs = []
+    out = attack(config, log=logs.append)
+    report = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))
+    summary = json.loads((out / "SUMMARY.json").read_text(encoding="utf-8"))
+    blocks = report["blocks"]
+    assert set(summary["attacks"]) == {"crosslingual", "paraphrase", "jailbreak", "relearn", "quantize"}
+    assert "attack" in logs[-1] and "before" in logs[-1]  # the readable table
+
+    for lang in ("es", "ru"):
+        queries = blocks["crosslingual"][lang]["queries"]
+        assert queries == [f"<{lang}> {x.question[::-1]}" for x in items[:LIMIT]]
+        assert all(q != x.question for q, x in zip(queries, items))
+        per_item = blocks["crosslingual"][lang]["forget"]["per_item"]["rougeL_recall"]
+        assert len(per_item["before"]) == LIMIT
+        assert per_item["delta"] == pytest.approx([a - b for a, b in zip(per_item["after"], per_item["before"])])
+        assert len(blocks["crosslingual"][lang]["generations"]) == LIMIT
+    assert blocks["paraphrase"]["paraphrase"]["queries"][0].startswith("<paraphrase>")
+
+    jail = summary["attacks"]["jailbreak"]
+    assert {t.name for t in LIBRARY} | {"worst_case"} <= set(jail)
+    for t in LIBRARY:
+        assert all(x.question in q for x, q in zip(items, blocks["jailbreak"][t.name]["queries"])) \
+            or t.name == "spelled_entities"
+    worst = jail["worst_case"]["forget"]["rougeL_recall"]["after"]
+    assert worst >= max(jail[t.name]["forget"]["rougeL_recall"]["after"] for t in LIBRARY) - 1e-9
+
+    quant = summary["attacks"]["quantize"]
+    assert set(quant) >= {"int8", "int4"} and {"forget", "retain"} <= set(quant["int4"])
+    assert {"nll", "prob", "rougeL_recall", "uq"} <= set(quant["int4"]["forget"]) and "rq" in quant["int4"]["retain"]
+    assert quant["int4"]["forget"]["nll"]["delta"] != 0
+
+    relearned = blocks["relearn"]["relearned"]
+    assert not set(relearned["relearn_items"]) & set(relearned["heldout_items"])
+    assert len(relearned["relearn_items"]) + len(relearned["heldout_items"]) == LIMIT
+    assert relearned["forget"]["aggregate"]["nll"]["delta"] < 0  # relearning brings the held-out NLL down
+    assert "recovered_share_nll" in summary["attacks"]["relearn"]["relearned"]["extra"]
+    assert "original" in summary["attacks"]["relearn"]
+
+    # a rerun reuses every finished attack block and never loads the model
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded although every block is finished")
+
+    monkeypatch.setattr("tru.attacks.run.load_model", no_model)
+    logs = []
+    attack(config, log=logs.append)
+    again = json.loads((out / "SUMMARY.json").read_text(encoding="utf-8"))
+    assert {"crosslingual", "jailbreak", "quantize", "relearn", "paraphrase"} <= set(again["reused_blocks"])
+    assert again["attacks"]["quantize"] == summary["attacks"]["quantize"]
+    assert any("jailbreak: reused" in line for line in logs)
+
+
+def test_missing_translation_fails_before_writing(small_tofu, tmp_path):
+    path = _translations(tmp_path, small_tofu["forget_items"], langs=("es",))
+    config = _config(small_tofu, tmp_path / "out", attacks="crosslingual", translations=str(path))
+    with pytest.raises(ConfigError, match="no 'ru' translations.*--translate-url"):
+        attack(config, log=lambda _: None)
+    assert not (tmp_path / "out").exists()
+
+
+def test_translations_from_an_endpoint_are_cached(small_tofu, tmp_path, tru_server):
+    canned = tmp_path / "canned.json"
+    canned.write_text(json.dumps({"content": "Pregunta traducida {digest}"}), encoding="utf-8")
+    server = tru_server(canned_reply=str(canned))
+    config = _config(small_tofu, tmp_path / "out", attacks="crosslingual,paraphrase", translate_url=server.url,
+                     translate_model="tiny-llama", languages="es,ru")
+    out = attack(config, log=lambda _: None)
+    blocks = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))["blocks"]
+    queries = blocks["crosslingual"]["es"]["queries"] + blocks["crosslingual"]["ru"]["queries"] \
+        + blocks["paraphrase"]["paraphrase"]["queries"]
+    assert all(q.startswith("Pregunta traducida ") for q in queries)
+    assert len(set(queries)) == 3 * LIMIT  # one request per question and language, no mix-ups
+    assert blocks["crosslingual"]["es"]["origin"] == ["endpoint"] * LIMIT
+    requests = server.stats()["chat_requests"]
+    assert requests == 3 * LIMIT
+    assert len(list((out / "translate_cache").rglob("*.json"))) == 3 * LIMIT
+
+    config.overwrite = True  # recompute everything: the translations come from the cache
+    attack(config, log=lambda _: None)
+    assert server.stats()["chat_requests"] == requests
+    again = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))["blocks"]
+    assert again["crosslingual"]["es"]["queries"] == blocks["crosslingual"]["es"]["queries"]
+
+
+def test_bad_tofu_split_and_bad_templates_fail_before_writing(shared_data, small_tofu, tmp_path):
+    from tru.errors import InputError
+
+    config = AttackConfig(model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"),
+                          forget_split="forget02", out=str(tmp_path / "a"))
+    with pytest.raises(ConfigError, match="unknown TOFU forget split 'forget02'"):
+        attack(config, log=lambda _: None)
+    bad = tmp_path / "templates.jsonl"
+    bad.write_text('{"name": "x", "family": "y", "template": "no placeholder"}\n', encoding="utf-8")
+    config = _config(small_tofu, tmp_path / "b", attacks="jailbreak", jailbreak_templates=str(bad))
+    with pytest.raises(InputError, match="placeholder"):
+        attack(config, log=lambda _: None)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,0 +1,1 @@
+"""Attacks on unlearned models: cross-lingual, paraphrase, jailbreak, relearning, quantization."""

@@ -1,0 +1,98 @@
+"""`tru attack` settings: one flat dataclass for the CLI, YAML presets and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tru.config import setting
+from tru.errors import ConfigError
+
+
+@dataclass(kw_only=True)
+class AttackConfig:
+    """`tru attack`: try to bring unlearned knowledge back, and measure how much comes back."""
+
+    model: str = setting("", "the unlearned model: a model folder, run directory, hub id or alias")
+    benchmark: str = setting("tofu", "tofu or custom")
+    out: str = setting("", "output folder for ATTACK.json and SUMMARY.json (default: RUN/attack/BENCHMARK)")
+    overwrite: bool = setting(False, "discard earlier attack results in --out instead of resuming them")
+    tofu: str = setting("locuslab/TOFU", "TOFU source: a local folder or hub id")
+    forget_split: str = setting("forget01", "TOFU forget split: forget01, forget05, forget10")
+    forget: str = setting("", "custom benchmark: forget QA file")
+    retain: str = setting("", "custom benchmark: retain QA file (optional)")
+    attacks: str = setting("all", "comma list of attacks (crosslingual, paraphrase, jailbreak, relearn, quantize) or all")
+    languages: str = setting("es,ru", "cross-lingual attack: comma list of language codes")
+    translations: str = setting("", "translations JSONL file: {\"question\", \"lang\", \"translation\"} per line "
+                                    "(lang 'paraphrase' supplies paraphrases)")
+    translate_url: str = setting("", "OpenAI-compatible endpoint that translates/paraphrases missing queries")
+    translate_model: str = setting("", "model name at that endpoint")
+    translate_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the endpoint's API key")
+    translate_key_file: str = setting("", "file holding the endpoint's API key (instead of the environment)")
+    jailbreak_templates: str = setting("", "extra jailbreak templates: a JSONL/JSON file of {name, family, template}")
+    relearn_share: float = setting(0.5, "share of the forget set the relearning attack trains on (0 < share < 1)")
+    relearn_steps: int = setting(10, "relearning optimizer steps")
+    relearn_lr: float = setting(1e-4, "relearning learning rate (AdamW)")
+    relearn_batch_size: int = setting(4, "relearning items per step")
+    original_model: str = setting("", "the model before unlearning, for the relearning comparison (optional)")
+    quant_bits: str = setting("8,4", "quantization attack: comma list of bit widths (2..8)")
+    quant_group_size: int = setting(64, "quantization group size along each weight row")
+    limit: int = setting(0, "attack at most N forget (and retain) items (0: all)")
+    batch_size: int = setting(16, "sequences per forward pass or generation batch")
+    max_new_tokens: int = setting(200, "greedy generation length")
+    max_length: int = setting(512, "maximum tokens per scored example")
+    seed: int = setting(0, "random seed (relearning split and training order)")
+    dtype: str = setting("float32", "float32 or bfloat16")
+    device: str = setting("auto", "auto, cpu or cuda")
+    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
+
+    def attack_names(self) -> list[str]:
+        from tru.attacks.registry import ATTACKS
+
+        if self.attacks.strip() in ("", "all"):
+            return list(ATTACKS)
+        names = [a.strip() for a in self.attacks.split(",") if a.strip()]
+        unknown = [a for a in names if a not in ATTACKS]
+        if unknown:
+            raise ConfigError(f"unknown attack '{unknown[0]}'; choose from {', '.join(ATTACKS)} or all")
+        return list(dict.fromkeys(names))
+
+    def language_list(self) -> list[str]:
+        return [x.strip() for x in self.languages.split(",") if x.strip()]
+
+    def bit_list(self) -> list[int]:
+        try:
+            bits = [int(x) for x in self.quant_bits.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(f"--quant-bits must be a comma list of integers, got '{self.quant_bits}'") from None
+        if not bits or any(not 2 <= b <= 8 for b in bits):
+            raise ConfigError(f"--quant-bits must list bit widths between 2 and 8, got '{self.quant_bits}'")
+        return bits
+
+    def validate(self) -> None:
+        if not self.model:
+            raise ConfigError("--model is required: the unlearned model to attack")
+        if self.benchmark not in ("tofu", "custom"):
+            raise ConfigError(f"unknown benchmark '{self.benchmark}'; tru attack supports tofu and custom")
+        if self.benchmark == "custom" and not self.forget:
+            raise ConfigError("--benchmark custom needs --forget")
+        names = self.attack_names()
+        if "crosslingual" in names and not self.language_list():
+            raise ConfigError("--languages is empty; give e.g. es,ru")
+        if bool(self.translate_url) != bool(self.translate_model):
+            raise ConfigError("--translate-url and --translate-model go together")
+        if not 0 < self.relearn_share < 1:
+            raise ConfigError(f"--relearn-share must be between 0 and 1 (exclusive), got {self.relearn_share}")
+        for name in ("relearn_steps", "relearn_batch_size", "quant_group_size", "batch_size", "max_new_tokens",
+                     "max_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.relearn_lr <= 0:
+            raise ConfigError(f"--relearn-lr must be positive, got {self.relearn_lr}")
+        if "quantize" in names:
+            self.bit_list()
+        if self.limit < 0:
+            raise ConfigError("--limit must be 0 (all) or positive")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ConfigError(f"--device must be auto, cpu or cuda, got '{self.device}'")

@@ -1,0 +1,145 @@
+"""The relearning attack: fine-tune the unlearned model on part of the forget set and measure how
+much of the held-out rest comes back.
+
+Split (deterministic per seed): the forget item indices are shuffled with ``random.Random(seed)``;
+the first ``round(share * n)`` (at least 1, at most n - 1) form the relearn set, the rest the
+held-out set; both are reported sorted. The two sets are disjoint and cover the forget set.
+
+Training: a copy of the model (the loaded one is untouched) is trained in process with AdamW
+(``relearn_lr``, no weight decay) for ``relearn_steps`` steps on batches of ``relearn_batch_size``
+relearn items (answer tokens only, as in ``tru finetune``), cycling through a seeded order.
+
+Report on the held-out forget items: before (the unlearned model) vs after (relearned), and with
+``--original-model`` the model before unlearning with the recovered share
+``(nll_unlearned - nll_relearned) / (nll_unlearned - nll_original)`` (and the same for ROUGE-L
+recall, ``(rouge_relearned - rouge_unlearned) / (rouge_original - rouge_unlearned)``); 1 means all of
+the unlearned knowledge of the held-out items is back; None when unlearning changed nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+
+import torch
+
+from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight_metrics
+from tru.attacks.weights import baseline_weight_metrics
+from tru.errors import ConfigError
+from tru.unlearn.streams import StreamCollator
+
+
+def split_forget(n: int, share: float, seed: int) -> tuple[list[int], list[int]]:
+    """(relearn indices, held-out indices): disjoint, covering range(n), deterministic per seed."""
+    if n < 2:
+        raise ConfigError(f"the relearning attack needs at least 2 forget items, got {n}")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    k = min(n - 1, max(1, round(share * n)))
+    return sorted(order[:k]), sorted(order[k:])
+
+
+def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size: int, seed: int):
+    """A fine-tuned copy of ``model``; returns (copy, per-step losses)."""
+    torch.manual_seed(seed)
+    tuned = copy.deepcopy(model)
+    tuned.train()
+    device = next(tuned.parameters()).device
+    encoded = [formatter.qa(x.question, x.answer) for x in items]
+    collate = StreamCollator(formatter.tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    rng = random.Random(seed)
+    order: list[int] = []
+    losses = []
+    for _ in range(steps):
+        batch_ids = []
+        while len(batch_ids) < min(batch_size, len(encoded)):
+            if not order:
+                order = list(range(len(encoded)))
+                rng.shuffle(order)
+            batch_ids.append(order.pop())
+        batch = collate.pad([{"input_ids": encoded[i].input_ids, "labels": encoded[i].labels} for i in batch_ids])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss = tuned(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                     use_cache=False).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    tuned.eval()
+    del optimizer
+    return tuned, losses
+
+
+def _recovered(unlearned: float | None, attacked: float | None, original: float | None) -> float | None:
+    if None in (unlearned, attacked, original) or abs(original - unlearned) < 1e-4:
+        return None
+    return (attacked - unlearned) / (original - unlearned)
+
+
+class Relearn:
+    name = "relearn"
+
+    def check(self, ctx: AttackContext) -> None:
+        from tru.models import resolve_model_path
+
+        split_forget(len(ctx.data["forget"]), ctx.config.relearn_share, ctx.config.seed)
+        if ctx.config.original_model:
+            resolve_model_path(ctx.config.original_model)
+
+    def run(self, ctx: AttackContext) -> dict:
+        c = ctx.config
+        items = ctx.data["forget"]
+        relearn_ids, heldout_ids = split_forget(len(items), c.relearn_share, c.seed)
+        heldout = [items[i] for i in heldout_ids]
+        before = subset(baseline_weight_metrics(ctx)["forget"], heldout_ids)
+
+        def train_and_measure() -> dict:
+            ctx.log(f"  {self.name}: training on {len(relearn_ids)} forget items for {c.relearn_steps} steps ...")
+            tuned, losses = relearn_model(ctx.em.model, ctx.em.formatter, [items[i] for i in relearn_ids],
+                                          steps=c.relearn_steps, lr=c.relearn_lr, batch_size=c.relearn_batch_size,
+                                          seed=c.seed)
+            measured = weight_eval(dataclasses.replace(ctx.em, model=tuned), heldout)
+            del tuned
+            return {"losses": losses, **measured}
+
+        key = f"{self.name}/heldout_relearned"
+        ctx.log(f"  {key}: reused" if ctx.store.has(key) else f"  {key} ...")
+        relearned = ctx.store.compute(key, train_and_measure)
+        after = weight_metrics(heldout, relearned, "forget")
+        result = {"relearned": {"relearn_items": relearn_ids, "heldout_items": heldout_ids,
+                                "share": c.relearn_share, "steps": c.relearn_steps, "lr": c.relearn_lr,
+                                "seed": c.seed, "losses": relearned["losses"],
+                                "forget": {**compare(before, after),
+                                           "generations": relearned["generations"]["text"]}}}
+        if c.original_model:
+            key = f"{self.name}/heldout_original"
+            ctx.log(f"  {key}: reused" if ctx.store.has(key) else f"  {key} ...")
+            original = ctx.store.compute(key, lambda: self._measure_original(ctx, heldout))
+            reference = weight_metrics(heldout, original, "forget")
+            cmp = compare(before, reference)
+            result["original"] = {"model": c.original_model,
+                                  "forget": {**cmp, "generations": original["generations"]["text"]}}
+            agg_after = result["relearned"]["forget"]["aggregate"]
+            result["relearned"]["extra"] = {
+                "recovered_share_nll": _recovered(cmp["aggregate"]["nll"]["before"], agg_after["nll"]["after"],
+                                                  cmp["aggregate"]["nll"]["after"]),
+                "recovered_share_rougeL_recall": _recovered(cmp["aggregate"]["rougeL_recall"]["before"],
+                                                            agg_after["rougeL_recall"]["after"],
+                                                            cmp["aggregate"]["rougeL_recall"]["after"]),
+                "original_nll": cmp["aggregate"]["nll"]["after"],
+                "original_rougeL_recall": cmp["aggregate"]["rougeL_recall"]["after"],
+            }
+        return result
+
+    @staticmethod
+    def _measure_original(ctx: AttackContext, heldout) -> dict:
+        from tru.models import ModelSettings, load_model
+
+        c = ctx.config
+        model = load_model(ModelSettings(name=c.original_model, dtype=c.dtype, trust_remote_code=c.trust_remote_code))
+        model.to(next(ctx.em.model.parameters()).device)
+        measured = weight_eval(dataclasses.replace(ctx.em, model=model), heldout)
+        del model
+        return measured

@@ -1,0 +1,132 @@
+"""`tru attack`: run attacks on an unlearned model; write ATTACK.json and SUMMARY.json.
+
+ATTACK.json (an EvalStore, resumable): ``identity`` (the settings that determine the results) and
+``blocks``: the model-facing measurements (``baseline/...``, ``ATTACK/VARIANT/...``) and, per
+finished attack, a block named after the attack holding per variant and side the per-item
+before/after/delta values, the aggregates and the generations. A rerun reuses every finished block.
+SUMMARY.json: per attack, variant and side the aggregated before/after/delta of every metric.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+from tru.attacks.base import AttackContext, summary_of
+from tru.attacks.config import AttackConfig
+from tru.attacks.registry import ATTACKS
+from tru.attacks.sources import read_raw_rows
+from tru.data.formatting import ChatFormatter
+from tru.data.specs import load_items
+from tru.errors import ConfigError
+from tru.evaluate.qa_blocks import EvalModel
+from tru.evaluate.store import EvalStore
+from tru.io import write_json
+from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
+
+NOT_IN_IDENTITY = {"out", "overwrite", "attacks", "batch_size", "device", "translate_url", "translate_model",
+                   "translate_key_env", "translate_key_file", "trust_remote_code"}
+
+
+def default_out(config: AttackConfig) -> Path:
+    if config.out:
+        return Path(config.out).expanduser()
+    if (Path(config.model).expanduser() / "model").is_dir():
+        return Path(config.model).expanduser() / "attack" / config.benchmark
+    raise ConfigError("--out is required unless --model is a tru run directory")
+
+
+def load_attack_data(config: AttackConfig) -> tuple[dict, dict]:
+    """(items per side, raw forget records for translation fields)."""
+    limit = config.limit or None
+    if config.benchmark == "tofu":
+        from tru.data.tofu import HOLDOUT_FOR_FORGET, load_tofu
+
+        if config.forget_split not in HOLDOUT_FOR_FORGET:
+            raise ConfigError(f"unknown TOFU forget split '{config.forget_split}'; choose forget01, forget05 or forget10")
+        # the same splits as tru eval: forgetNN_perturbed (with paraphrased questions), retain_perturbed
+        forget_split = f"{config.forget_split}_perturbed"
+        data = {"forget": load_tofu(config.tofu, forget_split)[:limit],
+                "retain": load_tofu(config.tofu, "retain_perturbed")[:limit]}
+        local = Path(config.tofu).expanduser() / f"{forget_split}.jsonl"
+        raw = {"forget": read_raw_rows(local)[:limit] if local.is_file() else []}
+        return data, raw
+    data = {"forget": load_items(config.forget, config.tofu)[:limit]}
+    raw = {"forget": read_raw_rows(config.forget)[:limit]}
+    if config.retain:
+        data["retain"] = load_items(config.retain, config.tofu)[:limit]
+    for side, items in data.items():
+        if not items or not all(hasattr(x, "question") for x in items):
+            raise ConfigError(f"--{side} must hold QA items (question/answer) for the custom benchmark")
+    return data, raw
+
+
+def attack(config: AttackConfig, log=print) -> Path:
+    """Run the attacks; returns the output folder. Finished blocks of an earlier run are reused."""
+    config.validate()
+    names = config.attack_names()
+    out = default_out(config)
+    resolve_model_path(config.model)
+    data, raw = load_attack_data(config)
+    identity = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IN_IDENTITY}
+    store = EvalStore(out / "ATTACK.json", identity, overwrite=config.overwrite)  # checks, writes nothing yet
+    tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
+    em = EvalModel(model=None, tokenizer=tokenizer, formatter=ChatFormatter(tokenizer, config.max_length),
+                   batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
+    ctx = AttackContext(config=config, em=em, data=data, raw=raw, store=store, out=out, log=log)
+    attacks = [ATTACKS[name]() for name in names]
+    for a in attacks:  # every check runs before anything is written
+        a.check(ctx)
+
+    started = time.time()
+    log(f"tru attack: {', '.join(names)} on {config.model} ({len(data['forget'])} forget items) -> {out}")
+    results = {}
+    for a in attacks:
+        if store.has(a.name):
+            log(f"  {a.name}: reused")
+        elif em.model is None:
+            em.model = load_model(ModelSettings(name=config.model, dtype=config.dtype,
+                                                trust_remote_code=config.trust_remote_code))
+            em.model.to(resolve_device(config.device))
+            em.model.eval()
+        attack_started = time.time()
+        results[a.name] = store.compute(a.name, lambda a=a: {**a.run(ctx), "seconds": round(time.time() - attack_started, 2)})
+    summary = {"benchmark": config.benchmark, "model": config.model,
+               "items": {side: len(items) for side, items in data.items()},
+               "attacks": {name: {**summary_of(result), "seconds": result.get("seconds")}
+                           for name, result in results.items()},
+               "seconds": round(time.time() - started, 2), "reused_blocks": store.reused}
+    store.put("_finished", True)
+    write_json(out / "SUMMARY.json", summary)
+    log(format_table(summary))
+    return out
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.4f}" if isinstance(value, float) and value < 0 else (
+        f"{value:.4f}" if isinstance(value, float) else str(value))
+
+
+def format_table(summary: dict) -> str:
+    """One row per attack, variant, side and metric: before, after, delta."""
+    lines = [f"{'attack':13s} {'variant':20s} {'side':7s} {'metric':19s} {'before':>9s} {'after':>9s} {'delta':>9s}"]
+    lines.append("-" * len(lines[0]))
+    for name, variants in summary["attacks"].items():
+        for variant, sides in variants.items():
+            if not isinstance(sides, dict):
+                continue
+            for side, metrics in sides.items():
+                if side == "extra":
+                    for key, value in metrics.items():
+                        lines.append(f"{name:13s} {variant:20s} {'':7s} {key:39s} {_fmt(value):>9s}")
+                    continue
+                for metric, v in metrics.items():
+                    lines.append(f"{name:13s} {variant:20s} {side:7s} {metric:19s} {_fmt(v['before']):>9s} "
+                                 f"{_fmt(v['after']):>9s} {_fmt(v['delta']):>9s}")
+    lines.append(f"({summary['seconds']} s; forget items: {summary['items'].get('forget')}, "
+                 f"retain items: {summary['items'].get('retain', 0)})")
+    return "\n".join(lines)
