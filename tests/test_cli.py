@@ -112,3 +112,13 @@ def test_bad_forget_files(tmp_path, small_tofu, capsys, content, message):
     code, err = run_cli(capsys, unlearn_args({**small_tofu, "forget": str(bad)}, out))
     assert code == 2 and len(err) == 1 and message in err[0] and str(bad) in err[0]
     assert not out.exists()
+
+
+def test_eval_unknown_benchmark_and_missing_inputs_exit_2(tmp_path, capsys):
+    out = tmp_path / "eval"
+    code, err = run_cli(capsys, ["eval", "--model", "tiny-llama", "--benchmark", "mmlu", "--out", str(out)])
+    assert code == 2 and "unknown benchmark 'mmlu'" in err[0]
+    code, err = run_cli(capsys, ["eval", "--model", "tiny-llama", "--benchmark", "wmdp", "--out", str(out),
+                                 "--wmdp", str(tmp_path / "nope.jsonl")])
+    assert code == 2 and "nope.jsonl" in err[0] and "does not exist" in err[0]
+    assert not out.exists()
