@@ -169,3 +169,27 @@ class MCQItem(Record):
         if not 0 <= answer < len(choices):
             raise FieldError("answer", f"index {answer} is outside 0..{len(choices) - 1}")
         return cls(question=question, choices=choices, answer=answer, id=_optional_id(obj))
+
+
+@dataclass
+class Refusal(Record):
+    """A refusal answer (TOFU's idk.jsonl layout: ``{"answer": ...}``)."""
+
+    answer: str
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> "Refusal":
+        return cls(answer=_require_str(cls._normalise(obj), "answer"))
+
+
+@dataclass
+class ReasoningTrace(Record):
+    """A question with a reasoning trace and no refusal yet (R-TOFU's idkcot rows)."""
+
+    question: str
+    reasoning: str
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> "ReasoningTrace":
+        obj = cls._normalise(obj)
+        return cls(question=_require_str(obj, "question"), reasoning=_require_str(obj, "reasoning"))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tru.data.readers import read_records
-from tru.data.records import Passage, QAItem, ReasoningTarget
+from tru.data.records import Passage, QAItem, ReasoningTarget, ReasoningTrace, Refusal
 from tru.data.tofu import load_tofu
 from tru.errors import ConfigError, InputError
 
@@ -43,24 +43,7 @@ def load_items(spec: str, tofu_source: str) -> list[QAItem | Passage]:
 
 def load_refusals(spec: str) -> list[str]:
     """Refusal answers from a file of ``{"answer": ...}`` records (TOFU's idk.jsonl layout)."""
-    path = Path(spec).expanduser()
-    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] \
-        if path.exists() else None
-    if rows is None:
-        raise InputError(path, "file does not exist", hint="check the --refusals path")
-    refusals = []
-    for number, line in enumerate(rows, start=1):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"invalid JSON ({exc.msg})", line=number) from None
-        answer = obj.get("answer") if isinstance(obj, dict) else None
-        if not isinstance(answer, str) or not answer.strip():
-            raise InputError(path, "missing or empty", line=number, field="answer")
-        refusals.append(answer)
-    if not refusals:
-        raise InputError(path, "holds no refusals")
-    return refusals
+    return [r.answer for r in read_records(Path(spec).expanduser(), Refusal)]
 
 
 def load_rtofu_targets(path: str | Path, refusals: Sequence[str], seed: int = 0) -> list[ReasoningTarget]:
@@ -69,17 +52,10 @@ def load_rtofu_targets(path: str | Path, refusals: Sequence[str], seed: int = 0)
     The traces reason towards not knowing the answer; their ``answer`` field is TOFU's true answer and
     is not used. Each target gets a refusal drawn (seeded by the question) from ``refusals``.
     """
-    rows = read_records(path, QAItem)  # question/answer validated; the trace is read below
-    lines = [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines() if x.strip()]
-    targets = []
-    for number, (row, raw) in enumerate(zip(rows, lines), start=1):
-        trace = raw.get("reasoning")
-        if not isinstance(trace, str) or not trace.strip():
-            raise InputError(path, "missing or empty reasoning trace", line=number, field="reasoning")
-        refusal = random.Random(f"{seed}/{row.question}").choice(list(refusals))
-        targets.append(ReasoningTarget(question=row.question, reasoning=trace.strip(), refusal=refusal,
-                                       provenance={"generator": "r-tofu-idkcot", "source": str(path)}))
-    return targets
+    return [ReasoningTarget(question=row.question, reasoning=row.reasoning.strip(),
+                            refusal=random.Random(f"{seed}/{row.question}").choice(list(refusals)),
+                            provenance={"generator": "r-tofu-idkcot", "source": str(path)})
+            for row in read_records(path, ReasoningTrace)]
 
 
 def load_targets(spec: str, refusals: Sequence[str], seed: int = 0) -> list[ReasoningTarget]:
@@ -115,9 +91,3 @@ def retain_default(forget_spec: str) -> str:
 
         return "tofu:" + retain_split_for(forget_spec.split(":", 1)[1])
     return ""
-
-
-def require_spec(value: str, flag: str) -> str:
-    if not value:
-        raise ConfigError(f"{flag} is required for this method")
-    return value
