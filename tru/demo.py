@@ -2,7 +2,8 @@
 
 1. builds a small synthetic fictitious-knowledge set (built in, offline) and template reasoning targets;
 2. fine-tunes the model on it, so that it knows the facts (cached: a second run reuses it);
-3. unlearns one person with TRU;
+3. unlearns one person with TRU (the authors' weights, except a 5x retain weight, lam=5: with only 28
+   retain facts the default 0.1 retain weight lets the reasoning format spill onto retained questions);
 4. reports forget / retain NLL and the answers before and after, in runs/demo/.
 """
 
@@ -66,9 +67,9 @@ def run_demo(out: str = "runs/demo", model: str = "smollm2-135m", fast: bool = F
     print(f"[2/3] unlearning {names[0]} with TRU (reasoning targets + GA + retain)", flush=True)
     un_config = UnlearnConfig(model=str(root / "finetune"), out=str(root / "tru"), overwrite=True, method="tru",
                               forget=str(data / "forget.jsonl"), retain=str(data / "retain.jsonl"),
-                              targets=str(data / "targets.jsonl"), max_steps=2 if fast else 16, lr=5e-5,
+                              targets=str(data / "targets.jsonl"), max_steps=2 if fast else 20, lr=5e-5,
                               batch_size=4, max_length=256, report_to="none", summary_items=64,
-                              set={"target_sampling": "paired"})
+                              save_steps=0, set={"target_sampling": "paired", "lam": 5.0})
     if _cached(root / "tru", un_config):
         print("      reusing the cached unlearned model", flush=True)
     else:
