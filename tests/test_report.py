@@ -168,3 +168,23 @@ def test_cli_eval_only_method_and_overwrite(inputs, capsys):
     assert main(["report", "--out", str(tmp_path / "x")]) == 2
     with pytest.raises(ConfigError):
         build_report(ReportConfig(runs={"a": "1,2,3,4"}, out=str(tmp_path / "y")))
+
+
+def test_custom_benchmark_llm_judge_and_torn_loss_line(tmp_path):
+    custom = {"benchmark": "custom", "forget": {"prob": 0.25, "rougeL_recall": 0.125, "uq": 7.5},
+              "retain": {"prob": 0.75, "rougeL_recall": 0.5, "rq": 6.0},
+              "scope": {"gibberish_rate": 0.0},
+              "llm_judge": {"forget": {"uq": 8.25}, "retain": {"rq": 5.5}}}
+    run = _run(tmp_path / "run", "npo")
+    with open(run / "losses.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"step": 4, "loss"')  # crashed mid-line
+    out = build_report(ReportConfig(runs={"npo": f"{run},{_eval(tmp_path / 'ev', custom)}"},
+                                    out=str(tmp_path / "rep"), examples=0))
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    (method,) = data["methods"]
+    assert method["method"] == "npo" and method["examples"] == {}
+    assert method["metrics"]["uq_custom"] == 7.5 and method["metrics"]["rq_custom"] == 6.0
+    assert method["metrics"]["uq_llm"] == 8.25 and method["metrics"]["rq_llm"] == 5.5
+    assert data["best"] == {}  # one method: nothing to mark
+    assert set(data["figures"]) == {"judges", "losses"}  # no model utility: no trade-off plot
+    assert "LLM judge" in (out / "report.html").read_text(encoding="utf-8")
