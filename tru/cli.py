@@ -8,7 +8,8 @@ import sys
 from typing import Callable
 
 from tru.attacks.config import AttackConfig
-from tru.config import EvalConfig, FinetuneConfig, SynthConfig, UnlearnConfig, load_yaml_settings
+from tru.config import (EvalConfig, FinetuneConfig, ReportConfig, SynthConfig, UnlearnConfig,
+                        load_yaml_settings)
 from tru.errors import ConfigError, TruError
 from tru.serve import ServeConfig
 from tru.targets.config import TargetsConfig
@@ -31,7 +32,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_type: type) -> 
                                 help=help_text)
         elif f.type in ("dict", dict):
             parser.add_argument(flag, action="append", type=_parse_assignment, default=argparse.SUPPRESS,
-                                metavar="KEY=VALUE", help=help_text)
+                                metavar=f.metadata.get("metavar", "KEY=VALUE"), help=help_text)
         else:
             kind = {"int": int, "float": float, "str": str}.get(f.type, f.type)
             parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
@@ -93,6 +94,13 @@ def _attack(config: AttackConfig) -> None:
     print(f"attacks: {out / 'SUMMARY.json'} (per-item values: {out / 'ATTACK.json'})")
 
 
+def _report(config: ReportConfig) -> None:
+    from tru.report import build_report
+
+    out = build_report(config)
+    print(f"report: {out / 'report.html'} (also report.md, report.json and PNGs in {out})")
+
+
 def _serve(config: ServeConfig) -> None:
     from tru.serve import serve
 
@@ -118,6 +126,8 @@ COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "targets": (TargetsConfig, _targets, "write reasoning-based unlearning targets for a forget set"),
     "attack": (AttackConfig, _attack, "attack an unlearned model (cross-lingual, paraphrase, jailbreak, relearning, "
                "quantization) and measure what comes back"),
+    "report": (ReportConfig, _report, "write a readable report (HTML, Markdown, PNGs) over finished runs, "
+               "evaluations and attacks"),
     "serve": (ServeConfig, _serve, "serve a local model through an OpenAI-compatible API"),
 }
 

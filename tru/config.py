@@ -206,3 +206,24 @@ class SynthConfig:
     def validate(self) -> None:
         if not self.out:
             raise ConfigError("--out is required")
+
+
+@dataclass(kw_only=True)
+class ReportConfig:
+    """`tru report`: one readable report (HTML + Markdown + PNGs) over finished runs."""
+
+    runs: dict = setting({}, "NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR], repeatable, one per method; "
+                             "leave RUN_DIR empty for a model without an unlearning run (NAME=,EVAL_DIR)",
+                        metavar="NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR]")
+    out: str = setting("", "output folder (report.html, report.md, report.json, PNGs)")
+    overwrite: bool = setting(False, "replace an existing output folder")
+    examples: int = setting(3, "example answers per method and side (forget, retain)")
+    title: str = setting("tru report", "report title")
+
+    def validate(self) -> None:
+        if not self.out:
+            raise ConfigError("--out is required")
+        if not self.runs:
+            raise ConfigError("give at least one --runs NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR]")
+        if self.examples < 0:
+            raise ConfigError("--examples must be >= 0")

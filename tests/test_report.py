@@ -1,0 +1,190 @@
+"""`tru report`: self-contained HTML, Markdown and PNGs over two fake methods; numbers match the inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tru.cli import main
+from tru.config import ReportConfig
+from tru.errors import ConfigError, InputError
+from tru.report import build_report
+
+
+def _write(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _tofu_summary(fp, fr, mu, fq, uq, rq, gib):
+    side = lambda p, r, t: {"prob": p, "rougeL_recall": r, "truth_ratio": t}  # noqa: E731
+    summary = {
+        "benchmark": "tofu",
+        "forget": side(fp, fr, 0.61), "retain": side(0.83, 0.71, 0.45),
+        "real_authors": side(0.4, 0.5, 0.5), "world_facts": side(0.4, 0.5, 0.5),
+        "model_utility": mu,
+        "mia_auc": {"loss": 0.52, "zlib": 0.5},
+        "scope": {"in_scope_refusal_rate": 0.25, "out_of_scope_answer_rate": 0.9, "gibberish_rate": gib,
+                  "trace_leakage_rate": None},
+        "offline_judge": {"label": "offline rule-based proxy (not an LLM judge)", "uq": uq, "rq": rq},
+    }
+    if fq is not None:
+        summary["forget_quality"] = fq
+    return summary
+
+
+def _eval(path: Path, summary: dict, forget_answer: str = "I cannot say.") -> Path:
+    _write(path / "SUMMARY.json", summary)
+    gens = lambda a: {"text": [a, a], "reasoning": ["The question is about a fictitious author.", ""],  # noqa: E731
+                      "answer": [a, a], "complete": [True, True]}
+    _write(path / "EVAL.json", {"identity": {}, "blocks": {"forget/generations": gens(forget_answer),
+                                                           "retain/generations": gens("Paris.")}})
+    return path
+
+
+def _run(path: Path, method: str) -> Path:
+    _write(path / "config.json", {"recipe": {"method": method}})
+    _write(path / "summary.json", {"method": method, "steps": 3, "seconds": 1.5,
+                                   "nll_before": {"forget": 2.0, "retain": 2.1},
+                                   "nll_after": {"forget": 3.25, "retain": 2.2}})
+    rows = [{"step": s, "loss": 1.0 / s, "term/forget_ga": -s * 0.5, "term/retain_nll": 2.0,
+             "diag/forget_nll": 2.0 + s} for s in (1, 2, 3)]
+    (path / "losses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _attack(path: Path) -> Path:
+    ba = lambda b, a: {"before": b, "after": a, "delta": a - b}  # noqa: E731
+    forget = {"rougeL_recall": ba(0.5, 0.625), "refusal": ba(0.5, 0.25), "uq": ba(4.0, 3.0)}
+    _write(path / "SUMMARY.json", {"benchmark": "tofu", "attacks": {
+        "crosslingual": {"es": {"forget": forget}, "seconds": 1.0},
+        "quantize": {"int8": {"forget": forget, "retain": forget}, "seconds": 1.0}}})
+    return path
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    tru_summary = _tofu_summary(0.125, 0.3125, 0.5, 0.875, 6.5, 7.25, 0.0625)
+    ga_summary = _tofu_summary(0.0625, 0.4375, 0.375, 0.0125, 2.5, 8.5, 0.5)
+    runs = {
+        "tru": f"{_run(tmp_path / 'run-tru', 'tru')},{_eval(tmp_path / 'eval-tru', tru_summary)},"
+               f"{_attack(tmp_path / 'attack-tru')}",
+        "ga": f"{_run(tmp_path / 'run-ga', 'ga')},"
+              f"{_eval(tmp_path / 'eval-ga', ga_summary, '<script>alert(1)</script> & done')}",
+    }
+    return tmp_path, runs, {"tru": tru_summary, "ga": ga_summary}
+
+
+def test_report_files_self_contained_and_best_marked(inputs):
+    tmp_path, runs, _ = inputs
+    out = build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for name in ("report.md", "report.json", "tradeoff.png", "judges.png", "attacks.png", "losses.png"):
+        assert (out / name).is_file(), name
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", html)
+    assert "http://" not in html and "https://" not in html
+    srcs = re.findall(r'<img[^>]*src="([^"]*)"', html)
+    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "<link" not in html and "<script" not in html
+    assert "<th>tru</th>" in html and "<th>ga</th>" in html
+    # best per column: tru has the higher forget quality / UQ, ga the lower forget prob / higher RQ
+    for value in ("0.8750", "6.5000", "0.0625", "8.5000"):
+        assert f'<td class="best">{value} ★</td>' in html, value
+    assert '<td class="best">0.0125' not in html
+    assert "rule-based proxy" in html
+    assert "The question is about a fictitious author." in html  # reasoning part shown
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "**0.8750** ★" in md and "![Training losses](losses.png)" in md
+
+
+def test_numbers_match_summaries(inputs):
+    tmp_path, runs, summaries = inputs
+    out = build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    paths = {"forget_quality": ("forget_quality",), "model_utility": ("model_utility",),
+             "forget_prob": ("forget", "prob"), "forget_rougeL": ("forget", "rougeL_recall"),
+             "retain_prob": ("retain", "prob"), "uq_offline": ("offline_judge", "uq"),
+             "rq_offline": ("offline_judge", "rq"), "gibberish": ("scope", "gibberish_rate"),
+             "mia_loss_auc": ("mia_auc", "loss")}
+    md = (out / "report.md").read_text(encoding="utf-8")
+    labels = {m["key"]: i for i, m in enumerate(data["metrics"])}
+    md_rows = {}
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] in summaries and len(cells) == len(data["metrics"]) + 1:
+            md_rows[cells[0]] = cells[1:]
+    assert set(md_rows) == {"tru", "ga"}
+    for method in data["methods"]:
+        summary = summaries[method["name"]]
+        for key, path in paths.items():
+            expected = summary
+            for part in path:
+                expected = expected[part]
+            assert method["metrics"][key] == expected, (method["name"], key)
+            shown = md_rows[method["name"]][labels[key]].replace("*", "").replace("★", "").strip()
+            assert float(shown) == round(expected, 4), (method["name"], key, shown)
+        assert method["metrics"]["nll_after_forget"] == 3.25
+    tru = next(m for m in data["methods"] if m["name"] == "tru")
+    assert tru["attacks"]["crosslingual/es"]["rougeL_recall"] == 0.625 - 0.5
+    assert "trace_leakage" not in [m["key"] for m in data["metrics"]]  # all null: column hidden
+
+
+def test_generations_are_html_escaped(inputs):
+    tmp_path, runs, _ = inputs
+    out = build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; done" in html
+
+
+def test_missing_file_is_input_error_and_nothing_written(inputs):
+    tmp_path, runs, _ = inputs
+    (tmp_path / "eval-ga" / "SUMMARY.json").unlink()
+    with pytest.raises(InputError, match="eval-ga/SUMMARY.json"):
+        build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))
+    assert not (tmp_path / "report").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report")]
+    with pytest.raises(InputError, match="nowhere"):
+        build_report(ReportConfig(runs={"x": f",{tmp_path / 'nowhere'}"}, out=str(tmp_path / "r2")))
+
+
+def test_cli_eval_only_method_and_overwrite(inputs, capsys):
+    tmp_path, runs, _ = inputs
+    out = tmp_path / "cli-report"
+    args = ["report", "--runs", f"base=,{tmp_path / 'eval-ga'}", "--runs", f"tru={runs['tru']}",
+            "--out", str(out), "--examples", "1"]
+    assert main(args) == 0
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [m["name"] for m in data["methods"]] == ["base", "tru"]
+    assert len(data["methods"][0]["examples"]["forget"]) == 1
+    assert main(args) == 2  # exists, no --overwrite
+    assert "exists" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
+    assert main(["report", "--out", str(tmp_path / "x")]) == 2
+    with pytest.raises(ConfigError):
+        build_report(ReportConfig(runs={"a": "1,2,3,4"}, out=str(tmp_path / "y")))
+
+
+def test_custom_benchmark_llm_judge_and_torn_loss_line(tmp_path):
+    custom = {"benchmark": "custom", "forget": {"prob": 0.25, "rougeL_recall": 0.125, "uq": 7.5},
+              "retain": {"prob": 0.75, "rougeL_recall": 0.5, "rq": 6.0},
+              "scope": {"gibberish_rate": 0.0},
+              "llm_judge": {"forget": {"uq": 8.25}, "retain": {"rq": 5.5}}}
+    run = _run(tmp_path / "run", "npo")
+    with open(run / "losses.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"step": 4, "loss"')  # crashed mid-line
+    out = build_report(ReportConfig(runs={"npo": f"{run},{_eval(tmp_path / 'ev', custom)}"},
+                                    out=str(tmp_path / "rep"), examples=0))
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    (method,) = data["methods"]
+    assert method["method"] == "npo" and method["examples"] == {}
+    assert method["metrics"]["uq_custom"] == 7.5 and method["metrics"]["rq_custom"] == 6.0
+    assert method["metrics"]["uq_llm"] == 8.25 and method["metrics"]["rq_llm"] == 5.5
+    assert data["best"] == {}  # one method: nothing to mark
+    assert set(data["figures"]) == {"judges", "losses"}  # no model utility: no trade-off plot
+    assert "LLM judge" in (out / "report.html").read_text(encoding="utf-8")

@@ -1,0 +1,50 @@
+"""`tru report`: a readable report (HTML, Markdown, JSON, PNGs) over finished runs and evaluations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tru.config import ReportConfig
+from tru.errors import ConfigError
+from tru.io import write_json
+
+
+def build_report(config: ReportConfig) -> Path:
+    """Read every method's folders, then write the report into a temporary folder and move it to
+    config.out in one rename, so a failure never leaves a half-written report."""
+    from tru.report.collect import collect, parse_runs
+    from tru.report.html import render_html
+    from tru.report.markdown import render_markdown
+    from tru.report.model import build_model
+    from tru.report.plots import all_figures
+
+    config.validate()
+    out = Path(config.out)
+    if out.exists() and not config.overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    rows = collect(parse_runs(config.runs), config.examples)  # all inputs read before anything is written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is an ordinary folder
+        figures = {k: p.name for k, p in all_figures(rows, tmp).items()}
+        model = build_model(rows, config.title, figures)
+        write_json(tmp / "report.json", model)
+        (tmp / "report.md").write_text(render_markdown(model), encoding="utf-8")
+        (tmp / "report.html").write_text(render_html(model, tmp), encoding="utf-8")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,212 @@
+"""Gather one row per method from an unlearning run, an evaluation folder and an attack folder.
+
+Values are copied unchanged from the JSON files: the report shows (rounded) and report.json keeps
+(exact) the numbers in SUMMARY.json / summary.json."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tru.errors import ConfigError, InputError
+
+# (key, label, path in the row's sources, better: "higher" | "lower" | None)
+# source "eval" = SUMMARY.json of `tru eval`, "run" = summary.json of `tru unlearn`.
+METRICS: list[tuple[str, str, str, tuple[str, ...], str | None]] = [
+    ("forget_quality", "Forget quality", "eval", ("forget_quality",), "higher"),
+    ("model_utility", "Model utility", "eval", ("model_utility",), "higher"),
+    ("forget_prob", "Forget prob", "eval", ("forget", "prob"), "lower"),
+    ("forget_rougeL", "Forget ROUGE-L", "eval", ("forget", "rougeL_recall"), "lower"),
+    ("forget_truth_ratio", "Forget truth ratio", "eval", ("forget", "truth_ratio"), None),
+    ("retain_prob", "Retain prob", "eval", ("retain", "prob"), "higher"),
+    ("retain_rougeL", "Retain ROUGE-L", "eval", ("retain", "rougeL_recall"), "higher"),
+    ("uq_custom", "UQ", "eval", ("forget", "uq"), "higher"),
+    ("rq_custom", "RQ", "eval", ("retain", "rq"), "higher"),
+    ("uq_offline", "UQ (offline proxy)", "eval", ("offline_judge", "uq"), "higher"),
+    ("rq_offline", "RQ (offline proxy)", "eval", ("offline_judge", "rq"), "higher"),
+    ("uq_llm", "UQ (LLM judge)", "eval", ("llm_judge", "forget", "uq"), "higher"),
+    ("rq_llm", "RQ (LLM judge)", "eval", ("llm_judge", "retain", "rq"), "higher"),
+    ("in_scope_refusal", "In-scope refusal", "eval", ("scope", "in_scope_refusal_rate"), "higher"),
+    ("out_of_scope_answer", "Out-of-scope answer", "eval", ("scope", "out_of_scope_answer_rate"), "higher"),
+    ("gibberish", "Gibberish rate", "eval", ("scope", "gibberish_rate"), "lower"),
+    ("trace_leakage", "Trace leakage", "eval", ("scope", "trace_leakage_rate"), "lower"),
+    ("mia_loss_auc", "MIA AUC (loss)", "eval", ("mia_auc", "loss"), None),
+    ("nll_after_forget", "Forget NLL after", "run", ("nll_after", "forget"), None),
+    ("nll_after_retain", "Retain NLL after", "run", ("nll_after", "retain"), None),
+    ("steps", "Steps", "run", ("steps",), None),
+]
+
+ATTACK_METRICS = ("rougeL_recall", "refusal", "uq", "trace_leakage")
+
+
+@dataclass
+class MethodInput:
+    name: str
+    run_dir: Path | None
+    eval_dir: Path | None
+    attack_dir: Path | None = None
+
+
+@dataclass
+class MethodRow:
+    name: str
+    method: str
+    inputs: MethodInput
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    attacks: dict[str, dict[str, float]] = field(default_factory=dict)  # "attack/variant" -> metric -> delta
+    losses: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # side -> [{reasoning, answer}]
+    offline_label: str = ""
+
+
+def parse_runs(runs: dict[str, str]) -> list[MethodInput]:
+    """{"tru": "RUN_DIR,EVAL_DIR[,ATTACK_DIR]"} -> inputs; empty parts mean "not given"."""
+    inputs = []
+    for name, spec in runs.items():
+        if not name:
+            raise ConfigError(f"--runs '={spec}': the method name is empty")
+        parts = [p.strip() for p in str(spec).split(",")]
+        if len(parts) > 3:
+            raise ConfigError(f"--runs {name}={spec}: expected RUN_DIR,EVAL_DIR[,ATTACK_DIR]")
+        parts += [""] * (3 - len(parts))
+        run, ev, att = (Path(p) if p else None for p in parts)
+        if run is None and ev is None:
+            raise ConfigError(f"--runs {name}={spec}: give a run folder, an evaluation folder or both")
+        inputs.append(MethodInput(name, run, ev, att))
+    return inputs
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON: {exc}") from None
+
+
+def _folder(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise InputError(path, f"{what} folder not found")
+    return path
+
+
+def _dig(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def read_losses(path: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """loss and every term/<name> against step; a torn last line (crashed run) is skipped."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise InputError(path, "not valid JSON", line=number) from None
+        step = row.get("step")
+        if not isinstance(step, int):
+            continue
+        for key, value in row.items():
+            if (key == "loss" or key.startswith("term/")) and _number(value) is not None:
+                name = key.removeprefix("term/")
+                steps, values = curves.setdefault(name, ([], []))
+                steps.append(step)
+                values.append(float(value))
+    return curves
+
+
+def read_attacks(summary: dict, path: Path) -> dict[str, dict[str, float]]:
+    attacks = summary.get("attacks")
+    if not isinstance(attacks, dict):
+        raise InputError(path, "no 'attacks' block", field="attacks")
+    rows: dict[str, dict[str, float]] = {}
+    for attack, variants in attacks.items():
+        if not isinstance(variants, dict):
+            continue
+        for variant, sides in variants.items():
+            forget = sides.get("forget") if isinstance(sides, dict) else None
+            if not isinstance(forget, dict):
+                continue
+            deltas = {m: forget[m]["delta"] for m in ATTACK_METRICS
+                      if isinstance(forget.get(m), dict) and _number(forget[m].get("delta")) is not None}
+            if deltas:
+                rows[f"{attack}/{variant}"] = deltas
+    return rows
+
+
+def read_examples(eval_json: dict, count: int) -> dict[str, list[dict[str, str]]]:
+    blocks = eval_json.get("blocks", eval_json) if isinstance(eval_json, dict) else {}
+    out: dict[str, list[dict[str, str]]] = {}
+    for side in ("forget", "retain"):
+        gen = blocks.get(f"{side}/generations") if isinstance(blocks, dict) else None
+        if not isinstance(gen, dict):
+            continue
+        answers = gen.get("answer") or gen.get("text") or []
+        reasoning = gen.get("reasoning") or [""] * len(answers)
+        out[side] = [{"reasoning": str(r or ""), "answer": str(a or "")}
+                     for r, a in list(zip(reasoning, answers))[:count]]
+    return out
+
+
+def collect_method(spec: MethodInput, examples: int = 3) -> MethodRow:
+    sources: dict[str, dict] = {"eval": {}, "run": {}}
+    row = MethodRow(spec.name, spec.name, spec)
+    if spec.run_dir is not None:
+        run = _folder(spec.run_dir, "run")
+        config = read_json(run / "config.json")
+        sources["run"] = read_json(run / "summary.json")
+        row.method = str(_dig(config, ("recipe", "method")) or sources["run"].get("method") or spec.name)
+        row.losses = read_losses(run / "losses.jsonl")
+    if spec.eval_dir is not None:
+        ev = _folder(spec.eval_dir, "evaluation")
+        sources["eval"] = read_json(ev / "SUMMARY.json")
+        if not isinstance(sources["eval"], dict):
+            raise InputError(ev / "SUMMARY.json", "expected a JSON object")
+        row.examples = read_examples(read_json(ev / "EVAL.json"), examples) if examples else {}
+        row.offline_label = str(_dig(sources["eval"], ("offline_judge", "label")) or "")
+    if spec.attack_dir is not None:
+        att = _folder(spec.attack_dir, "attack")
+        row.attacks = read_attacks(read_json(att / "SUMMARY.json"), att / "SUMMARY.json")
+    for key, _, source, path, _ in METRICS:
+        row.metrics[key] = _number(_dig(sources[source], path))
+    return row
+
+
+def collect(inputs: list[MethodInput], examples: int = 3) -> list[MethodRow]:
+    return [collect_method(spec, examples) for spec in inputs]
+
+
+def shown_metrics(rows: list[MethodRow]) -> list[tuple[str, str, str | None]]:
+    """(key, label, better) for the metrics at least one method has."""
+    return [(key, label, better) for key, label, _, _, better in METRICS
+            if any(r.metrics.get(key) is not None for r in rows)]
+
+
+def best_values(rows: list[MethodRow]) -> dict[str, float]:
+    """metric key -> best value among methods (only for metrics with a direction and >= 2 values)."""
+    best = {}
+    for key, _, better in shown_metrics(rows):
+        values = [r.metrics[key] for r in rows if r.metrics.get(key) is not None]
+        if better and len(values) >= 2:
+            best[key] = max(values) if better == "higher" else min(values)
+    return best

@@ -1,0 +1,57 @@
+"""The report's content as plain data (written as report.json), shared by the HTML and Markdown views."""
+
+from __future__ import annotations
+
+from tru.report.collect import MethodRow, best_values, shown_metrics
+
+SECTIONS = {
+    "tradeoff": ("Forgetting vs. utility",
+                 "One point per method: forget quality (forget ROUGE-L recall when a method lacks forget quality) "
+                 "against model utility."),
+    "judges": ("Unlearning / retention quality",
+               "UQ on forget questions and RQ on retain questions. The offline judge is a rule-based proxy, "
+               "not an LLM judge; LLM-judge bars appear only when the evaluation ran one."),
+    "attacks": ("Robustness under attacks",
+                "Change of forget ROUGE-L recall under each attack (after - before); a positive bar means "
+                "forgotten knowledge comes back."),
+    "losses": ("Training losses", "Total loss and every loss term per step, from losses.jsonl."),
+}
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4f}"
+
+
+def build_model(rows: list[MethodRow], title: str, figures: dict[str, str]) -> dict:
+    metrics = shown_metrics(rows)
+    best = best_values(rows)
+    attack_names = sorted({a for r in rows for a in r.attacks})
+    return {
+        "title": title,
+        "metrics": [{"key": k, "label": lab, "better": b} for k, lab, b in metrics],
+        "best": best,
+        "methods": [{
+            "name": r.name,
+            "method": r.method,
+            "inputs": {"run": str(r.inputs.run_dir or ""), "eval": str(r.inputs.eval_dir or ""),
+                       "attack": str(r.inputs.attack_dir or "")},
+            "metrics": {k: r.metrics.get(k) for k, _, _ in metrics},
+            "attacks": r.attacks,
+            "offline_judge_label": r.offline_label,
+            "examples": r.examples,
+        } for r in rows],
+        "attack_names": attack_names,
+        "figures": figures,
+    }
+
+
+def is_best(model: dict, key: str, value) -> bool:
+    return value is not None and key in model["best"] and value == model["best"][key]
+
+
+def arrow(better: str | None) -> str:
+    return {"higher": " ↑", "lower": " ↓"}.get(better or "", "")

@@ -1,0 +1,123 @@
+"""Matplotlib figures for the report, saved as PNG. Each returns None when it has nothing to show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tru.report.collect import MethodRow  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
+    """Forget quality (or forget ROUGE-L when no method has FQ) against model utility."""
+    with_mu = [r for r in rows if r.metrics.get("model_utility") is not None]
+    use_fq = bool(with_mu) and all(r.metrics.get("forget_quality") is not None for r in with_mu)
+    ykey, ylabel = (("forget_quality", "Forget quality (higher = better)") if use_fq
+                    else ("forget_rougeL", "Forget ROUGE-L recall (lower = better)"))
+    note = "" if use_fq else " (forget quality missing for some method)"
+    points = [(r.name, r.metrics.get("model_utility"), r.metrics.get(ykey)) for r in rows]
+    points = [p for p in points if p[1] is not None and p[2] is not None]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for name, x, y in points:
+        ax.scatter([x], [y], s=60)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6))
+    ax.margins(0.2)
+    ax.set_xlabel("Model utility (higher = better)")
+    ax.set_ylabel(ylabel)
+    if use_fq:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.set_title("Forgetting vs. utility" + note, fontsize=10 if note else 12)
+    return _save(fig, path)
+
+
+def judge_bars(rows: list[MethodRow], path: Path) -> Path | None:
+    series = [("uq_offline", "UQ (offline rule-based proxy)"), ("rq_offline", "RQ (offline rule-based proxy)"),
+              ("uq_custom", "UQ"), ("rq_custom", "RQ"),
+              ("uq_llm", "UQ (LLM judge)"), ("rq_llm", "RQ (LLM judge)")]
+    series = [(k, lab) for k, lab in series if any(r.metrics.get(k) is not None for r in rows)]
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows) * max(1, len(series)) / 2), 4.2))
+    width = 0.8 / len(series)
+    for i, (key, label) in enumerate(series):
+        xs = [j + i * width for j in range(len(rows))]
+        ys = [r.metrics.get(key) or 0.0 for r in rows]
+        ax.bar(xs, ys, width, label=label)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(rows))])
+    ax.set_xticklabels([r.name for r in rows])
+    ax.set_ylabel("score (higher = better)")
+    ax.set_title("Unlearning quality (UQ) and retention quality (RQ)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def attack_bars(rows: list[MethodRow], path: Path, metric: str = "rougeL_recall") -> Path | None:
+    names = sorted({a for r in rows for a, d in r.attacks.items() if metric in d})
+    with_attacks = [r for r in rows if any(metric in d for d in r.attacks.values())]
+    if not names:
+        return None
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.32 * len(names) * len(with_attacks) + 1.2)))
+    height = 0.8 / len(with_attacks)
+    for i, r in enumerate(with_attacks):
+        ys = [j + i * height for j in range(len(names))]
+        xs = [r.attacks.get(a, {}).get(metric, 0.0) for a in names]
+        ax.barh(ys, xs, height, label=r.name)
+    ax.set_yticks([j + height * (len(with_attacks) - 1) / 2 for j in range(len(names))])
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"forget {metric}: after attack - before (> 0 = knowledge comes back)")
+    ax.set_title("Robustness: change under each attack")
+    ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def loss_curves(rows: list[MethodRow], path: Path) -> Path | None:
+    terms = []
+    for r in rows:
+        terms += [t for t in r.losses if t not in terms]
+    if not terms:
+        return None
+    cols = min(3, len(terms))
+    nrows = (len(terms) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
+    for ax, term in zip(axes.flat, terms):
+        for r in rows:
+            if term in r.losses:
+                steps, values = r.losses[term]
+                ax.plot(steps, values, marker="." if len(steps) < 40 else None, label=r.name)
+        ax.set_title(term, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(terms):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def all_figures(rows: list[MethodRow], out: Path) -> dict[str, Path]:
+    figures = {
+        "tradeoff": tradeoff(rows, out / "tradeoff.png"),
+        "judges": judge_bars(rows, out / "judges.png"),
+        "attacks": attack_bars(rows, out / "attacks.png"),
+        "losses": loss_curves(rows, out / "losses.png"),
+    }
+    return {k: v for k, v in figures.items() if v is not None}
