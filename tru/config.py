@@ -146,24 +146,30 @@ def config_dict(config) -> dict:
 
 
 @dataclass(kw_only=True)
-class EvalConfig(ModelFields):
-    """`tru eval`: measure what a model still knows, how it refuses and what it kept."""
+class QASourceFields(ModelFields):
+    """Which QA data a model is measured on (TOFU or custom files), and the measuring pass."""
 
     model: str = setting("", "model folder, run directory, hub id or alias")
-    benchmark: str = setting("tofu", "tofu, muse-news, wmdp or custom")
-    out: str = setting("", "output folder for EVAL.json and SUMMARY.json (default: RUN/eval/BENCHMARK)")
-    overwrite: bool = setting(False, "discard an earlier evaluation in --out instead of resuming it")
     tofu: str = setting("locuslab/TOFU", "TOFU source: a local folder or hub id")
     forget_split: str = setting("forget01", "TOFU forget split: forget01, forget05, forget10")
-    muse: str = setting("", "MUSE-News folder (knowmem_*, verbmem_*, privleak_* files)")
-    wmdp: str = setting("", "WMDP question files, comma separated (e.g. bio.jsonl,cyber.jsonl)")
     forget: str = setting("", "custom benchmark: forget QA file")
     retain: str = setting("", "custom benchmark: retain QA file")
-    retain_eval: str = setting("", "the retain model's evaluation folder (forget quality, privleak)")
-    limit: int = setting(0, "evaluate at most N items per split (0: all)")
+    limit: int = setting(0, "use at most N items per split (0: all)")
     batch_size: int = setting(16, "sequences per forward pass or generation batch")
     max_new_tokens: int = setting(200, "greedy generation length")
     max_length: int = setting(512, "maximum tokens per scored example")
+
+
+@dataclass(kw_only=True)
+class EvalConfig(QASourceFields):
+    """`tru eval`: measure what a model still knows, how it refuses and what it kept."""
+
+    benchmark: str = setting("tofu", "tofu, muse-news, wmdp or custom")
+    out: str = setting("", "output folder for EVAL.json and SUMMARY.json (default: RUN/eval/BENCHMARK)")
+    overwrite: bool = setting(False, "discard an earlier evaluation in --out instead of resuming it")
+    muse: str = setting("", "MUSE-News folder (knowmem_*, verbmem_*, privleak_* files)")
+    wmdp: str = setting("", "WMDP question files, comma separated (e.g. bio.jsonl,cyber.jsonl)")
+    retain_eval: str = setting("", "the retain model's evaluation folder (forget quality, privleak)")
     judge: str = setting("offline", "offline (rule-based proxy), llm (OpenAI-compatible judge) or both")
     judge_url: str = setting("", "judge endpoint base URL, e.g. http://127.0.0.1:8000/v1")
     judge_model: str = setting("", "judge model name at that endpoint")

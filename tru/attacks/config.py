@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tru.config import setting
+from tru.config import QASourceFields, setting
 from tru.errors import ConfigError
 
 
 @dataclass(kw_only=True)
-class AttackConfig:
+class AttackConfig(QASourceFields):
     """`tru attack`: try to bring unlearned knowledge back, and measure how much comes back."""
 
     model: str = setting("", "the unlearned model: a model folder, run directory, hub id or alias")
     benchmark: str = setting("tofu", "tofu or custom")
     out: str = setting("", "output folder for ATTACK.json and SUMMARY.json (default: RUN/attack/BENCHMARK)")
     overwrite: bool = setting(False, "discard earlier attack results in --out instead of resuming them")
-    tofu: str = setting("locuslab/TOFU", "TOFU source: a local folder or hub id")
-    forget_split: str = setting("forget01", "TOFU forget split: forget01, forget05, forget10")
-    forget: str = setting("", "custom benchmark: forget QA file")
-    retain: str = setting("", "custom benchmark: retain QA file (optional)")
     attacks: str = setting("all", "comma list of attacks (crosslingual, paraphrase, jailbreak, relearn, quantize) or all")
     languages: str = setting("es,ru", "cross-lingual attack: comma list of language codes")
     translations: str = setting("", "translations JSONL file: {\"question\", \"lang\", \"translation\"} per line "
@@ -36,14 +32,7 @@ class AttackConfig:
     original_model: str = setting("", "the model before unlearning, for the relearning comparison (optional)")
     quant_bits: str = setting("8,4", "quantization attack: comma list of bit widths (2..8)")
     quant_group_size: int = setting(64, "quantization group size along each weight row")
-    limit: int = setting(0, "attack at most N forget (and retain) items (0: all)")
-    batch_size: int = setting(16, "sequences per forward pass or generation batch")
-    max_new_tokens: int = setting(200, "greedy generation length")
-    max_length: int = setting(512, "maximum tokens per scored example")
     seed: int = setting(0, "random seed (relearning split and training order)")
-    dtype: str = setting("float32", "float32 or bfloat16")
-    device: str = setting("auto", "auto, cpu or cuda")
-    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
 
     def attack_names(self) -> list[str]:
         from tru.attacks.registry import ATTACKS
