@@ -45,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
-from tru.config import setting
+from tru.config import ModelFields, setting
 from tru.errors import ConfigError, InputError
 from tru.serve_testing import CannedReplies, FaultPlan, RequestLog, message_text
 
@@ -53,18 +53,14 @@ ROLES = ("system", "developer", "user", "assistant")
 
 
 @dataclass(kw_only=True)
-class ServeConfig:
+class ServeConfig(ModelFields):
     """`tru serve`: talk to a local (for example an unlearned) model from any OpenAI client."""
 
-    model: str = setting("smollm2-135m", "model folder, run directory, hub id, or alias (smollm2-135m, tiny-llama)")
     host: str = setting("127.0.0.1", "address to bind; anything but loopback needs a token")
     port: int = setting(8000, "port to bind (0: any free port; the address is printed)")
     served_name: str = setting("", "model name clients ask for (default: the --model value)")
     token_env: str = setting("TRU_SERVE_TOKEN", "environment variable holding the bearer token clients must send")
     token_file: str = setting("", "file holding the bearer token (instead of the environment variable)")
-    dtype: str = setting("float32", "float32 or bfloat16")
-    device: str = setting("auto", "auto, cpu or cuda")
-    trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
     default_max_tokens: int = setting(256, "max_tokens when a request gives none (at most --max-tokens-limit)")
     max_tokens_limit: int = setting(2048, "largest max_tokens a request may ask for")
     max_messages: int = setting(64, "most messages in one request")
