@@ -51,3 +51,19 @@ def test_two_processes_equal_one(tmp_path, small_tofu):
     assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-5
     base = load_file(str(Path(resolve_model_path("tiny-llama")) / "model.safetensors"))
     assert not torch.equal(w2["model.norm.weight"], base["model.norm.weight"])  # it did train
+
+
+def test_evaluation_under_two_processes_runs_once(tmp_path, small_tofu):
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(free_port())]
+    command = ["-m", "tru.cli", "eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", small_tofu["forget"],
+               "--retain", small_tofu["retain"], "--limit", "2", "--max-new-tokens", "4", "--device", "cpu",
+               "--out", str(tmp_path / "eval")]
+    done = subprocess.run([*launch, *command], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("evaluation: ") == 1  # one process evaluated and reported
+    summary = json.loads((tmp_path / "eval" / "SUMMARY.json").read_text())
+    assert summary["benchmark"] == "custom"
+    blocks = json.loads((tmp_path / "eval" / "EVAL.json").read_text())["blocks"]
+    assert len(blocks["forget/answer"]["nll"]) == 2

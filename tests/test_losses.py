@@ -97,16 +97,17 @@ def test_wga_weights_tokens_by_detached_probability():
 
 def test_kl_of_reference_to_model():
     # one answer position; model p = (1/2, 1/2), reference q = (3/4, 1/4): KL(q||p) = sum q log(q/p)
-    logits = torch.tensor([[[0.0, 0.0], [0.0, 0.0]]])
-    ref_logits = torch.tensor([[[math.log(3.0), 0.0], [0.0, 0.0]]])
-    labels = torch.tensor([[-100, 1]])
+    logits = torch.tensor([[0.0, 0.0]])
+    ref_logits = torch.tensor([[math.log(3.0), 0.0]])
     expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
-    assert losses.kl_loss(logits, ref_logits, labels).item() == pytest.approx(expected, rel=1e-6)
-    assert losses.kl_loss(ref_logits, ref_logits, labels).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.kl_loss(logits, ref_logits).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.kl_loss(ref_logits, ref_logits).item() == pytest.approx(0.0, abs=1e-7)
+    # a normaliser replaces the row count as the denominator of the sum over rows
+    two = losses.kl_loss(logits.repeat(2, 1), ref_logits.repeat(2, 1), normalizer=4.0).item()
+    assert two == pytest.approx(2 * expected / 4, rel=1e-6)
 
 
-def test_masked_mse_averages_hidden_then_tokens():
-    hidden = torch.tensor([[[1.0, 3.0], [10.0, 10.0]]])
-    target = torch.zeros(1, 2, 2)
-    mask = torch.tensor([[1, 0]])
-    assert losses.masked_mse(hidden, target, mask).item() == pytest.approx((1 + 9) / 2)
+def test_mse_averages_hidden_then_tokens():
+    hidden = torch.tensor([[1.0, 3.0], [10.0, 10.0]])
+    target = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
+    assert losses.mse_loss(hidden, target).item() == pytest.approx((1 + 9) / 2 / 2)

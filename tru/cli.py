@@ -11,6 +11,7 @@ from tru.attacks.config import AttackConfig
 from tru.config import (EvalConfig, FinetuneConfig, ReportConfig, SynthConfig, UnlearnConfig,
                         load_yaml_settings)
 from tru.errors import ConfigError, TruError
+from tru.processes import is_main_process
 from tru.serve import ServeConfig
 from tru.targets.config import TargetsConfig
 
@@ -52,17 +53,11 @@ def build_config(config_type: type, namespace: argparse.Namespace):
         raise ConfigError(f"invalid settings: {exc}") from None
 
 
-def _is_main_process() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
-
-
 def _finetune(config: FinetuneConfig) -> None:
     from tru.finetune import finetune
 
     run_dir = finetune(config)
-    if _is_main_process():
+    if is_main_process():
         print(f"fine-tuned model: {run_dir / 'model'}  (losses: {run_dir / 'losses.jsonl'})")
 
 
@@ -70,7 +65,7 @@ def _unlearn(config: UnlearnConfig) -> None:
     from tru.unlearn.run import unlearn
 
     run_dir = unlearn(config)
-    if _is_main_process():
+    if is_main_process():
         print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
 
 
@@ -78,7 +73,8 @@ def _eval(config: EvalConfig) -> None:
     from tru.evaluate.run import evaluate
 
     out = evaluate(config)
-    print(f"evaluation: {out / 'SUMMARY.json'} (per-item values: {out / 'EVAL.json'})")
+    if is_main_process():
+        print(f"evaluation: {out / 'SUMMARY.json'} (per-item values: {out / 'EVAL.json'})")
 
 
 def _targets(config: TargetsConfig) -> None:

@@ -109,6 +109,10 @@ class UnlearnConfig(TrainConfig):
     summary_items: int = setting(64, "forget/retain items scored before and after for summary.json (0: skip)")
     max_forget_nll: float = setting(0.0, "divergence guard: stop if the forget NLL passes this (0: off)")
     stop_forget_nll: float = setting(0.0, "early stop once the forget NLL reaches this (0: off)")
+    fuse: bool = setting(True, "one forward pass per step over all streams, packed without padding "
+                               "(--no-fuse: one padded pass per stream, the reference implementation)")
+    group_by_length: bool = setting(False, "batch forget items of similar length together (less padding "
+                                           "with --no-fuse)")
 
     def validate(self) -> None:
         super().validate()

@@ -8,6 +8,7 @@ from pathlib import Path
 from tru.config import TrainConfig, config_dict
 from tru.io import write_json
 from tru.models import LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_model_path
+from tru.processes import sharding_engine
 from tru.rundir import prepare_run_dir, write_environment
 
 
@@ -85,7 +86,8 @@ def start_run(config: TrainConfig, extra: dict) -> tuple[Path, Path | None]:
             prepare_run_dir(config.out, config.overwrite or config.resume)
             write_json(run_dir / "config.json", record)
         write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
-                          grad_accum=config.grad_accum, seed=config.seed, device=str(state.device))
+                          grad_accum=config.grad_accum, seed=config.seed, device=str(state.device),
+                          extra={"distributed_type": sharding_engine(str(state.distributed_type.value))})
     state.wait_for_everyone()
     return run_dir, checkpoint
 

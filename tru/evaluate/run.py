@@ -15,6 +15,7 @@ from tru.evaluate import muse_wmdp, tofu_suite
 from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.store import EvalStore
 from tru.io import write_json
+from tru.processes import is_main_process
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
 
 IDENTITY_KEYS = ("model", "benchmark", "tofu", "forget_split", "muse", "wmdp", "forget", "retain", "limit",
@@ -65,11 +66,17 @@ def _read_retain_summary(path: str) -> dict | None:
 
 
 def evaluate(config: EvalConfig, log=print) -> Path:
-    """Evaluate a model; returns the output folder. Finished blocks of an earlier run are reused."""
+    """Evaluate a model; returns the output folder. Finished blocks of an earlier run are reused.
+
+    Started as several processes (accelerate launch, torchrun), only the first evaluates: the others
+    check the settings and return, so nothing is computed or written twice.
+    """
     config.validate()
     out = default_out(config)
     resolve_model_path(config.model)
     data = _load_data(config)
+    if not is_main_process():
+        return out
     identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS}
     store = EvalStore(out / "EVAL.json", identity, overwrite=config.overwrite)
 

@@ -3,11 +3,14 @@
 One forward pass per batch yields everything the metrics need: per-token log-probabilities (NLL,
 MIA scores), the mean and standard deviation of log p under the model's own next-token
 distribution (Min-K%++) and the argmax tokens (extraction strength). The vocabulary-sized
-softmax is only taken at answer positions.
+softmax is only taken at answer positions. Candidate answers of one question share their prompt:
+it is encoded once and its key/value cache serves every candidate.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,10 +39,103 @@ def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def _prompt_length(example: Encoded) -> int:
+    """Tokens before the first labelled one (the shared question prompt of candidate answers)."""
+    return next((i for i, label in enumerate(example.labels) if label != IGNORE_INDEX), len(example.labels))
+
+
+def _stats_from_rows(logits: torch.Tensor, targets: torch.Tensor) -> tuple:
+    """Per-row log p(target), mean and std of log p under the row's distribution, argmax."""
+    log_softmax = torch.log_softmax(logits.float(), dim=-1)
+    token_lp = log_softmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    probs = log_softmax.exp()
+    means = (probs * log_softmax).sum(-1)
+    stds = ((probs * log_softmax.pow(2)).sum(-1) - means.pow(2)).clamp(min=0).sqrt()
+    return token_lp, means, stds, logits.argmax(-1)
+
+
+def _split_rows(stats: tuple, targets: torch.Tensor, counts: list[int]) -> list[TokenStats]:
+    columns = [t.tolist() for t in (*stats, targets)]
+    out, start = [], 0
+    for count in counts:
+        lp, means, stds, argmax, labels = (c[start:start + count] for c in columns)
+        out.append(TokenStats(lp, means, stds, argmax, labels))
+        start += count
+    return out
+
+
+def _decoder_and_head(model):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if hasattr(base, "model") and hasattr(base, "lm_head"):
+        return base.model, base.lm_head
+    return None, None
+
+
+def _padded(rows: Sequence[Sequence[int]], fill: int, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    values = torch.full((len(rows), width), fill, dtype=torch.long)
+    mask = torch.zeros_like(values)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        values[i, span] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, span] = 1
+    return values, mask
+
+
+def _score_batch(model, examples: Sequence[Encoded], pad_token_id: int, device) -> list[TokenStats]:
+    """One padded teacher-forced pass; the vocabulary projection only at answer positions."""
+    input_ids, attention = _padded([e.input_ids for e in examples], pad_token_id)
+    labels, _ = _padded([e.labels for e in examples], IGNORE_INDEX)
+    input_ids, labels, attention = input_ids.to(device), labels.to(device), attention.to(device)
+    next_labels = labels[:, 1:]
+    positions = next_labels.ne(IGNORE_INDEX)
+    decoder, head = _decoder_and_head(model)
+    if decoder is not None:
+        hidden = decoder(input_ids=input_ids, attention_mask=attention).last_hidden_state
+        logits = head(hidden[:, :-1][positions])
+    else:
+        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1][positions]
+    targets = next_labels[positions]
+    return _split_rows(_stats_from_rows(logits, targets), targets, positions.sum(-1).tolist())
+
+
+def _cache_argument(decoder) -> str:
+    """transformers renamed ``past_key_values`` to ``cache``; use whichever this version takes."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def _score_shared_prompt(model, prompt: Sequence[int], examples: Sequence[Encoded], device) -> list[TokenStats]:
+    """Candidate answers to one prompt: the prompt is encoded once, its key/value cache is repeated
+    for every candidate, and only the answers are run (left to right after the cached prompt)."""
+    decoder, head = _decoder_and_head(model)
+    n_prompt, count = len(prompt), len(examples)
+    prompt_out = decoder(input_ids=torch.tensor([list(prompt)], device=device), use_cache=True)
+    cache = getattr(prompt_out, "cache", None) or prompt_out.past_key_values
+    cache.batch_repeat_interleave(count)
+    answers = [e.input_ids[n_prompt:] for e in examples]
+    answer_ids, answer_mask = _padded(answers, 0)
+    answer_labels, _ = _padded([e.labels[n_prompt:] for e in examples], IGNORE_INDEX)
+    answer_ids, answer_mask, answer_labels = answer_ids.to(device), answer_mask.to(device), answer_labels.to(device)
+    attention = torch.cat([answer_mask.new_ones(count, n_prompt), answer_mask], dim=1)
+    positions = torch.arange(n_prompt, n_prompt + answer_ids.shape[1], device=device).expand(count, -1)
+    hidden = decoder(input_ids=answer_ids, attention_mask=attention, position_ids=positions,
+                     **{_cache_argument(decoder): cache}).last_hidden_state
+    # the state predicting answer token t: the prompt's last state for t = 0, else answer state t - 1
+    states = torch.cat([prompt_out.last_hidden_state[:, -1:].expand(count, -1, -1), hidden[:, :-1]], dim=1)
+    labelled = answer_labels.ne(IGNORE_INDEX)
+    logits = head(states[labelled])
+    targets = answer_labels[labelled]
+    return _split_rows(_stats_from_rows(logits, targets), targets, labelled.sum(-1).tolist())
+
+
 @torch.no_grad()
 def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_size: int = 16,
-                desc: str = "scoring") -> list[TokenStats]:
-    """Statistics of the labelled tokens of each example, in the order given."""
+                desc: str = "scoring", share_prompts: bool = True) -> list[TokenStats]:
+    """Statistics of the labelled tokens of each example, in the order given.
+
+    With ``share_prompts``, examples that share their prompt (the candidate answers of one question)
+    are scored with the prompt encoded once; the rest go in length-sorted padded batches.
+    """
     from tqdm.auto import tqdm
 
     progress = tqdm(total=len(examples), desc=desc, leave=False, unit="seq")
@@ -47,42 +143,28 @@ def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_
     was_training = model.training
     model.eval()
     results: list[TokenStats | None] = [None] * len(examples)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for index, example in enumerate(examples):
+        groups[tuple(example.input_ids[:_prompt_length(example)])].append(index)
+    shared = share_prompts and _decoder_and_head(model)[0] is not None
+    singles = [i for members in groups.values() for i in members] if not shared else \
+        [members[0] for members in groups.values() if len(members) == 1]
     try:
-        for batch_indices in _length_sorted_batches([len(e) for e in examples], batch_size):
-            width = max(len(examples[i]) for i in batch_indices)
-            input_ids = torch.full((len(batch_indices), width), pad_token_id, dtype=torch.long)
-            labels = torch.full_like(input_ids, IGNORE_INDEX)
-            attention = torch.zeros_like(input_ids)
-            for row, index in enumerate(batch_indices):
-                n = len(examples[index])
-                input_ids[row, :n] = torch.tensor(examples[index].input_ids)
-                labels[row, :n] = torch.tensor(examples[index].labels)
-                attention[row, :n] = 1
-            input_ids, labels, attention = input_ids.to(device), labels.to(device), attention.to(device)
-            hidden = model.model(input_ids=input_ids, attention_mask=attention).last_hidden_state \
-                if hasattr(model, "model") and hasattr(model, "lm_head") else None
-            next_labels = labels[:, 1:]
-            positions = next_labels.ne(IGNORE_INDEX)
-            if hidden is not None:  # project only the answer positions onto the vocabulary
-                logits = model.lm_head(hidden[:, :-1][positions]).float()
-            else:
-                logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1][positions].float()
-            log_softmax = torch.log_softmax(logits, dim=-1)
-            targets = next_labels[positions]
-            token_lp = log_softmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            probs = log_softmax.exp()
-            means = (probs * log_softmax).sum(-1)
-            stds = ((probs * log_softmax.pow(2)).sum(-1) - means.pow(2)).clamp(min=0).sqrt()
-            argmax = logits.argmax(-1)
-            counts = positions.sum(-1).tolist()
-            start = 0
-            for row, index in enumerate(batch_indices):
-                end = start + counts[row]
-                results[index] = TokenStats(token_lp[start:end].tolist(), means[start:end].tolist(),
-                                            stds[start:end].tolist(), argmax[start:end].tolist(),
-                                            targets[start:end].tolist())
-                start = end
-            progress.update(len(batch_indices))
+        if shared:
+            for prompt, members in groups.items():
+                if len(members) < 2:
+                    continue
+                for chunk in (members[i:i + batch_size] for i in range(0, len(members), batch_size)):
+                    stats = _score_shared_prompt(model, prompt, [examples[i] for i in chunk], device)
+                    for index, value in zip(chunk, stats):
+                        results[index] = value
+                    progress.update(len(chunk))
+        for batch in _length_sorted_batches([len(examples[i]) for i in singles], batch_size):
+            indices = [singles[b] for b in batch]
+            for index, value in zip(indices, _score_batch(model, [examples[i] for i in indices], pad_token_id,
+                                                          device)):
+                results[index] = value
+            progress.update(len(indices))
     finally:
         progress.close()
         model.train(was_training)

@@ -1,6 +1,15 @@
-"""Per-step access to forward passes, log-probabilities and normalisers for each stream.
+"""Per-step access to log-probabilities, logits and hidden states of each stream.
 
-A recipe asks the context for what it needs; each forward pass is run once per step and cached.
+A recipe asks the context for what it needs and never runs the model itself, so one recipe works
+with both ways of running a step:
+
+- fused (default): the collator packed every stream into one unpadded row (tru.unlearn.packing);
+  one forward pass serves all streams, and the vocabulary projection runs only at positions where
+  a loss reads a next-token distribution;
+- separate (``--no-fuse``, the reference): one right-padded forward pass per stream with full logits,
+  the way the authors' code runs a step.
+
+Both give the same values (tests/test_fused_step.py). Each pass runs at most once per step.
 """
 
 from __future__ import annotations
@@ -8,6 +17,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from tru.unlearn import losses
 
@@ -20,32 +30,31 @@ class StepContext:
         self.batch = batch
         self.reference = reference
         self.reducer = reducer
-        self._outputs: dict[tuple, object] = {}
+        self.packed = batch.get("packed")
+        self._cache: dict[tuple, object] = {}
         self._log_probs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def inputs(self, stream: str) -> dict:
-        data = self.batch[stream]
-        return {"input_ids": data["input_ids"], "attention_mask": data["attention_mask"]}
+    # ---- what recipes read ------------------------------------------------------------------
 
     def labels(self, stream: str) -> torch.Tensor:
         return self.batch[stream]["labels"]
 
-    def outputs(self, stream: str, *, hidden_states: bool = False):
-        key = (stream, hidden_states)
-        if key not in self._outputs:
-            self._outputs[key] = self.model(**self.inputs(stream), output_hidden_states=hidden_states,
-                                            use_cache=False)
-        return self._outputs[key]
-
-    def reference_outputs(self, stream: str, *, hidden_states: bool = False):
-        if self.reference is None:
-            raise RuntimeError("this method needs a reference model but none was prepared")
-        with torch.no_grad():
-            return self.reference(**self.inputs(stream), output_hidden_states=hidden_states)
+    def loss_mask(self, stream: str) -> torch.Tensor:
+        """[B, T-1] True where a next-token log-probability enters a loss."""
+        return self.labels(stream)[:, 1:].ne(losses.IGNORE_INDEX)
 
     def log_probs(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p of each next label [B, T-1], zero elsewhere; the mask as float)."""
         if stream not in self._log_probs:
-            self._log_probs[stream] = losses.token_log_probs(self.outputs(stream).logits, self.labels(stream))
+            if self.packed is None:
+                self._log_probs[stream] = losses.token_log_probs(self._separate(stream).logits, self.labels(stream))
+            else:
+                rows = self.label_logits(stream)
+                token_log_probs = -F.cross_entropy(rows.float(), self.packed["streams"][stream]["targets"],
+                                                   reduction="none")
+                mask = self.loss_mask(stream)
+                full = token_log_probs.new_zeros(mask.shape).masked_scatter(mask, token_log_probs)
+                self._log_probs[stream] = (full, mask.float())
         return self._log_probs[stream]
 
     def cached_log_probs(self, stream: str) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -61,13 +70,98 @@ class StepContext:
             raise RuntimeError(f"reference log-probabilities for stream '{stream}' were not precomputed")
         return data["ref_seq_logp"]
 
+    def label_logits(self, stream: str) -> torch.Tensor:
+        """[N, V] logits at the stream's loss positions, row-major over the padded batch."""
+        if self.packed is None:
+            return self._separate(stream).logits[:, :-1][self.loss_mask(stream)]
+        return self._fused_rows()[stream]
+
+    def reference_label_logits(self, stream: str) -> torch.Tensor:
+        """The frozen reference's logits at the same positions (its pass covers this stream only)."""
+        if self.packed is None:
+            return self._reference_separate(stream, hidden_states=False).logits[:, :-1][self.loss_mask(stream)]
+        return self._reference_packed(stream, hidden_states=False).logits[0]
+
+    def answer_hidden(self, stream: str, layer: int) -> torch.Tensor:
+        """[M, H] hidden states after ``layer`` (0: embeddings) at the stream's labelled tokens."""
+        if self.packed is None:
+            return self._separate(stream, hidden_states=True).hidden_states[layer][self._answer_mask(stream)]
+        positions = self.packed["streams"][stream]["answer"]
+        return self._fused(hidden_states=True).hidden_states[layer][0, positions]
+
+    def reference_answer_hidden(self, stream: str, layer: int) -> torch.Tensor:
+        if self.packed is None:
+            hidden = self._reference_separate(stream, hidden_states=True).hidden_states[layer]
+            return hidden[self._answer_mask(stream)]
+        start, _ = self.packed["streams"][stream]["span"]
+        positions = self.packed["streams"][stream]["answer"] - start
+        return self._reference_packed(stream, hidden_states=True).hidden_states[layer][0, positions]
+
+    # ---- normalisers ------------------------------------------------------------------------
+
     def normalizer(self, local_count: torch.Tensor) -> torch.Tensor | None:
         return None if self.reducer is None else self.reducer(local_count)
 
     def token_normalizer(self, stream: str) -> torch.Tensor | None:
         """Global answer-token count of the stream divided by the world size (None on one process)."""
-        return self.normalizer(self.labels(stream)[:, 1:].ne(losses.IGNORE_INDEX).sum().float())
+        return self.normalizer(self.loss_mask(stream).sum().float())
 
     def item_normalizer(self, stream: str) -> torch.Tensor | None:
-        return self.normalizer(torch.tensor(float(self.labels(stream).shape[0]),
-                                             device=self.labels(stream).device))
+        labels = self.labels(stream)
+        return self.normalizer(labels.new_full((), labels.shape[0], dtype=torch.float32))
+
+    # ---- forward passes ---------------------------------------------------------------------
+
+    def _answer_mask(self, stream: str) -> torch.Tensor:
+        return self.labels(stream).ne(losses.IGNORE_INDEX)
+
+    def _inputs(self, stream: str) -> dict:
+        data = self.batch[stream]
+        return {"input_ids": data["input_ids"], "attention_mask": data["attention_mask"]}
+
+    def _separate(self, stream: str, *, hidden_states: bool = False):
+        key = ("separate", stream, hidden_states)
+        if key not in self._cache:
+            self._cache[key] = self.model(**self._inputs(stream), output_hidden_states=hidden_states,
+                                          use_cache=False)
+        return self._cache[key]
+
+    def _reference_separate(self, stream: str, *, hidden_states: bool):
+        return self._require_reference()(**self._inputs(stream), output_hidden_states=hidden_states)
+
+    def _fused_rows(self) -> dict[str, torch.Tensor]:
+        """The fused pass's logits rows split by stream (in packed order). One split, so the backward
+        is one concatenation rather than a zero-filled full-size gradient per stream."""
+        if "rows" not in self._cache:
+            streams = self.packed["streams"]
+            rows = self._fused(hidden_states=False).logits[0].split([s["targets"].shape[0] for s in streams.values()])
+            self._cache["rows"] = dict(zip(streams, rows))
+        return self._cache["rows"]
+
+    def _fused(self, *, hidden_states: bool):
+        """One pass over every packed stream. Logits only at loss positions; none when a recipe
+        reads hidden states (RMU), whose loss needs no vocabulary projection."""
+        key = ("fused", hidden_states)
+        if key not in self._cache:
+            packed = self.packed
+            keep = (packed["input_ids"].new_zeros(0) if hidden_states
+                    else torch.cat([info["keep"] for info in packed["streams"].values()]))
+            self._cache[key] = self.model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
+                                          segments=packed["segments"], logits_to_keep=keep,
+                                          output_hidden_states=hidden_states, use_cache=False)
+        return self._cache[key]
+
+    def _reference_packed(self, stream: str, *, hidden_states: bool):
+        """The reference model over one stream's part of the packed row only."""
+        packed, info = self.packed, self.packed["streams"][stream]
+        start, end = info["span"]
+        segments = tuple((a - start, b - start) for a, b in packed["segments"] if start <= a and b <= end)
+        keep = info["keep"].new_zeros(0) if hidden_states else info["keep"] - start
+        return self._require_reference()(input_ids=packed["input_ids"][:, start:end],
+                                         position_ids=packed["position_ids"][:, start:end], segments=segments,
+                                         logits_to_keep=keep, output_hidden_states=hidden_states)
+
+    def _require_reference(self):
+        if self.reference is None:
+            raise RuntimeError("this method needs a reference model but none was prepared")
+        return self.reference

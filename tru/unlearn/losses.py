@@ -83,17 +83,18 @@ def dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta: float = 0.1, norm
     return _mean(per_item.sum(), per_item.numel(), normalizer)
 
 
-def kl_loss(logits, ref_logits, labels, normalizer=None) -> torch.Tensor:
-    """Token-mean KL(ref || model) of the next-token distributions at answer positions."""
-    mask = labels[:, 1:].ne(IGNORE_INDEX).float()
-    log_p = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
-    log_q_ref = torch.log_softmax(ref_logits[:, :-1, :].float(), dim=-1)
+def kl_loss(logits: torch.Tensor, ref_logits: torch.Tensor, normalizer=None) -> torch.Tensor:
+    """Token-mean KL(ref || model) of next-token distributions, one row per answer position.
+
+    logits, ref_logits: [N, V] taken at the positions that predict an answer token.
+    """
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    log_q_ref = torch.log_softmax(ref_logits.float(), dim=-1)
     per_token = (log_q_ref.exp() * (log_q_ref - log_p)).sum(-1)
-    return _mean((per_token * mask).sum(), mask.sum(), normalizer)
+    return _mean(per_token.sum(), per_token.numel(), normalizer)
 
 
-def masked_mse(hidden, target, token_mask, normalizer=None) -> torch.Tensor:
-    """Mean over masked tokens of the squared error averaged over the hidden dimension (RMU)."""
+def mse_loss(hidden: torch.Tensor, target: torch.Tensor, normalizer=None) -> torch.Tensor:
+    """Mean over tokens (rows) of the squared error averaged over the hidden dimension (RMU)."""
     per_token = ((hidden.float() - target.float()) ** 2).mean(-1)
-    mask = token_mask.float()
-    return _mean((per_token * mask).sum(), mask.sum(), normalizer)
+    return _mean(per_token.sum(), per_token.numel(), normalizer)

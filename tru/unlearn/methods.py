@@ -74,8 +74,7 @@ def nll_term(ctx: StepContext, stream: str) -> torch.Tensor:
 def retain_term(ctx: StepContext, kind: str) -> torch.Tensor:
     if kind == "nll":
         return nll_term(ctx, "retain")
-    reference = ctx.reference_outputs("retain").logits
-    return losses.kl_loss(ctx.outputs("retain").logits, reference, ctx.labels("retain"),
+    return losses.kl_loss(ctx.label_logits("retain"), ctx.reference_label_logits("retain"),
                           normalizer=ctx.token_normalizer("retain"))
 
 
@@ -270,18 +269,16 @@ class RMU(Recipe):
                 for i in range(max(0, layer - self.trainable_layers + 1), layer + 1)]
 
     def compute(self, ctx):
-        index = self._resolved_layer + 1  # hidden_states[0] is the embedding output
-        forget_mask = ctx.labels("forget").ne(losses.IGNORE_INDEX)
-        retain_mask = ctx.labels("retain").ne(losses.IGNORE_INDEX)
-        forget_hidden = ctx.outputs("forget", hidden_states=True).hidden_states[index]
+        layer = self._resolved_layer + 1  # hidden_states[0] is the embedding output
+        forget_hidden = ctx.answer_hidden("forget", layer)
         control = self._control.to(forget_hidden.device, forget_hidden.dtype).expand_as(forget_hidden)
-        retain_hidden = ctx.outputs("retain", hidden_states=True).hidden_states[index]
-        retain_reference = ctx.reference_outputs("retain", hidden_states=True).hidden_states[index]
-        forget_norm = ctx.normalizer(forget_mask.sum().float())
-        retain_norm = ctx.normalizer(retain_mask.sum().float())
+        retain_hidden = ctx.answer_hidden("retain", layer)
+        retain_reference = ctx.reference_answer_hidden("retain", layer)
+        forget_norm = ctx.normalizer(ctx.labels("forget").ne(losses.IGNORE_INDEX).sum().float())
+        retain_norm = ctx.normalizer(ctx.labels("retain").ne(losses.IGNORE_INDEX).sum().float())
         return weighted({
-            "forget_rmu": (self.gamma, losses.masked_mse(forget_hidden, control, forget_mask, forget_norm)),
-            "retain_rmu": (self.alpha, losses.masked_mse(retain_hidden, retain_reference, retain_mask, retain_norm)),
+            "forget_rmu": (self.gamma, losses.mse_loss(forget_hidden, control, forget_norm)),
+            "retain_rmu": (self.alpha, losses.mse_loss(retain_hidden, retain_reference, retain_norm)),
         })
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from tru.config import UnlearnConfig
@@ -15,8 +17,10 @@ from tru.scoring import mean_nll, score_sequences
 from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.rundir import save_model_atomically
 from tru.training import load_for_training, start_run, train_with_recovery, training_arguments
-from tru.unlearn.methods import build_recipe, recipe_settings
+from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
+from tru.unlearn.context import StepContext
+from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
 
 
@@ -62,34 +66,77 @@ def _summary_examples(sources: StreamSources, formatter: ChatFormatter, limit: i
             [encode_item(formatter, x) for x in sources.retain[:limit]])
 
 
-def unlearn(config: UnlearnConfig) -> Path:
-    """Run one unlearning method; returns the run directory."""
+@dataclass
+class UnlearnSetup:
+    """Everything a step needs: the recipe, model, stream dataset and (when the method needs one)
+    the frozen reference. Shared by `tru unlearn`, the benchmarks and the step tests."""
+
+    recipe: Recipe
+    sources: StreamSources
+    tokenizer: object
+    formatter: ChatFormatter
+    model: object
+    dataset: UnlearnDataset
+    reference: FrozenReference | None = None
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def collator(self, fuse: bool) -> StreamCollator:
+        return StreamCollator(self.pad_id, pack=fuse)
+
+    def precompute_reference(self, batch_size: int) -> dict:
+        """Reference log-probabilities of the streams that need them, from the current model."""
+        streams = self.recipe.precomputed_reference()
+        if streams:
+            self.dataset.reference = _precompute_reference(self.dataset, self.model, streams, self.pad_id, batch_size)
+        return self.dataset.reference
+
+    def attach_reference(self) -> None:
+        self.reference = FrozenReference(self.model) if self.recipe.needs_reference_model() else None
+
+    def step_terms(self, batch: dict) -> dict:
+        """The recipe's named terms (and ``loss``) on one collated batch, outside the Trainer: for
+        benchmarks and tests. A packed batch runs fused; call backward inside ``attention(batch)``."""
+        return self.recipe.compute(StepContext(self.model, batch, reference=self.reference))
+
+    def attention(self, batch: dict):
+        reference = self.reference and self.reference.model
+        return packed_attention(self.model, reference) if "packed" in batch else nullcontext()
+
+
+def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
+    """Validate the settings, read the data and load the model (nothing is written)."""
     config.validate()
     recipe = build_recipe(config.method, config.set)
     sources = _load_sources(config, recipe)
-
     tokenizer, model = load_for_training(config, recipe)
     formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
     dataset = UnlearnDataset(sources, formatter, recipe.required_streams(), seed=config.seed,
                              target_sampling=getattr(recipe, "target_sampling", "random"),
                              fixed_refusals=recipe.fixed_refusals())
+    return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset)
 
+
+def unlearn(config: UnlearnConfig) -> Path:
+    """Run one unlearning method; returns the run directory."""
+    setup = prepare_unlearning(config)
+    recipe, model, tokenizer = setup.recipe, setup.model, setup.tokenizer
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
     run_dir, checkpoint = start_run(config, {"recipe": recipe_settings(recipe)})
     model.to(args.device)
-    pad_id = tokenizer.pad_token_id
-    if recipe.precomputed_reference():
-        dataset.reference = _precompute_reference(dataset, model, recipe.precomputed_reference(), pad_id,
-                                                  config.batch_size)
-        if args.process_index == 0:
-            write_json(run_dir / "reference_logps.json", dataset.reference)
-    forget_eval, retain_eval = _summary_examples(sources, formatter, config.summary_items)
+    pad_id = setup.pad_id
+    if setup.precompute_reference(config.batch_size) and args.process_index == 0:
+        write_json(run_dir / "reference_logps.json", setup.dataset.reference)
+    forget_eval, retain_eval = _summary_examples(setup.sources, setup.formatter, config.summary_items)
     before = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
 
-    reference = FrozenReference(model) if recipe.needs_reference_model() else None
-    trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset,
-                             data_collator=StreamCollator(pad_id), recipe=recipe, reference=reference,
-                             loss_log_path=run_dir / "losses.jsonl")
+    setup.attach_reference()
+    trainer = UnlearnTrainer(model=model, args=args, train_dataset=setup.dataset,
+                             data_collator=setup.collator(config.fuse), recipe=recipe,
+                             reference=setup.reference, loss_log_path=run_dir / "losses.jsonl", fuse=config.fuse,
+                             group_by_length=config.group_by_length)
     guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll)
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, config, guard)

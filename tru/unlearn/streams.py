@@ -17,6 +17,7 @@ from tru.data.formatting import ChatFormatter, Encoded
 from tru.data.records import Passage, QAItem, ReasoningTarget
 from tru.errors import ConfigError
 from tru.unlearn.losses import IGNORE_INDEX
+from tru.unlearn.packing import pack_streams
 
 DEFAULT_REFUSALS = (
     "I'm not able to help with that.",
@@ -76,6 +77,10 @@ class UnlearnDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self._forget)
 
+    def lengths(self) -> list[int]:
+        """Tokens of each forget item, for length-grouped batching."""
+        return [len(encoded) for encoded in self._forget]
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
@@ -114,10 +119,12 @@ class UnlearnDataset(torch.utils.data.Dataset):
 
 
 class StreamCollator:
-    """Pads each stream of a batch on its own (right padding) and stacks scalar fields."""
+    """Pads each stream of a batch on its own (right padding) and stacks scalar fields; with
+    ``pack`` it also lays all streams into one unpadded row for the fused step (tru.unlearn.packing)."""
 
-    def __init__(self, pad_token_id: int):
+    def __init__(self, pad_token_id: int, *, pack: bool = False):
         self.pad_token_id = pad_token_id
+        self.pack = pack
 
     def pad(self, examples: list[dict]) -> dict:
         width = max(len(e["input_ids"]) for e in examples)
@@ -136,4 +143,7 @@ class StreamCollator:
         return batch
 
     def __call__(self, features: list[dict]) -> dict:
-        return {stream: self.pad([f[stream] for f in features]) for stream in features[0]}
+        batch = {stream: self.pad([f[stream] for f in features]) for stream in features[0]}
+        if self.pack:
+            batch["packed"] = pack_streams(batch, list(features[0]))
+        return batch

@@ -5,16 +5,19 @@ from __future__ import annotations
 import copy
 import math
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tru.io import append_jsonl
 from tru.models import is_peft_model
 from tru.unlearn import losses
 from tru.unlearn.context import StepContext
 from tru.unlearn.methods import Recipe
+from tru.unlearn.packed_attention import packed_attention
 
 
 class FrozenReference:
@@ -51,14 +54,14 @@ class LossLogMixin:
         if not hasattr(self, "_term_sums"):
             self._term_sums, self._term_counts = defaultdict(float), defaultdict(int)
         for name, value in values.items():
-            self._term_sums[name] += float(value.detach())
+            self._term_sums[name] = self._term_sums[name] + value.detach()  # stays on the device until logged
             self._term_counts[name] += 1
 
     def log(self, logs: dict, start_time=None) -> None:
         if "loss" in logs and getattr(self, "_term_sums", None):
             names = sorted(self._term_sums)
-            means = torch.tensor([self._term_sums[n] / self._term_counts[n] for n in names],
-                                 device=self.args.device)
+            means = torch.stack([torch.as_tensor(self._term_sums[n], device=self.args.device).float()
+                                 / self._term_counts[n] for n in names])
             if self.accelerator.num_processes > 1:
                 means = self.accelerator.reduce(means, reduction="mean")
             for name, value in zip(names, means.tolist()):
@@ -85,16 +88,33 @@ class EpochSync(TrainerCallback):
 
 
 class UnlearnTrainer(LossLogMixin, Trainer):
+    """Runs a recipe per step. ``fuse``: batches come packed (StreamCollator(pack=True)) and the model
+    uses packed attention while training; ``group_by_length``: forget items of similar length share
+    a batch (less padding for separate passes)."""
+
     def __init__(self, *args, recipe: Recipe, reference: FrozenReference | None = None,
-                 loss_log_path: Path | None = None, **kwargs):
+                 loss_log_path: Path | None = None, fuse: bool = False, group_by_length: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.reference = reference
         self.loss_log_path = loss_log_path
+        self.fuse = fuse
+        self.group_by_length = group_by_length
         if hasattr(self.train_dataset, "set_epoch"):
             self.add_callback(EpochSync(self.train_dataset))
         if reference is not None:
             reference.to(self.args.device)
+
+    def train(self, *args, **kwargs):
+        with packed_attention(self.model, self.reference and self.reference.model) if self.fuse else nullcontext():
+            return super().train(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.group_by_length and hasattr(dataset, "lengths"):
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        lengths=dataset.lengths())
+        return super()._get_train_sampler(train_dataset)
 
     def _reducer(self):
         world = self.accelerator.num_processes

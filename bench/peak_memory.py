@@ -1,0 +1,82 @@
+"""Peak memory of unlearning steps per method, each in a fresh process, against GA.
+
+    python bench/peak_memory.py                               # ga, npo, graddiff+KL, tru (fused and --no-fuse)
+    python bench/peak_memory.py --variants ga,npo --steps 2 --out runs/bench/memory.json
+
+A child process loads the model, prepares the method (NPO's reference log-probabilities are
+computed once up front; KL retain keeps a frozen reference) and runs --steps full training steps
+(forward, backward, AdamW). On CPU the peak is the child's maximum resident set size
+(getrusage ru_maxrss, the whole process: weights, gradients, optimizer state, activations); on a GPU
+it is torch.cuda.max_memory_allocated. Reports each peak and its ratio to GA's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, to_device,
+                      train_step)
+
+VARIANTS = {
+    "ga": ("ga", {}, True),
+    "npo": ("npo", {}, True),
+    "graddiff_kl": ("graddiff", {"retain_loss": "kl"}, True),
+    "tru": ("tru", {}, True),
+    "tru_no_fuse": ("tru", {}, False),
+}
+
+
+def child(args) -> None:
+    configure_threads(args)
+    method, overrides, fuse = VARIANTS[args.child]
+    setup = prepare(args, method, overrides)
+    optimizer = torch.optim.AdamW([p for p in setup.model.parameters() if p.requires_grad], lr=1e-5)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    for batch in batches(setup, args.batch_size, args.steps, fuse=fuse):
+        train_step(setup, to_device(batch, args.device), optimizer)
+    if args.device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    print(json.dumps({"peak_bytes": peak}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_workload_arguments(parser)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    passthrough = [a for a in sys.argv[1:] if not a.startswith("--out")]
+    peaks = {}
+    for name in args.variants.split(","):
+        if name not in VARIANTS:
+            raise SystemExit(f"unknown variant '{name}'; choose from {', '.join(VARIANTS)}")
+        done = subprocess.run([sys.executable, str(Path(__file__)), *passthrough, "--child", name],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+        peaks[name] = json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
+        print(f"{name:12s} peak {peaks[name] / 2**30:6.2f} GiB", flush=True)
+    base = peaks.get("ga")
+    results = {"machine": machine(), "measure": "cuda max_memory_allocated" if args.device.startswith("cuda")
+               else "max RSS of the process", "steps": args.steps,
+               "peak_gib": {k: round(v / 2**30, 3) for k, v in peaks.items()}}
+    if base:
+        results["ratio_to_ga"] = {k: round(v / base, 3) for k, v in peaks.items()}
+    report(args, results)
+
+
+if __name__ == "__main__":
+    main()

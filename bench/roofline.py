@@ -1,0 +1,118 @@
+"""Achieved FLOP/s of a training step against a matmul of the model's own shapes (a roofline fraction).
+
+    python bench/roofline.py                       # fused TRU step on the benchmark workload, and --no-fuse
+    python bench/roofline.py --method npo --steps 3 --out runs/bench/roofline.json
+
+The ceiling is measured in the same run, around the steps: every linear layer's matmul in forward
+and backward form ([tokens, in] x [in, out], and the two gradient products), at the step's own token
+count, with the vocabulary projection at the step's loss positions. Useful FLOPs of a step:
+6 x (non-embedding linear parameters x real tokens + output-layer parameters x loss positions) plus
+causal attention (3 x 2 x n^2 x hidden per layer and sequence). The conventional 6 x all parameters x
+real tokens is reported too. A step is forward, backward and the AdamW update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, synchronize,
+                      timed, to_device, train_step)
+
+
+def linear_shapes(model) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """(in, out) of every linear layer of the decoder, and of the output layer."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.lm_head
+    shapes = [(m.in_features, m.out_features) for name, m in base.named_modules()
+              if isinstance(m, torch.nn.Linear) and m is not head]
+    return shapes, (head.in_features, head.out_features)
+
+
+def batch_counts(batch: dict) -> tuple[int, int, list[int]]:
+    """Real tokens, loss positions (next-token labels) and sequence lengths of a batch."""
+    streams = [v for k, v in batch.items() if k != "packed"]
+    tokens = sum(int(s["attention_mask"].sum()) for s in streams)
+    positions = sum(int(s["labels"][:, 1:].ne(-100).sum()) for s in streams)
+    lengths = [int(n) for s in streams for n in s["attention_mask"].sum(-1)]
+    return tokens, positions, lengths
+
+
+def useful_flops(model, tokens: int, positions: int, lengths: list[int]) -> tuple[float, float]:
+    shapes, (h_in, h_out) = linear_shapes(model)
+    linear = sum(i * o for i, o in shapes)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden, layers = base.config.hidden_size, base.config.num_hidden_layers
+    attention = 3 * 2 * hidden * layers * sum(n * n for n in lengths)
+    useful = 6 * (linear * tokens + h_in * h_out * positions) + attention
+    parameters = sum(p.numel() for p in model.parameters())
+    return float(useful), float(6 * parameters * tokens)
+
+
+def matmul_ceiling(model, tokens: int, positions: int, device: str, repeats: int = 3) -> float:
+    """FLOP/s of the step's matmuls run alone: forward x @ W and both gradient products."""
+    shapes, head = linear_shapes(model)
+    distinct = {}
+    for shape in shapes:
+        distinct[shape] = distinct.get(shape, 0) + 1
+    work = [(tokens, i, o, count) for (i, o), count in distinct.items()] + [(positions, head[0], head[1], 1)]
+    total_flops, total_seconds = 0.0, 0.0
+    for rows, i, o, count in work:
+        x, w, g = (torch.randn(rows, i, device=device), torch.randn(i, o, device=device),
+                   torch.randn(rows, o, device=device))
+
+        def run():
+            x @ w          # forward
+            g @ w.T        # gradient of the input
+            x.T @ g        # gradient of the weight
+        run()
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        synchronize(device)
+        seconds = (time.perf_counter() - start) / repeats
+        total_flops += 3 * 2 * rows * i * o * count
+        total_seconds += seconds * count
+    return total_flops / total_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_workload_arguments(parser)
+    parser.add_argument("--method", default="tru")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
+    args = parser.parse_args()
+    configure_threads(args)
+    setup = prepare(args, args.method)
+    optimizer = torch.optim.AdamW(setup.model.parameters(), lr=1e-5)
+    results = {"machine": machine(), "method": args.method}
+    first = batches(setup, args.batch_size, 1, fuse=False)[0]
+    tokens, positions, _ = batch_counts(first)
+    ceilings = [matmul_ceiling(setup.model, tokens, positions, args.device)]
+    for fuse in (True, False):
+        plan = batches(setup, args.batch_size, args.steps + 1, fuse=fuse)
+        achieved, conventional = [], []
+        for step, batch in enumerate(plan):
+            seconds, _ = timed(lambda: train_step(setup, to_device(batch, args.device), optimizer), args.device)
+            if step == 0:
+                continue
+            useful, six_n_t = useful_flops(setup.model, *batch_counts(batch))
+            achieved.append(useful / seconds)
+            conventional.append(six_n_t / seconds)
+        ceilings.append(matmul_ceiling(setup.model, tokens, positions, args.device))
+        results["fused" if fuse else "separate"] = {"useful_gflops_per_s": round(statistics.median(achieved) / 1e9, 1),
+                                                   "six_n_t_gflops_per_s": round(statistics.median(conventional) / 1e9, 1)}
+    ceiling = statistics.mean(ceilings)
+    results["matmul_ceiling_gflops_per_s"] = round(ceiling / 1e9, 1)
+    results["ceiling_samples_gflops_per_s"] = [round(c / 1e9, 1) for c in ceilings]
+    for variant in ("fused", "separate"):
+        results[variant]["fraction_of_ceiling"] = round(results[variant]["useful_gflops_per_s"] * 1e9 / ceiling, 3)
+    report(args, results)
+
+
+if __name__ == "__main__":
+    main()

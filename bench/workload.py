@@ -1,0 +1,131 @@
+"""The benchmark workload of issue 7, shared by the bench scripts.
+
+SmolLM2-135M-Instruct in float32, TOFU forget01 as the forget set, retain99 as the retain set, the
+R-TOFU idkcot traces as reasoning targets, TOFU's idk refusals, 4 items per stream per step, max
+length 512: the workload on which the authors' code takes 16-21 s per TRU step on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("TRU_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with tofu/ and rtofu/")
+    parser.add_argument("--batch-size", type=int, default=4, help="items per stream per step")
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (0: torch's default)")
+    parser.add_argument("--out", default="", help="also write the results as JSON here")
+
+
+def configure_threads(args) -> None:
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+
+
+def unlearn_config(args, method: str, overrides: dict | None = None):
+    from tru.config import UnlearnConfig
+
+    data = Path(args.data)
+    return UnlearnConfig(model=args.model, out="unused", method=method, set=overrides or {},
+                         forget="tofu:forget01", retain="tofu:retain99", tofu=str(data / "tofu"),
+                         targets=f"rtofu:{data / 'rtofu' / 'idkcot.jsonl'}", refusals=str(data / "tofu" / "idk.jsonl"),
+                         max_length=args.max_length, batch_size=args.batch_size, device=args.device, dtype=args.dtype)
+
+
+def prepare(args, method: str, overrides: dict | None = None):
+    """The method's UnlearnSetup on the workload, on the device, with its reference prepared."""
+    from tru.unlearn.run import prepare_unlearning
+
+    setup = prepare_unlearning(unlearn_config(args, method, overrides))
+    setup.model.to(args.device)
+    setup.precompute_reference(args.batch_size)
+    setup.attach_reference()
+    if setup.reference is not None:
+        setup.reference.to(args.device)
+    setup.model.train()
+    return setup
+
+
+def batches(setup, batch_size: int, count: int, fuse: bool) -> list[dict]:
+    """The first ``count`` batches of the forget set in order (the same items for every variant)."""
+    collate = setup.collator(fuse)
+    size = len(setup.dataset)
+    out = []
+    for b in range(count):
+        indices = [(b * batch_size + i) % size for i in range(batch_size)]
+        out.append(collate([setup.dataset[i] for i in indices]))
+    return out
+
+
+def to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def real_tokens(batch: dict) -> int:
+    return sum(int(v["attention_mask"].sum()) for k, v in batch.items() if k != "packed")
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def train_step(setup, batch: dict, optimizer) -> dict:
+    """Forward, backward and AdamW update on one batch; returns the detached terms."""
+    with setup.attention(batch):
+        terms = setup.step_terms(batch)
+        terms["loss"].backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {k: v.detach() for k, v in terms.items()}
+
+
+def timed(fn, device: str) -> tuple[float, object]:
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return time.perf_counter() - start, result
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or
+            platform.machine(), "threads": torch.get_num_threads(), "cores": os.cpu_count()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def report(args, results: dict) -> None:
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")

@@ -1,0 +1,111 @@
+"""The fused step (every stream packed in one forward pass, logits only at loss positions) gives the
+same loss terms and gradients as one padded pass per stream (--no-fuse), for every method."""
+
+import pytest
+import torch
+
+from tru.config import UnlearnConfig
+from tru.unlearn.packing import pack_streams
+from tru.unlearn.run import prepare_unlearning
+
+CASES = [
+    ("ga", {}), ("graddiff", {}), ("graddiff", {"retain_loss": "kl"}), ("npo", {}), ("simnpo", {}),
+    ("wga", {}), ("idkpo", {}), ("idkdpo", {}), ("rmu", {}), ("tru", {}),
+    ("tru", {"forget_loss": "npo", "retain_loss": "kl"}), ("tru", {"forget_loss": "simnpo"}),
+]
+
+
+def step(setup, batch):
+    setup.model.zero_grad(set_to_none=True)
+    with setup.attention(batch):
+        terms = setup.step_terms(batch)
+        terms["loss"].backward()
+    grads = {n: p.grad.detach().clone() for n, p in setup.model.named_parameters() if p.grad is not None}
+    return {k: v.detach() for k, v in terms.items()}, grads
+
+
+def prepared(data, method, overrides, model, max_length=160):
+    setup = prepare_unlearning(UnlearnConfig(
+        model=model, out="unused", method=method, set=overrides, forget=data["forget"], retain=data["retain"],
+        targets=data["targets"], refusals=data["refusals"], max_length=max_length))
+    setup.precompute_reference(batch_size=4)
+    setup.attach_reference()
+    return setup
+
+
+def assert_same_step(setup, indices, tolerance=1e-5):
+    items = [setup.dataset[i] for i in indices]
+    separate_terms, separate_grads = step(setup, setup.collator(fuse=False)(items))
+    fused_batch = setup.collator(fuse=True)(items)
+    fused_terms, fused_grads = step(setup, fused_batch)
+    assert set(fused_terms) == set(separate_terms)
+    for name in separate_terms:
+        assert abs(float(fused_terms[name]) - float(separate_terms[name])) <= tolerance, name
+    assert set(fused_grads) == set(separate_grads)
+    for name, grad in separate_grads.items():
+        scale = grad.abs().max().clamp(min=1e-3)
+        assert float((fused_grads[name] - grad).abs().max() / scale) < 1e-3, name
+    return fused_batch
+
+
+@pytest.mark.parametrize("method,overrides", CASES, ids=[f"{m}-{'-'.join(o.values()) or 'default'}" for m, o in CASES])
+def test_fused_step_equals_separate_passes(small_tofu, method, overrides):
+    setup = prepared(small_tofu, method, overrides, "tiny-llama")
+    batch = assert_same_step(setup, [0, 3, 5, 6])
+    assert batch["packed"]["input_ids"].shape[0] == 1  # one row, one pass
+
+
+def test_packing_keeps_only_real_tokens_and_loss_positions():
+    pad = 0
+    batch = {"forget": {"input_ids": torch.tensor([[5, 6, 7, 8], [9, 10, pad, pad]]),
+                        "labels": torch.tensor([[-100, -100, 7, 8], [-100, 10, -100, -100]]),
+                        "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])},
+             "retain": {"input_ids": torch.tensor([[11, 12, 13]]), "labels": torch.tensor([[-100, 12, 13]]),
+                        "attention_mask": torch.tensor([[1, 1, 1]])}}
+    packed = pack_streams(batch, ["forget", "retain"])
+    assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9, 10, 11, 12, 13]]
+    assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 0, 1, 2]]
+    assert packed["segments"] == ((0, 4), (4, 6), (6, 9))
+    forget, retain = packed["streams"]["forget"], packed["streams"]["retain"]
+    assert forget["keep"].tolist() == [1, 2, 4] and forget["targets"].tolist() == [7, 8, 10]
+    assert forget["answer"].tolist() == [2, 3, 5] and forget["span"] == (0, 6)
+    assert retain["keep"].tolist() == [6, 7] and retain["targets"].tolist() == [12, 13]
+    assert retain["span"] == (6, 9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,overrides", [("tru", {}), ("npo", {}), ("graddiff", {"retain_loss": "kl"})])
+def test_fused_step_equals_separate_passes_on_smollm2(small_tofu, method, overrides):
+    setup = prepared(small_tofu, method, overrides, "smollm2-135m", max_length=512)
+    assert_same_step(setup, [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("padding_bound", [1.0, 1.25, 10.0])
+def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bound):
+    """Values and gradients, whether every sequence gets its own bucket (1.0) or all share one (10.0)."""
+    from types import SimpleNamespace
+
+    from tru.unlearn import packed_attention
+
+    monkeypatch.setattr(packed_attention, "PADDING_BOUND", padding_bound)
+    packed_attention._plan.cache_clear()
+    lengths = [7, 3, 9, 1, 4, 8]
+    segments, start = [], 0
+    for n in lengths:
+        segments.append((start, start + n))
+        start += n
+    generator = torch.Generator().manual_seed(0)
+    query = torch.randn(1, start, 4, 8, generator=generator).transpose(1, 2).requires_grad_()
+    key, value = (torch.randn(1, start, 2, 8, generator=generator).transpose(1, 2).requires_grad_()
+                  for _ in range(2))
+    weights = torch.randn(1, start, 4, 8, generator=generator)
+    packed, _ = packed_attention.packed_attention_forward(SimpleNamespace(num_key_value_groups=2), query, key,
+                                                           value, None, scaling=0.3, segments=tuple(segments))
+    packed_grads = torch.autograd.grad((packed * weights).sum(), (query, key, value))
+    expected = torch.cat([torch.nn.functional.scaled_dot_product_attention(
+        query[:, :, a:b], key[:, :, a:b].repeat_interleave(2, 1), value[:, :, a:b].repeat_interleave(2, 1),
+        is_causal=True, scale=0.3) for a, b in segments], dim=2).transpose(1, 2)
+    expected_grads = torch.autograd.grad((expected * weights).sum(), (query, key, value))
+    assert torch.allclose(packed, expected, atol=1e-6)
+    for got, want in zip(packed_grads, expected_grads):
+        assert torch.allclose(got, want, atol=1e-5)

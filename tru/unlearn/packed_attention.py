@@ -1,0 +1,148 @@
+"""An attention implementation for packed rows: causal attention within each sequence only.
+
+Registered with transformers' AttentionInterface as ``tru_packed``. A forward call that passes
+``segments`` (the (start, end) bounds of each packed sequence, see tru.unlearn.packing) attends
+within each sequence only, and no padding is ever computed. Any other call (padded batches with a mask, generation with a cache) is
+handed to transformers' own SDPA path unchanged, so the model behaves as before outside the fused step.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+NAME = "tru_packed"
+
+
+PADDING_BOUND = 1.25  # a bucket's padded size stays within this factor of its real tokens
+
+
+class _GatherRows(torch.autograd.Function):
+    """``x.index_select(0, forward_index)`` whose backward is a gather too (``backward_index`` into the
+    output gradient plus one zero row), instead of the scatter-add that makes index_select's own
+    backward slow on CPU. Valid when every row of x that reaches the output reaches it once."""
+
+    @staticmethod
+    def forward(ctx, x, forward_index, backward_index):
+        ctx.save_for_backward(backward_index)
+        return x.index_select(0, forward_index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (backward_index,) = ctx.saved_tensors
+        grad = torch.cat([grad, grad.new_zeros(1, *grad.shape[1:])])
+        return grad.index_select(0, backward_index), None, None
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    rows: int                  # sequences in the bucket
+    width: int                 # the longest of them
+    gather: torch.Tensor       # padded slot -> token of the packed row (padding reads token 0, unused)
+    scatter: torch.Tensor      # token -> padded slot; tokens of other buckets -> the zero row
+
+
+def _length_groups(lengths: list[int]) -> list[list[int]]:
+    """Sequence indices, longest first, grouped so that each group padded to its longest member
+    stays within PADDING_BOUND times its real tokens."""
+    groups, current = [], []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if current and (len(current) + 1) * lengths[current[0]] > PADDING_BOUND * (
+                sum(lengths[j] for j in current) + lengths[i]):
+            groups.append(current)
+            current = []
+        current.append(i)
+    return groups + [current] if current else groups
+
+
+@lru_cache(maxsize=16)
+def _plan(segments: tuple, device: torch.device) -> tuple[tuple[_Bucket, ...], torch.Tensor, torch.Tensor]:
+    """The buckets, and for the output: token -> slot among all buckets' padded outputs laid end to
+    end, and slot -> token (padding -> the zero row past the last token)."""
+    total = segments[-1][1] if segments else 0
+    buckets, token_slot, slot_token = [], [0] * total, []
+    for group in _length_groups([end - start for start, end in segments]):
+        width = segments[group[0]][1] - segments[group[0]][0]
+        size = len(group) * width
+        gather, scatter = [0] * size, [size] * total
+        for row, i in enumerate(group):
+            for t, token in enumerate(range(*segments[i])):
+                gather[row * width + t] = token
+                scatter[token] = row * width + t
+                token_slot[token] = len(slot_token) + row * width + t
+        slot_token += [total] * size
+        for token, slot in enumerate(scatter):
+            if slot < size:
+                slot_token[len(slot_token) - size + slot] = token
+        buckets.append(_Bucket(len(group), width, torch.tensor(gather, device=device),
+                               torch.tensor(scatter, device=device)))
+    return tuple(buckets), torch.tensor(token_slot, device=device), torch.tensor(slot_token, device=device)
+
+
+def _attend(query, key, value, dropout: float, scaling, groups: int):
+    # grouped-query attention without copying keys where the kernel allows it
+    native_gqa = groups > 1 and query.device.type == "cpu"
+    if groups > 1 and not native_gqa:
+        key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, scale=scaling, is_causal=True,
+                                          enable_gqa=native_gqa)
+
+
+def packed_attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
+                             scaling: float | None = None, segments=None, **kwargs):
+    """Causal attention within each packed sequence. The sequences are regrouped by length into a few
+    right-padded batches (one kernel call each; a call per sequence costs far more on CPU), so that
+    padding stays small; right padding never changes a causal result for the real tokens."""
+    if segments is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                      scaling=scaling, **kwargs)
+    groups = getattr(module, "num_key_value_groups", 1)
+    buckets, token_slot, slot_token = _plan(tuple(segments), query.device)
+    tokens = [x[0].transpose(0, 1) for x in (query, key, value)]  # [tokens, heads, dim]
+    outputs = []
+    for bucket in buckets:
+        q, k, v = (_GatherRows.apply(x, bucket.gather, bucket.scatter)
+                   .view(bucket.rows, bucket.width, x.shape[1], x.shape[2]).transpose(1, 2) for x in tokens)
+        out = _attend(q, k, v, dropout, scaling, groups)  # [rows, heads, width, dim]
+        outputs.append(out.transpose(1, 2).reshape(bucket.rows * bucket.width, out.shape[1], out.shape[3]))
+    flat = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+    return _GatherRows.apply(flat, token_slot, slot_token).unsqueeze(0), None
+
+
+def packed_mask(*args, attention_mask=None, **kwargs):
+    """No mask for packed rows (the segments bound attention); transformers' SDPA mask otherwise."""
+    if attention_mask is None:
+        return None
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
+
+
+AttentionInterface.register(NAME, packed_attention_forward)
+AttentionMaskInterface.register(NAME, packed_mask)
+
+
+def _configs(model):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return [module.config for module in base.modules() if hasattr(module, "config")
+            and hasattr(module.config, "_attn_implementation")]
+
+
+@contextmanager
+def packed_attention(*models):
+    """Switch the models (the trained one and its frozen reference, if any) to packed attention
+    while training, then restore them, so a saved config names the original implementation."""
+    configs = {id(c): c for model in models if model is not None for c in _configs(model)}.values()
+    previous = [(config, config._attn_implementation) for config in configs]
+    try:
+        for config, _ in previous:
+            config._attn_implementation = NAME
+        yield
+    finally:
+        for config, name in previous:
+            config._attn_implementation = name
