@@ -28,14 +28,37 @@ def unlearn_cmd(data, out, batch_size):
             "--max-length", "160", "--report-to", "none", "--summary-items", "0", "--device", "cpu"]
 
 
+def launch_command(*extra):
+    return [sys.executable, "-m", "accelerate.commands.launch", *extra, "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
+
+
+def test_fsdp_config_on_two_processes_equals_one(tmp_path, small_tofu):
+    """The shipped FSDP config (gloo on CPU here) shards the model and still matches one process."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "fsdp.yaml"
+    single = subprocess.run([sys.executable, *unlearn_cmd(small_tofu, tmp_path / "one", 4)],
+                            capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    sharded = subprocess.run([*launch_command("--config_file", str(config)),
+                              *unlearn_cmd(small_tofu, tmp_path / "fsdp", 2)], capture_output=True, text=True)
+    assert sharded.returncode == 0, sharded.stderr[-2000:]
+    environment = json.loads((tmp_path / "fsdp" / "environment.json").read_text())
+    assert environment["distributed_type"] == "FSDP" and environment["world_size"] == 2
+    one = [json.loads(x) for x in (tmp_path / "one" / "losses.jsonl").read_text().splitlines()]
+    two = [json.loads(x) for x in (tmp_path / "fsdp" / "losses.jsonl").read_text().splitlines()]
+    for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_nll"):
+        assert two[0][key] == pytest.approx(one[0][key], abs=1e-5), key
+    w1 = load_file(str(tmp_path / "one" / "model" / "model.safetensors"))
+    w2 = load_file(str(tmp_path / "fsdp" / "model" / "model.safetensors"))
+    assert set(w1) == set(w2)
+    assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-4
+
+
 def test_two_processes_equal_one(tmp_path, small_tofu):
     single = subprocess.run([sys.executable, *unlearn_cmd(small_tofu, tmp_path / "one", 4)],
                             capture_output=True, text=True)
     assert single.returncode == 0, single.stderr[-2000:]
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(free_port())]
-    double = subprocess.run([*launch, *unlearn_cmd(small_tofu, tmp_path / "two", 2)], capture_output=True, text=True)
+    double = subprocess.run([*launch_command("--multi_gpu"), *unlearn_cmd(small_tofu, tmp_path / "two", 2)], capture_output=True, text=True)
     assert double.returncode == 0, double.stderr[-2000:]
 
     environment = json.loads((tmp_path / "two" / "environment.json").read_text())
@@ -54,9 +77,7 @@ def test_two_processes_equal_one(tmp_path, small_tofu):
 
 
 def test_evaluation_under_two_processes_runs_once(tmp_path, small_tofu):
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(free_port())]
+    launch = launch_command("--multi_gpu")
     command = ["-m", "tru.cli", "eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", small_tofu["forget"],
                "--retain", small_tofu["retain"], "--limit", "2", "--max-new-tokens", "4", "--device", "cpu",
                "--out", str(tmp_path / "eval")]

@@ -24,12 +24,13 @@ def step(setup, batch):
     return {k: v.detach() for k, v in terms.items()}, grads
 
 
-def prepared(data, method, overrides, model, max_length=160):
+def prepared(data, method, overrides, model, max_length=160, **settings):
     setup = prepare_unlearning(UnlearnConfig(
         model=model, out="unused", method=method, set=overrides, forget=data["forget"], retain=data["retain"],
-        targets=data["targets"], refusals=data["refusals"], max_length=max_length))
+        targets=data["targets"], refusals=data["refusals"], max_length=max_length, **settings))
     setup.precompute_reference(batch_size=4)
     setup.attach_reference()
+    setup.model.train()  # as in training: checkpointing only acts in train mode
     return setup
 
 
@@ -55,6 +56,14 @@ def test_fused_step_equals_separate_passes(small_tofu, method, overrides):
     assert batch["packed"]["input_ids"].shape[0] == 1  # one row, one pass
 
 
+@pytest.mark.parametrize("method", ["tru", "rmu"])
+def test_fused_step_with_gradient_checkpointing(small_tofu, method):
+    """Checkpointed layers recompute the packed attention in the backward pass with the same segments."""
+    setup = prepared(small_tofu, method, {}, "tiny-llama", gradient_checkpointing=True)
+    assert setup.model.is_activation_checkpointing
+    assert_same_step(setup, [1, 2, 4, 7])
+
+
 def test_packing_keeps_only_real_tokens_and_loss_positions():
     pad = 0
     batch = {"forget": {"input_ids": torch.tensor([[5, 6, 7, 8], [9, 10, pad, pad]]),
@@ -66,6 +75,9 @@ def test_packing_keeps_only_real_tokens_and_loss_positions():
     assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9, 10, 11, 12, 13]]
     assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 0, 1, 2]]
     assert packed["segments"] == ((0, 4), (4, 6), (6, 9))
+    # lengths 4, 3, 2: 4 and 3 share a bucket (8 slots for 7 tokens), adding 2 would pad 9 tokens to 12
+    assert packed["attention"]["shapes"] == ((2, 4), (1, 2))
+    assert packed["streams"]["retain"]["attention"]["shapes"] == ((1, 3),)
     forget, retain = packed["streams"]["forget"], packed["streams"]["retain"]
     assert forget["keep"].tolist() == [1, 2, 4] and forget["targets"].tolist() == [7, 8, 10]
     assert forget["answer"].tolist() == [2, 3, 5] and forget["span"] == (0, 6)
@@ -85,10 +97,9 @@ def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bou
     """Values and gradients, whether every sequence gets its own bucket (1.0) or all share one (10.0)."""
     from types import SimpleNamespace
 
-    from tru.unlearn import packed_attention
+    from tru.unlearn import packed_attention, packing
 
-    monkeypatch.setattr(packed_attention, "PADDING_BOUND", padding_bound)
-    packed_attention._plan.cache_clear()
+    monkeypatch.setattr(packing, "PADDING_BOUND", padding_bound)
     lengths = [7, 3, 9, 1, 4, 8]
     segments, start = [], 0
     for n in lengths:
@@ -100,7 +111,8 @@ def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bou
                   for _ in range(2))
     weights = torch.randn(1, start, 4, 8, generator=generator)
     packed, _ = packed_attention.packed_attention_forward(SimpleNamespace(num_key_value_groups=2), query, key,
-                                                           value, None, scaling=0.3, segments=tuple(segments))
+                                                           value, None, scaling=0.3,
+                                                           attention_plan=packing.attention_plan(segments))
     packed_grads = torch.autograd.grad((packed * weights).sum(), (query, key, value))
     expected = torch.cat([torch.nn.functional.scaled_dot_product_attention(
         query[:, :, a:b], key[:, :, a:b].repeat_interleave(2, 1), value[:, :, a:b].repeat_interleave(2, 1),

@@ -11,7 +11,10 @@ from tru.data.formatting import ChatFormatter
 from tru.data.specs import align_targets, load_refusals, load_targets
 from tru.models import ModelSettings, load_model, resolve_model_path
 from tru.scoring import mean_nll
-from tru.unlearn.run import unlearn
+from tru.training import training_arguments
+from tru.unlearn.run import prepare_unlearning, unlearn
+from tru.unlearn.trainer import UnlearnTrainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 STEPS = 4
 
@@ -101,3 +104,28 @@ def test_bfloat16_training_saves_bfloat16_weights(tmp_path, small_tofu):
     weights = load_file(str(run_dir / "model" / "model.safetensors"))
     assert all(str(t.dtype) == "torch.bfloat16" for t in weights.values())
     assert summary["nll_after"]["forget"] > summary["nll_before"]["forget"]
+
+
+def test_no_fuse_training_matches_fused_training(tmp_path, small_tofu):
+    """The Trainer path of both step implementations: same logged terms at every step (same data order)."""
+    fused = read_losses(run_method(tmp_path / "fused", small_tofu, "tru", set={"retain_loss": "kl"}))
+    separate = read_losses(run_method(tmp_path / "separate", small_tofu, "tru", set={"retain_loss": "kl"},
+                                      fuse=False))
+    for a, b in zip(fused, separate):
+        for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_kl"):
+            assert a[key] == pytest.approx(b[key], abs=1e-4), (a["step"], key)
+    saved = json.loads((tmp_path / "fused" / "tru" / "model" / "config.json").read_text())
+    assert saved.get("_attn_implementation", "sdpa") != "tru_packed"  # training's attention is not saved
+
+
+def test_length_grouped_batches(tmp_path, small_tofu):
+    run_dir = run_method(tmp_path, small_tofu, "graddiff", group_by_length=True, fuse=False)
+    assert_complete_run(run_dir, "graddiff")
+    config = UnlearnConfig(model="tiny-llama", out=str(tmp_path / "x"), method="graddiff", forget=small_tofu["forget"],
+                           retain=small_tofu["retain"], report_to="none")
+    setup = prepare_unlearning(config)
+    trainer = UnlearnTrainer(model=setup.model, args=training_arguments(config, tmp_path / "x"),
+                             train_dataset=setup.dataset, data_collator=setup.collator(False), recipe=setup.recipe,
+                             group_by_length=True)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == setup.dataset.lengths()

@@ -147,7 +147,7 @@ class StepContext:
             keep = (packed["input_ids"].new_zeros(0) if hidden_states
                     else torch.cat([info["keep"] for info in packed["streams"].values()]))
             self._cache[key] = self.model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
-                                          segments=packed["segments"], logits_to_keep=keep,
+                                          attention_plan=packed["attention"], logits_to_keep=keep,
                                           output_hidden_states=hidden_states, use_cache=False)
         return self._cache[key]
 
@@ -155,10 +155,10 @@ class StepContext:
         """The reference model over one stream's part of the packed row only."""
         packed, info = self.packed, self.packed["streams"][stream]
         start, end = info["span"]
-        segments = tuple((a - start, b - start) for a, b in packed["segments"] if start <= a and b <= end)
         keep = info["keep"].new_zeros(0) if hidden_states else info["keep"] - start
         return self._require_reference()(input_ids=packed["input_ids"][:, start:end],
-                                         position_ids=packed["position_ids"][:, start:end], segments=segments,
+                                         position_ids=packed["position_ids"][:, start:end],
+                                         attention_plan=info["attention"],
                                          logits_to_keep=keep, output_hidden_states=hidden_states)
 
     def _require_reference(self):

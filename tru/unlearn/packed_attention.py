@@ -1,16 +1,14 @@
 """An attention implementation for packed rows: causal attention within each sequence only.
 
-Registered with transformers' AttentionInterface as ``tru_packed``. A forward call that passes
-``segments`` (the (start, end) bounds of each packed sequence, see tru.unlearn.packing) attends
-within each sequence only, and no padding is ever computed. Any other call (padded batches with a mask, generation with a cache) is
+Registered with transformers' AttentionInterface as ``tru_packed``. A forward call that passes an
+``attention_plan`` (built with the packed row by tru.unlearn.packing, on the host) attends within
+each packed sequence only. Any other call (padded batches with a mask, generation with a cache) is
 handed to transformers' own SDPA path unchanged, so the model behaves as before outside the fused step.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +17,6 @@ from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_f
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 NAME = "tru_packed"
-
-
-PADDING_BOUND = 1.25  # a bucket's padded size stays within this factor of its real tokens
 
 
 class _GatherRows(torch.autograd.Function):
@@ -41,51 +36,6 @@ class _GatherRows(torch.autograd.Function):
         return grad.index_select(0, backward_index), None, None
 
 
-@dataclass(frozen=True)
-class _Bucket:
-    rows: int                  # sequences in the bucket
-    width: int                 # the longest of them
-    gather: torch.Tensor       # padded slot -> token of the packed row (padding reads token 0, unused)
-    scatter: torch.Tensor      # token -> padded slot; tokens of other buckets -> the zero row
-
-
-def _length_groups(lengths: list[int]) -> list[list[int]]:
-    """Sequence indices, longest first, grouped so that each group padded to its longest member
-    stays within PADDING_BOUND times its real tokens."""
-    groups, current = [], []
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        if current and (len(current) + 1) * lengths[current[0]] > PADDING_BOUND * (
-                sum(lengths[j] for j in current) + lengths[i]):
-            groups.append(current)
-            current = []
-        current.append(i)
-    return groups + [current] if current else groups
-
-
-@lru_cache(maxsize=16)
-def _plan(segments: tuple, device: torch.device) -> tuple[tuple[_Bucket, ...], torch.Tensor, torch.Tensor]:
-    """The buckets, and for the output: token -> slot among all buckets' padded outputs laid end to
-    end, and slot -> token (padding -> the zero row past the last token)."""
-    total = segments[-1][1] if segments else 0
-    buckets, token_slot, slot_token = [], [0] * total, []
-    for group in _length_groups([end - start for start, end in segments]):
-        width = segments[group[0]][1] - segments[group[0]][0]
-        size = len(group) * width
-        gather, scatter = [0] * size, [size] * total
-        for row, i in enumerate(group):
-            for t, token in enumerate(range(*segments[i])):
-                gather[row * width + t] = token
-                scatter[token] = row * width + t
-                token_slot[token] = len(slot_token) + row * width + t
-        slot_token += [total] * size
-        for token, slot in enumerate(scatter):
-            if slot < size:
-                slot_token[len(slot_token) - size + slot] = token
-        buckets.append(_Bucket(len(group), width, torch.tensor(gather, device=device),
-                               torch.tensor(scatter, device=device)))
-    return tuple(buckets), torch.tensor(token_slot, device=device), torch.tensor(slot_token, device=device)
-
-
 def _attend(query, key, value, dropout: float, scaling, groups: int):
     # grouped-query attention without copying keys where the kernel allows it
     native_gqa = groups > 1 and query.device.type == "cpu"
@@ -96,28 +46,29 @@ def _attend(query, key, value, dropout: float, scaling, groups: int):
 
 
 def packed_attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
-                             scaling: float | None = None, segments=None, **kwargs):
-    """Causal attention within each packed sequence. The sequences are regrouped by length into a few
-    right-padded batches (one kernel call each; a call per sequence costs far more on CPU), so that
-    padding stays small; right padding never changes a causal result for the real tokens."""
-    if segments is None:
+                             scaling: float | None = None, attention_plan=None, **kwargs):
+    """Causal attention within each packed sequence, following the collator's ``attention_plan``
+    (tru.unlearn.packing.attention_plan): sequences regrouped by length into a few right-padded
+    batches, one kernel call each (a call per sequence costs far more on CPU). Right padding never
+    changes a causal result for the real tokens."""
+    if attention_plan is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
     groups = getattr(module, "num_key_value_groups", 1)
-    buckets, token_slot, slot_token = _plan(tuple(segments), query.device)
     tokens = [x[0].transpose(0, 1) for x in (query, key, value)]  # [tokens, heads, dim]
     outputs = []
-    for bucket in buckets:
-        q, k, v = (_GatherRows.apply(x, bucket.gather, bucket.scatter)
-                   .view(bucket.rows, bucket.width, x.shape[1], x.shape[2]).transpose(1, 2) for x in tokens)
+    for (rows, width), gather, scatter in zip(attention_plan["shapes"], attention_plan["gather"],
+                                              attention_plan["scatter"]):
+        q, k, v = (_GatherRows.apply(x, gather, scatter).view(rows, width, x.shape[1], x.shape[2]).transpose(1, 2)
+                   for x in tokens)
         out = _attend(q, k, v, dropout, scaling, groups)  # [rows, heads, width, dim]
-        outputs.append(out.transpose(1, 2).reshape(bucket.rows * bucket.width, out.shape[1], out.shape[3]))
+        outputs.append(out.transpose(1, 2).reshape(rows * width, out.shape[1], out.shape[3]))
     flat = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
-    return _GatherRows.apply(flat, token_slot, slot_token).unsqueeze(0), None
+    return _GatherRows.apply(flat, attention_plan["token_slot"], attention_plan["slot_token"]).unsqueeze(0), None
 
 
 def packed_mask(*args, attention_mask=None, **kwargs):
-    """No mask for packed rows (the segments bound attention); transformers' SDPA mask otherwise."""
+    """No mask for packed rows (their attention plan bounds attention); transformers' SDPA mask otherwise."""
     if attention_mask is None:
         return None
     return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
