@@ -1,11 +1,12 @@
 """Peak memory of unlearning steps per method, each in a fresh process, against GA.
 
-    python bench/peak_memory.py                               # ga, npo, graddiff+KL, tru (fused and --no-fuse)
+    python bench/peak_memory.py                  # ga, npo, graddiff+KL, tru (fused, --no-fuse, checkpointing)
     python bench/peak_memory.py --variants ga,npo --steps 2 --out runs/bench/memory.json
 
 A child process loads the model, prepares the method (NPO's reference log-probabilities are
 computed once up front; KL retain keeps a frozen reference) and runs --steps full training steps
-(forward, backward, AdamW). On CPU the peak is the child's maximum resident set size
+(forward, backward, AdamW; from the second step on the optimizer state is resident during the
+backward pass, so use at least 2). On CPU the peak is the child's maximum resident set size
 (getrusage ru_maxrss, the whole process: weights, gradients, optimizer state, activations); on a GPU
 it is torch.cuda.max_memory_allocated. Reports each peak and its ratio to GA's.
 """
@@ -24,19 +25,20 @@ import torch
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, to_device,
                       train_step)
 
-VARIANTS = {
-    "ga": ("ga", {}, True),
-    "npo": ("npo", {}, True),
-    "graddiff_kl": ("graddiff", {"retain_loss": "kl"}, True),
-    "tru": ("tru", {}, True),
-    "tru_no_fuse": ("tru", {}, False),
+VARIANTS = {  # method, its settings, fused step, other unlearn settings
+    "ga": ("ga", {}, True, {}),
+    "npo": ("npo", {}, True, {}),
+    "graddiff_kl": ("graddiff", {"retain_loss": "kl"}, True, {}),
+    "tru": ("tru", {}, True, {}),
+    "tru_no_fuse": ("tru", {}, False, {}),
+    "tru_checkpointing": ("tru", {}, True, {"gradient_checkpointing": True}),
 }
 
 
 def child(args) -> None:
     configure_threads(args)
-    method, overrides, fuse = VARIANTS[args.child]
-    setup = prepare(args, method, overrides)
+    method, overrides, fuse, settings = VARIANTS[args.child]
+    setup = prepare(args, method, overrides, **settings)
     optimizer = torch.optim.AdamW([p for p in setup.model.parameters() if p.requires_grad], lr=1e-5)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -58,7 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    passthrough = [a for a in sys.argv[1:] if not a.startswith("--out")]
+    passthrough = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in
+                   ("model", "data", "batch_size", "max_length", "device", "dtype", "threads", "steps")]
     peaks = {}
     for name in args.variants.split(","):
         if name not in VARIANTS:

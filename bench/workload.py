@@ -36,21 +36,22 @@ def configure_threads(args) -> None:
         torch.set_num_threads(args.threads)
 
 
-def unlearn_config(args, method: str, overrides: dict | None = None):
+def unlearn_config(args, method: str, overrides: dict | None = None, **settings):
     from tru.config import UnlearnConfig
 
     data = Path(args.data)
     return UnlearnConfig(model=args.model, out="unused", method=method, set=overrides or {},
                          forget="tofu:forget01", retain="tofu:retain99", tofu=str(data / "tofu"),
                          targets=f"rtofu:{data / 'rtofu' / 'idkcot.jsonl'}", refusals=str(data / "tofu" / "idk.jsonl"),
-                         max_length=args.max_length, batch_size=args.batch_size, device=args.device, dtype=args.dtype)
+                         max_length=args.max_length, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                         **settings)
 
 
-def prepare(args, method: str, overrides: dict | None = None):
+def prepare(args, method: str, overrides: dict | None = None, **settings):
     """The method's UnlearnSetup on the workload, on the device, with its reference prepared."""
     from tru.unlearn.run import prepare_unlearning
 
-    setup = prepare_unlearning(unlearn_config(args, method, overrides))
+    setup = prepare_unlearning(unlearn_config(args, method, overrides, **settings))
     setup.model.to(args.device)
     setup.precompute_reference(args.batch_size)
     setup.attach_reference()

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from tru.unlearn import losses
 
@@ -49,9 +48,11 @@ class StepContext:
             if self.packed is None:
                 self._log_probs[stream] = losses.token_log_probs(self._separate(stream).logits, self.labels(stream))
             else:
-                rows = self.label_logits(stream)
-                token_log_probs = -F.cross_entropy(rows.float(), self.packed["streams"][stream]["targets"],
-                                                   reduction="none")
+                # gather minus logsumexp: autograd keeps only the logits it already holds, where
+                # log_softmax would keep another [rows, vocabulary] tensor until the backward pass
+                rows = self.label_logits(stream).float()
+                targets = self.packed["streams"][stream]["targets"]
+                token_log_probs = rows.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(rows, dim=-1)
                 mask = self.loss_mask(stream)
                 full = token_log_probs.new_zeros(mask.shape).masked_scatter(mask, token_log_probs)
                 self._log_probs[stream] = (full, mask.float())
