@@ -58,7 +58,7 @@ class MethodRow:
     metrics: dict[str, float | None] = field(default_factory=dict)
     attacks: dict[str, dict[str, float]] = field(default_factory=dict)  # "attack/variant" -> metric -> delta
     losses: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
-    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # side -> [{reasoning, answer}]
+    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # side -> [{question, reasoning, answer}]
     offline_label: str = ""
 
 
@@ -163,8 +163,9 @@ def read_examples(eval_json: dict, count: int) -> dict[str, list[dict[str, str]]
             continue
         answers = gen.get("answer") or gen.get("text") or []
         reasoning = gen.get("reasoning") or [""] * len(answers)
-        out[side] = [{"reasoning": str(r or ""), "answer": str(a or "")}
-                     for r, a in list(zip(reasoning, answers))[:count]]
+        questions = gen.get("question") or [""] * len(answers)  # evaluations before questions were kept
+        out[side] = [{"question": str(q or ""), "reasoning": str(r or ""), "answer": str(a or "")}
+                     for q, r, a in list(zip(questions, reasoning, answers))[:count]]
     return out
 
 
@@ -203,10 +204,10 @@ def shown_metrics(rows: list[MethodRow]) -> list[tuple[str, str, str | None]]:
 
 
 def best_values(rows: list[MethodRow]) -> dict[str, float]:
-    """metric key -> best value among methods (only for metrics with a direction and >= 2 values)."""
+    """metric key -> best value among methods (only for metrics with a direction and >= 2 distinct values)."""
     best = {}
     for key, _, better in shown_metrics(rows):
         values = [r.metrics[key] for r in rows if r.metrics.get(key) is not None]
-        if better and len(values) >= 2:
+        if better and len(values) >= 2 and min(values) != max(values):  # a tie everywhere marks nothing
             best[key] = max(values) if better == "higher" else min(values)
     return best
