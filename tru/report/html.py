@@ -41,7 +41,7 @@ def render_html(model: dict, folder: Path) -> str:
         src = ", ".join(f"{e(k)}: <code>{e(v)}</code>" for k, v in m["inputs"].items() if v)
         parts.append(f"<li><b>{e(m['name'])}</b> (method <code>{e(m['method'])}</code>): {src}</li>")
     parts += ["</ul>", "<h2>Metrics</h2>",
-              "<p class=\"caption\">↑ higher is better, ↓ lower is better; the best value per column is "
+              "<p class=\"caption\">↑ higher is better, ↓ lower is better; the best value per row is "
               "<b>bold and green ★</b>. Numbers are those in each SUMMARY.json, rounded to 4 decimals "
               "(exact values in report.json). UQ/RQ (offline proxy) come from a rule-based proxy, not an "
               "LLM judge.</p>",
