@@ -20,7 +20,7 @@ def _pipeline(root, calls, base_setting=1, fail_in=None):
 
     return [Stage("base", "base", {"x": base_setting}, root / "base", action("base")),
             Stage("other", "other", {"y": 1}, root / "other", action("other")),
-            Stage("child", "child", {"z": 1}, root / "child", action("child"), after=("base",))]
+            Stage("child", "child", {"z": 1}, root / "child", action("child"), after=("base",), resumable=True)]
 
 
 def test_second_run_reuses_everything(tmp_path):
@@ -56,6 +56,15 @@ def test_interrupted_stage_resumes(tmp_path):
     calls.clear()
     run_stages(_pipeline(tmp_path, calls), tmp_path, log=lambda _: None)
     assert calls == [("child", True)]
+
+
+def test_interrupted_stage_that_cannot_resume_starts_over(tmp_path):
+    calls = []
+    with pytest.raises(RuntimeError):
+        run_stages(_pipeline(tmp_path, calls, fail_in="other"), tmp_path, log=lambda _: None)
+    calls.clear()
+    run_stages(_pipeline(tmp_path, calls), tmp_path, log=lambda _: None)
+    assert calls == [("other", False), ("child", False)]
 
 
 def test_bad_stage_order_is_a_config_error(tmp_path):

@@ -61,7 +61,7 @@ def _eval_stage(name: str, title: str, config: EvalConfig, after: tuple[str, ...
         evaluate(dataclasses.replace(config, overwrite=not resume), log=_indented)
 
     return Stage(f"eval-{name}", title, _settings(config), Path(config.out) / "SUMMARY.json", action,
-                 after=("data", *after))
+                 after=("data", *after), resumable=True)
 
 
 def _indented(text: str) -> None:
@@ -82,13 +82,13 @@ def protocol_stages(p: Protocol) -> list[Stage]:
     stages = [Stage("data", p.data_title, p.data_settings, root / "data", lambda _resume: p.write_data())]
     start_after: tuple[str, ...] = ()
     if p.finetune:
-        stages.append(_finetune_stage("finetune", f"fine-tuning {p.finetune.model} on everything, forget set included "
-                                                 f"({p.finetune.epochs:g} epochs)", p.finetune))
+        title = f"fine-tuning {p.finetune.model} on everything, forget set included ({p.finetune.epochs:g} epochs)"
+        stages.append(_finetune_stage("finetune", title, p.finetune))
         start_after = ("finetune",)
     oracle_eval, oracle_after = "", ()
     if p.oracle:
-        stages.append(_finetune_stage("oracle", f"fine-tuning the retain oracle {p.oracle.model} on everything "
-                                                f"but the forget set ({p.oracle.epochs:g} epochs)", p.oracle))
+        title = f"fine-tuning the retain oracle on everything but the forget set ({p.oracle.epochs:g} epochs)"
+        stages.append(_finetune_stage("oracle", title, p.oracle))
         oracle_eval = str(root / "evals" / ORACLE)
         stages.append(_eval_stage(ORACLE, "evaluating the retain oracle",
                                   dataclasses.replace(p.evaluation, model=p.oracle.out, out=oracle_eval),
@@ -113,7 +113,7 @@ def protocol_stages(p: Protocol) -> list[Stage]:
                 attack = dataclasses.replace(attack, original_model=p.finetune.out)
             stages.append(Stage(f"attack-{name}", f"attacking {name} ({attack.attacks})", _settings(attack),
                                 Path(attack.out) / "SUMMARY.json", _attack_action(attack),
-                                after=("data", f"unlearn-{name}", *start_after)))
+                                after=("data", f"unlearn-{name}", *start_after), resumable=True))
     report = ReportConfig(runs=report_runs(p), out=str(root / "report"), overwrite=True, title=p.title,
                           examples=p.examples)
     stages.append(Stage("report", "writing the report (HTML, Markdown, PNGs)", _settings(report),

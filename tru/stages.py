@@ -3,8 +3,8 @@
 A stage's fingerprint hashes its settings and the fingerprints of the stages whose results it reads,
 so changing a fine-tuning setting also redoes every evaluation of the models built on it. The record
 ROOT/stages/NAME.json is written as "started" before the stage runs and "finished" after; a stage
-that was interrupted with an unchanged fingerprint is resumed (evaluations and attacks keep their
-finished blocks), anything else runs from scratch.
+that was interrupted with an unchanged fingerprint is resumed when it can be (evaluations and attacks
+keep their finished blocks); anything else runs from scratch.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Stage:
     output: Path  # exists once the stage has finished
     action: Callable[[bool], object]  # called with resume=True when an interrupted run may continue
     after: tuple[str, ...] = ()  # stages whose results this one reads
+    resumable: bool = False  # an interrupted run continues (evaluations, attacks) instead of starting over
     fingerprint: str = field(default="", init=False)
 
 
@@ -68,8 +69,10 @@ def run_stages(stages: list[Stage], root: Path, log=say) -> dict[str, dict]:
             log(f"{prefix}: reused (finished earlier, same settings)")
             outcome[stage.name] = {"reused": True, "seconds": 0.0}
             continue
-        resume = same and not saved.get("finished")
-        log(f"{prefix}{' (resuming)' if resume else ''} ...")
+        interrupted = same and not saved.get("finished")
+        resume = interrupted and stage.resumable
+        note = " (resuming)" if resume else " (starting over after an interruption)" if interrupted else ""
+        log(f"{prefix}{note} ...")
         started = time.time()
         write_json(marker, {"fingerprint": stage.fingerprint, "finished": False, "settings": stage.settings})
         stage.action(resume)
