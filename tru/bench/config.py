@@ -109,6 +109,8 @@ class MuseBenchConfig(BenchFields):
     muse: str = setting("", "MUSE-News folder (forget.jsonl, knowmem_*, verbmem_*, privleak_* files)")
     passages: int = setting(0, "use the first N forget articles for fine-tuning and unlearning (0: all)")
     retain_passages: int = setting(0, "use the first N retain articles (privleak_retain2.jsonl; 0: all)")
+    chunk_words: int = setting(150, "train on the articles cut into chunks of at most this many words (MUSE "
+                                    "trains on fixed-length chunks too; TRU's prompt must fit --max-length)")
 
     def validate(self) -> None:
         super().validate()
@@ -116,6 +118,8 @@ class MuseBenchConfig(BenchFields):
             raise ConfigError("--muse is required: the MUSE-News folder")
         if self.passages < 0 or self.retain_passages < 0:
             raise ConfigError("--passages and --retain-passages must be 0 (all) or positive")
+        if self.chunk_words < 1:
+            raise ConfigError("--chunk-words must be at least 1")
 
 
 @dataclass(kw_only=True)

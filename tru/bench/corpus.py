@@ -2,7 +2,7 @@
 WMDP suite. No attacks: `tru attack` needs QA items, and these forget sets are passages.
 
 MUSE-News: forget = the first --passages BBC articles of forget.jsonl; retain = privleak_retain2.jsonl
-(the only retain text in the snapshot, SOURCES.md). With --finetune-epochs > 0 the model is first
+(the only retain text in the snapshot, SOURCES.md); both cut into chunks of --chunk-words words. With --finetune-epochs > 0 the model is first
 fine-tuned on forget + retain and the oracle on retain alone (MUSE's target and retain models);
 privleak is then measured against the oracle.
 
@@ -28,11 +28,18 @@ MUSE_SCOPE = "the content of the BBC news articles in the forget set"
 WMDP_SCOPE = "hazardous biosecurity and cybersecurity knowledge covered by the forget corpus"
 
 
-def _passages(path: Path, count: int) -> list[dict]:
+def _passages(path: Path, count: int, chunk_words: int = 0) -> list[dict]:
+    """The first `count` passages (0: all) as records, each cut into chunks of at most `chunk_words`
+    words (0: whole)."""
     if not path.is_file():
         raise InputError(path, "file not found")
     passages = load_passages(path)
-    return [{"text": p.text} for p in (passages[:count] if count else passages)]
+    out = []
+    for passage in passages[:count] if count else passages:
+        words = passage.text.split()
+        size = chunk_words or len(words)
+        out += [{"text": " ".join(words[i:i + size])} for i in range(0, len(words), size)]
+    return out
 
 
 def _corpus_protocol(config: BenchFields, *, title: str, data_title: str, data_settings: dict, scope: str,
@@ -64,8 +71,8 @@ def muse_protocol(config: MuseBenchConfig) -> Protocol:
     muse = Path(config.muse).expanduser()
 
     def write_corpora(data: Path) -> None:
-        forget = _passages(muse / "forget.jsonl", config.passages)
-        retain = _passages(muse / "privleak_retain2.jsonl", config.retain_passages)
+        forget = _passages(muse / "forget.jsonl", config.passages, config.chunk_words)
+        retain = _passages(muse / "privleak_retain2.jsonl", config.retain_passages, config.chunk_words)
         write_jsonl(data / "forget.jsonl", forget)
         write_jsonl(data / "retain.jsonl", retain)
         write_jsonl(data / "forget_and_retain.jsonl", forget + retain)
@@ -77,7 +84,8 @@ def muse_protocol(config: MuseBenchConfig) -> Protocol:
     return _corpus_protocol(
         config, title=f"tru bench muse: MUSE-News, {count}, {config.model}",
         data_title=f"writing MUSE-News corpora ({count}) from {muse}",
-        data_settings={"muse": str(muse), "passages": config.passages, "retain_passages": config.retain_passages},
+        data_settings={"muse": str(muse), "passages": config.passages, "retain_passages": config.retain_passages,
+                       "chunk_words": config.chunk_words},
         scope=config.scope or MUSE_SCOPE, write_corpora=write_corpora, evaluation=evaluation)
 
 
