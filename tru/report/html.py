@@ -67,7 +67,7 @@ def render_html(model: dict, folder: Path) -> str:
             parts.append(_attack_table(model))
     parts.append("<h2>Example answers</h2>")
     parts.append("<p class=\"caption\">The first generations of each evaluation: the question asked, then "
-                 "the reasoning part and the final answer, shown separately.</p>")
+                 "the reasoning part (when the model wrote one) and the final answer.</p>")
     for m in methods:
         for side, items in m["examples"].items():
             if not items:
@@ -76,8 +76,9 @@ def render_html(model: dict, folder: Path) -> str:
             for item in items:
                 reasoning, question = item["reasoning"].strip(), item.get("question", "").strip()
                 asked = f"<div class=\"q\"><span class=\"lab\">Question</span> {e(question)}</div>" if question else ""
-                parts.append(f"<div class=\"ex\">{asked}<div class=\"lab\">Reasoning</div>"
-                             f"<div class=\"r\">{e(reasoning) if reasoning else '<i>(none)</i>'}</div>"
+                thought = (f"<div class=\"lab\">Reasoning</div><div class=\"r\">{e(reasoning)}</div>"
+                           if reasoning else "")  # a model without a reasoning part shows its answer only
+                parts.append(f"<div class=\"ex\">{asked}{thought}"
                              "<div class=\"lab\">Answer</div>"
                              f"<div class=\"a\">{e(item['answer'].strip()) or '<i>(empty)</i>'}</div></div>")
     parts.append("</body></html>")
