@@ -35,9 +35,10 @@ def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    for name, x, y in points:
+    for index, (name, x, y) in enumerate(points):
         ax.scatter([x], [y], s=60)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6))
+        # labels of points that fall together (two methods at the same forget quality) are staggered
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6 - 12 * (index % 3)))
     ax.margins(0.2)
     ax.set_xlabel("Model utility (higher = better)")
     ax.set_ylabel(ylabel)
