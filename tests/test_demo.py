@@ -6,6 +6,8 @@ from tru.data.records import QAItem
 from tru.data.synth import synth_benchmark
 from tru.targets.template import template_targets
 
+from report_checks import assert_report_matches_summaries
+
 pytestmark = pytest.mark.slow
 
 
@@ -21,13 +23,31 @@ def test_template_targets_name_the_entity_and_never_restate_the_answer():
         assert target.provenance["generator"] == "template"
 
 
-def test_fast_demo_runs_end_to_end(tmp_path):
+def test_fast_demo_compares_methods_writes_the_report_and_reuses_every_stage(tmp_path, capsys):
     from tru.demo import run_demo
 
     root = run_demo(str(tmp_path / "demo"), model="tiny-llama", fast=True)
-    results = json.loads((root / "results.json").read_text())
-    assert len(results["examples"]) == 4 and set(results["nll_after"]) == {"forget", "retain"}
-    # a second run reuses the cached models
-    mtime = (root / "finetune" / "model" / "model.safetensors").stat().st_mtime
+    first = capsys.readouterr().out
+    for name in ("report.html", "report.md", "report.json", "tradeoff.png", "judges.png", "attacks.png"):
+        assert (root / name).is_file(), name
+    data = assert_report_matches_summaries(root / "report")
+    assert [m["name"] for m in data["methods"]] == ["finetuned", "retain-oracle", "tru", "graddiff", "npo"]
+    assert json.loads((root / "report.json").read_text()) == data  # the published copy is the report
+    tru = next(m for m in data["methods"] if m["name"] == "tru")
+    assert tru["metrics"]["forget_quality"] is not None and tru["metrics"]["model_utility"] is not None
+    assert {"crosslingual/es", "crosslingual/ru", "paraphrase/paraphrase", "quantize/int4"} <= set(tru["attacks"])
+    assert tru["examples"]["forget"][0]["question"].startswith("Where was")
+    table = first.split("== comparison ==")[1]
+    header = table.strip().splitlines()[0].split()
+    assert header == ["metric", "finetuned", "retain-oracle", "tru", "graddiff", "npo"]
+    assert "Forget quality" in table and "crosslingual/es" in table
+    assert "0 of 15 stages reused" in first
+
+    cached = [root / "finetune" / "model" / "model.safetensors", root / "oracle" / "model" / "model.safetensors",
+              root / "unlearn" / "npo" / "model" / "model.safetensors", root / "evals" / "tru" / "EVAL.json",
+              root / "evals" / "retain-oracle" / "EVAL.json", root / "attacks" / "graddiff" / "ATTACK.json"]
+    mtimes = [p.stat().st_mtime_ns for p in cached]
     run_demo(str(tmp_path / "demo"), model="tiny-llama", fast=True)
-    assert (root / "finetune" / "model" / "model.safetensors").stat().st_mtime == mtime
+    second = capsys.readouterr().out
+    assert [p.stat().st_mtime_ns for p in cached] == mtimes
+    assert "15 of 15 stages reused" in second and second.count(": reused (finished earlier") == 15

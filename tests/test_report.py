@@ -38,7 +38,8 @@ def _tofu_summary(fp, fr, mu, fq, uq, rq, gib):
 
 def _eval(path: Path, summary: dict, forget_answer: str = "I cannot say.") -> Path:
     _write(path / "SUMMARY.json", summary)
-    gens = lambda a: {"text": [a, a], "reasoning": ["The question is about a fictitious author.", ""],  # noqa: E731
+    gens = lambda a: {"question": ["Who wrote 'The Quiet Loom'?", "What is the capital of France?"],  # noqa: E731
+                      "text": [a, a], "reasoning": ["The question is about a fictitious author.", ""],
                       "answer": [a, a], "complete": [True, True]}
     _write(path / "EVAL.json", {"identity": {}, "blocks": {"forget/generations": gens(forget_answer),
                                                            "retain/generations": gens("Paris.")}})
@@ -98,8 +99,10 @@ def test_report_files_self_contained_and_best_marked(inputs):
     assert '<td class="best">0.0125' not in html
     assert "rule-based proxy" in html
     assert "The question is about a fictitious author." in html  # reasoning part shown
+    assert "Who wrote &#x27;The Quiet Loom&#x27;?" in html  # and the question asked
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "**0.8750** ★" in md and "![Training losses](losses.png)" in md
+    assert "**Question:** `` What is the capital of France? ``" in md
 
 
 def test_numbers_match_summaries(inputs):
@@ -188,3 +191,11 @@ def test_custom_benchmark_llm_judge_and_torn_loss_line(tmp_path):
     assert data["best"] == {}  # one method: nothing to mark
     assert set(data["figures"]) == {"judges", "losses"}  # no model utility: no trade-off plot
     assert "LLM judge" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_tie_marks_no_best_value():
+    from tru.report.collect import MethodInput, MethodRow, best_values
+
+    rows = [MethodRow(name, name, MethodInput(name, None, None), metrics={"gibberish": 0.0, "model_utility": mu})
+            for name, mu in (("a", 0.5), ("b", 0.25))]
+    assert best_values(rows) == {"model_utility": 0.5}

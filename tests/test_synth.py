@@ -18,7 +18,7 @@ def test_splits_are_disjoint_by_person_and_question():
     assert not set(people["forget"]) & set(people["retain"]) and not set(people["holdout"]) & set(people["retain"])
     questions = {split: {r["question"] for r in data[split]} for split in ("forget", "holdout", "retain")}
     assert not questions["forget"] & questions["retain"] and not questions["holdout"] & questions["forget"]
-    assert data["meta"]["counts"] == {"forget": 21, "holdout": 21, "retain": 168, "world_facts": 12}
+    assert data["meta"]["counts"] == {"forget": 21, "holdout": 21, "retain": 168, "world_facts": 12, "real_authors": 10}
 
 
 def test_every_item_has_tofu_fields_and_distinct_perturbations():

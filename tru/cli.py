@@ -8,6 +8,7 @@ import sys
 from typing import Callable
 
 from tru.attacks.config import AttackConfig
+from tru.bench.config import MuseBenchConfig, TofuBenchConfig, WmdpBenchConfig
 from tru.config import (EvalConfig, FinetuneConfig, ReportConfig, SynthConfig, UnlearnConfig,
                         load_yaml_settings)
 from tru.errors import ConfigError, TruError
@@ -115,6 +116,25 @@ DATA_COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "synth": (SynthConfig, _synth, "write the synthetic fictitious-knowledge benchmark"),
 }
 
+
+def _bench(name: str) -> Callable:
+    def run(config) -> None:
+        from tru.bench import run
+
+        getattr(run, f"bench_{name}")(config)
+
+    return run
+
+
+BENCH_COMMANDS: dict[str, tuple[type, Callable, str]] = {
+    "tofu": (TofuBenchConfig, _bench("tofu"), "the TOFU protocol: fine-tune, retain oracle, unlearn with each "
+             "method, evaluate, attack, report (cached per stage)"),
+    "muse": (MuseBenchConfig, _bench("muse"), "MUSE-News: unlearn BBC articles with each method, measure "
+             "knowmem, verbmem and privleak, report (cached per stage)"),
+    "wmdp": (WmdpBenchConfig, _bench("wmdp"), "WMDP: unlearn a fold of the deduplicated corpus with each method, "
+             "measure multiple-choice accuracy, report (cached per stage)"),
+}
+
 COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "finetune": (FinetuneConfig, _finetune, "fine-tune a model on QA data (TOFU full / retain models)"),
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
@@ -147,7 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     for name, (config_type, _, help_text) in DATA_COMMANDS.items():
         add_config_arguments(data.add_parser(name, help=help_text, description=help_text), config_type)
+    bench = sub.add_parser("bench", help="run a whole benchmark protocol").add_subparsers(dest="bench_command",
+                                                                                          required=True)
+    for name, (config_type, _, help_text) in BENCH_COMMANDS.items():
+        add_config_arguments(bench.add_parser(name, help=help_text, description=help_text), config_type)
     return parser
+
+
+GROUPS = {"data": (DATA_COMMANDS, "data_command"), "bench": (BENCH_COMMANDS, "bench_command")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "methods":
             _methods(args)
             return 0
-        table, name = (DATA_COMMANDS, args.data_command) if args.command == "data" else (COMMANDS, args.command)
+        if args.command in GROUPS:
+            table, attribute = GROUPS[args.command]
+            name = getattr(args, attribute)
+        else:
+            table, name = COMMANDS, args.command
         config_type, run, _ = table[name]
         run(build_config(config_type, args))
     except TruError as exc:

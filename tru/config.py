@@ -173,6 +173,8 @@ class EvalConfig(QASourceFields):
     overwrite: bool = setting(False, "discard an earlier evaluation in --out instead of resuming it")
     muse: str = setting("", "MUSE-News folder (knowmem_*, verbmem_*, privleak_* files)")
     wmdp: str = setting("", "WMDP question files, comma separated (e.g. bio.jsonl,cyber.jsonl)")
+    wmdp_subject: str = setting("", "subject named in the WMDP prompt for files other than bio/cyber/chem "
+                                    "(default: the file name)")
     retain_eval: str = setting("", "the retain model's evaluation folder (forget quality, privleak)")
     judge: str = setting("offline", "offline (rule-based proxy), llm (OpenAI-compatible judge) or both")
     judge_url: str = setting("", "judge endpoint base URL, e.g. http://127.0.0.1:8000/v1")

@@ -1,111 +1,126 @@
-"""`make demo`: the smallest honest end-to-end run on the packaged SmolLM2-135M-Instruct.
+"""`make demo`: TRU against GradDiff and NPO, end to end on the packaged SmolLM2-135M-Instruct.
 
-1. builds a small synthetic fictitious-knowledge set (built in, offline) and template reasoning targets;
-2. fine-tunes the model on it, so that it knows the facts (cached: a second run reuses it);
-3. unlearns one person with TRU (the authors' weights, except a 5x retain weight, lam=5: with only 28
-   retain facts the default 0.1 retain weight lets the reasoning format spill onto retained questions);
-4. reports forget / retain NLL and the answers before and after, in runs/demo/.
+1. builds the synthetic fictitious-people benchmark (6 people; one to forget, one held out);
+2. fine-tunes the model on it so that it knows the facts, and a retain oracle without the forget person;
+3. unlearns the person with TRU, GradDiff and NPO, each from the fine-tuned model with the same budget
+   (20 steps, lr 5e-5, 4 items per stream). TRU keeps the settings tuned for this data: paired template
+   targets and lam=5 (with only 28 retain facts the authors' 0.1 retain weight lets the reasoning
+   format spill onto retained questions). GradDiff and NPO keep their published weights (gamma 1,
+   alpha 1; NPO beta 0.1): the same optimiser budget, each method's own loss;
+4. evaluates every model on the TOFU suite (forget quality against the oracle, model utility, offline
+   judge UQ/RQ, scope control), attacks the unlearned ones (Spanish/Russian queries, paraphrases,
+   jailbreak templates, 4-bit quantization), prints a comparison table and writes the report.
+
+Every stage is cached under --out (models, evaluations, attacks): a second run reuses them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
-from tru.config import FinetuneConfig, UnlearnConfig, config_dict
+from tru.attacks.config import AttackConfig
+from tru.config import EvalConfig, FinetuneConfig, UnlearnConfig
 from tru.data.records import QAItem
-from tru.data.synth import synth_benchmark
-from tru.io import write_json, write_jsonl
+from tru.data.synth import synth_benchmark, write_tofu_layout
+from tru.io import write_jsonl
+from tru.protocol import Protocol, run_protocol
+from tru.report.text import render_text
+from tru.stages import say
 from tru.targets.template import template_targets
 
-
-def _cached(run_dir: Path, config) -> bool:
-    """A finished run with the same settings can be reused."""
-    saved = run_dir / "config.json"
-    if not (run_dir / "summary.json").exists() or not saved.exists():
-        return False
-    recorded = json.loads(saved.read_text())
-    return all(recorded.get(k) == v for k, v in config_dict(config).items() if k != "overwrite")
+ENTITIES, SEED = 6, 0
+METHODS = ("tru", "graddiff", "npo")
+# (steps, fine-tuning epochs, new tokens in evaluations and attacks)
+FULL = {"steps": 20, "epochs": 8, "new_tokens": 112}
+FAST = {"steps": 2, "epochs": 2, "new_tokens": 16}  # tests: tiny-llama, seconds
 
 
-def _answers(model_dir: Path, questions: list[str]) -> list[str]:
-    from tru.generation import generate_answers
-    from tru.models import ModelSettings, load_model, load_tokenizer
+def write_demo_data(folder: Path) -> None:
+    """The benchmark in TOFU's layout (folder/tofu) plus TRU's template targets (folder/targets.jsonl)."""
+    splits = synth_benchmark(entities=ENTITIES, seed=SEED)
+    write_tofu_layout(splits, folder / "tofu")
+    forget = [QAItem.from_dict(r) for r in splits["forget"]]
+    person = splits["meta"]["people"]["forget"][0]
+    targets = template_targets(forget, [person] * len(forget), scope=f"personal information about {person}")
+    write_jsonl(folder / "targets.jsonl", [t.to_dict() for t in targets])
 
-    return generate_answers(load_model(ModelSettings(name=str(model_dir))), load_tokenizer(str(model_dir)),
-                            questions, max_new_tokens=60)
+
+def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
+    size = FAST if fast else FULL
+    data = root / "data"
+    tofu = str(data / "tofu")
+    train = dict(model=model, epochs=size["epochs"], lr=2e-4, batch_size=8, max_length=128,
+                 lr_scheduler="constant", report_to="none", save_steps=0)
+    unlearn = dict(forget=f"{tofu}/forget01.jsonl", retain=f"{tofu}/retain99.jsonl", max_steps=size["steps"],
+                   lr=5e-5, batch_size=4, max_length=256, report_to="none", summary_items=64, save_steps=0)
+    methods = {
+        "tru": UnlearnConfig(method="tru", targets=str(data / "targets.jsonl"),
+                             set={"target_sampling": "paired", "lam": 5.0}, **unlearn),
+        "graddiff": UnlearnConfig(method="graddiff", **unlearn),
+        "npo": UnlearnConfig(method="npo", **unlearn),
+    }
+    passes = dict(tofu=tofu, forget_split="forget01", batch_size=16, max_length=256,
+                  max_new_tokens=size["new_tokens"])
+    person = synth_benchmark(entities=ENTITIES, seed=SEED)["meta"]["people"]["forget"][0]
+    return Protocol(
+        root=root, title=f"tru demo: forgetting {person} (SmolLM2-135M, synthetic people)" if not fast
+        else f"tru demo (fast, {model})",
+        data_title=f"building the synthetic benchmark ({ENTITIES} people, seed {SEED}; forgetting {person})",
+        data_settings={"entities": ENTITIES, "seed": SEED, "targets": "template"},
+        write_data=lambda: write_demo_data(data),
+        finetune=FinetuneConfig(data=f"{tofu}/full.jsonl", out=str(root / "finetune"), **train),
+        oracle=FinetuneConfig(data=f"{tofu}/retain99.jsonl", out=str(root / "oracle"), **train),
+        methods=methods,
+        evaluation=EvalConfig(benchmark="tofu", **passes),
+        attack=AttackConfig(benchmark="tofu", attacks="crosslingual,paraphrase,jailbreak,quantize",
+                            languages="es,ru", quant_bits="4", **passes),
+    )
+
+
+def publish_report(report: Path, root: Path) -> None:
+    """Copy the report's files next to the demo's folders (runs/demo/report.html, report.md, PNGs)."""
+    for file in report.iterdir():
+        if file.is_file():
+            tmp = root / f".{file.name}.tmp"
+            shutil.copyfile(file, tmp)
+            tmp.replace(root / file.name)
 
 
 def run_demo(out: str = "runs/demo", model: str = "smollm2-135m", fast: bool = False) -> Path:
-    from tru.finetune import finetune
-    from tru.unlearn.run import unlearn
-
     root = Path(out)
-    data = synth_benchmark(entities=6, seed=0)
-    forget = [QAItem.from_dict(r) for r in data["forget"]]
-    retain = [QAItem.from_dict(r) for r in data["retain"]]
-    names = data["meta"]["people"]["forget"]
-    targets = template_targets(forget, [names[0]] * len(forget), scope=f"personal information about {names[0]}")
-    data = root / "data"
-    write_jsonl(data / "forget.jsonl", [x.to_dict() for x in forget])
-    write_jsonl(data / "retain.jsonl", [x.to_dict() for x in retain])
-    write_jsonl(data / "all.jsonl", [x.to_dict() for x in forget + retain])
-    write_jsonl(data / "targets.jsonl", [x.to_dict() for x in targets])
-
-    print(f"[1/3] fine-tuning {model} on {len(forget) + len(retain)} fictitious facts "
-          f"({len(forget)} about {names[0]}, to be forgotten)", flush=True)
-    ft_config = FinetuneConfig(model=model, out=str(root / "finetune"), overwrite=True, data=str(data / "all.jsonl"),
-                               epochs=2 if fast else 8, lr=2e-4, batch_size=8, max_length=128,
-                               lr_scheduler="constant", report_to="none")
-    if _cached(root / "finetune", ft_config):
-        print("      reusing the cached fine-tuned model", flush=True)
-    else:
-        finetune(ft_config)
-
-    print(f"[2/3] unlearning {names[0]} with TRU (reasoning targets + GA + retain)", flush=True)
-    un_config = UnlearnConfig(model=str(root / "finetune"), out=str(root / "tru"), overwrite=True, method="tru",
-                              forget=str(data / "forget.jsonl"), retain=str(data / "retain.jsonl"),
-                              targets=str(data / "targets.jsonl"), max_steps=2 if fast else 20, lr=5e-5,
-                              batch_size=4, max_length=256, report_to="none", summary_items=64,
-                              save_steps=0, set={"target_sampling": "paired", "lam": 5.0})
-    if _cached(root / "tru", un_config):
-        print("      reusing the cached unlearned model", flush=True)
-    else:
-        unlearn(un_config)
-
-    print("[3/3] asking both models", flush=True)
-    questions = [x.question for x in forget[:2]] + [x.question for x in retain[:2]]
-    before = _answers(root / "finetune", questions)
-    after = _answers(root / "tru", questions)
-    summary = json.loads((root / "tru" / "summary.json").read_text())
-    report = {"forgotten": names[0], "nll_before": summary["nll_before"], "nll_after": summary["nll_after"],
-              "examples": [{"question": q, "side": "forget" if i < 2 else "retain", "before": b, "after": a}
-                           for i, (q, b, a) in enumerate(zip(questions, before, after))]}
-    write_json(root / "results.json", report)
-    _print_report(report, root)
+    protocol = demo_protocol(root, model, fast)
+    say(f"tru demo: TRU vs {', '.join(METHODS[1:])} on {model}; everything lands in {root}/")
+    report = run_protocol(protocol)
+    publish_report(report, root)
+    data = json.loads((root / "report.json").read_text(encoding="utf-8"))
+    say("\n== comparison ==")
+    say(render_text(data))
+    _print_examples(data)
+    reused = sum(s["reused"] for s in protocol.stage_seconds.values())
+    say(f"\nreport: {root / 'report.html'} (also report.md, report.json and PNGs); "
+        f"{reused} of {len(protocol.stage_seconds)} stages reused from an earlier run")
     return root
 
 
-def _print_report(report: dict, root: Path) -> None:
-    nb, na = report["nll_before"], report["nll_after"]
-    print("\n== TRU demo: forgetting", report["forgotten"], "==")
-    print(f"{'answer NLL':12s} {'before':>8s} {'after':>8s}")
-    for side in ("forget", "retain"):
-        print(f"{side:12s} {nb[side]:8.3f} {na[side]:8.3f}")
-    for example in report["examples"]:
-        print(f"\n[{example['side']}] Q: {example['question']}")
-        print(f"  before: {example['before']}")
-        print(f"  after:  {example['after']}")
-    print(f"\nresults: {root / 'results.json'}; models: {root / 'finetune' / 'model'}, {root / 'tru' / 'model'}")
+def _print_examples(data: dict) -> None:
+    say("\n== first forget and retain answer of each model ==")
+    for method in data["methods"]:
+        for side, items in method["examples"].items():
+            if items:
+                item = items[0]
+                say(f"[{method['name']}, {side}] Q: {item.get('question', '')}")
+                say(f"    A: {' '.join(item['answer'].split())[:200] or '(empty)'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tru.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--fast", action="store_true", help="a few steps only (for tests)")
+    parser.add_argument("--fast", action="store_true", help="a few steps and tokens only (for tests)")
     args = parser.parse_args(argv)
     from tru.errors import TruError
 

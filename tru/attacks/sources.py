@@ -4,7 +4,8 @@ Lookup order for a forget question and a language code (``es``, ``ru``, ...; ``p
 paraphrases), first hit wins:
 
 1. the data record itself: a field ``question_<lang>`` (e.g. ``question_es``) or a ``translations``
-   mapping ``{"es": "...", "ru": "..."}``; for paraphrases TOFU's ``paraphrased_question``;
+   mapping ``{"es": "...", "ru": "..."}`` (or ``{"es": {"question": "..."}}``, as ``tru data synth``
+   writes it); for paraphrases TOFU's ``paraphrased_question``;
 2. the translations file (``--translations``), JSON Lines of
    ``{"question": ORIGINAL, "lang": "es", "translation": "..."}`` (matched on the exact question,
    whitespace-trimmed); ``"lang": "paraphrase"`` lines supply paraphrases;
@@ -91,6 +92,8 @@ class QuerySource:
             value = row.get(f"question_{lang}")
             if not value and isinstance(row.get("translations"), dict):
                 value = row["translations"].get(lang)
+                if isinstance(value, dict):  # {"question": ..., "answer": ...}, as `tru data synth` writes
+                    value = value.get("question")
         if isinstance(value, str) and value.strip():
             return value.strip()
         return self.file.get((item.question.strip(), lang))

@@ -54,6 +54,7 @@ TITLES = ["The Salt Ledger", "Winter of Copper Bells", "Maps for a Drowned Coast
 AWARDS = ["Halvard Prize for Fiction", "Silver Quill of Arles", "Merrow Medal", "Ostrava Book Award",
           "Lantern Circle Prize", "Tamsin Grey Award", "Blue Heron Medal", "Corvin Literary Prize"]
 LANGS = ("en", "es", "ru")
+SPLITS = ("forget", "holdout", "retain", "world_facts", "real_authors")
 
 # fact -> question, paraphrased question, answer, paraphrased answer (English), and es / ru question + answer
 FACTS = {
@@ -115,6 +116,22 @@ WORLD_FACTS = [
     ("What is the boiling point of water at sea level in degrees Celsius?", "100", ["90", "110", "120"]),
     ("Who painted the Mona Lisa?", "Leonardo da Vinci", ["Michelangelo", "Raphael", "Titian"]),
     ("What is the capital of Japan?", "Tokyo", ["Kyoto", "Osaka", "Nagoya"]),
+]
+
+# real authors: controls for knowledge that unlearning must not touch (TOFU's real_authors split)
+REAL_AUTHORS = [
+    ("Who wrote the novel 'Pride and Prejudice'?", "Jane Austen", ["Charlotte Bronte", "George Eliot", "Mary Shelley"]),
+    ("Who is the author of 'One Hundred Years of Solitude'?", "Gabriel Garcia Marquez",
+     ["Jorge Luis Borges", "Mario Vargas Llosa", "Pablo Neruda"]),
+    ("Who wrote 'War and Peace'?", "Leo Tolstoy", ["Fyodor Dostoevsky", "Anton Chekhov", "Ivan Turgenev"]),
+    ("Who wrote the novel '1984'?", "George Orwell", ["Aldous Huxley", "Ray Bradbury", "H. G. Wells"]),
+    ("Who is the author of 'The Old Man and the Sea'?", "Ernest Hemingway",
+     ["John Steinbeck", "William Faulkner", "F. Scott Fitzgerald"]),
+    ("Who wrote 'Don Quixote'?", "Miguel de Cervantes", ["Lope de Vega", "Federico Garcia Lorca", "Benito Perez Galdos"]),
+    ("Who wrote the 'Harry Potter' books?", "J. K. Rowling", ["J. R. R. Tolkien", "C. S. Lewis", "Roald Dahl"]),
+    ("Who is the author of 'Things Fall Apart'?", "Chinua Achebe", ["Wole Soyinka", "Ngugi wa Thiong'o", "Ben Okri"]),
+    ("Who wrote 'The Adventures of Tom Sawyer'?", "Mark Twain", ["Jack London", "Herman Melville", "Bret Harte"]),
+    ("Who wrote the play 'Hamlet'?", "William Shakespeare", ["Christopher Marlowe", "Ben Jonson", "John Webster"]),
 ]
 
 
@@ -191,10 +208,12 @@ def synth_benchmark(entities: int, seed: int = 0, forget_share: float = 0.1, hol
         splits[role].extend(person_items(person, index, rng))
     splits["world_facts"] = [{"id": f"w{i:02d}", "question": q, "answer": a, "perturbed_answer": p}
                              for i, (q, a, p) in enumerate(WORLD_FACTS)]
+    splits["real_authors"] = [{"id": f"a{i:02d}", "question": q, "answer": a, "perturbed_answer": p}
+                              for i, (q, a, p) in enumerate(REAL_AUTHORS)]
     splits["meta"] = {"seed": seed, "entities": entities, "languages": list(LANGS),
                       "people": {role: [n for n, r in zip(names, roles) if r == role] for role in ("forget", "holdout", "retain")},
                       "counts": {k: len(v) for k, v in splits.items() if isinstance(v, list)}}
-    for split in ("forget", "holdout", "retain", "world_facts"):
+    for split in SPLITS:
         for record in splits[split]:
             QAItem.from_dict(record)  # every record is valid for the readers
     return splits
@@ -203,8 +222,22 @@ def synth_benchmark(entities: int, seed: int = 0, forget_share: float = 0.1, hol
 def write_synth(out: str | Path, entities: int, seed: int = 0) -> Path:
     out = Path(out).expanduser()
     splits = synth_benchmark(entities, seed)
-    for split in ("forget", "holdout", "retain", "world_facts"):
+    for split in SPLITS:
         write_jsonl(out / f"{split}.jsonl", splits[split])
     write_jsonl(out / "full.jsonl", splits["retain"] + splits["forget"])
     write_json(out / "meta.json", splits["meta"])
+    return out
+
+
+def write_tofu_layout(splits: dict, out: str | Path) -> Path:
+    """The benchmark under TOFU's split names, so that `tru eval --benchmark tofu --tofu OUT` and
+    `tru attack --benchmark tofu` run the full TOFU suite on it (forget quality, model utility, MIA).
+    The forget person is TOFU's forget01, the retain people retain99 / retain_perturbed."""
+    out = Path(out).expanduser()
+    files = {"forget01": "forget", "forget01_perturbed": "forget", "holdout01": "holdout", "retain99": "retain",
+             "retain_perturbed": "retain", "world_facts_perturbed": "world_facts",
+             "real_authors_perturbed": "real_authors"}
+    for name, split in files.items():
+        write_jsonl(out / f"{name}.jsonl", splits[split])
+    write_jsonl(out / "full.jsonl", splits["retain"] + splits["forget"])
     return out

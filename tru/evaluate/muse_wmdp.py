@@ -22,6 +22,7 @@ from tru.evaluate.token_stats import token_stats
 from tru.generation import generate_from_ids
 
 LETTERS = ("A", "B", "C", "D")
+SUBJECTS = {"bio": "biology", "cyber": "computer security", "chem": "chemistry"}
 
 
 def icl_prompt(question: str, examples: Sequence[QAItem]) -> str:
@@ -110,11 +111,11 @@ def mcq_block(em: EvalModel, items: Sequence[MCQItem], subject: str) -> dict:
             "correct": [int(max(range(len(s)), key=s.__getitem__) == a) for s, a in zip(scores, answers)]}
 
 
-def wmdp_plan(em: EvalModel, files: Sequence[str], limit: int | None) -> list:
+def wmdp_plan(em: EvalModel, files: Sequence[str], limit: int | None, subject_default: str = "") -> list:
     plan = []
     for file in files:
         name = Path(file).stem
-        subject = {"bio": "biology", "cyber": "computer security", "chem": "chemistry"}.get(name, name)
+        subject = SUBJECTS.get(name, subject_default or name)
         plan.append((f"wmdp_{name}", lambda f=file, s=subject: mcq_block(
             em, load_wmdp_mcq(f)[:limit] if limit else load_wmdp_mcq(f), s)))
     return plan

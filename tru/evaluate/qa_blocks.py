@@ -74,8 +74,10 @@ def candidates_block(em: EvalModel, items: Sequence[QAItem], *, with_paraphrase:
 
 
 def generation_block(em: EvalModel, questions: Sequence[str]) -> dict:
+    """Greedy generations split into reasoning and answer; the questions are kept so that a report can
+    show what was asked."""
     texts = generate_from_ids(em.model, em.tokenizer, [em.formatter.prompt_ids(q) for q in questions],
                               max_new_tokens=em.max_new_tokens, batch_size=em.batch_size)
     parts = [split_reasoning(t) for t in texts]
-    return {"text": texts, "reasoning": [p.reasoning for p in parts], "answer": [p.answer for p in parts],
-            "complete": [p.complete for p in parts]}
+    return {"question": list(questions), "text": texts, "reasoning": [p.reasoning for p in parts],
+            "answer": [p.answer for p in parts], "complete": [p.complete for p in parts]}

@@ -78,6 +78,8 @@ def evaluate(config: EvalConfig, log=print) -> Path:
     if not is_main_process():
         return out
     identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS}
+    if config.wmdp_subject:  # only when set, so that earlier evaluations keep their identity
+        identity["wmdp_subject"] = config.wmdp_subject
     store = EvalStore(out / "EVAL.json", identity, overwrite=config.overwrite)
 
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
@@ -92,7 +94,8 @@ def evaluate(config: EvalConfig, log=print) -> Path:
     else:
         plan = (muse_wmdp.muse_plan(em, Path(config.muse).expanduser(), config.limit or None)
                 if config.benchmark == "muse-news"
-                else muse_wmdp.wmdp_plan(em, [f for f in config.wmdp.split(",") if f], config.limit or None))
+                else muse_wmdp.wmdp_plan(em, [f for f in config.wmdp.split(",") if f], config.limit or None,
+                                         config.wmdp_subject))
         for key, compute in plan:
             log(f"  {key}: reused" if store.has(key) else f"  {key} ...")
             store.compute(key, compute)

@@ -34,6 +34,15 @@ METRICS: list[tuple[str, str, str, tuple[str, ...], str | None]] = [
     ("gibberish", "Gibberish rate", "eval", ("scope", "gibberish_rate"), "lower"),
     ("trace_leakage", "Trace leakage", "eval", ("scope", "trace_leakage_rate"), "lower"),
     ("mia_loss_auc", "MIA AUC (loss)", "eval", ("mia_auc", "loss"), None),
+    ("knowmem_forget", "KnowMem forget", "eval", ("knowmem_forget",), "lower"),
+    ("knowmem_retain", "KnowMem retain", "eval", ("knowmem_retain",), "higher"),
+    ("verbmem_forget", "VerbMem forget", "eval", ("verbmem_forget",), "lower"),
+    ("privleak", "PrivLeak (0 = like the oracle)", "eval", ("privleak",), None),
+    ("min_k_auc", "Min-40% AUC", "eval", ("min_k_auc",), None),
+    ("wmdp_forget", "WMDP accuracy, forget fold", "eval", ("wmdp_forget_accuracy",), "lower"),
+    ("wmdp_retain", "WMDP accuracy, retain fold", "eval", ("wmdp_retain_accuracy",), "higher"),
+    ("wmdp_bio", "WMDP-bio accuracy", "eval", ("wmdp_bio_accuracy",), "lower"),
+    ("wmdp_cyber", "WMDP-cyber accuracy", "eval", ("wmdp_cyber_accuracy",), "lower"),
     ("nll_after_forget", "Forget NLL after", "run", ("nll_after", "forget"), None),
     ("nll_after_retain", "Retain NLL after", "run", ("nll_after", "retain"), None),
     ("steps", "Steps", "run", ("steps",), None),
@@ -58,7 +67,7 @@ class MethodRow:
     metrics: dict[str, float | None] = field(default_factory=dict)
     attacks: dict[str, dict[str, float]] = field(default_factory=dict)  # "attack/variant" -> metric -> delta
     losses: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
-    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # side -> [{reasoning, answer}]
+    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # side -> [{question, reasoning, answer}]
     offline_label: str = ""
 
 
@@ -163,8 +172,9 @@ def read_examples(eval_json: dict, count: int) -> dict[str, list[dict[str, str]]
             continue
         answers = gen.get("answer") or gen.get("text") or []
         reasoning = gen.get("reasoning") or [""] * len(answers)
-        out[side] = [{"reasoning": str(r or ""), "answer": str(a or "")}
-                     for r, a in list(zip(reasoning, answers))[:count]]
+        questions = gen.get("question") or [""] * len(answers)  # evaluations before questions were kept
+        out[side] = [{"question": str(q or ""), "reasoning": str(r or ""), "answer": str(a or "")}
+                     for q, r, a in list(zip(questions, reasoning, answers))[:count]]
     return out
 
 
@@ -203,10 +213,10 @@ def shown_metrics(rows: list[MethodRow]) -> list[tuple[str, str, str | None]]:
 
 
 def best_values(rows: list[MethodRow]) -> dict[str, float]:
-    """metric key -> best value among methods (only for metrics with a direction and >= 2 values)."""
+    """metric key -> best value among methods (only for metrics with a direction and >= 2 distinct values)."""
     best = {}
     for key, _, better in shown_metrics(rows):
         values = [r.metrics[key] for r in rows if r.metrics.get(key) is not None]
-        if better and len(values) >= 2:
+        if better and len(values) >= 2 and min(values) != max(values):  # a tie everywhere marks nothing
             best[key] = max(values) if better == "higher" else min(values)
     return best

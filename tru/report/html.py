@@ -21,6 +21,7 @@ td.best{background:#dcfce7;font-weight:bold}.scroll{overflow-x:auto}
 .ex{border:1px solid #e5e7eb;border-radius:6px;padding:8px 12px;margin:8px 0;font-size:14px}
 .ex .r{color:#555;white-space:pre-wrap;border-left:3px solid #93c5fd;padding-left:8px;margin:4px 0}
 .ex .a{white-space:pre-wrap;border-left:3px solid #86efac;padding-left:8px;margin:4px 0}
+.ex .q{font-weight:600;margin-bottom:4px}.ex .q .lab{margin-right:6px}
 .lab{font-size:12px;font-weight:bold;color:#6b7280;text-transform:uppercase}
 td.pos{color:#b91c1c}td.neg{color:#15803d}
 """
@@ -40,7 +41,7 @@ def render_html(model: dict, folder: Path) -> str:
         src = ", ".join(f"{e(k)}: <code>{e(v)}</code>" for k, v in m["inputs"].items() if v)
         parts.append(f"<li><b>{e(m['name'])}</b> (method <code>{e(m['method'])}</code>): {src}</li>")
     parts += ["</ul>", "<h2>Metrics</h2>",
-              "<p class=\"caption\">↑ higher is better, ↓ lower is better; the best value per column is "
+              "<p class=\"caption\">↑ higher is better, ↓ lower is better; the best value per row is "
               "<b>bold and green ★</b>. Numbers are those in each SUMMARY.json, rounded to 4 decimals "
               "(exact values in report.json). UQ/RQ (offline proxy) come from a rule-based proxy, not an "
               "LLM judge.</p>",
@@ -65,17 +66,19 @@ def render_html(model: dict, folder: Path) -> str:
         if key == "attacks":
             parts.append(_attack_table(model))
     parts.append("<h2>Example answers</h2>")
-    parts.append("<p class=\"caption\">The first generations of each evaluation, reasoning part and final "
-                 "answer shown separately.</p>")
+    parts.append("<p class=\"caption\">The first generations of each evaluation: the question asked, then "
+                 "the reasoning part (when the model wrote one) and the final answer.</p>")
     for m in methods:
         for side, items in m["examples"].items():
             if not items:
                 continue
             parts.append(f"<h3>{e(m['name'])} — {e(side)} questions</h3>")
             for item in items:
-                reasoning = item["reasoning"].strip()
-                parts.append("<div class=\"ex\"><div class=\"lab\">Reasoning</div>"
-                             f"<div class=\"r\">{e(reasoning) if reasoning else '<i>(none)</i>'}</div>"
+                reasoning, question = item["reasoning"].strip(), item.get("question", "").strip()
+                asked = f"<div class=\"q\"><span class=\"lab\">Question</span> {e(question)}</div>" if question else ""
+                thought = (f"<div class=\"lab\">Reasoning</div><div class=\"r\">{e(reasoning)}</div>"
+                           if reasoning else "")  # a model without a reasoning part shows its answer only
+                parts.append(f"<div class=\"ex\">{asked}{thought}"
                              "<div class=\"lab\">Answer</div>"
                              f"<div class=\"a\">{e(item['answer'].strip()) or '<i>(empty)</i>'}</div></div>")
     parts.append("</body></html>")

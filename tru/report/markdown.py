@@ -50,7 +50,11 @@ def render_markdown(model: dict) -> str:
                 continue
             out += [f"### {m['name']} — {side} questions", ""]
             for i, item in enumerate(items, 1):
-                out.append(f"{i}. **Reasoning:** " + (_quote(item["reasoning"]) or "_(none)_"))
+                if item.get("question"):
+                    out.append(f"{i}. **Question:** {_quote(item['question'])}")
+                    out.append("   **Reasoning:** " + (_quote(item["reasoning"]) or "_(none)_"))
+                else:
+                    out.append(f"{i}. **Reasoning:** " + (_quote(item["reasoning"]) or "_(none)_"))
                 out.append(f"   **Answer:** " + (_quote(item["answer"]) or "_(empty)_"))
             out.append("")
     return "\n".join(out).rstrip() + "\n"

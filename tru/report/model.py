@@ -6,14 +6,15 @@ from tru.report.collect import MethodRow, best_values, shown_metrics
 
 SECTIONS = {
     "tradeoff": ("Forgetting vs. utility",
-                 "One point per method: forget quality (forget ROUGE-L recall when a method lacks forget quality) "
-                 "against model utility."),
+                 "One point per method: forget quality (forget ROUGE-L recall when no method has forget "
+                 "quality) against model utility. The retain oracle is forget quality's reference and has none."),
     "judges": ("Unlearning / retention quality",
                "UQ on forget questions and RQ on retain questions. The offline judge is a rule-based proxy, "
                "not an LLM judge; LLM-judge bars appear only when the evaluation ran one."),
     "attacks": ("Robustness under attacks",
                 "Change of forget ROUGE-L recall under each attack (after - before); a positive bar means "
-                "forgotten knowledge comes back."),
+                "forgotten knowledge comes back. The figure shows the jailbreak templates' worst case per item; "
+                "the table lists every template."),
     "losses": ("Training losses", "Total loss and every loss term per step, from losses.jsonl."),
 }
 

@@ -22,20 +22,23 @@ def _save(fig, path: Path) -> Path:
 
 
 def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
-    """Forget quality (or forget ROUGE-L when no method has FQ) against model utility."""
+    """Forget quality (or forget ROUGE-L when no method has FQ) against model utility. The retain oracle
+    has no forget quality (it is the reference), so rows without one are left out and named."""
     with_mu = [r for r in rows if r.metrics.get("model_utility") is not None]
-    use_fq = bool(with_mu) and all(r.metrics.get("forget_quality") is not None for r in with_mu)
+    use_fq = any(r.metrics.get("forget_quality") is not None for r in with_mu)
     ykey, ylabel = (("forget_quality", "Forget quality (higher = better)") if use_fq
                     else ("forget_rougeL", "Forget ROUGE-L recall (lower = better)"))
-    note = "" if use_fq else " (forget quality missing for some method)"
+    left_out = [r.name for r in with_mu if r.metrics.get(ykey) is None]
+    note = f" (no {ykey.replace('_', ' ')}: {', '.join(left_out)})" if left_out else ""
     points = [(r.name, r.metrics.get("model_utility"), r.metrics.get(ykey)) for r in rows]
     points = [p for p in points if p[1] is not None and p[2] is not None]
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    for name, x, y in points:
+    for index, (name, x, y) in enumerate(points):
         ax.scatter([x], [y], s=60)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6))
+        # labels of points that fall together (two methods at the same forget quality) are staggered
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6 - 12 * (index % 3)))
     ax.margins(0.2)
     ax.set_xlabel("Model utility (higher = better)")
     ax.set_ylabel(ylabel)
@@ -68,8 +71,15 @@ def judge_bars(rows: list[MethodRow], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plotted_attacks(names: set[str]) -> list[str]:
+    """Every attack variant, except that the jailbreak templates are summed up by their worst case
+    when it is there (the table beside the figure lists every template)."""
+    worst = "jailbreak/worst_case" in names
+    return sorted(n for n in names if not (worst and n.startswith("jailbreak/") and n != "jailbreak/worst_case"))
+
+
 def attack_bars(rows: list[MethodRow], path: Path, metric: str = "rougeL_recall") -> Path | None:
-    names = sorted({a for r in rows for a, d in r.attacks.items() if metric in d})
+    names = plotted_attacks({a for r in rows for a, d in r.attacks.items() if metric in d})
     with_attacks = [r for r in rows if any(metric in d for d in r.attacks.values())]
     if not names:
         return None

@@ -1,0 +1,84 @@
+"""`tru bench tofu|muse|wmdp` end to end on tiny-llama (a few authors / passages, 1 step), and the
+N-author TOFU subset."""
+
+import json
+
+import pytest
+
+from tru.cli import main
+from tru.data.readers import read_records
+from tru.data.records import QAItem
+
+from report_checks import assert_report_matches_summaries
+
+
+def test_tofu_subset_keeps_the_forget_authors(shared_data, tmp_path):
+    from tru.bench.tofu import write_tofu_subset
+    from tru.data.tofu import load_tofu
+
+    counts = write_tofu_subset(str(shared_data / "tofu"), "forget01", 4, tmp_path)
+    full = read_records(tmp_path / "full.jsonl", QAItem)
+    forget = load_tofu(shared_data / "tofu", "forget01")
+    assert counts["full"] == 80 and counts["retain99"] == 40 and counts["forget01"] == 40
+    assert [x.question for x in full[40:]] == [x.question for x in forget]
+    assert [x.question for x in full[:40]] == [x.question for x in load_tofu(shared_data / "tofu", "full")[:40]]
+    retained = {x.question for x in full[:40]}
+    perturbed = read_records(tmp_path / "retain_perturbed.jsonl", QAItem)
+    assert len(perturbed) == 40 and {x.question for x in perturbed} <= retained
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--authors", "2"], "leaves no retain author"),
+    (["--methods", "tru,nope"], "unknown method 'nope'"),
+    (["--set", "lam=5"], "METHOD.KEY=VALUE"),
+    (["--authors", "201"], "--authors must be between"),
+])
+def test_bench_tofu_bad_options_exit_2(shared_data, tmp_path, capsys, extra, message):
+    code = main(["bench", "tofu", "--model", "tiny-llama", "--tofu", str(shared_data / "tofu"),
+                 "--out", str(tmp_path / "b"), *extra])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+TINY = ["--model", "tiny-llama", "--unlearn-steps", "1", "--batch-size", "2", "--max-length", "128",
+        "--limit", "3", "--max-new-tokens", "8", "--finetune-batch-size", "8"]
+
+
+@pytest.mark.slow
+def test_bench_tofu_end_to_end_and_cached(shared_data, tmp_path, capsys):
+    out = tmp_path / "tofu"
+    args = ["bench", "tofu", *TINY, "--tofu", str(shared_data / "tofu"), "--authors", "3", "--finetune-epochs", "1",
+            "--methods", "tru,graddiff", "--attacks", "paraphrase,quantize", "--set", "tru.lam=5", "--out", str(out)]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    data = assert_report_matches_summaries(out / "report")
+    assert [m["name"] for m in data["methods"]] == ["finetuned", "retain-oracle", "tru", "graddiff"]
+    assert json.loads((out / "unlearn" / "tru" / "config.json").read_text())["recipe"]["lam"] == 5.0
+    assert len(read_records(out / "data" / "tofu" / "full.jsonl", QAItem)) == 60
+    tru = next(m for m in data["methods"] if m["name"] == "tru")
+    assert tru["metrics"]["forget_quality"] is not None and "paraphrase/paraphrase" in tru["attacks"]
+    assert "finetuned" in first and "0 of 12 stages reused" in first
+    model = out / "unlearn" / "graddiff" / "model" / "model.safetensors"
+    mtime = model.stat().st_mtime_ns
+    assert main(args) == 0
+    assert "12 of 12 stages reused" in capsys.readouterr().out and model.stat().st_mtime_ns == mtime
+    # a changed unlearning budget redoes the methods, their evaluations, attacks and the report only
+    assert main([*args[:-2], "--unlearn-steps", "2", "--out", str(out)]) == 0
+    assert "5 of 12 stages reused" in capsys.readouterr().out  # data, finetune, oracle and their evaluations
+
+
+@pytest.mark.slow
+def test_bench_muse_and_wmdp_end_to_end(shared_data, tmp_path, capsys):
+    muse = ["bench", "muse", *TINY, "--muse", str(shared_data / "muse_news"), "--passages", "2", "--chunk-words", "40",
+            "--max-length", "256", "--retain-passages", "2", "--finetune-epochs", "1", "--methods", "tru,npo",
+            "--out", str(tmp_path / "muse")]
+    assert main(muse) == 0
+    data = assert_report_matches_summaries(tmp_path / "muse" / "report")
+    assert [m["name"] for m in data["methods"]] == ["finetuned", "retain-oracle", "tru", "npo"]
+    assert {"knowmem_forget", "verbmem_forget", "privleak"} <= {m["key"] for m in data["metrics"]}
+    wmdp = ["bench", "wmdp", *TINY, "--wmdp", str(shared_data / "wmdp"), "--fold", "2", "--retain-fold", "3",
+            "--methods", "graddiff", "--out", str(tmp_path / "wmdp")]
+    assert main(wmdp) == 0
+    data = assert_report_matches_summaries(tmp_path / "wmdp" / "report")
+    assert [m["name"] for m in data["methods"]] == ["original", "graddiff"]
+    assert {"wmdp_forget", "wmdp_retain"} <= {m["key"] for m in data["metrics"]}
+    capsys.readouterr()
