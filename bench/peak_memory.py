@@ -28,6 +28,7 @@ from workload import (add_workload_arguments, batches, configure_threads, machin
 VARIANTS = {  # method, its settings, fused step, other unlearn settings
     "ga": ("ga", {}, True, {}),
     "npo": ("npo", {}, True, {}),
+    "graddiff": ("graddiff", {}, True, {}),  # NPO's streams without its reference term
     "graddiff_kl": ("graddiff", {"retain_loss": "kl"}, True, {}),
     "tru": ("tru", {}, True, {}),
     "tru_no_fuse": ("tru", {}, False, {}),
