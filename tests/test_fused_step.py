@@ -74,9 +74,10 @@ def test_packing_keeps_only_real_tokens_and_loss_positions():
     packed = pack_streams(batch, ["forget", "retain"])
     assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9, 10, 11, 12, 13]]
     assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 0, 1, 2]]
-    assert packed["segments"] == ((0, 4), (4, 6), (6, 9))
     # lengths 4, 3, 2: 4 and 3 share a bucket (8 slots for 7 tokens), adding 2 would pad 9 tokens to 12
     assert packed["attention"]["shapes"] == ((2, 4), (1, 2))
+    # sequence bounds (0, 4), (4, 6), (6, 9): padded slots read tokens 0-3 | 6-8 + padding (-> 9) | 4-5
+    assert packed["attention"]["slot_token"].tolist() == [0, 1, 2, 3, 6, 7, 8, 9, 4, 5]
     assert packed["streams"]["retain"]["attention"]["shapes"] == ((1, 3),)
     forget, retain = packed["streams"]["forget"], packed["streams"]["retain"]
     assert forget["keep"].tolist() == [1, 2, 4] and forget["targets"].tolist() == [7, 8, 10]

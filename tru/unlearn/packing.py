@@ -11,7 +11,7 @@ positions carry a loss:
 - ``span``: the (start, end) of the stream's part of the row, and ``attention`` its own attention
   plan (a reference pass covers only that part).
 
-``segments`` are the (start, end) bounds of each sequence, and ``attention`` the plan the packed
+``attention`` is the plan (from the (start, end) bounds of each sequence) that the packed
 attention (tru.unlearn.packed_attention) follows so that no sequence attends to another: index
 tensors built here, on the host, so that the step itself copies nothing to the device.
 Orders follow the padded tensors row-major, so per-token values scatter back into [B, T-1] with the
@@ -98,7 +98,6 @@ def pack_streams(batch: dict[str, dict], streams: Sequence[str]) -> dict:
     return {
         "input_ids": torch.cat(input_ids).unsqueeze(0),
         "position_ids": torch.cat(position_ids).unsqueeze(0),
-        "segments": tuple(segments),
         "attention": attention_plan(segments),
         "streams": per_stream,
     }
