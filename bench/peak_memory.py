@@ -1,6 +1,7 @@
 """Peak memory of unlearning steps per method, each in a fresh process, against GA.
 
-    python bench/peak_memory.py                  # ga, npo, graddiff+KL, tru (fused, --no-fuse, checkpointing)
+    python bench/peak_memory.py                  # ga, npo, graddiff(+KL), tru (fused, --no-fuse, checkpointing,
+                                                 # --logits-chunk 256 with and without checkpointing)
     python bench/peak_memory.py --variants ga,npo --steps 2 --out runs/bench/memory.json
 
 A child process loads the model, prepares the method (NPO's reference log-probabilities are
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from tru.training import adamw
+
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, to_device,
                       train_step)
 
@@ -33,6 +36,8 @@ VARIANTS = {  # method, its settings, fused step, other unlearn settings
     "tru": ("tru", {}, True, {}),
     "tru_no_fuse": ("tru", {}, False, {}),
     "tru_checkpointing": ("tru", {}, True, {"gradient_checkpointing": True}),
+    "tru_chunked": ("tru", {}, True, {"logits_chunk": 256}),
+    "tru_chunked_checkpointing": ("tru", {}, True, {"logits_chunk": 256, "gradient_checkpointing": True}),
 }
 
 
@@ -40,7 +45,7 @@ def child(args) -> None:
     configure_threads(args)
     method, overrides, fuse, settings = VARIANTS[args.child]
     setup = prepare(args, method, overrides, **settings)
-    optimizer = torch.optim.AdamW([p for p in setup.model.parameters() if p.requires_grad], lr=1e-5)
+    optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     for batch in batches(setup, args.batch_size, args.steps, fuse=fuse):
@@ -72,7 +77,7 @@ def main() -> None:
         if done.returncode != 0:
             raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
         peaks[name] = json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
-        print(f"{name:12s} peak {peaks[name] / 2**30:6.2f} GiB", flush=True)
+        print(f"{name:26s} peak {peaks[name] / 2**30:6.2f} GiB", flush=True)
     base = peaks.get("ga")
     results = {"machine": machine(), "measure": "cuda max_memory_allocated" if args.device.startswith("cuda")
                else "max RSS of the process", "steps": args.steps,

@@ -31,8 +31,17 @@ def _config(small_tofu, out, **kw):
 def test_attack_end_to_end_and_rerun_reuses_blocks(small_tofu, tmp_path, monkeypatch):
     items = small_tofu["forget_items"]
     config = _config(small_tofu, tmp_path / "out", translations=str(_translations(tmp_path, items)))
+    from tru.evaluate import qa_blocks
+
+    runs, real_generate = [], qa_blocks.generate_from_ids
+    monkeypatch.setattr(qa_blocks, "generate_from_ids", lambda model, tok, prompts, **kw: runs.append(
+        (model, len(prompts))) or real_generate(model, tok, prompts, **kw))
     logs = []
     out = attack(config, log=logs.append)
+    # the unattacked model generates once: both baselines, es, ru, the paraphrases and 8 jailbreak templates
+    attacked_model = runs[0][0]
+    assert runs[0][1] == LIMIT * (2 + 2 + 1 + len(LIBRARY))
+    assert all(model is not attacked_model for model, _ in runs[1:])  # the rest: quantized / relearned models
     report = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))
     summary = json.loads((out / "SUMMARY.json").read_text(encoding="utf-8"))
     blocks = report["blocks"]

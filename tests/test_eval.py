@@ -91,3 +91,40 @@ def test_custom_benchmark_and_bad_options(small_tofu, tmp_path):
         evaluate(EvalConfig(model="tiny-llama", benchmark="wmdp", out=str(tmp_path / "x")))
     with pytest.raises(ConfigError, match="unknown benchmark"):
         evaluate(EvalConfig(model="tiny-llama", benchmark="mmlu", out=str(tmp_path / "x")))
+
+
+def test_generation_blocks_share_one_run_and_store_only_what_is_missing(tiny_finetuned, small_tofu, tmp_path,
+                                                                        monkeypatch):
+    """Blocks generated together equal blocks generated one by one; finished blocks are not regenerated."""
+    from tru.data.formatting import ChatFormatter
+    from tru.data.readers import read_records
+    from tru.data.records import QAItem
+    from tru.evaluate import qa_blocks
+    from tru.evaluate.store import EvalStore
+    from tru.models import ModelSettings, load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_finetuned)
+    em = qa_blocks.EvalModel(model=load_model(ModelSettings(name=tiny_finetuned)), tokenizer=tokenizer,
+                             formatter=ChatFormatter(tokenizer, 160), batch_size=64, max_new_tokens=12)
+    forget = [x.question for x in read_records(small_tofu["forget"], QAItem)]
+    retain = [x.question for x in read_records(small_tofu["retain"], QAItem)]
+    requests = {"forget/generations": forget, "retain/generations": retain[:5], "empty/generations": []}
+    together = qa_blocks.generation_blocks(em, requests)
+    for key, questions in requests.items():
+        alone = qa_blocks.generation_block(em, questions)
+        assert together[key] == alone, key
+        assert together[key]["question"] == questions
+
+    store = EvalStore(tmp_path / "EVAL.json", {"x": 1})
+    store.put("forget/generations", {"text": ["kept"]})
+    asked = []
+    real = qa_blocks.generate_from_ids
+    monkeypatch.setattr(qa_blocks, "generate_from_ids", lambda model, tok, prompts, **kw: asked.append(len(prompts))
+                        or real(model, tok, prompts, **kw))
+    logged = []
+    blocks = qa_blocks.store_generations(store, em, requests, logged.append)
+    assert asked == [5]  # one run, for the missing non-empty block only
+    assert blocks["forget/generations"] == {"text": ["kept"]}
+    assert blocks["retain/generations"] == together["retain/generations"]
+    assert json.loads((tmp_path / "EVAL.json").read_text())["blocks"]["retain/generations"] == together["retain/generations"]
+    assert "  forget/generations: reused" in logged

@@ -64,6 +64,28 @@ def test_fused_step_with_gradient_checkpointing(small_tofu, method):
     assert_same_step(setup, [1, 2, 4, 7])
 
 
+@pytest.mark.parametrize("method,overrides", [("tru", {}), ("npo", {}), ("graddiff", {"retain_loss": "kl"}),
+                                              ("rmu", {})])
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_chunked_output_projection_equals_separate_passes(small_tofu, method, overrides, checkpointing):
+    """--logits-chunk: log-probs from the final hidden states, projected 5 positions at a time and again
+    in the backward pass; KL's full distributions and RMU's hidden states come from the same pass."""
+    setup = prepared(small_tofu, method, overrides, "tiny-llama", logits_chunk=5,
+                     gradient_checkpointing=checkpointing)
+    assert setup.logits_chunk == 5
+    assert_same_step(setup, [0, 3, 5, 6])
+
+
+def test_chunked_output_projection_is_refused_where_it_cannot_work(small_tofu, monkeypatch):
+    from tru.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fused step only"):
+        prepared(small_tofu, "tru", {}, "tiny-llama", logits_chunk=5, fuse=False)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(ConfigError, match="FSDP shards it"):
+        prepared(small_tofu, "tru", {}, "tiny-llama", logits_chunk=5)
+
+
 def test_packing_keeps_only_real_tokens_and_loss_positions():
     pad = 0
     batch = {"forget": {"input_ids": torch.tensor([[5, 6, 7, 8], [9, 10, pad, pad]]),
@@ -87,13 +109,13 @@ def test_packing_keeps_only_real_tokens_and_loss_positions():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,overrides,tolerance", [
-    ("tru", {}, 1e-5), ("graddiff", {"retain_loss": "kl"}, 1e-5),
+@pytest.mark.parametrize("method,overrides,tolerance,chunk", [
+    ("tru", {}, 1e-5, 0), ("graddiff", {"retain_loss": "kl"}, 1e-5, 0),
     # NPO sums ~30 token log-probs per answer and scales their difference to the reference by 2/beta:
     # float32 summation order alone moves its 13.9 loss by ~1e-4 (1e-5 relative)
-    ("npo", {}, 3e-4)])
-def test_fused_step_equals_separate_passes_on_smollm2(small_tofu, method, overrides, tolerance):
-    setup = prepared(small_tofu, method, overrides, "smollm2-135m", max_length=512)
+    ("npo", {}, 3e-4, 0), ("tru", {}, 1e-5, 256)])
+def test_fused_step_equals_separate_passes_on_smollm2(small_tofu, method, overrides, tolerance, chunk):
+    setup = prepared(small_tofu, method, overrides, "smollm2-135m", max_length=512, logits_chunk=chunk)
     # 30 layers of float32 in a different batch layout: gradients agree to 0.5% of each tensor's scale
     assert_same_step(setup, [0, 1, 2, 3], tolerance=tolerance, gradient_tolerance=5e-3)
 

@@ -32,18 +32,30 @@ def test_token_stats_match_a_full_forward_per_example(tiny):
         assert all(sd >= 0 for sd in s.dist_stds)
 
 
-def test_shared_prompt_scoring_equals_separate_scoring(tiny):
+@pytest.mark.parametrize("batch_size", [2, 3, 16])
+def test_shared_prompt_scoring_equals_separate_scoring(tiny, batch_size):
+    """Groups of candidates sharing a prompt, cut or packed several to a call, score as if run alone."""
     model, tokenizer = tiny
     formatter = ChatFormatter(tokenizer, max_length=64)
     examples = [formatter.qa("Where was she born?", answer) for answer in ("In Paris.", "In a small town by the sea.",
                                                                         "Nowhere")]
     examples += [formatter.qa("Alone?", "Yes, alone."), formatter.qa("Where was she born?", "Lyon.")]
-    shared = token_stats(model, examples, tokenizer.pad_token_id, batch_size=2)
-    separate = token_stats(model, examples, tokenizer.pad_token_id, batch_size=2, share_prompts=False)
+    examples += [formatter.qa("What did the author of that long novel do before writing?", a)
+                 for a in ("She taught.", "He was a sailor on a whaling ship for ten years.")]
+    examples += [formatter.qa("Alone?", "No.")]
+    shared = token_stats(model, examples, tokenizer.pad_token_id, batch_size=batch_size)
+    separate = token_stats(model, examples, tokenizer.pad_token_id, batch_size=batch_size, share_prompts=False)
     for a, b in zip(shared, separate):
         assert a.label_ids == b.label_ids and a.argmax_ids == b.argmax_ids
         for x, y in ((a.log_probs, b.log_probs), (a.dist_means, b.dist_means), (a.dist_stds, b.dist_stds)):
             assert x == pytest.approx(y, abs=1e-4)
+
+
+def test_group_batches_pack_whole_groups_and_cut_large_ones():
+    from tru.evaluate.token_stats import _group_batches
+
+    assert _group_batches([[0, 1], [2, 3, 4], [5, 6]], 4) == [[[0, 1]], [[2, 3, 4]], [[5, 6]]]
+    assert _group_batches([[0, 1], [2, 3], [4, 5, 6, 7, 8]], 4) == [[[0, 1], [2, 3]], [[4, 5, 6, 7]], [[8]]]
 
 
 def test_batched_generation_equals_one_by_one(tiny):

@@ -113,6 +113,10 @@ class UnlearnConfig(TrainConfig):
                                "(--no-fuse: one padded pass per stream, the reference implementation)")
     group_by_length: bool = setting(False, "batch forget items of similar length together (less padding "
                                            "with --no-fuse)")
+    logits_chunk: int = setting(0, "project the final hidden states onto the vocabulary this many loss "
+                                   "positions at a time, again in the backward pass, instead of keeping every "
+                                   "position's logits (less memory, one more head matmul; fused step, unsharded "
+                                   "models; 0: off)")
 
     def validate(self) -> None:
         super().validate()
@@ -122,6 +126,10 @@ class UnlearnConfig(TrainConfig):
 
         if self.target_format not in TARGET_FORMATS:
             raise ConfigError(f"unknown target format '{self.target_format}'; choose one of {', '.join(TARGET_FORMATS)}")
+        if self.logits_chunk < 0:
+            raise ConfigError(f"--logits-chunk must be 0 (off) or a positive number of positions, got {self.logits_chunk}")
+        if self.logits_chunk and not self.fuse:
+            raise ConfigError("--logits-chunk works with the fused step only; drop --no-fuse or --logits-chunk")
 
 
 def load_yaml_settings(path: str | Path, config_type: type) -> dict:

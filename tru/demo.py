@@ -63,7 +63,7 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
         "graddiff": UnlearnConfig(method="graddiff", **unlearn),
         "npo": UnlearnConfig(method="npo", **unlearn),
     }
-    passes = dict(tofu=tofu, forget_split="forget01", batch_size=16, max_length=256,
+    passes = dict(tofu=tofu, forget_split="forget01", batch_size=64, max_length=256,
                   max_new_tokens=size["new_tokens"])
     person = synth_benchmark(entities=ENTITIES, seed=SEED)["meta"]["people"]["forget"][0]
     return Protocol(

@@ -34,6 +34,21 @@ def load_for_training(config: TrainConfig, recipe=None):
     return tokenizer, model
 
 
+def fused_adamw_available() -> bool:
+    """torch has a fused AdamW kernel for CPUs too from 2.4 on: the same update as the per-tensor loop,
+    about 5x faster on a CPU (0.12 s against 0.57 s per step for 135M parameters on 2 cores)."""
+    import torch
+
+    return tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 4)
+
+
+def adamw(params, *, lr: float, weight_decay: float = 0.0):
+    """The AdamW that training uses, for loops outside the Trainer (relearning attack, benchmarks)."""
+    import torch
+
+    return torch.optim.AdamW(list(params), lr=lr, weight_decay=weight_decay, fused=fused_adamw_available() or None)
+
+
 def training_arguments(config: TrainConfig, run_dir: Path):
     from transformers import TrainingArguments
 
@@ -44,6 +59,7 @@ def training_arguments(config: TrainConfig, run_dir: Path):
         max_steps=config.max_steps,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,
+        optim="adamw_torch_fused" if fused_adamw_available() else "adamw_torch",
         warmup_steps=config.warmup_steps,
         lr_scheduler_type=config.lr_scheduler,
         per_device_train_batch_size=config.batch_size,

@@ -9,7 +9,7 @@ Per-item metrics (all numbers; booleans become 0/1 so that rates are their means
   side report ``rq`` (offline judge, retain side) in place of ``uq`` and the leakage checks.
 
 For reasoning-format models the answer part is scored and the reasoning part checked for leakage,
-exactly as in ``tru eval`` (``generation_block`` splits the two).
+exactly as in ``tru eval`` (``generation_blocks`` splits the two).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from tru import metrics
 from tru.data.records import QAItem
 from tru.evaluate import offline_judge, scope
-from tru.evaluate.qa_blocks import EvalModel, answer_block, generation_block
+from tru.evaluate.qa_blocks import EvalModel, answer_block, generation_blocks
 from tru.evaluate.store import EvalStore
 
 
@@ -62,7 +62,13 @@ def answer_metrics(answer: dict) -> dict[str, list[float]]:
 
 def weight_eval(em: EvalModel, items: Sequence[QAItem]) -> dict:
     """The model-facing measurements a weight attack needs on one side: answer NLLs and generations."""
-    return {"answer": answer_block(em, items), "generations": generation_block(em, [x.question for x in items])}
+    return weight_evals(em, {"forget": items})["forget"]
+
+
+def weight_evals(em: EvalModel, sides: dict[str, Sequence[QAItem]]) -> dict[str, dict]:
+    """``weight_eval`` of several sides, their generations in one batched run."""
+    generated = generation_blocks(em, {side: [x.question for x in items] for side, items in sides.items()})
+    return {side: {"answer": answer_block(em, items), "generations": generated[side]} for side, items in sides.items()}
 
 
 def weight_metrics(items: Sequence[QAItem], measured: dict, side: str) -> dict[str, list[float]]:

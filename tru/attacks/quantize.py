@@ -21,8 +21,8 @@ import copy
 
 import torch
 
-from tru.attacks.base import AttackContext, compare, weight_eval, weight_metrics
-from tru.attacks.weights import baseline_weight_metrics
+from tru.attacks.base import AttackContext, compare, weight_evals, weight_metrics
+from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
 
 SKIP_MODULES = ("lm_head",)
 
@@ -63,6 +63,7 @@ def quantize_model(model, bits: int, group_size: int):
 
 class Quantize:
     name = "quantize"
+    generation_requests = staticmethod(baseline_generation_requests)
 
     def check(self, ctx: AttackContext) -> None:
         ctx.config.bit_list()
@@ -74,19 +75,16 @@ class Quantize:
         result = {}
         for bits in ctx.config.bit_list():
             variant = f"int{bits}"
-            measured = {}
             pending = [s for s in ctx.data if not ctx.store.has(f"{self.name}/{variant}/{s}")]
-            model = None
             if pending:
                 ctx.log(f"  {self.name}/{variant}: quantizing (group size {ctx.config.quant_group_size}) ...")
                 model, layers = quantize_model(ctx.em.model, bits, ctx.config.quant_group_size)
-                ctx.log(f"  {self.name}/{variant}: {layers} linear layers quantized")
-            em = dataclasses.replace(ctx.em, model=model) if model is not None else None
-            for side, items in ctx.data.items():
-                key = f"{self.name}/{variant}/{side}"
-                ctx.log(f"  {key}: reused" if ctx.store.has(key) else f"  {key} ...")
-                measured[side] = ctx.store.compute(key, lambda i=items: weight_eval(em, i))
-            del model, em
+                ctx.log(f"  {self.name}/{variant}: {layers} linear layers quantized; measuring {', '.join(pending)} ...")
+                measured = weight_evals(dataclasses.replace(ctx.em, model=model), {s: ctx.data[s] for s in pending})
+                for side, values in measured.items():
+                    ctx.store.put(f"{self.name}/{variant}/{side}", values)
+                del model, measured
+            measured = {side: ctx.store.get(f"{self.name}/{variant}/{side}") for side in ctx.data}
             result[variant] = {"bits": bits, "group_size": ctx.config.quant_group_size, "scheme": "asymmetric RTN"}
             for side, items in ctx.data.items():
                 after = weight_metrics(items, measured[side], side)

@@ -4,14 +4,14 @@ questions, "after" on the attacked ones, "delta" = after - before (per item and 
 from __future__ import annotations
 
 from tru.attacks.base import AttackContext, compare, generation_metrics
-from tru.evaluate.qa_blocks import generation_block
+from tru.evaluate.qa_blocks import store_generations
 
 BASELINE_KEY = "baseline/forget/generations"
 
 
-def baseline_generations(ctx: AttackContext) -> dict:
-    return ctx.store.compute(BASELINE_KEY, lambda: generation_block(
-        ctx.em, [x.question for x in ctx.data["forget"]]))
+def baseline_request(ctx: AttackContext) -> dict[str, list[str]]:
+    """The unattacked model's answers to the original forget questions (one block every attack shares)."""
+    return {BASELINE_KEY: [x.question for x in ctx.data["forget"]]}
 
 
 class QueryAttack:
@@ -26,14 +26,20 @@ class QueryAttack:
     def variants(self, ctx: AttackContext) -> dict[str, tuple[list[str], dict]]:
         raise NotImplementedError
 
+    def generation_requests(self, ctx: AttackContext) -> dict[str, list[str]]:
+        """Every generation block this attack needs, baseline included (the runner may generate the
+        blocks of several query attacks in one batched run before running them)."""
+        return {**baseline_request(ctx),
+                **{f"{self.name}/{v}/generations": q for v, (q, _) in self.variants(ctx).items()}}
+
     def run(self, ctx: AttackContext) -> dict:
         items = ctx.data["forget"]
-        before = generation_metrics(items, baseline_generations(ctx), "forget")
+        variants = self.variants(ctx)
+        generated = store_generations(ctx.store, ctx.em, self.generation_requests(ctx), ctx.log)
+        before = generation_metrics(items, generated[BASELINE_KEY], "forget")
         result, per_variant = {}, {}
-        for variant, (queries, info) in self.variants(ctx).items():
-            key = f"{self.name}/{variant}/generations"
-            ctx.log(f"  {key}: reused" if ctx.store.has(key) else f"  {key} ...")
-            generations = ctx.store.compute(key, lambda q=queries: generation_block(ctx.em, q))
+        for variant, (queries, info) in variants.items():
+            generations = generated[f"{self.name}/{variant}/generations"]
             after = generation_metrics(items, generations, "forget")
             per_variant[variant] = after
             result[variant] = {"queries": queries, **info, "generations": generations["text"],

@@ -25,8 +25,9 @@ import random
 import torch
 
 from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight_metrics
-from tru.attacks.weights import baseline_weight_metrics
+from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
 from tru.errors import ConfigError
+from tru.training import adamw
 from tru.unlearn.streams import StreamCollator
 
 
@@ -48,7 +49,7 @@ def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size:
     device = next(tuned.parameters()).device
     encoded = [formatter.qa(x.question, x.answer) for x in items]
     collate = StreamCollator(formatter.tokenizer.pad_token_id)
-    optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    optimizer = adamw((p for p in tuned.parameters() if p.requires_grad), lr=lr)
     rng = random.Random(seed)
     order: list[int] = []
     losses = []
@@ -80,6 +81,7 @@ def _recovered(unlearned: float | None, attacked: float | None, original: float 
 
 class Relearn:
     name = "relearn"
+    generation_requests = staticmethod(baseline_generation_requests)
 
     def check(self, ctx: AttackContext) -> None:
         from tru.models import resolve_model_path

@@ -21,7 +21,7 @@ from tru.attacks.sources import read_raw_rows
 from tru.data.formatting import ChatFormatter
 from tru.data.specs import load_items
 from tru.errors import ConfigError
-from tru.evaluate.qa_blocks import EvalModel
+from tru.evaluate.qa_blocks import EvalModel, store_generations
 from tru.evaluate.store import EvalStore
 from tru.io import write_json
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
@@ -83,14 +83,20 @@ def attack(config: AttackConfig, log=print) -> Path:
     started = time.time()
     log(f"tru attack: {', '.join(names)} on {config.model} ({len(data['forget'])} forget items) -> {out}")
     results = {}
+    if not all(store.has(a.name) for a in attacks):
+        em.model = load_model(ModelSettings(name=config.model, dtype=config.dtype,
+                                            trust_remote_code=config.trust_remote_code))
+        em.model.to(resolve_device(config.device))
+        em.model.eval()
+        # the generations of every unfinished attack (baselines, attacked queries) in one batched run
+        requests = {key: q for a in attacks if hasattr(a, "generation_requests") and not store.has(a.name)
+                    for key, q in a.generation_requests(ctx).items() if not store.has(key)}
+        if requests:
+            log(f"  generating {sum(map(len, requests.values()))} answers ({len(requests)} blocks) in one batched run ...")
+            store_generations(store, em, requests)
     for a in attacks:
         if store.has(a.name):
             log(f"  {a.name}: reused")
-        elif em.model is None:
-            em.model = load_model(ModelSettings(name=config.model, dtype=config.dtype,
-                                                trust_remote_code=config.trust_remote_code))
-            em.model.to(resolve_device(config.device))
-            em.model.eval()
         attack_started = time.time()
         results[a.name] = store.compute(a.name, lambda a=a: {**a.run(ctx), "seconds": round(time.time() - attack_started, 2)})
     summary = {"benchmark": config.benchmark, "model": config.model,

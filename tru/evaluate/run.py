@@ -147,13 +147,15 @@ def _run_llm_judge(config: EvalConfig, data: dict, store: EvalStore, item_metric
 
 def custom_suite(em: EvalModel, data: dict, store: EvalStore, log):
     from tru.evaluate import offline_judge, scope
-    from tru.evaluate.qa_blocks import answer_block, generation_block
+    from tru.evaluate.qa_blocks import answer_block, store_generations
     from tru import metrics
 
     item_metrics, summary = {}, {}
+    answers = {role: store.compute(f"{role}/answer", lambda i=items: answer_block(em, i)) for role, items in data.items()}
+    generated = store_generations(store, em, {f"{role}/generations": [x.question for x in items]
+                                              for role, items in data.items()})
     for role, items in data.items():
-        answer = store.compute(f"{role}/answer", lambda: answer_block(em, items))
-        generations = store.compute(f"{role}/generations", lambda: generation_block(em, [x.question for x in items]))
+        answer, generations = answers[role], generated[f"{role}/generations"]
         rouge = metrics.rouge_scores(generations["answer"], [x.answer for x in items])
         judge = offline_judge.judge_forget if role == "forget" else offline_judge.judge_retain
         judged = [judge(x.question, x.answer, g) for x, g in zip(items, generations["text"])]

@@ -16,7 +16,7 @@ from tru import metrics
 from tru.data.tofu import HOLDOUT_FOR_FORGET, load_tofu
 from tru.errors import ConfigError, InputError
 from tru.evaluate import offline_judge, scope
-from tru.evaluate.qa_blocks import EvalModel, answer_block, candidates_block, generation_block
+from tru.evaluate.qa_blocks import EvalModel, answer_block, candidates_block, store_generations
 from tru.evaluate.store import EvalStore
 
 SIDE_SPLITS = {"retain": "retain_perturbed", "real_authors": "real_authors_perturbed",
@@ -33,23 +33,23 @@ def load_tofu_eval_data(source: str, forget_split: str, limit: int | None) -> di
 
 
 def measure(em: EvalModel, data: dict, store: EvalStore, log) -> None:
-    """Run every model-facing block not already in the store."""
+    """Run every model-facing block not already in the store; all generations in one batched run."""
     plan = [("forget/answer", lambda: answer_block(em, data["forget"])),
             ("holdout/answer", lambda: answer_block(em, data["holdout"])),
-            ("forget/candidates", lambda: candidates_block(em, data["forget"], with_paraphrase=True)),
-            ("forget/generations", lambda: generation_block(em, [x.question for x in data["forget"]])),
-            ("forget/paraphrase_generations", lambda: generation_block(
-                em, [x.paraphrased_question or x.question for x in data["forget"]]))]
+            ("forget/candidates", lambda: candidates_block(em, data["forget"], with_paraphrase=True))]
+    generations = {"forget/generations": [x.question for x in data["forget"]],
+                   "forget/paraphrase_generations": [x.paraphrased_question or x.question for x in data["forget"]]}
     for side in SIDE_SPLITS:
         plan += [(f"{side}/answer", lambda s=side: answer_block(em, data[s])),
-                 (f"{side}/candidates", lambda s=side: candidates_block(em, data[s], with_paraphrase=s == "retain")),
-                 (f"{side}/generations", lambda s=side: generation_block(em, [x.question for x in data[s]]))]
+                 (f"{side}/candidates", lambda s=side: candidates_block(em, data[s], with_paraphrase=s == "retain"))]
+        generations[f"{side}/generations"] = [x.question for x in data[side]]
     for key, compute in plan:
         if store.has(key):
             log(f"  {key}: reused")
             continue
         log(f"  {key} ...")
         store.put(key, compute())
+    store_generations(store, em, generations, log)
 
 
 def per_item_metrics(data: dict, store: EvalStore) -> dict:

@@ -4,7 +4,8 @@ One forward pass per batch yields everything the metrics need: per-token log-pro
 MIA scores), the mean and standard deviation of log p under the model's own next-token
 distribution (Min-K%++) and the argmax tokens (extraction strength). The vocabulary-sized
 softmax is only taken at answer positions. Candidate answers of one question share their prompt:
-it is encoded once and its key/value cache serves every candidate.
+it is encoded once and its key/value cache serves every candidate; the groups of several questions
+go through the model together.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _stats_from_rows(logits: torch.Tensor, targets: torch.Tensor) -> tuple:
     token_lp = log_softmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     probs = log_softmax.exp()
     means = (probs * log_softmax).sum(-1)
-    stds = ((probs * log_softmax.pow(2)).sum(-1) - means.pow(2)).clamp(min=0).sqrt()
+    # centred before squaring: E[x^2] - E[x]^2 cancels catastrophically for flat distributions
+    stds = (probs * (log_softmax - means.unsqueeze(-1)).pow(2)).sum(-1).sqrt()
     return token_lp, means, stds, logits.argmax(-1)
 
 
@@ -104,28 +106,45 @@ def _cache_argument(decoder) -> str:
     return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
 
 
-def _score_shared_prompt(model, prompt: Sequence[int], examples: Sequence[Encoded], device) -> list[TokenStats]:
-    """Candidate answers to one prompt: the prompt is encoded once, its key/value cache is repeated
-    for every candidate, and only the answers are run (left to right after the cached prompt)."""
+def _score_shared_prompts(model, groups: Sequence[tuple[Sequence[int], Sequence[Encoded]]], device) -> list[TokenStats]:
+    """Candidate answers grouped by their prompt, several groups per call: the prompts are encoded once
+    each (left-padded into one batch), every prompt's key/value cache is repeated for its candidates,
+    and only the answers are run, right-padded after the cached prompts. Results in group order."""
     decoder, head = _decoder_and_head(model)
-    n_prompt, count = len(prompt), len(examples)
-    prompt_out = decoder(input_ids=torch.tensor([list(prompt)], device=device), use_cache=True)
+    prompt_ids, prompt_mask = _padded([list(prompt) for prompt, _ in groups], 0, left=True)
+    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+    prompt_out = decoder(input_ids=prompt_ids, attention_mask=prompt_mask,
+                         position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), use_cache=True)
+    owner = torch.tensor([g for g, (_, members) in enumerate(groups) for _ in members], device=device)
     cache = getattr(prompt_out, "cache", None) or prompt_out.past_key_values
-    cache.batch_repeat_interleave(count)
-    answers = [e.input_ids[n_prompt:] for e in examples]
-    answer_ids, answer_mask = _padded(answers, 0)
-    answer_labels, _ = _padded([e.labels[n_prompt:] for e in examples], IGNORE_INDEX)
+    cache.batch_select_indices(owner)
+    examples = [(len(prompt), e) for prompt, members in groups for e in members]
+    answer_ids, answer_mask = _padded([e.input_ids[n:] for n, e in examples], 0)
+    answer_labels, _ = _padded([e.labels[n:] for n, e in examples], IGNORE_INDEX)
     answer_ids, answer_mask, answer_labels = answer_ids.to(device), answer_mask.to(device), answer_labels.to(device)
-    attention = torch.cat([answer_mask.new_ones(count, n_prompt), answer_mask], dim=1)
-    positions = torch.arange(n_prompt, n_prompt + answer_ids.shape[1], device=device).expand(count, -1)
+    attention = torch.cat([prompt_mask[owner], answer_mask], dim=1)
+    lengths = torch.tensor([n for n, _ in examples], device=device)
+    positions = lengths[:, None] + torch.arange(answer_ids.shape[1], device=device)
     hidden = decoder(input_ids=answer_ids, attention_mask=attention, position_ids=positions,
                      **{_cache_argument(decoder): cache}).last_hidden_state
-    # the state predicting answer token t: the prompt's last state for t = 0, else answer state t - 1
-    states = torch.cat([prompt_out.last_hidden_state[:, -1:].expand(count, -1, -1), hidden[:, :-1]], dim=1)
+    # the state predicting answer token t: its prompt's last state for t = 0, else answer state t - 1
+    states = torch.cat([prompt_out.last_hidden_state[owner, -1:], hidden[:, :-1]], dim=1)
     labelled = answer_labels.ne(IGNORE_INDEX)
     logits = head(states[labelled])
     targets = answer_labels[labelled]
     return _split_rows(_stats_from_rows(logits, targets), targets, labelled.sum(-1).tolist())
+
+
+def _group_batches(groups: Sequence[list[int]], batch_size: int) -> list[list[list[int]]]:
+    """Consecutive groups packed into calls of at most ``batch_size`` candidates (a larger group is cut)."""
+    pieces = [members[i:i + batch_size] for members in groups for i in range(0, len(members), batch_size)]
+    batches: list[list[list[int]]] = []
+    for piece in pieces:
+        if batches and sum(map(len, batches[-1])) + len(piece) <= batch_size:
+            batches[-1].append(piece)
+        else:
+            batches.append([piece])
+    return batches
 
 
 @torch.no_grad()
@@ -151,14 +170,13 @@ def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_
         [members[0] for members in groups.values() if len(members) == 1]
     try:
         if shared:
-            for prompt, members in groups.items():
-                if len(members) < 2:
-                    continue
-                for chunk in (members[i:i + batch_size] for i in range(0, len(members), batch_size)):
-                    stats = _score_shared_prompt(model, prompt, [examples[i] for i in chunk], device)
-                    for index, value in zip(chunk, stats):
-                        results[index] = value
-                    progress.update(len(chunk))
+            multi = sorted((m for m in groups.values() if len(m) > 1), key=lambda m: _prompt_length(examples[m[0]]))
+            for batch in _group_batches(multi, batch_size):
+                stats = _score_shared_prompts(model, [(examples[m[0]].input_ids[:_prompt_length(examples[m[0]])],
+                                                       [examples[i] for i in m]) for m in batch], device)
+                for index, value in zip((i for m in batch for i in m), stats):
+                    results[index] = value
+                progress.update(sum(map(len, batch)))
         for batch in _length_sorted_batches([len(examples[i]) for i in singles], batch_size):
             indices = [singles[b] for b in batch]
             for index, value in zip(indices, _score_batch(model, [examples[i] for i in indices], pad_token_id,

@@ -9,6 +9,10 @@ with both ways of running a step:
 - separate (``--no-fuse``, the reference): one right-padded forward pass per stream with full logits,
   the way the authors' code runs a step.
 
+With ``logits_chunk`` (fused only) the fused pass stops at the final hidden states and the output
+projection runs in chunks that are recomputed in the backward pass (tru.unlearn.chunked_head): no
+[rows, vocabulary] logits stay alive between the forward and the backward pass.
+
 Both give the same values (tests/test_fused_step.py). Each pass runs at most once per step.
 """
 
@@ -19,17 +23,20 @@ from typing import Callable
 import torch
 
 from tru.unlearn import losses
+from tru.unlearn.chunked_head import chunked_target_log_probs
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
 
 class StepContext:
-    def __init__(self, model, batch: dict, *, reference=None, reducer: Reducer | None = None):
+    def __init__(self, model, batch: dict, *, reference=None, reducer: Reducer | None = None,
+                 logits_chunk: int = 0):
         self.model = model
         self.batch = batch
         self.reference = reference
         self.reducer = reducer
         self.packed = batch.get("packed")
+        self.logits_chunk = logits_chunk if self.packed is not None else 0
         self._cache: dict[tuple, object] = {}
         self._log_probs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -48,11 +55,15 @@ class StepContext:
             if self.packed is None:
                 self._log_probs[stream] = losses.token_log_probs(self._separate(stream).logits, self.labels(stream))
             else:
-                # gather minus logsumexp: autograd keeps only the logits it already holds, where
-                # log_softmax would keep another [rows, vocabulary] tensor until the backward pass
-                rows = self.label_logits(stream).float()
                 targets = self.packed["streams"][stream]["targets"]
-                token_log_probs = rows.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(rows, dim=-1)
+                if self.logits_chunk:
+                    token_log_probs = chunked_target_log_probs(self._fused_hidden_rows()[stream], self._head(),
+                                                               targets, self.logits_chunk)
+                else:
+                    # gather minus logsumexp: autograd keeps only the logits it already holds, where
+                    # log_softmax would keep another [rows, vocabulary] tensor until the backward pass
+                    rows = self.label_logits(stream).float()
+                    token_log_probs = rows.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(rows, dim=-1)
                 mask = self.loss_mask(stream)
                 full = token_log_probs.new_zeros(mask.shape).masked_scatter(mask, token_log_probs)
                 self._log_probs[stream] = (full, mask.float())
@@ -75,6 +86,8 @@ class StepContext:
         """[N, V] logits at the stream's loss positions, row-major over the padded batch."""
         if self.packed is None:
             return self._separate(stream).logits[:, :-1][self.loss_mask(stream)]
+        if self.logits_chunk:  # a stream that needs whole distributions (KL) is projected as usual
+            return self._head()(self._fused_hidden_rows()[stream])
         return self._fused_rows()[stream]
 
     def reference_label_logits(self, stream: str) -> torch.Tensor:
@@ -138,6 +151,19 @@ class StepContext:
             rows = self._fused(hidden_states=False).logits[0].split([s["targets"].shape[0] for s in streams.values()])
             self._cache["rows"] = dict(zip(streams, rows))
         return self._cache["rows"]
+
+    def _fused_hidden_rows(self) -> dict[str, torch.Tensor]:
+        """The final (normed) hidden states at every stream's loss positions, split by stream."""
+        if "hidden_rows" not in self._cache:
+            streams = self.packed["streams"]
+            keep = torch.cat([info["keep"] for info in streams.values()])
+            rows = self._fused(hidden_states=True).hidden_states[-1][0, keep]
+            self._cache["hidden_rows"] = dict(zip(streams, rows.split([s["targets"].shape[0] for s in streams.values()])))
+        return self._cache["hidden_rows"]
+
+    def _head(self) -> torch.nn.Linear:
+        """The output layer (checked by tru.unlearn.run.check_chunkable_head); DDP keeps the model in .module."""
+        return getattr(self.model, "module", self.model).get_output_embeddings()
 
     def _fused(self, *, hidden_states: bool):
         """One pass over every packed stream. Logits only at loss positions; none when a recipe

@@ -7,12 +7,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from tru.config import UnlearnConfig
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem
 from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
 from tru.errors import ConfigError
 from tru.io import write_json
+from tru.processes import sharding_engine
 from tru.scoring import mean_nll, score_sequences
 from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.rundir import save_model_atomically
@@ -78,6 +81,7 @@ class UnlearnSetup:
     model: object
     dataset: UnlearnDataset
     reference: FrozenReference | None = None
+    logits_chunk: int = 0  # see UnlearnConfig.logits_chunk
 
     @property
     def pad_id(self) -> int:
@@ -99,7 +103,8 @@ class UnlearnSetup:
     def step_terms(self, batch: dict) -> dict:
         """The recipe's named terms (and ``loss``) on one collated batch, outside the Trainer: for
         benchmarks and tests. A packed batch runs fused; call backward inside ``attention(batch)``."""
-        return self.recipe.compute(StepContext(self.model, batch, reference=self.reference))
+        return self.recipe.compute(StepContext(self.model, batch, reference=self.reference,
+                                               logits_chunk=self.logits_chunk))
 
     def attention(self, batch: dict):
         reference = self.reference and self.reference.model
@@ -116,7 +121,25 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
     dataset = UnlearnDataset(sources, formatter, recipe.required_streams(), seed=config.seed,
                              target_sampling=getattr(recipe, "target_sampling", "random"),
                              fixed_refusals=recipe.fixed_refusals())
-    return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset)
+    if config.logits_chunk:
+        check_chunkable_head(model)
+    return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset, logits_chunk=config.logits_chunk)
+
+
+def check_chunkable_head(model) -> None:
+    """--logits-chunk reads the output layer's weight outside the model's forward call and projects the
+    final hidden states itself: the weight must be whole on this process and the logits unscaled."""
+    engine = sharding_engine("")
+    if engine:
+        raise ConfigError(f"--logits-chunk needs the whole output layer on every process; {engine} shards it. "
+                          "Drop --logits-chunk (or use DDP)")
+    head = model.get_output_embeddings()
+    config = getattr(model, "config", None)
+    scaled = any(getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale"))
+    if type(head) is not torch.nn.Linear or scaled:
+        raise ConfigError(f"--logits-chunk needs a plain linear output layer without logit scaling; "
+                          f"{type(model).__name__} has {type(head).__name__}"
+                          f"{' and scales its logits' if scaled else ''}. Drop --logits-chunk")
 
 
 def unlearn(config: UnlearnConfig) -> Path:
@@ -136,7 +159,7 @@ def unlearn(config: UnlearnConfig) -> Path:
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=setup.dataset,
                              data_collator=setup.collator(config.fuse), recipe=recipe,
                              reference=setup.reference, loss_log_path=run_dir / "losses.jsonl", fuse=config.fuse,
-                             group_by_length=config.group_by_length)
+                             group_by_length=config.group_by_length, logits_chunk=config.logits_chunk)
     guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll)
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, config, guard)

@@ -93,13 +93,15 @@ class UnlearnTrainer(LossLogMixin, Trainer):
     a batch (less padding for separate passes)."""
 
     def __init__(self, *args, recipe: Recipe, reference: FrozenReference | None = None,
-                 loss_log_path: Path | None = None, fuse: bool = False, group_by_length: bool = False, **kwargs):
+                 loss_log_path: Path | None = None, fuse: bool = False, group_by_length: bool = False,
+                 logits_chunk: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.reference = reference
         self.loss_log_path = loss_log_path
         self.fuse = fuse
         self.group_by_length = group_by_length
+        self.logits_chunk = logits_chunk
         if hasattr(self.train_dataset, "set_epoch"):
             self.add_callback(EpochSync(self.train_dataset))
         if reference is not None:
@@ -123,7 +125,8 @@ class UnlearnTrainer(LossLogMixin, Trainer):
         return lambda count: self.accelerator.reduce(count.detach().float(), reduction="sum") / world
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        ctx = StepContext(model, inputs, reference=self.reference, reducer=self._reducer())
+        ctx = StepContext(model, inputs, reference=self.reference, reducer=self._reducer(),
+                          logits_chunk=self.logits_chunk)
         terms = self.recipe.compute(ctx)
         loss = terms.pop("loss")
         values = {f"term/{name}": value for name, value in terms.items()}
