@@ -136,3 +136,17 @@ def test_bad_tofu_split_and_bad_templates_fail_before_writing(shared_data, small
     with pytest.raises(InputError, match="placeholder"):
         attack(config, log=lambda _: None)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_jailbreak_library_picks_built_in_templates(small_tofu, tmp_path):
+    picked = ["spelled_entities", "roleplay_archivist"]
+    config = _config(small_tofu, tmp_path / "j", attacks="jailbreak", limit=2, jailbreak_library=",".join(picked))
+    out = attack(config, log=lambda _: None)
+    variants = json.loads((out / "SUMMARY.json").read_text(encoding="utf-8"))["attacks"]["jailbreak"]
+    assert set(variants) - {"seconds"} == {"roleplay_archivist", "spelled_entities", "worst_case"}  # library order
+
+    with pytest.raises(ConfigError, match="unknown jailbreak template 'nope'.*roleplay_archivist"):
+        _config(small_tofu, tmp_path / "k", attacks="jailbreak", jailbreak_library="nope").validate()
+    with pytest.raises(ConfigError, match="leaves no jailbreak template"):
+        _config(small_tofu, tmp_path / "k", attacks="jailbreak", jailbreak_library="none").validate()
+    assert not (tmp_path / "k").exists()

@@ -9,7 +9,7 @@
    alpha 1; NPO beta 0.1): the same optimiser budget, each method's own loss;
 4. evaluates every model on the TOFU suite (forget quality against the oracle, model utility, offline
    judge UQ/RQ, scope control), attacks the unlearned ones (Spanish/Russian queries, paraphrases,
-   jailbreak templates, 4-bit quantization), prints a comparison table and writes the report.
+   four jailbreak templates, 4-bit quantization), prints a comparison table and writes the report.
 
 Every stage is cached under --out (models, evaluations, attacks): a second run reuses them.
 """
@@ -35,8 +35,11 @@ from tru.targets.template import template_targets
 ENTITIES, SEED = 6, 0
 METHODS = ("tru", "graddiff", "npo")
 # (steps, fine-tuning epochs, new tokens in evaluations and attacks)
-FULL = {"steps": 20, "epochs": 8, "new_tokens": 112}
+FULL = {"steps": 20, "epochs": 6, "new_tokens": 112}
 FAST = {"steps": 2, "epochs": 2, "new_tokens": 16}  # tests: tiny-llama, seconds
+# the four built-in jailbreak templates that brought back the most forget content (mean ROUGE-L recall
+# over TRU, GradDiff and NPO) when the demo ran all eight; `tru attack` runs all eight by default
+JAILBREAKS = ("fictional_story", "prefix_injection", "many_shot_priming", "spelled_entities")
 
 
 def write_demo_data(folder: Path) -> None:
@@ -63,7 +66,8 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
         "graddiff": UnlearnConfig(method="graddiff", **unlearn),
         "npo": UnlearnConfig(method="npo", **unlearn),
     }
-    passes = dict(tofu=tofu, forget_split="forget01", batch_size=64, max_length=256,
+    # one generation batch holds every query of an evaluation or of the attacks on a model
+    passes = dict(tofu=tofu, forget_split="forget01", batch_size=96, max_length=256,
                   max_new_tokens=size["new_tokens"])
     person = synth_benchmark(entities=ENTITIES, seed=SEED)["meta"]["people"]["forget"][0]
     return Protocol(
@@ -77,7 +81,7 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
         methods=methods,
         evaluation=EvalConfig(benchmark="tofu", **passes),
         attack=AttackConfig(benchmark="tofu", attacks="crosslingual,paraphrase,jailbreak,quantize",
-                            languages="es,ru", quant_bits="4", **passes),
+                            languages="es,ru", quant_bits="4", jailbreak_library=",".join(JAILBREAKS), **passes),
     )
 
 

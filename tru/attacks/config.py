@@ -25,6 +25,8 @@ class AttackConfig(QASourceFields):
     translate_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the endpoint's API key")
     translate_key_file: str = setting("", "file holding the endpoint's API key (instead of the environment)")
     jailbreak_templates: str = setting("", "extra jailbreak templates: a JSONL/JSON file of {name, family, template}")
+    jailbreak_library: str = setting("all", "built-in jailbreak templates to run: a comma list of names, all, "
+                                            "or none (only --jailbreak-templates)")
     relearn_share: float = setting(0.5, "share of the forget set the relearning attack trains on (0 < share < 1)")
     relearn_steps: int = setting(10, "relearning optimizer steps")
     relearn_lr: float = setting(1e-4, "relearning learning rate (AdamW)")
@@ -44,6 +46,21 @@ class AttackConfig(QASourceFields):
         if unknown:
             raise ConfigError(f"unknown attack '{unknown[0]}'; choose from {', '.join(ATTACKS)} or all")
         return list(dict.fromkeys(names))
+
+    def library_templates(self) -> list:
+        """The built-in jailbreak templates --jailbreak-library selects, in library order."""
+        from tru.attacks.jailbreak import LIBRARY
+
+        choice = self.jailbreak_library.strip()
+        if choice in ("", "all"):
+            return list(LIBRARY)
+        names = [] if choice == "none" else [x.strip() for x in choice.split(",") if x.strip()]
+        known = {t.name for t in LIBRARY}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(f"unknown jailbreak template '{unknown[0]}' in --jailbreak-library; choose from "
+                              f"{', '.join(t.name for t in LIBRARY)}, all or none")
+        return [t for t in LIBRARY if t.name in names]
 
     def language_list(self) -> list[str]:
         return [x.strip() for x in self.languages.split(",") if x.strip()]
@@ -79,6 +96,9 @@ class AttackConfig(QASourceFields):
             raise ConfigError(f"--relearn-lr must be positive, got {self.relearn_lr}")
         if "quantize" in names:
             self.bit_list()
+        if "jailbreak" in names and not self.library_templates() and not self.jailbreak_templates:
+            raise ConfigError("--jailbreak-library none leaves no jailbreak template; give --jailbreak-templates "
+                              "or drop jailbreak from --attacks")
         if self.limit < 0:
             raise ConfigError("--limit must be 0 (all) or positive")
         if self.dtype not in ("float32", "bfloat16"):

@@ -15,7 +15,8 @@ Placeholders: ``{question}`` (the forget question) and ``{question_spelled}`` (t
 capitalised word spelled out with dashes, e.g. ``B-a-s-i-l``). Templates are filled by plain string
 replacement (other braces are left alone), so the result is deterministic.
 
-User templates (``--jailbreak-templates``): a JSON Lines file or JSON list of
+``--jailbreak-library`` picks built-in templates by name (default: all). User templates
+(``--jailbreak-templates``): a JSON Lines file or JSON list of
 ``{"name": ..., "family": ..., "template": ...}``; the template must hold a placeholder and the name
 must be new. Each template is reported on its own; ``worst_case`` takes, per item, the template with
 the highest ROUGE-L recall (ties: the lowest UQ) and reports those values.
@@ -133,7 +134,7 @@ class Jailbreak(QueryAttack):
     def templates(self, ctx) -> list[Template]:
         if "jailbreak_templates" not in ctx.prepared:
             extra = load_templates(ctx.config.jailbreak_templates) if ctx.config.jailbreak_templates else []
-            ctx.prepared["jailbreak_templates"] = list(LIBRARY) + extra
+            ctx.prepared["jailbreak_templates"] = ctx.config.library_templates() + extra
         return ctx.prepared["jailbreak_templates"]
 
     def check(self, ctx) -> None:
