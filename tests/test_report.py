@@ -105,6 +105,23 @@ def test_report_files_self_contained_and_best_marked(inputs):
     assert "**Question:** `` What is the capital of France? ``" in md
 
 
+def test_reference_models_are_never_marked_best(inputs):
+    """An evaluation without a run (the model before unlearning, the retain oracle) is a reference: even
+    with the best value of a row it gets no mark, and it does not take the mark from the methods."""
+    tmp_path, runs, _ = inputs
+    oracle = _tofu_summary(0.001, 0.001, 0.9375, 0.9375, 9.5, 9.5, 0.0)  # beats both methods everywhere
+    runs = {"oracle": f",{_eval(tmp_path / 'eval-oracle', oracle)}", **runs}
+    out = build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [m["contender"] for m in report["methods"]] == [False, True, True]
+    md_rows = {line.split("|")[1].strip(): line for line in (out / "report.md").read_text().splitlines()
+               if line.startswith("| oracle")}
+    assert "★" not in md_rows["oracle"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for value in ("0.8750", "6.5000", "0.0625", "8.5000"):  # the methods' marks as without the oracle
+        assert f'<td class="best">{value} ★</td>' in html, value
+
+
 def test_numbers_match_summaries(inputs):
     tmp_path, runs, summaries = inputs
     out = build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))

@@ -38,7 +38,8 @@ METHODS = ("tru", "graddiff", "npo")
 FULL = {"steps": 20, "epochs": 6, "new_tokens": 112}
 FAST = {"steps": 2, "epochs": 2, "new_tokens": 16}  # tests: tiny-llama, seconds
 # the four built-in jailbreak templates that brought back the most forget content (mean ROUGE-L recall
-# over TRU, GradDiff and NPO) when the demo ran all eight; `tru attack` runs all eight by default
+# over TRU, GradDiff and NPO) when the demo, then with 8 fine-tuning epochs, ran all eight; `tru attack`
+# runs all eight by default
 JAILBREAKS = ("fictional_story", "prefix_injection", "many_shot_priming", "spelled_entities")
 
 

@@ -212,11 +212,19 @@ def shown_metrics(rows: list[MethodRow]) -> list[tuple[str, str, str | None]]:
             if any(r.metrics.get(key) is not None for r in rows)]
 
 
+def contenders(rows: list[MethodRow]) -> list[MethodRow]:
+    """The rows that compete for "best": the unlearned models (rows with a run directory), or every row
+    when fewer than two have one. The model before unlearning and the retain oracle are references."""
+    unlearned = [r for r in rows if r.inputs.run_dir]
+    return unlearned if len(unlearned) >= 2 else rows
+
+
 def best_values(rows: list[MethodRow]) -> dict[str, float]:
-    """metric key -> best value among methods (only for metrics with a direction and >= 2 distinct values)."""
+    """metric key -> best value among the contenders (only for metrics with a direction and >= 2
+    distinct values)."""
     best = {}
     for key, _, better in shown_metrics(rows):
-        values = [r.metrics[key] for r in rows if r.metrics.get(key) is not None]
+        values = [r.metrics[key] for r in contenders(rows) if r.metrics.get(key) is not None]
         if better and len(values) >= 2 and min(values) != max(values):  # a tie everywhere marks nothing
             best[key] = max(values) if better == "higher" else min(values)
     return best

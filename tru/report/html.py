@@ -41,8 +41,9 @@ def render_html(model: dict, folder: Path) -> str:
         src = ", ".join(f"{e(k)}: <code>{e(v)}</code>" for k, v in m["inputs"].items() if v)
         parts.append(f"<li><b>{e(m['name'])}</b> (method <code>{e(m['method'])}</code>): {src}</li>")
     parts += ["</ul>", "<h2>Metrics</h2>",
-              "<p class=\"caption\">↑ higher is better, ↓ lower is better; the best value per row is "
-              "<b>bold and green ★</b>. Numbers are those in each SUMMARY.json, rounded to 4 decimals "
+              "<p class=\"caption\">↑ higher is better, ↓ lower is better; the best value per row among the "
+              "unlearned models is <b>bold and green ★</b> (the model before unlearning and the retain oracle "
+              "are references). Numbers are those in each SUMMARY.json, rounded to 4 decimals "
               "(exact values in report.json). UQ/RQ (offline proxy) come from a rule-based proxy, not an "
               "LLM judge.</p>",
               "<div class=\"scroll\"><table><tr><th class=\"name\">Metric</th>"]
@@ -52,7 +53,7 @@ def render_html(model: dict, folder: Path) -> str:
         parts.append(f"<tr><td class=\"name\">{e(metric['label'] + arrow(metric['better']))}</td>")
         for m in methods:
             value = m["metrics"][metric["key"]]
-            if is_best(model, metric["key"], value):
+            if is_best(model, m, metric["key"]):
                 parts.append(f"<td class=\"best\">{e(fmt(value))} ★</td>")
             else:
                 parts.append(f"<td>{e(fmt(value))}</td>")

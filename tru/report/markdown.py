@@ -17,7 +17,8 @@ def render_markdown(model: dict) -> str:
         parts = [f"{k}: `{v}`" for k, v in m["inputs"].items() if v]
         out.append(f"- **{m['name']}** (method `{m['method']}`): " + ", ".join(parts))
     out += ["", "## Metrics", "",
-            "↑ higher is better, ↓ lower is better; **bold ★** marks the best value per column.", ""]
+            "↑ higher is better, ↓ lower is better; **bold ★** marks the best value per column among the "
+            "unlearned models (the model before unlearning and the retain oracle are references).", ""]
     metrics = model["metrics"]
     out.append("| Method | " + " | ".join(m["label"] + arrow(m["better"]) for m in metrics) + " |")
     out.append("|---|" + "---:|" * len(metrics))
@@ -26,7 +27,7 @@ def render_markdown(model: dict) -> str:
         for metric in metrics:
             value = m["metrics"][metric["key"]]
             text = fmt(value)
-            cells.append(f"**{text}** ★" if is_best(model, metric["key"], value) else text)
+            cells.append(f"**{text}** ★" if is_best(model, m, metric["key"]) else text)
         out.append(f"| {_cell(m['name'])} | " + " | ".join(cells) + " |")
     out.append("")
     if model["attack_names"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tru.report.collect import MethodRow, best_values, shown_metrics
+from tru.report.collect import MethodRow, best_values, contenders, shown_metrics
 
 SECTIONS = {
     "tradeoff": ("Forgetting vs. utility",
@@ -31,6 +31,7 @@ def build_model(rows: list[MethodRow], title: str, figures: dict[str, str]) -> d
     metrics = shown_metrics(rows)
     best = best_values(rows)
     attack_names = sorted({a for r in rows for a in r.attacks})
+    competing = {r.name for r in contenders(rows)}
     return {
         "title": title,
         "metrics": [{"key": k, "label": lab, "better": b} for k, lab, b in metrics],
@@ -38,6 +39,7 @@ def build_model(rows: list[MethodRow], title: str, figures: dict[str, str]) -> d
         "methods": [{
             "name": r.name,
             "method": r.method,
+            "contender": r.name in competing,  # marked best where its value is the best
             "inputs": {"run": str(r.inputs.run_dir or ""), "eval": str(r.inputs.eval_dir or ""),
                        "attack": str(r.inputs.attack_dir or "")},
             "metrics": {k: r.metrics.get(k) for k, _, _ in metrics},
@@ -50,8 +52,9 @@ def build_model(rows: list[MethodRow], title: str, figures: dict[str, str]) -> d
     }
 
 
-def is_best(model: dict, key: str, value) -> bool:
-    return value is not None and key in model["best"] and value == model["best"][key]
+def is_best(model: dict, method: dict, key: str) -> bool:
+    value = method["metrics"][key]
+    return method["contender"] and value is not None and key in model["best"] and value == model["best"][key]
 
 
 def arrow(better: str | None) -> str:

@@ -37,8 +37,11 @@ def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for index, (name, x, y) in enumerate(points):
         ax.scatter([x], [y], s=60)
-        # labels of points that fall together (two methods at the same forget quality) are staggered
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6 - 12 * (index % 3)))
+        # a point with a neighbour just to its right gets its label on the left; labels of points that
+        # fall together (two methods at the same forget quality) are staggered vertically
+        left = _has_right_neighbour(points, index, log_y=use_fq)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(-6 if left else 6, 6 - 12 * (index % 3)),
+                    ha="right" if left else "left")
     ax.margins(0.2)
     ax.set_xlabel("Model utility (higher = better)")
     ax.set_ylabel(ylabel)
@@ -47,6 +50,21 @@ def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.set_title("Forgetting vs. utility" + note, fontsize=10 if note else 12)
     return _save(fig, path)
+
+
+def _has_right_neighbour(points: list[tuple[str, float, float]], index: int, *, log_y: bool,
+                         near: float = 0.12) -> bool:
+    """Whether another point lies to the right of point ``index`` within ``near`` of both axes' spans."""
+    import math
+
+    def ys(v: float) -> float:
+        return math.log10(max(v, 1e-300)) if log_y else v
+
+    xs_all, ys_all = [p[1] for p in points], [ys(p[2]) for p in points]
+    x_span, y_span = (max(xs_all) - min(xs_all)) or 1.0, (max(ys_all) - min(ys_all)) or 1.0
+    _, x, y = points[index]
+    return any(0 < (ox - x) / x_span < near and abs(ys(oy) - ys(y)) / y_span < near
+               for j, (_, ox, oy) in enumerate(points) if j != index)
 
 
 def judge_bars(rows: list[MethodRow], path: Path) -> Path | None:

@@ -22,7 +22,7 @@ def render_text(model: dict) -> str:
         cells = [metric["label"] + arrow(metric["better"])]
         for m in methods:
             value = m["metrics"][metric["key"]]
-            cells.append(fmt(value) + ("*" if is_best(model, metric["key"], value) else " "))
+            cells.append(fmt(value) + ("*" if is_best(model, m, metric["key"]) else " "))
         rows.append(cells)
     out = _table(["metric", *(m["name"] + " " for m in methods)], rows)
     attacked = [m for m in methods if m["attacks"]]
@@ -31,6 +31,6 @@ def render_text(model: dict) -> str:
         rows = [[name, *(fmt(m["attacks"].get(name, {}).get("rougeL_recall")) for m in attacked)]
                 for name in model["attack_names"]]
         out += _table(["attack", *(m["name"] for m in attacked)], rows)
-    out.append("(* best per row; ↑ higher is better, ↓ lower is better; UQ/RQ offline proxy = rule-based, "
-               "not an LLM judge)")
+    out.append("(* best per row among the unlearned models; ↑ higher is better, ↓ lower is better; "
+               "UQ/RQ offline proxy = rule-based, not an LLM judge)")
     return "\n".join(out)
