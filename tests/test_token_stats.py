@@ -54,8 +54,11 @@ def test_shared_prompt_scoring_equals_separate_scoring(tiny, batch_size):
 def test_group_batches_pack_whole_groups_and_cut_large_ones():
     from tru.evaluate.token_stats import _group_batches
 
-    assert _group_batches([[0, 1], [2, 3, 4], [5, 6]], 4) == [[[0, 1]], [[2, 3, 4]], [[5, 6]]]
-    assert _group_batches([[0, 1], [2, 3], [4, 5, 6, 7, 8]], 4) == [[[0, 1], [2, 3]], [[4, 5, 6, 7]], [[8]]]
+    a, b, c = (1,), (2, 3), (4,)
+    assert _group_batches([(a, [0, 1]), (b, [2, 3, 4]), (c, [5, 6])], 4) == [
+        [(a, [0, 1])], [(b, [2, 3, 4])], [(c, [5, 6])]]
+    assert _group_batches([(a, [0, 1]), (b, [2, 3]), (c, [4, 5, 6, 7, 8])], 4) == [
+        [(a, [0, 1]), (b, [2, 3])], [(c, [4, 5, 6, 7])], [(c, [8])]]
 
 
 def test_batched_generation_equals_one_by_one(tiny):

@@ -29,13 +29,15 @@ class QueryAttack:
     def generation_requests(self, ctx: AttackContext) -> dict[str, list[str]]:
         """Every generation block this attack needs, baseline included (the runner may generate the
         blocks of several query attacks in one batched run before running them)."""
-        return {**baseline_request(ctx),
-                **{f"{self.name}/{v}/generations": q for v, (q, _) in self.variants(ctx).items()}}
+        return self._requests(ctx, self.variants(ctx))
+
+    def _requests(self, ctx: AttackContext, variants: dict) -> dict[str, list[str]]:
+        return {**baseline_request(ctx), **{f"{self.name}/{v}/generations": q for v, (q, _) in variants.items()}}
 
     def run(self, ctx: AttackContext) -> dict:
         items = ctx.data["forget"]
         variants = self.variants(ctx)
-        generated = store_generations(ctx.store, ctx.em, self.generation_requests(ctx), ctx.log)
+        generated = store_generations(ctx.store, ctx.em, self._requests(ctx, variants), ctx.log)
         before = generation_metrics(items, generated[BASELINE_KEY], "forget")
         result, per_variant = {}, {}
         for variant, (queries, info) in variants.items():

@@ -135,12 +135,14 @@ def _score_shared_prompts(model, groups: Sequence[tuple[Sequence[int], Sequence[
     return _split_rows(_stats_from_rows(logits, targets), targets, labelled.sum(-1).tolist())
 
 
-def _group_batches(groups: Sequence[list[int]], batch_size: int) -> list[list[list[int]]]:
-    """Consecutive groups packed into calls of at most ``batch_size`` candidates (a larger group is cut)."""
-    pieces = [members[i:i + batch_size] for members in groups for i in range(0, len(members), batch_size)]
-    batches: list[list[list[int]]] = []
+def _group_batches(groups: Sequence[tuple[tuple, list[int]]], batch_size: int) -> list[list[tuple[tuple, list[int]]]]:
+    """(prompt, member indices) groups packed into calls of at most ``batch_size`` candidates, in order;
+    a larger group is cut into pieces that keep its prompt."""
+    pieces = [(prompt, members[i:i + batch_size]) for prompt, members in groups
+              for i in range(0, len(members), batch_size)]
+    batches: list[list[tuple[tuple, list[int]]]] = []
     for piece in pieces:
-        if batches and sum(map(len, batches[-1])) + len(piece) <= batch_size:
+        if batches and sum(len(m) for _, m in batches[-1]) + len(piece[1]) <= batch_size:
             batches[-1].append(piece)
         else:
             batches.append([piece])
@@ -170,13 +172,12 @@ def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_
         [members[0] for members in groups.values() if len(members) == 1]
     try:
         if shared:
-            multi = sorted((m for m in groups.values() if len(m) > 1), key=lambda m: _prompt_length(examples[m[0]]))
+            multi = sorted(((p, m) for p, m in groups.items() if len(m) > 1), key=lambda group: len(group[0]))
             for batch in _group_batches(multi, batch_size):
-                stats = _score_shared_prompts(model, [(examples[m[0]].input_ids[:_prompt_length(examples[m[0]])],
-                                                       [examples[i] for i in m]) for m in batch], device)
-                for index, value in zip((i for m in batch for i in m), stats):
+                stats = _score_shared_prompts(model, [(p, [examples[i] for i in m]) for p, m in batch], device)
+                for index, value in zip((i for _, m in batch for i in m), stats):
                     results[index] = value
-                progress.update(sum(map(len, batch)))
+                progress.update(sum(len(m) for _, m in batch))
         for batch in _length_sorted_batches([len(examples[i]) for i in singles], batch_size):
             indices = [singles[b] for b in batch]
             for index, value in zip(indices, _score_batch(model, [examples[i] for i in indices], pad_token_id,

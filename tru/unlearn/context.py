@@ -120,6 +120,10 @@ class StepContext:
         """Global answer-token count of the stream divided by the world size (None on one process)."""
         return self.normalizer(self.loss_mask(stream).sum().float())
 
+    def answer_normalizer(self, stream: str) -> torch.Tensor | None:
+        """Like token_normalizer, for losses on the labelled tokens themselves (``answer_hidden``)."""
+        return self.normalizer(self._answer_mask(stream).sum().float())
+
     def item_normalizer(self, stream: str) -> torch.Tensor | None:
         labels = self.labels(stream)
         return self.normalizer(labels.new_full((), labels.shape[0], dtype=torch.float32))

@@ -274,8 +274,7 @@ class RMU(Recipe):
         control = self._control.to(forget_hidden.device, forget_hidden.dtype).expand_as(forget_hidden)
         retain_hidden = ctx.answer_hidden("retain", layer)
         retain_reference = ctx.reference_answer_hidden("retain", layer)
-        forget_norm = ctx.normalizer(ctx.labels("forget").ne(losses.IGNORE_INDEX).sum().float())
-        retain_norm = ctx.normalizer(ctx.labels("retain").ne(losses.IGNORE_INDEX).sum().float())
+        forget_norm, retain_norm = ctx.answer_normalizer("forget"), ctx.answer_normalizer("retain")
         return weighted({
             "forget_rmu": (self.gamma, losses.mse_loss(forget_hidden, control, forget_norm)),
             "retain_rmu": (self.alpha, losses.mse_loss(retain_hidden, retain_reference, retain_norm)),

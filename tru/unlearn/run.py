@@ -159,7 +159,7 @@ def unlearn(config: UnlearnConfig) -> Path:
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=setup.dataset,
                              data_collator=setup.collator(config.fuse), recipe=recipe,
                              reference=setup.reference, loss_log_path=run_dir / "losses.jsonl", fuse=config.fuse,
-                             group_by_length=config.group_by_length, logits_chunk=config.logits_chunk)
+                             group_by_length=config.group_by_length, logits_chunk=setup.logits_chunk)
     guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll)
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, config, guard)
