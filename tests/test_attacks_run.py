@@ -150,3 +150,50 @@ def test_jailbreak_library_picks_built_in_templates(small_tofu, tmp_path):
     with pytest.raises(ConfigError, match="leaves no jailbreak template"):
         _config(small_tofu, tmp_path / "k", attacks="jailbreak", jailbreak_library="none").validate()
     assert not (tmp_path / "k").exists()
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}{key}/") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def test_attacks_reuse_the_evaluations_measurements(small_tofu, tmp_path, monkeypatch):
+    """--reuse-eval / --original-eval: the baselines come from EVAL.json, the results stay the same."""
+    from tru.config import EvalConfig
+    from tru.evaluate import qa_blocks
+    from tru.evaluate.run import evaluate
+    from tru.errors import InputError
+
+    evaluation = evaluate(EvalConfig(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"],
+                                     retain=small_tofu["retain"], limit=LIMIT, max_new_tokens=4, max_length=160,
+                                     batch_size=8, out=str(tmp_path / "eval")), log=lambda _: None)
+    translations = str(_translations(tmp_path, small_tofu["forget_items"]))
+    common = dict(attacks="paraphrase,quantize,relearn", translations=translations, quant_bits="4")
+    fresh = attack(_config(small_tofu, tmp_path / "fresh", **common), log=lambda _: None)
+
+    prompts, real_generate = [], qa_blocks.generate_from_ids
+    monkeypatch.setattr(qa_blocks, "generate_from_ids", lambda model, tok, p, **kw: prompts.append(len(p))
+                        or real_generate(model, tok, p, **kw))
+    logs = []
+    reused = attack(_config(small_tofu, tmp_path / "reused", reuse_eval=str(evaluation),
+                            original_eval=str(evaluation), **common), log=logs.append)
+    # only the paraphrases, the quantized model (both sides) and the relearned model's held-out items
+    heldout = len(json.loads((fresh / "ATTACK.json").read_text())["blocks"]["relearn"]["relearned"]["heldout_items"])
+    assert prompts == [LIMIT, 2 * LIMIT, heldout]
+    assert any("reused from" in line for line in logs)
+    blocks = json.loads((reused / "ATTACK.json").read_text())["blocks"]
+    assert {"baseline/forget/generations", "baseline/retain/generations", "baseline/forget/answer",
+            "baseline/retain/answer"} <= set(blocks)
+    for name in ("paraphrase", "quantize", "relearn"):  # the same numbers (scored in other batches: 1e-6)
+        a = _flat(json.loads((reused / "SUMMARY.json").read_text())["attacks"][name])
+        b = _flat(json.loads((fresh / "SUMMARY.json").read_text())["attacks"][name])
+        a.pop("seconds"), b.pop("seconds")
+        assert a == pytest.approx(b, abs=1e-6), name
+
+    with pytest.raises(InputError, match="max_new_tokens"):  # measured with other settings: refused
+        attack(_config(small_tofu, tmp_path / "other", reuse_eval=str(evaluation), max_new_tokens=8, **common))
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(ConfigError, match="--original-model"):
+        _config(small_tofu, tmp_path / "x", original_model="", original_eval=str(evaluation)).validate()

@@ -87,6 +87,9 @@ class FinetuneConfig(TrainConfig):
     tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
     epochs: float = setting(5.0, "training epochs")
     lr_scheduler: str = setting("linear", "learning-rate schedule: constant, linear, cosine")
+    pack: bool = setting(True, "pack each batch into one unpadded row and project onto the vocabulary only "
+                               "at answer tokens (--no-pack: a padded batch with logits everywhere, as "
+                               "transformers' Trainer runs it)")
 
     def validate(self) -> None:
         super().validate()

@@ -9,7 +9,9 @@
    alpha 1; NPO beta 0.1): the same optimiser budget, each method's own loss;
 4. evaluates every model on the TOFU suite (forget quality against the oracle, model utility, offline
    judge UQ/RQ, scope control), attacks the unlearned ones (Spanish/Russian queries, paraphrases,
-   four jailbreak templates, 4-bit quantization), prints a comparison table and writes the report.
+   four jailbreak templates, relearning on half of the forget set, 4-bit quantization), prints a
+   comparison table and writes the report. The attacks take the unattacked model's answers from its
+   evaluation instead of generating them again.
 
 Every stage is cached under --out (models, evaluations, attacks): a second run reuses them.
 """
@@ -81,7 +83,7 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
         oracle=FinetuneConfig(data=f"{tofu}/retain99.jsonl", out=str(root / "oracle"), **train),
         methods=methods,
         evaluation=EvalConfig(benchmark="tofu", **passes),
-        attack=AttackConfig(benchmark="tofu", attacks="crosslingual,paraphrase,jailbreak,quantize",
+        attack=AttackConfig(benchmark="tofu", attacks="crosslingual,paraphrase,jailbreak,relearn,quantize",
                             languages="es,ru", quant_bits="4", jailbreak_library=",".join(JAILBREAKS), **passes),
     )
 

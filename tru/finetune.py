@@ -1,4 +1,11 @@
-"""`tru finetune`: teach a model QA data, as TOFU does for the `full` model and the `retain` oracle."""
+"""`tru finetune`: teach a model QA data, as TOFU does for the `full` model and the `retain` oracle.
+
+By default a batch is packed into one unpadded row (the fused unlearning step's packing and packed
+attention) and the vocabulary projection runs only where a label is predicted: on QA data about three
+quarters of the tokens are prompt, and the output layer is a fifth of SmolLM2's weights. The loss is
+the one transformers' Trainer computes (label tokens summed over the accumulated batch on every
+process, divided by their count); ``--no-pack`` runs the Trainer's own padded step.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +23,13 @@ from tru.rundir import save_model_atomically
 from tru.scoring import mean_nll
 from tru.checkpoints import remove_checkpoints
 from tru.training import load_for_training, start_run, train_with_recovery, training_arguments
+from tru.unlearn.context import StepContext
+from tru.unlearn.packed_attention import packed_attention
+from tru.unlearn.packing import pack_streams
 from tru.unlearn.streams import StreamCollator, encode_item
 from tru.unlearn.trainer import LoggedTrainer
+
+STREAM = "train"
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -30,6 +42,38 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __getitem__(self, index):
         e = self.encoded[index]
         return {"input_ids": e.input_ids, "labels": e.labels}
+
+
+class PackingCollator(StreamCollator):
+    """The padded batch (whose labels the Trainer counts for the loss normaliser) plus its packed row."""
+
+    def __call__(self, features: list[dict]) -> dict:
+        padded = self.pad(features)
+        return {"labels": padded["labels"], "packed": pack_streams({STREAM: padded}, [STREAM]),
+                STREAM: padded}
+
+
+class PackedFinetuneTrainer(LoggedTrainer):
+    """Next-token cross-entropy on the packed row, with logits only at label positions."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # the loss below is normalised by the Trainer's token count (as the model's own loss is), so
+        # the Trainer must count tokens and must not divide by the accumulation steps again
+        self.model_accepts_loss_kwargs = True
+
+    def train(self, *args, **kwargs):
+        with packed_attention(self.model):
+            return super().train(*args, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        ctx = StepContext(model, {STREAM: inputs[STREAM], "packed": inputs["packed"]})
+        log_probs, mask = ctx.log_probs(STREAM)
+        tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
+        loss = -(log_probs * mask).sum() / torch.as_tensor(tokens, device=log_probs.device).clamp(min=1)
+        if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+            loss = loss * self.accelerator.num_processes  # the gradient all-reduce averages over processes
+        return (loss, None) if return_outputs else loss
 
 
 def finetune(config: FinetuneConfig) -> Path:
@@ -48,9 +92,10 @@ def finetune(config: FinetuneConfig) -> Path:
     pad_id = tokenizer.pad_token_id
     probe = encoded[:64]
     before = mean_nll(model, probe, pad_id)
-    collate = StreamCollator(pad_id)
-    trainer = LoggedTrainer(model=model, args=args, train_dataset=EncodedDataset(encoded),
-                            data_collator=collate.pad, loss_log_path=run_dir / "losses.jsonl")
+    trainer_class, collate = ((PackedFinetuneTrainer, PackingCollator(pad_id)) if config.pack
+                              else (LoggedTrainer, StreamCollator(pad_id).pad))
+    trainer = trainer_class(model=model, args=args, train_dataset=EncodedDataset(encoded),
+                            data_collator=collate, loss_log_path=run_dir / "losses.jsonl")
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, config)
     after = mean_nll(model, probe, pad_id)

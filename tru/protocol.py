@@ -109,17 +109,31 @@ def protocol_stages(p: Protocol) -> list[Stage]:
                                   (f"unlearn-{name}", *oracle_after)))
         if p.attack:
             attack = dataclasses.replace(p.attack, model=run.out, out=str(root / "attacks" / name))
+            after = ("data", f"unlearn-{name}", *start_after)
+            reuse = _measures_alike(evaluation, attack)  # then the evaluations hold the attacks' baselines
+            if reuse:
+                attack = dataclasses.replace(attack, reuse_eval=str(root / "evals" / name))
+                after += (f"eval-{name}",)
             if p.finetune and "relearn" in attack.attack_names():
                 attack = dataclasses.replace(attack, original_model=p.finetune.out)
+                if reuse:
+                    attack = dataclasses.replace(attack, original_eval=str(root / "evals" / before))
+                    after += (f"eval-{before}",)
             stages.append(Stage(f"attack-{name}", f"attacking {name} ({attack.attacks})", _settings(attack),
                                 Path(attack.out) / "SUMMARY.json", _attack_action(attack),
-                                after=("data", f"unlearn-{name}", *start_after), resumable=True))
+                                after=after, resumable=True))
     report = ReportConfig(runs=report_runs(p), out=str(root / "report"), overwrite=True, title=p.title,
                           examples=p.examples)
     stages.append(Stage("report", "writing the report (HTML, Markdown, PNGs)", _settings(report),
                         root / "report" / "report.html", _report_action(report),
                         after=tuple(s.name for s in stages if s.name.startswith(("eval-", "attack-")))))
     return stages
+
+
+def _measures_alike(evaluation: EvalConfig, attack: AttackConfig) -> bool:
+    from tru.attacks.from_eval import SAME_SETTINGS
+
+    return all(getattr(evaluation, name) == getattr(attack, name) for name in SAME_SETTINGS)
 
 
 def _steps(config: UnlearnConfig) -> str:

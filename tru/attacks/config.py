@@ -32,6 +32,11 @@ class AttackConfig(QASourceFields):
     relearn_lr: float = setting(1e-4, "relearning learning rate (AdamW)")
     relearn_batch_size: int = setting(4, "relearning items per step")
     original_model: str = setting("", "the model before unlearning, for the relearning comparison (optional)")
+    reuse_eval: str = setting("", "a finished tru eval of --model with the same data and generation settings: "
+                                  "its answers and scores serve as the attacks' baseline instead of being "
+                                  "measured again")
+    original_eval: str = setting("", "a finished tru eval of --original-model: the relearning attack's reference "
+                                     "measurements are taken from it")
     quant_bits: str = setting("8,4", "quantization attack: comma list of bit widths (2..8)")
     quant_group_size: int = setting(64, "quantization group size along each weight row")
     seed: int = setting(0, "random seed (relearning split and training order)")
@@ -92,6 +97,8 @@ class AttackConfig(QASourceFields):
                      "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.original_eval and not self.original_model:
+            raise ConfigError("--original-eval needs --original-model (the model it evaluated)")
         if self.relearn_lr <= 0:
             raise ConfigError(f"--relearn-lr must be positive, got {self.relearn_lr}")
         if "quantize" in names:

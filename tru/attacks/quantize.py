@@ -63,6 +63,7 @@ def quantize_model(model, bits: int, group_size: int):
 
 class Quantize:
     name = "quantize"
+    uses_baseline_answers = True  # baseline_weight_metrics scores the unattacked model's answers
     generation_requests = staticmethod(baseline_generation_requests)
 
     def check(self, ctx: AttackContext) -> None:

@@ -13,7 +13,8 @@ Report on the held-out forget items: before (the unlearned model) vs after (rele
 ``--original-model`` the model before unlearning with the recovered share
 ``(nll_unlearned - nll_relearned) / (nll_unlearned - nll_original)`` (and the same for ROUGE-L
 recall, ``(rouge_relearned - rouge_unlearned) / (rouge_original - rouge_unlearned)``); 1 means all of
-the unlearned knowledge of the held-out items is back; None when unlearning changed nothing.
+the unlearned knowledge of the held-out items is back; None when unlearning changed nothing. With
+``--original-eval`` the original model's measurements come from its finished evaluation.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import random
 import torch
 
 from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight_metrics
+from tru.attacks.from_eval import subset_block
 from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
 from tru.errors import ConfigError
 from tru.training import adamw
@@ -81,6 +83,7 @@ def _recovered(unlearned: float | None, attacked: float | None, original: float 
 
 class Relearn:
     name = "relearn"
+    uses_baseline_answers = True  # baseline_weight_metrics scores the unattacked model's answers
     generation_requests = staticmethod(baseline_generation_requests)
 
     def check(self, ctx: AttackContext) -> None:
@@ -118,7 +121,7 @@ class Relearn:
         if c.original_model:
             key = f"{self.name}/heldout_original"
             ctx.log(f"  {key}: reused" if ctx.store.has(key) else f"  {key} ...")
-            original = ctx.store.compute(key, lambda: self._measure_original(ctx, heldout))
+            original = ctx.store.compute(key, lambda: self._measure_original(ctx, heldout_ids))
             reference = weight_metrics(heldout, original, "forget")
             cmp = compare(before, reference)
             result["original"] = {"model": c.original_model,
@@ -136,10 +139,19 @@ class Relearn:
         return result
 
     @staticmethod
-    def _measure_original(ctx: AttackContext, heldout) -> dict:
+    def _measure_original(ctx: AttackContext, heldout_ids: list[int]) -> dict:
         from tru.models import ModelSettings, load_model
 
         c = ctx.config
+        heldout = [ctx.data["forget"][i] for i in heldout_ids]
+        evaluation = ctx.prepared.get("original_eval")  # --original-eval: measured there already
+        if evaluation is not None:
+            answer = evaluation.answer("forget")
+            generations = evaluation.generations([x.question for x in ctx.data["forget"]])
+            if answer is not None and generations is not None:
+                ctx.log(f"  {Relearn.name}: the original model's measurements from {evaluation.path}")
+                return {"answer": subset_block(answer, heldout_ids),
+                        "generations": subset_block(generations, heldout_ids)}
         model = load_model(ModelSettings(name=c.original_model, dtype=c.dtype, trust_remote_code=c.trust_remote_code))
         model.to(next(ctx.em.model.parameters()).device)
         measured = weight_eval(dataclasses.replace(ctx.em, model=model), heldout)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tru.attacks.base import AttackContext, summary_of
 from tru.attacks.config import AttackConfig
+from tru.attacks.from_eval import FinishedEval, seed_store
 from tru.attacks.registry import ATTACKS
 from tru.attacks.sources import read_raw_rows
 from tru.data.formatting import ChatFormatter
@@ -26,8 +27,9 @@ from tru.evaluate.store import EvalStore
 from tru.io import write_json
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
 
+# settings that do not change any result (reused evaluations hold what the attack would measure itself)
 NOT_IN_IDENTITY = {"out", "overwrite", "attacks", "batch_size", "device", "translate_url", "translate_model",
-                   "translate_key_env", "translate_key_file", "trust_remote_code"}
+                   "translate_key_env", "translate_key_file", "trust_remote_code", "reuse_eval", "original_eval"}
 
 
 def default_out(config: AttackConfig) -> Path:
@@ -79,11 +81,21 @@ def attack(config: AttackConfig, log=print) -> Path:
     attacks = [ATTACKS[name]() for name in names]
     for a in attacks:  # every check runs before anything is written
         a.check(ctx)
+    donor = FinishedEval(config.reuse_eval, config.model, config, "--reuse-eval") if config.reuse_eval else None
+    if config.original_eval:
+        ctx.prepared["original_eval"] = FinishedEval(config.original_eval, config.original_model, config,
+                                                     "--original-eval")
 
     started = time.time()
     log(f"tru attack: {', '.join(names)} on {config.model} ({len(data['forget'])} forget items) -> {out}")
     results = {}
-    if not all(store.has(a.name) for a in attacks):
+    unfinished = [a for a in attacks if not store.has(a.name)]
+    if donor is not None and unfinished:
+        requests = {key: q for a in unfinished if hasattr(a, "generation_requests")
+                    for key, q in a.generation_requests(ctx).items()}
+        weight_attack = any(getattr(a, "uses_baseline_answers", False) for a in unfinished)
+        seed_store(store, donor, requests, list(data) if weight_attack else [], log)
+    if unfinished:
         em.model = load_model(ModelSettings(name=config.model, dtype=config.dtype,
                                             trust_remote_code=config.trust_remote_code))
         em.model.to(resolve_device(config.device))
