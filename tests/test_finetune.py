@@ -37,9 +37,8 @@ def test_packed_step_equals_the_trainers_padded_loss_and_gradients(small_tofu):
     from tru.data.formatting import ChatFormatter
     from tru.data.readers import read_records
     from tru.data.records import QAItem
-    from tru.finetune import STREAM, PackingCollator
+    from tru.finetune import STREAM, PackingCollator, packed_lm_loss
     from tru.models import load_tokenizer, resolve_model_path
-    from tru.unlearn.context import StepContext
     from tru.unlearn.packed_attention import packed_attention
     from tru.unlearn.streams import encode_item
 
@@ -61,8 +60,7 @@ def test_packed_step_equals_the_trainers_padded_loss_and_gradients(small_tofu):
     reference = model(**padded).loss  # transformers' own causal-LM loss on the padded batch
     reference_grads = gradients(reference)
     with packed_attention(model):
-        log_probs, mask = StepContext(model, {STREAM: padded, "packed": batch["packed"]}).log_probs(STREAM)
-        packed = -(log_probs * mask).sum() / mask.sum()
+        packed = packed_lm_loss(model, batch)
         packed_grads = gradients(packed)
     assert abs(float(packed) - float(reference)) <= 1e-5
     for name, grad in reference_grads.items():

@@ -53,6 +53,14 @@ class PackingCollator(StreamCollator):
                 STREAM: padded}
 
 
+def packed_lm_loss(model, batch: dict, tokens=None) -> torch.Tensor:
+    """Summed next-token NLL of a PackingCollator batch's labels over ``tokens`` (default: its own count).
+    Run inside ``packed_attention(model)``."""
+    log_probs, mask = StepContext(model, {STREAM: batch[STREAM], "packed": batch["packed"]}).log_probs(STREAM)
+    count = mask.sum() if tokens is None else torch.as_tensor(tokens, device=log_probs.device)
+    return -(log_probs * mask).sum() / count.clamp(min=1)
+
+
 class PackedFinetuneTrainer(LoggedTrainer):
     """Next-token cross-entropy on the packed row, with logits only at label positions."""
 
@@ -67,10 +75,7 @@ class PackedFinetuneTrainer(LoggedTrainer):
             return super().train(*args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        ctx = StepContext(model, {STREAM: inputs[STREAM], "packed": inputs["packed"]})
-        log_probs, mask = ctx.log_probs(STREAM)
-        tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
-        loss = -(log_probs * mask).sum() / torch.as_tensor(tokens, device=log_probs.device).clamp(min=1)
+        loss = packed_lm_loss(model, inputs, num_items_in_batch)
         if num_items_in_batch is not None and self.args.average_tokens_across_devices:
             loss = loss * self.accelerator.num_processes  # the gradient all-reduce averages over processes
         return (loss, None) if return_outputs else loss
