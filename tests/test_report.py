@@ -62,7 +62,8 @@ def _attack(path: Path) -> Path:
     forget = {"rougeL_recall": ba(0.5, 0.625), "refusal": ba(0.5, 0.25), "uq": ba(4.0, 3.0)}
     _write(path / "SUMMARY.json", {"benchmark": "tofu", "attacks": {
         "crosslingual": {"es": {"forget": forget}, "seconds": 1.0},
-        "quantize": {"int8": {"forget": forget, "retain": forget}, "seconds": 1.0}}})
+        "quantize": {"int8": {"forget": forget, "retain": forget}, "seconds": 1.0},
+        "relearn": {"relearned": {"forget": forget}, "original": {"forget": forget}, "seconds": 1.0}}})
     return path
 
 
@@ -151,6 +152,8 @@ def test_numbers_match_summaries(inputs):
         assert method["metrics"]["nll_after_forget"] == 3.25
     tru = next(m for m in data["methods"] if m["name"] == "tru")
     assert tru["attacks"]["crosslingual/es"]["rougeL_recall"] == 0.625 - 0.5
+    # the relearning attack's reference (the model before unlearning) is not shown as an attack
+    assert "relearn/relearned" in tru["attacks"] and "relearn/original" not in tru["attacks"]
     assert "trace_leakage" not in [m["key"] for m in data["metrics"]]  # all null: column hidden
 
 
