@@ -159,7 +159,7 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def test_attacks_reuse_the_evaluations_measurements(small_tofu, tmp_path, monkeypatch):
+def test_attacks_reuse_the_evaluations_measurements(small_tofu, tiny_finetuned, tmp_path, monkeypatch):
     """--reuse-eval / --original-eval: the baselines come from EVAL.json, the results stay the same."""
     from tru.config import EvalConfig
     from tru.evaluate import qa_blocks
@@ -184,8 +184,10 @@ def test_attacks_reuse_the_evaluations_measurements(small_tofu, tmp_path, monkey
     assert prompts == [LIMIT, 2 * LIMIT, heldout]
     assert any("reused from" in line for line in logs)
     blocks = json.loads((reused / "ATTACK.json").read_text())["blocks"]
-    assert {"baseline/forget/generations", "baseline/retain/generations", "baseline/forget/answer",
-            "baseline/retain/answer"} <= set(blocks)
+    copied = {"baseline/forget/generations", "baseline/retain/generations", "baseline/forget/answer",
+              "baseline/retain/answer"}
+    assert copied <= set(blocks)
+    assert copied <= set(json.loads((reused / "SUMMARY.json").read_text())["copied_from_eval"]["blocks"])
     for name in ("paraphrase", "quantize", "relearn"):  # the same numbers (scored in other batches: 1e-6)
         a = _flat(json.loads((reused / "SUMMARY.json").read_text())["attacks"][name])
         b = _flat(json.loads((fresh / "SUMMARY.json").read_text())["attacks"][name])
@@ -195,5 +197,11 @@ def test_attacks_reuse_the_evaluations_measurements(small_tofu, tmp_path, monkey
     with pytest.raises(InputError, match="max_new_tokens"):  # measured with other settings: refused
         attack(_config(small_tofu, tmp_path / "other", reuse_eval=str(evaluation), max_new_tokens=8, **common))
     assert not (tmp_path / "other").exists()
+    with pytest.raises(InputError, match="identity.model"):  # the evaluation of another model: refused
+        attack(_config(small_tofu, tmp_path / "other", model=tiny_finetuned, reuse_eval=str(evaluation), **common))
+    assert not (tmp_path / "other").exists()
+    # --original-eval only matters to the relearning attack: without it, it is not even read
+    attack(_config(small_tofu, tmp_path / "query", attacks="paraphrase", translations=translations,
+                   original_eval=str(tmp_path / "missing")), log=lambda _: None)
     with pytest.raises(ConfigError, match="--original-model"):
         _config(small_tofu, tmp_path / "x", original_model="", original_eval=str(evaluation)).validate()

@@ -81,3 +81,17 @@ def test_packed_finetune_logs_the_losses_of_the_padded_trainer(tmp_path, small_t
     assert len(a) == len(b) == 4
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-3, (a, b)
     assert a[-1] < a[0]
+
+
+def test_packed_steps_refuse_dataparallel():
+    """One process over several GPUs would split the packed row: refused with what to do instead."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from tru.errors import ConfigError
+    from tru.training import require_process_per_device
+
+    require_process_per_device(SimpleNamespace(n_gpu=1), "--no-pack")
+    with pytest.raises(ConfigError, match="accelerate launch.*--no-pack"):
+        require_process_per_device(SimpleNamespace(n_gpu=2), "--no-pack")

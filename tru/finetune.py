@@ -4,7 +4,8 @@ By default a batch is packed into one unpadded row (the fused unlearning step's 
 attention) and the vocabulary projection runs only where a label is predicted: on QA data about three
 quarters of the tokens are prompt, and the output layer is a fifth of SmolLM2's weights. The loss is
 the one transformers' Trainer computes (label tokens summed over the accumulated batch on every
-process, divided by their count); ``--no-pack`` runs the Trainer's own padded step.
+process, divided by their count; a batch without label tokens gives 0 where the Trainer's gives NaN);
+``--no-pack`` runs the Trainer's own padded step.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tru.io import write_json
 from tru.rundir import save_model_atomically
 from tru.scoring import mean_nll
 from tru.checkpoints import remove_checkpoints
-from tru.training import load_for_training, start_run, train_with_recovery, training_arguments
+from tru.training import (load_for_training, require_process_per_device, start_run, train_with_recovery,
+                          training_arguments)
 from tru.unlearn.context import StepContext
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.packing import pack_streams
@@ -92,6 +94,8 @@ def finetune(config: FinetuneConfig) -> Path:
     encoded = [encode_item(formatter, item) for item in items]
 
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
+    if config.pack:
+        require_process_per_device(args, "--no-pack")
     run_dir, checkpoint = start_run(config, {"items": len(items)})
     model.to(args.device)
     pad_id = tokenizer.pad_token_id

@@ -80,6 +80,17 @@ def training_arguments(config: TrainConfig, run_dir: Path):
     )
 
 
+def require_process_per_device(args, option: str) -> None:
+    """A packed step needs one process per device: run as one process on several GPUs, the Trainer
+    wraps the model in DataParallel, which would split the single packed row."""
+    from tru.errors import ConfigError
+
+    if args.n_gpu > 1:
+        raise ConfigError(f"this process sees {args.n_gpu} GPUs: start one process per GPU with accelerate launch "
+                          f"(e.g. --config_file configs/accelerate/ddp.yaml), set CUDA_VISIBLE_DEVICES to one GPU, "
+                          f"or pass {option}")
+
+
 def start_run(config: TrainConfig, extra: dict) -> tuple[Path, Path | None]:
     """Create the run directory and record the resolved config (main process only).
 

@@ -11,8 +11,10 @@ are copied from the evaluations' EVAL.json instead of being computed again:
   same data.
 
 The evaluation must have measured the same model with the same data, length and generation settings
-(checked; a mismatch is an error rather than a silent recomputation). Batch size is not part of it:
-greedy answers do not depend on it beyond floating-point ties.
+(checked; a mismatch is an error rather than a silent recomputation). The model is recognised by its
+path: a model retrained into the same folder after its evaluation needs a new evaluation (the
+protocol runners redo both). Batch size and device are not part of it: greedy answers do not depend
+on them beyond floating-point ties.
 """
 
 from __future__ import annotations
@@ -61,22 +63,27 @@ class FinishedEval:
                 return block
         return None
 
-    def answer(self, side: str) -> dict | None:
-        return self.blocks.get(f"{side}/answer")
+    def answer(self, side: str, questions: Sequence[str]) -> dict | None:
+        """The side's answer scores, if the evaluation asked that side exactly these questions (the
+        settings check compares data paths; this catches a data file changed since)."""
+        block, asked = self.blocks.get(f"{side}/answer"), self.blocks.get(f"{side}/generations")
+        if block is None or not isinstance(asked, dict) or asked.get("question") != list(questions):
+            return None
+        return block if len(block.get("nll", ())) == len(questions) else None
 
 
-def seed_store(store, donor: FinishedEval, requests: dict[str, list[str]], answer_sides: Sequence[str],
+def seed_store(store, donor: FinishedEval, requests: dict[str, list[str]], answer_sides: dict[str, list[str]],
                log) -> list[str]:
-    """Copy into ``store`` the requested generation blocks and ``baseline/SIDE/answer`` blocks the donor
-    holds; returns the keys copied."""
+    """Copy into ``store`` the requested generation blocks and the ``baseline/SIDE/answer`` blocks of
+    ``answer_sides`` (side -> its questions) that the donor holds; returns the keys copied."""
     copied = []
     for key, questions in requests.items():
         block = None if store.has(key) else donor.generations(questions)
         if block is not None:
             store.put(key, block)
             copied.append(key)
-    for side in answer_sides:
-        key, block = f"baseline/{side}/answer", donor.answer(side)
+    for side, questions in answer_sides.items():
+        key, block = f"baseline/{side}/answer", donor.answer(side, questions)
         if not store.has(key) and block is not None:
             store.put(key, block)
             copied.append(key)

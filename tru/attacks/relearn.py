@@ -146,12 +146,14 @@ class Relearn:
         heldout = [ctx.data["forget"][i] for i in heldout_ids]
         evaluation = ctx.prepared.get("original_eval")  # --original-eval: measured there already
         if evaluation is not None:
-            answer = evaluation.answer("forget")
-            generations = evaluation.generations([x.question for x in ctx.data["forget"]])
+            questions = [x.question for x in ctx.data["forget"]]
+            answer, generations = evaluation.answer("forget", questions), evaluation.generations(questions)
             if answer is not None and generations is not None:
                 ctx.log(f"  {Relearn.name}: the original model's measurements from {evaluation.path}")
                 return {"answer": subset_block(answer, heldout_ids),
                         "generations": subset_block(generations, heldout_ids)}
+            ctx.log(f"  {Relearn.name}: {evaluation.path} did not ask these forget questions; measuring the "
+                    "original model")
         model = load_model(ModelSettings(name=c.original_model, dtype=c.dtype, trust_remote_code=c.trust_remote_code))
         model.to(next(ctx.em.model.parameters()).device)
         measured = weight_eval(dataclasses.replace(ctx.em, model=model), heldout)

@@ -82,7 +82,7 @@ def attack(config: AttackConfig, log=print) -> Path:
     for a in attacks:  # every check runs before anything is written
         a.check(ctx)
     donor = FinishedEval(config.reuse_eval, config.model, config, "--reuse-eval") if config.reuse_eval else None
-    if config.original_eval:
+    if config.original_eval and "relearn" in names:
         ctx.prepared["original_eval"] = FinishedEval(config.original_eval, config.original_model, config,
                                                      "--original-eval")
 
@@ -94,7 +94,10 @@ def attack(config: AttackConfig, log=print) -> Path:
         requests = {key: q for a in unfinished if hasattr(a, "generation_requests")
                     for key, q in a.generation_requests(ctx).items()}
         weight_attack = any(getattr(a, "uses_baseline_answers", False) for a in unfinished)
-        seed_store(store, donor, requests, list(data) if weight_attack else [], log)
+        sides = {side: [x.question for x in items] for side, items in data.items()} if weight_attack else {}
+        copied = seed_store(store, donor, requests, sides, log)
+        if copied:
+            store.put("_copied_from_eval", {"eval": str(donor.path), "blocks": copied})
     if unfinished:
         em.model = load_model(ModelSettings(name=config.model, dtype=config.dtype,
                                             trust_remote_code=config.trust_remote_code))
@@ -115,7 +118,8 @@ def attack(config: AttackConfig, log=print) -> Path:
                "items": {side: len(items) for side, items in data.items()},
                "attacks": {name: {**summary_of(result), "seconds": result.get("seconds")}
                            for name, result in results.items()},
-               "seconds": round(time.time() - started, 2), "reused_blocks": store.reused}
+               "seconds": round(time.time() - started, 2), "reused_blocks": store.reused,
+               "copied_from_eval": store.get("_copied_from_eval") if store.has("_copied_from_eval") else None}
     store.put("_finished", True)
     write_json(out / "SUMMARY.json", summary)
     log(format_table(summary))

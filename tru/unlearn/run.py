@@ -19,7 +19,8 @@ from tru.processes import sharding_engine
 from tru.scoring import mean_nll, score_sequences
 from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.rundir import save_model_atomically
-from tru.training import load_for_training, start_run, train_with_recovery, training_arguments
+from tru.training import (load_for_training, require_process_per_device, start_run, train_with_recovery,
+                          training_arguments)
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
 from tru.unlearn.context import StepContext
@@ -147,6 +148,8 @@ def unlearn(config: UnlearnConfig) -> Path:
     setup = prepare_unlearning(config)
     recipe, model, tokenizer = setup.recipe, setup.model, setup.tokenizer
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
+    if config.fuse:
+        require_process_per_device(args, "--no-fuse")
     run_dir, checkpoint = start_run(config, {"recipe": recipe_settings(recipe)})
     model.to(args.device)
     pad_id = setup.pad_id
