@@ -64,6 +64,11 @@ def test_resume_refuses_changed_settings(tmp_path, small_tofu, capsys):
     assert main([*args[:-2], "--seed", "3", "--max-steps", "2", "--out", str(out)]) == 0
     code = main([*args, "--out", str(out), "--resume", "--lr", "5e-4"])
     assert code == 2 and "settings differ" in capsys.readouterr().err
+    # how the step runs is not a setting of the run: a run from before --pack existed resumes
+    record = json.loads((out / "config.json").read_text())
+    del record["pack"]
+    (out / "config.json").write_text(json.dumps(record))
+    assert main([*args[:-2], "--seed", "3", "--max-steps", "2", "--out", str(out), "--resume", "--no-pack"]) == 0
 
 
 def test_divergence_guard_stops_and_writes_no_model(tmp_path, small_tofu, capsys):

@@ -19,7 +19,9 @@ from tru.errors import ConfigError
 from tru.io import write_jsonl
 
 MARKER = ".complete"
-RESUME_IGNORED = ("resume", "overwrite")
+# not compared on --resume: the run's own switches, and how a fine-tuning step runs rather than what it
+# computes (packed and padded steps give the same loss; runs from before --pack existed lack it)
+RESUME_IGNORED = ("resume", "overwrite", "pack")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
