@@ -20,7 +20,6 @@ def test_finetune_throughput_compares_equal_losses(shared_data, tmp_path):
     result = run_script("finetune_throughput", shared_data, tmp_path, "--steps", "1", "--batch-size", "4")
     assert result["loss_difference"] < 1e-4
     assert set(result["seconds_per_step"]) == {"packed", "padded"}
-    assert result["speedup_packed_over_padded"] > 0
     assert 0 < result["label_share_of_real_tokens"] < 1
 
 

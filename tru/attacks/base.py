@@ -75,8 +75,9 @@ def weight_metrics(items: Sequence[QAItem], measured: dict, side: str) -> dict[s
     return {**answer_metrics(measured["answer"]), **generation_metrics(items, measured["generations"], side)}
 
 
-def subset(values: dict[str, list], indices: Sequence[int]) -> dict[str, list]:
-    return {k: [v[i] for i in indices] for k, v in values.items()}
+def subset(values: dict, indices: Sequence[int]) -> dict:
+    """The per-item lists of ``values`` (nested dicts included, as in stored blocks) at ``indices``."""
+    return {k: subset(v, indices) if isinstance(v, dict) else [v[i] for i in indices] for k, v in values.items()}
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -91,8 +91,3 @@ def seed_store(store, donor: FinishedEval, requests: dict[str, list[str]], answe
         log(f"  reused from {donor.path}: {', '.join(copied)}")
     return copied
 
-
-def subset_block(block: dict, indices: Sequence[int]) -> dict:
-    """The per-item lists of a stored block (nested dicts included) restricted to ``indices``."""
-    return {k: subset_block(v, indices) if isinstance(v, dict) else [v[i] for i in indices]
-            for k, v in block.items()}

@@ -26,7 +26,6 @@ import random
 import torch
 
 from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight_metrics
-from tru.attacks.from_eval import subset_block
 from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
 from tru.errors import ConfigError
 from tru.training import adamw
@@ -150,8 +149,8 @@ class Relearn:
             answer, generations = evaluation.answer("forget", questions), evaluation.generations(questions)
             if answer is not None and generations is not None:
                 ctx.log(f"  {Relearn.name}: the original model's measurements from {evaluation.path}")
-                return {"answer": subset_block(answer, heldout_ids),
-                        "generations": subset_block(generations, heldout_ids)}
+                return {"answer": subset(answer, heldout_ids),
+                        "generations": subset(generations, heldout_ids)}
             ctx.log(f"  {Relearn.name}: {evaluation.path} did not ask these forget questions; measuring the "
                     "original model")
         model = load_model(ModelSettings(name=c.original_model, dtype=c.dtype, trust_remote_code=c.trust_remote_code))

@@ -90,9 +90,10 @@ def attack(config: AttackConfig, log=print) -> Path:
     log(f"tru attack: {', '.join(names)} on {config.model} ({len(data['forget'])} forget items) -> {out}")
     results = {}
     unfinished = [a for a in attacks if not store.has(a.name)]
+    # every generation block the unfinished attacks need (baselines, attacked queries)
+    requests = {key: q for a in unfinished if hasattr(a, "generation_requests")
+                for key, q in a.generation_requests(ctx).items()}
     if donor is not None and unfinished:
-        requests = {key: q for a in unfinished if hasattr(a, "generation_requests")
-                    for key, q in a.generation_requests(ctx).items()}
         weight_attack = any(getattr(a, "uses_baseline_answers", False) for a in unfinished)
         sides = {side: [x.question for x in items] for side, items in data.items()} if weight_attack else {}
         copied = seed_store(store, donor, requests, sides, log)
@@ -103,12 +104,10 @@ def attack(config: AttackConfig, log=print) -> Path:
                                             trust_remote_code=config.trust_remote_code))
         em.model.to(resolve_device(config.device))
         em.model.eval()
-        # the generations of every unfinished attack (baselines, attacked queries) in one batched run
-        requests = {key: q for a in attacks if hasattr(a, "generation_requests") and not store.has(a.name)
-                    for key, q in a.generation_requests(ctx).items() if not store.has(key)}
-        if requests:
-            log(f"  generating {sum(map(len, requests.values()))} answers ({len(requests)} blocks) in one batched run ...")
-            store_generations(store, em, requests)
+        pending = {key: q for key, q in requests.items() if not store.has(key)}  # in one batched run
+        if pending:
+            log(f"  generating {sum(map(len, pending.values()))} answers ({len(pending)} blocks) in one batched run ...")
+            store_generations(store, em, pending)
     for a in attacks:
         if store.has(a.name):
             log(f"  {a.name}: reused")
