@@ -10,7 +10,7 @@ with both ways of running a step:
   the way the authors' code runs a step.
 
 With ``logits_chunk`` (fused only) the fused pass stops at the final hidden states and the output
-projection runs in chunks that are recomputed in the backward pass (tru.unlearn.chunked_head): no
+projection runs in chunks that are recomputed in the backward pass (tru.unlearn.target_log_probs): no
 [rows, vocabulary] logits stay alive between the forward and the backward pass.
 
 Both give the same values (tests/test_fused_step.py). Each pass runs at most once per step.
@@ -23,9 +23,22 @@ from typing import Callable
 import torch
 
 from tru.unlearn import losses
-from tru.unlearn.chunked_head import chunked_target_log_probs
+from tru.unlearn.target_log_probs import chunked_target_log_probs, target_log_probs
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _LogitsUse:
+    """Whether a recipe read the fused logits themselves this step (``label_logits``), in which case
+    their storage must not take their gradient. Its own object, not the context: the autograd graph
+    keeps it until the backward pass, and a reference from the graph back to the context (which holds
+    the model's outputs, and so the graph) would be a cycle that frees each step's tensors late."""
+
+    def __init__(self):
+        self.read = False
+
+    def unread(self) -> bool:
+        return not self.read
 
 
 class StepContext:
@@ -39,6 +52,7 @@ class StepContext:
         self.logits_chunk = logits_chunk if self.packed is not None else 0
         self._cache: dict[tuple, object] = {}
         self._log_probs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._logits_use = _LogitsUse()
 
     # ---- what recipes read ------------------------------------------------------------------
 
@@ -55,15 +69,12 @@ class StepContext:
             if self.packed is None:
                 self._log_probs[stream] = losses.token_log_probs(self._separate(stream).logits, self.labels(stream))
             else:
-                targets = self.packed["streams"][stream]["targets"]
                 if self.logits_chunk:
                     token_log_probs = chunked_target_log_probs(self._fused_hidden_rows()[stream], self._head(),
-                                                               targets, self.logits_chunk)
+                                                               self.packed["streams"][stream]["targets"],
+                                                               self.logits_chunk)
                 else:
-                    # gather minus logsumexp: autograd keeps only the logits it already holds, where
-                    # log_softmax would keep another [rows, vocabulary] tensor until the backward pass
-                    rows = self.label_logits(stream).float()
-                    token_log_probs = rows.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(rows, dim=-1)
+                    token_log_probs = self._fused_target_log_probs()[stream]
                 mask = self.loss_mask(stream)
                 full = token_log_probs.new_zeros(mask.shape).masked_scatter(mask, token_log_probs)
                 self._log_probs[stream] = (full, mask.float())
@@ -151,10 +162,24 @@ class StepContext:
         """The fused pass's logits rows split by stream (in packed order). One split, so the backward
         is one concatenation rather than a zero-filled full-size gradient per stream."""
         if "rows" not in self._cache:
+            self._logits_use.read = True
             streams = self.packed["streams"]
-            rows = self._fused(hidden_states=False).logits[0].split([s["targets"].shape[0] for s in streams.values()])
+            rows = self._fused(hidden_states=False).logits.squeeze(0).split([s["targets"].shape[0] for s in streams.values()])
             self._cache["rows"] = dict(zip(streams, rows))
         return self._cache["rows"]
+
+    def _fused_target_log_probs(self) -> dict[str, torch.Tensor]:
+        """Log-probabilities of every stream's targets from the fused logits, in one call over all
+        rows (tru.unlearn.target_log_probs), split by stream; the backward pass then writes the
+        logits' gradient once instead of per stream and concatenating, into the logits themselves
+        unless a recipe also read them (``label_logits``, e.g. for a KL term)."""
+        if "target_log_probs" not in self._cache:
+            streams = self.packed["streams"]
+            targets = torch.cat([info["targets"] for info in streams.values()])
+            flat = target_log_probs(self._fused(hidden_states=False).logits.squeeze(0), targets,
+                                    may_overwrite_logits=self._logits_use.unread)
+            self._cache["target_log_probs"] = dict(zip(streams, flat.split([s["targets"].shape[0] for s in streams.values()])))
+        return self._cache["target_log_probs"]
 
     def _fused_hidden_rows(self) -> dict[str, torch.Tensor]:
         """The final (normed) hidden states at every stream's loss positions, split by stream."""

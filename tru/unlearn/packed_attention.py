@@ -55,7 +55,8 @@ def packed_attention_forward(module, query, key, value, attention_mask, dropout:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
     groups = getattr(module, "num_key_value_groups", 1)
-    tokens = [x[0].transpose(0, 1) for x in (query, key, value)]  # [tokens, heads, dim]
+    # squeeze, not [0]: the backward of a select fills a zero tensor of the whole input first
+    tokens = [x.squeeze(0).transpose(0, 1) for x in (query, key, value)]  # [tokens, heads, dim]
     outputs = []
     for (rows, width), gather, scatter in zip(attention_plan["shapes"], attention_plan["gather"],
                                               attention_plan["scatter"]):
