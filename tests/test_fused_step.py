@@ -172,3 +172,46 @@ def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bou
     assert torch.allclose(packed, expected, atol=1e-6)
     for got, want in zip(packed_grads, expected_grads):
         assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_a_tied_embedding_passes_a_sparse_gradient_with_the_same_dense_result(small_tofu):
+    setup = prepared(small_tofu, "tru", {}, "tiny-llama")
+    embedding = setup.model.get_input_embeddings()
+    assert embedding.sparse  # tiny-llama ties its embedding to the output layer, as SmolLM2 does
+    batches = [setup.collator(fuse=fuse)([setup.dataset[i] for i in [0, 3, 5, 6]]) for fuse in (True, False)]
+
+    def accumulated(sparse: bool) -> dict:
+        embedding.sparse = sparse
+        setup.model.zero_grad(set_to_none=True)
+        for batch in batches:  # two backward passes: the second adds into existing gradients
+            with setup.attention(batch):
+                setup.step_terms(batch)["loss"].backward()
+        return {n: p.grad.clone() for n, p in setup.model.named_parameters() if p.grad is not None}
+
+    sparse, dense = accumulated(True), accumulated(False)
+    assert sparse.keys() == dense.keys()
+    for name, grad in dense.items():
+        assert not sparse[name].is_sparse, name
+        assert torch.allclose(sparse[name], grad, rtol=1e-5, atol=1e-7), name
+
+
+def test_no_sparse_embedding_gradient_where_it_would_stay_sparse_or_meet_ddp_or_sharding(monkeypatch):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tru.training import sparse_tied_embedding_gradient
+
+    def model(tied: bool):
+        return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                            num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied))
+
+    assert sparse_tied_embedding_gradient(model(tied=True))
+    untied = model(tied=False)
+    assert not sparse_tied_embedding_gradient(untied) and not untied.get_input_embeddings().sparse
+    frozen = model(tied=True).requires_grad_(False)  # e.g. LoRA: the embedding is not trained
+    assert not sparse_tied_embedding_gradient(frozen)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # one of several processes (DDP)
+    assert not sparse_tied_embedding_gradient(model(tied=True))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    sharded = model(tied=True)
+    assert not sparse_tied_embedding_gradient(sharded) and not sharded.get_input_embeddings().sparse
