@@ -8,7 +8,8 @@ and backward form ([tokens, in] x [in, out], and the two gradient products), at 
 count, with the vocabulary projection at the step's loss positions. Useful FLOPs of a step:
 6 x (non-embedding linear parameters x real tokens + output-layer parameters x loss positions) plus
 causal attention (3 x 2 x n^2 x hidden per layer and sequence). The conventional 6 x all parameters x
-real tokens is reported too. A step is forward, backward and the AdamW update.
+real tokens is reported too. A step is forward, backward and the AdamW update (torch's fused kernel, as
+tru's training runs it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import statistics
 import time
 
 import torch
+
+from tru.training import adamw
 
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, synchronize,
                       timed, to_device, train_step)
@@ -88,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_threads(args)
     setup = prepare(args, args.method)
-    optimizer = torch.optim.AdamW(setup.model.parameters(), lr=1e-5)
+    optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)  # as training runs it
     results = {"machine": machine(), "method": args.method}
     first = batches(setup, args.batch_size, 1, fuse=False)[0]
     tokens, positions, _ = batch_counts(first)

@@ -3,18 +3,27 @@
     python bench/unlearn_throughput.py                         # tru, graddiff, npo; 3 timed steps each
     python bench/unlearn_throughput.py --methods tru --steps 5 --out runs/bench/throughput.json
     python bench/unlearn_throughput.py --methods tru --logits-chunk 256   # + the chunked projection
+    python bench/unlearn_throughput.py --methods tru --processes 0        # both in one process, interleaved
 
-For each method both variants run full training steps (forward, backward, AdamW update) on the same
-batches, timed step by step and interleaved (fused, separate, fused, ...) so that drift in the
-machine's load hits both alike; the first step of each is a warm-up. Reports seconds per step (median),
-real (unpadded) tokens per second, the speed-up of fused over separate, and the largest difference of
-any loss term between the two on the first batch at equal weights.
+Both variants run full training steps (forward, backward, AdamW update) on the same batches. By
+default each variant runs in a process of its own, as `tru unlearn` and `tru unlearn --no-fuse` would,
+and the processes alternate (fused, separate, fused, ... for --processes rounds) so that drift in the
+machine's load hits both alike; in each process the first step warms up. With --processes 0 both run
+in this process, interleaved step by step: quicker, but each variant then runs on memory the other
+one's step left behind (glibc's heap), which on the benchmark machine favoured the fused step.
+Reports seconds per step (mean over all timed steps), real (unpadded) tokens per second, the
+speed-up of fused over separate, and the largest difference of any loss term between the variants on
+the first batch at the same (initial) weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
@@ -30,35 +39,91 @@ def first_step_terms(setup, batch: dict) -> dict:
         return {k: float(v) for k, v in setup.step_terms(batch).items()}
 
 
-def measure_method(args, method: str) -> dict:
+def variant_chunk(args, variant: str) -> int:
+    return args.logits_chunk if variant == "fused_chunked" else 0
+
+
+def variants(args) -> list[str]:
+    return ["fused", "separate"] + (["fused_chunked"] if args.logits_chunk else [])
+
+
+def timed_steps(args, setup, plan: list[dict], optimizer, label: str) -> list[float]:
+    seconds = []
+    for step, batch in enumerate(plan):
+        took, _ = timed(lambda: train_step(setup, to_device(batch, args.device), optimizer), args.device)
+        if step > 0:  # step 0 warms up
+            seconds.append(took)
+            print(f"{label} step {step}: {took:6.2f} s, {real_tokens(batch) / took:7.1f} tokens/s", flush=True)
+    return seconds
+
+
+def child(args) -> None:
+    """One variant of one method in this process: first-batch terms at the initial weights, then steps."""
+    method, variant = args.child.split(":")
     setup = prepare(args, method)
-    packed = batches(setup, args.batch_size, args.steps + 1, fuse=True)
-    variants = {"fused": packed, "separate": batches(setup, args.batch_size, args.steps + 1, fuse=False)}
-    chunks = {"fused": 0, "separate": 0}
-    if args.logits_chunk:  # the fused step again, its output projection chunked (--logits-chunk)
+    setup.logits_chunk = variant_chunk(args, variant)
+    if setup.logits_chunk:
         check_chunkable_head(setup.model)
-        variants["fused_chunked"], chunks["fused_chunked"] = packed, args.logits_chunk
+    plan = batches(setup, args.batch_size, args.steps + 1, fuse=variant != "separate")
+    terms = first_step_terms(setup, to_device(plan[0], args.device))
+    optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
+    seconds = timed_steps(args, setup, plan, optimizer, f"{method:9s} {variant:13s}")
+    print(json.dumps({"terms": terms, "seconds": seconds, "tokens": [real_tokens(b) for b in plan[1:]]}))
+
+
+def in_processes(args, method: str) -> dict:
+    passthrough = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in
+                   ("model", "data", "batch_size", "max_length", "device", "dtype", "threads", "steps", "logits_chunk")]
+    runs = {name: [] for name in variants(args)}
+    for _ in range(args.processes):
+        for name in runs:
+            done = subprocess.run([sys.executable, str(Path(__file__)), *passthrough, "--child", f"{method}:{name}"],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"{method} {name} failed:\n{done.stderr[-3000:]}")
+            lines = done.stdout.strip().splitlines()
+            print("\n".join(lines[:-1]), flush=True)
+            runs[name].append(json.loads(lines[-1]))
+    seconds = {name: [t for run in done_runs for t in run["seconds"]] for name, done_runs in runs.items()}
+    first = {name: done_runs[0]["terms"] for name, done_runs in runs.items()}
+    return summary(seconds, first, runs["fused"][0]["tokens"])
+
+
+def interleaved(args, method: str) -> dict:
+    setup = prepare(args, method)
+    if args.logits_chunk:
+        check_chunkable_head(setup.model)
+    packed = batches(setup, args.batch_size, args.steps + 1, fuse=True)
+    plans = {name: packed if name != "separate" else batches(setup, args.batch_size, args.steps + 1, fuse=False)
+             for name in variants(args)}
     first = {}
-    for name, plan in variants.items():
-        setup.logits_chunk = chunks[name]
+    for name, plan in plans.items():
+        setup.logits_chunk = variant_chunk(args, name)
         first[name] = first_step_terms(setup, to_device(plan[0], args.device))
-    difference = max(abs(first[name][k] - first["separate"][k]) for name in first for k in first[name])
     # Both variants update the same weights in turn: the work per step does not depend on their values.
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
-    times = {name: [] for name in variants}
+    seconds = {name: [] for name in plans}
     for step in range(args.steps + 1):
-        for name, plan in variants.items():
-            batch = to_device(plan[step], args.device)
-            setup.logits_chunk = chunks[name]
-            seconds, _ = timed(lambda: train_step(setup, batch, optimizer), args.device)
+        for name, plan in plans.items():
+            setup.logits_chunk = variant_chunk(args, name)
+            took, _ = timed(lambda: train_step(setup, to_device(plan[step], args.device), optimizer), args.device)
             if step > 0:  # step 0 warms up
-                times[name].append(seconds)
-                print(f"{method:9s} {name:13s} step {step}: {seconds:6.2f} s, "
-                      f"{real_tokens(plan[step]) / seconds:7.1f} tokens/s", flush=True)
-    per_step = {name: statistics.median(values) for name, values in times.items()}
-    mean_tokens = statistics.mean(real_tokens(b) for b in variants["fused"][1:])
+                seconds[name].append(took)
+                print(f"{method:9s} {name:13s} step {step}: {took:6.2f} s, "
+                      f"{real_tokens(plan[step]) / took:7.1f} tokens/s", flush=True)
+    return summary(seconds, first, [real_tokens(b) for b in packed[1:]])
+
+
+def summary(seconds: dict, first: dict, tokens: list[int]) -> dict:
+    # every variant ran the same batches (once per round): mean time per step is total time over
+    # the same work, so its ratio is the ratio of tokens per second (a median would compare
+    # different batches, whose lengths differ)
+    per_step = {name: statistics.mean(values) for name, values in seconds.items()}
+    difference = max(abs(first[name][k] - first["separate"][k]) for name in first for k in first[name])
+    mean_tokens = statistics.mean(tokens)
     return {
         "seconds_per_step": {k: round(v, 3) for k, v in per_step.items()},
+        "timed_steps": {k: len(v) for k, v in seconds.items()},
         "tokens_per_second": {k: round(mean_tokens / v, 1) for k, v in per_step.items()},
         "speedup_fused_over_separate": round(per_step["separate"] / per_step["fused"], 3),
         **({"speedup_fused_chunked_over_separate": round(per_step["separate"] / per_step["fused_chunked"], 3)}
@@ -76,12 +141,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
     parser.add_argument("--logits-chunk", type=int, default=0,
                         help="also time the fused step with its output projection in chunks of this many positions")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="rounds of one process per variant, alternating (0: both in this process, interleaved)")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_threads(args)
+    if args.child:
+        return child(args)
     results = {"machine": machine(), "workload": {"model": args.model, "batch_size": args.batch_size,
-                                                  "max_length": args.max_length, "dtype": args.dtype}}
+                                                  "max_length": args.max_length, "dtype": args.dtype},
+               "mode": f"{args.processes} rounds of one process per variant" if args.processes
+               else "one process, variants interleaved step by step"}
     for method in args.methods.split(","):
-        results[method] = measure_method(args, method)
+        results[method] = in_processes(args, method) if args.processes else interleaved(args, method)
     report(args, results)
 
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -23,9 +25,11 @@ def test_finetune_throughput_compares_equal_losses(shared_data, tmp_path):
     assert 0 < result["label_share_of_real_tokens"] < 1
 
 
-def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path):
+@pytest.mark.parametrize("processes", ["0", "1"])  # interleaved in one process; a process per variant
+def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path, processes):
     result = run_script("unlearn_throughput", shared_data, tmp_path, "--steps", "1", "--batch-size", "2",
-                        "--methods", "tru", "--max-length", "160")["tru"]
+                        "--methods", "tru", "--max-length", "160", "--processes", processes)["tru"]
     assert result["max_term_difference_at_equal_weights"] < 1e-5
     assert set(result["seconds_per_step"]) == {"fused", "separate"} and result["mean_real_tokens_per_step"] > 0
+    assert result["timed_steps"] == {"fused": 1, "separate": 1}
     assert set(result["terms_first_batch"]) == {"target_ce", "forget_ga", "retain_nll", "loss"}
