@@ -47,14 +47,11 @@ def variants(args) -> list[str]:
     return ["fused", "separate"] + (["fused_chunked"] if args.logits_chunk else [])
 
 
-def timed_steps(args, setup, plan: list[dict], optimizer, label: str) -> list[float]:
-    seconds = []
-    for step, batch in enumerate(plan):
-        took, _ = timed(lambda: train_step(setup, to_device(batch, args.device), optimizer), args.device)
-        if step > 0:  # step 0 warms up
-            seconds.append(took)
-            print(f"{label} step {step}: {took:6.2f} s, {real_tokens(batch) / took:7.1f} tokens/s", flush=True)
-    return seconds
+def timed_step(args, setup, batch: dict, optimizer, label: str, step: int) -> float:
+    took, _ = timed(lambda: train_step(setup, to_device(batch, args.device), optimizer), args.device)
+    if step > 0:  # step 0 warms up
+        print(f"{label} step {step}: {took:6.2f} s, {real_tokens(batch) / took:7.1f} tokens/s", flush=True)
+    return took
 
 
 def child(args) -> None:
@@ -67,7 +64,8 @@ def child(args) -> None:
     plan = batches(setup, args.batch_size, args.steps + 1, fuse=variant != "separate")
     terms = first_step_terms(setup, to_device(plan[0], args.device))
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
-    seconds = timed_steps(args, setup, plan, optimizer, f"{method:9s} {variant:13s}")
+    seconds = [timed_step(args, setup, batch, optimizer, f"{method:9s} {variant:13s}", step)
+               for step, batch in enumerate(plan)][1:]
     print(json.dumps({"terms": terms, "seconds": seconds, "tokens": [real_tokens(b) for b in plan[1:]]}))
 
 
@@ -106,11 +104,9 @@ def interleaved(args, method: str) -> dict:
     for step in range(args.steps + 1):
         for name, plan in plans.items():
             setup.logits_chunk = variant_chunk(args, name)
-            took, _ = timed(lambda: train_step(setup, to_device(plan[step], args.device), optimizer), args.device)
-            if step > 0:  # step 0 warms up
+            took = timed_step(args, setup, plan[step], optimizer, f"{method:9s} {name:13s}", step)
+            if step > 0:
                 seconds[name].append(took)
-                print(f"{method:9s} {name:13s} step {step}: {took:6.2f} s, "
-                      f"{real_tokens(plan[step]) / took:7.1f} tokens/s", flush=True)
     return summary(seconds, first, [real_tokens(b) for b in packed[1:]])
 
 

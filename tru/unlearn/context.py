@@ -163,10 +163,13 @@ class StepContext:
         is one concatenation rather than a zero-filled full-size gradient per stream."""
         if "rows" not in self._cache:
             self._logits_use.read = True
-            streams = self.packed["streams"]
-            rows = self._fused(hidden_states=False).logits.squeeze(0).split([s["targets"].shape[0] for s in streams.values()])
-            self._cache["rows"] = dict(zip(streams, rows))
+            self._cache["rows"] = self._split_by_stream(self._fused(hidden_states=False).logits.squeeze(0))
         return self._cache["rows"]
+
+    def _split_by_stream(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rows at every stream's loss positions (packed order) as views per stream."""
+        streams = self.packed["streams"]
+        return dict(zip(streams, rows.split([info["targets"].shape[0] for info in streams.values()])))
 
     def _fused_target_log_probs(self) -> dict[str, torch.Tensor]:
         """Log-probabilities of every stream's targets from the fused logits, in one call over all
@@ -178,7 +181,7 @@ class StepContext:
             targets = torch.cat([info["targets"] for info in streams.values()])
             flat = target_log_probs(self._fused(hidden_states=False).logits.squeeze(0), targets,
                                     may_overwrite_logits=self._logits_use.unread)
-            self._cache["target_log_probs"] = dict(zip(streams, flat.split([s["targets"].shape[0] for s in streams.values()])))
+            self._cache["target_log_probs"] = self._split_by_stream(flat)
         return self._cache["target_log_probs"]
 
     def _fused_hidden_rows(self) -> dict[str, torch.Tensor]:
@@ -186,8 +189,7 @@ class StepContext:
         if "hidden_rows" not in self._cache:
             streams = self.packed["streams"]
             keep = torch.cat([info["keep"] for info in streams.values()])
-            rows = self._fused(hidden_states=True).hidden_states[-1][0, keep]
-            self._cache["hidden_rows"] = dict(zip(streams, rows.split([s["targets"].shape[0] for s in streams.values()])))
+            self._cache["hidden_rows"] = self._split_by_stream(self._fused(hidden_states=True).hidden_states[-1][0, keep])
         return self._cache["hidden_rows"]
 
     def _head(self) -> torch.nn.Linear:
