@@ -17,16 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
 
 from tru.training import adamw
 
-from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, to_device,
-                      train_step)
+from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, run_child,
+                      to_device, train_step)
 
 VARIANTS = {  # method, its settings, fused step, other unlearn settings
     "ga": ("ga", {}, True, {}),
@@ -66,17 +63,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    passthrough = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in
-                   ("model", "data", "batch_size", "max_length", "device", "dtype", "threads", "steps")]
     peaks = {}
     for name in args.variants.split(","):
         if name not in VARIANTS:
             raise SystemExit(f"unknown variant '{name}'; choose from {', '.join(VARIANTS)}")
-        done = subprocess.run([sys.executable, str(Path(__file__)), *passthrough, "--child", name],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-        peaks[name] = json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
+        peaks[name] = run_child(__file__, args, name, extra=("steps",))[1]["peak_bytes"]
         print(f"{name:26s} peak {peaks[name] / 2**30:6.2f} GiB", flush=True)
     base = peaks.get("ga")
     results = {"machine": machine(), "measure": "cuda max_memory_allocated" if args.device.startswith("cuda")

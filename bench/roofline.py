@@ -6,9 +6,11 @@
 The ceiling is measured in the same run, around the steps: every linear layer's matmul in forward
 and backward form ([tokens, in] x [in, out], and the two gradient products), at the step's own token
 count, with the vocabulary projection at the step's loss positions. Useful FLOPs of a step:
-6 x (non-embedding linear parameters x real tokens + output-layer parameters x loss positions) plus
-causal attention (3 x 2 x n^2 x hidden per layer and sequence). The conventional 6 x all parameters x
-real tokens is reported too. A step is forward, backward and the AdamW update (torch's fused kernel, as
+6 x (non-embedding linear parameters x tokens run + output-layer parameters x loss positions) plus
+causal attention (3 x 2 x n^2 x hidden per layer and sequence). Tokens run: the fused step's packed
+row lays a prefix that sequences share once (tru.unlearn.packing), so it counts the tokens of its row,
+and attention over each token's position + 1 keys, not the work it avoided. The conventional
+6 x all parameters x tokens run is reported too. A step is forward, backward and the AdamW update (torch's fused kernel, as
 tru's training runs it).
 """
 
@@ -35,21 +37,26 @@ def linear_shapes(model) -> tuple[list[tuple[int, int]], tuple[int, int]]:
     return shapes, (head.in_features, head.out_features)
 
 
-def batch_counts(batch: dict) -> tuple[int, int, list[int]]:
-    """Real tokens, loss positions (next-token labels) and sequence lengths of a batch."""
+def batch_counts(batch: dict) -> tuple[int, int, int]:
+    """Tokens run through the model, loss positions (next-token labels) and attention pairs
+    (query-key products, causal) of a batch. A packed batch runs its row: a prefix that sequences
+    share counts once, and each token attends to its position + 1 keys; a padded batch runs every
+    sequence's real tokens (its n^2 pairs per sequence, as the separate step's FLOPs are counted)."""
     streams = [v for k, v in batch.items() if k != "packed"]
-    tokens = sum(int(s["attention_mask"].sum()) for s in streams)
     positions = sum(int(s["labels"][:, 1:].ne(-100).sum()) for s in streams)
+    if "packed" in batch:
+        row = batch["packed"]["position_ids"][0]
+        return row.numel(), positions, int((2 * row + 1).sum())
     lengths = [int(n) for s in streams for n in s["attention_mask"].sum(-1)]
-    return tokens, positions, lengths
+    return sum(lengths), positions, sum(n * n for n in lengths)
 
 
-def useful_flops(model, tokens: int, positions: int, lengths: list[int]) -> tuple[float, float]:
+def useful_flops(model, tokens: int, positions: int, attention_pairs: int) -> tuple[float, float]:
     shapes, (h_in, h_out) = linear_shapes(model)
     linear = sum(i * o for i, o in shapes)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     hidden, layers = base.config.hidden_size, base.config.num_hidden_layers
-    attention = 3 * 2 * hidden * layers * sum(n * n for n in lengths)
+    attention = 3 * 2 * hidden * layers * attention_pairs
     useful = 6 * (linear * tokens + h_in * h_out * positions) + attention
     parameters = sum(p.numel() for p in model.parameters())
     return float(useful), float(6 * parameters * tokens)

@@ -4,6 +4,7 @@
     python bench/unlearn_throughput.py --methods tru --steps 5 --out runs/bench/throughput.json
     python bench/unlearn_throughput.py --methods tru --logits-chunk 256   # + the chunked projection
     python bench/unlearn_throughput.py --methods tru --processes 0        # both in one process, interleaved
+    python bench/unlearn_throughput.py --methods tru --unshared           # + fused without shared prefixes
 
 Both variants run full training steps (forward, backward, AdamW update) on the same batches. By
 default each variant runs in a process of its own, as `tru unlearn` and `tru unlearn --no-fuse` would,
@@ -11,6 +12,8 @@ and the processes alternate (fused, separate, fused, ... for --processes rounds)
 machine's load hits both alike; in each process the first step warms up. With --processes 0 both run
 in this process, interleaved step by step: quicker, but each variant then runs on memory the other
 one's step left behind (glibc's heap), which on the benchmark machine favoured the fused step.
+Real tokens are those of the sequences, counted once per sequence even where the fused step's packed
+row lays a shared prefix once (tru.unlearn.packing): the work asked for, the same in every variant.
 Reports seconds per step (mean over all timed steps), real (unpadded) tokens per second, the
 speed-up of fused over separate, and the largest difference of any loss term between the variants on
 the first batch at the same (initial) weights.
@@ -21,9 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
 
@@ -31,7 +31,7 @@ from tru.training import adamw
 from tru.unlearn.run import check_chunkable_head
 
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, real_tokens, report,
-                      timed, to_device, train_step)
+                      run_child, timed, to_device, train_step)
 
 
 def first_step_terms(setup, batch: dict) -> dict:
@@ -44,7 +44,13 @@ def variant_chunk(args, variant: str) -> int:
 
 
 def variants(args) -> list[str]:
-    return ["fused", "separate"] + (["fused_chunked"] if args.logits_chunk else [])
+    return ["fused", "separate"] + (["fused_chunked"] if args.logits_chunk else []) + (
+        ["fused_unshared"] if args.unshared else [])
+
+
+def variant_batches(args, setup, variant: str) -> list[dict]:
+    return batches(setup, args.batch_size, args.steps + 1, fuse=variant != "separate",
+                   share_prefixes=variant != "fused_unshared")
 
 
 def timed_step(args, setup, batch: dict, optimizer, label: str, step: int) -> float:
@@ -61,7 +67,7 @@ def child(args) -> None:
     setup.logits_chunk = variant_chunk(args, variant)
     if setup.logits_chunk:
         check_chunkable_head(setup.model)
-    plan = batches(setup, args.batch_size, args.steps + 1, fuse=variant != "separate")
+    plan = variant_batches(args, setup, variant)
     terms = first_step_terms(setup, to_device(plan[0], args.device))
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
     seconds = [timed_step(args, setup, batch, optimizer, f"{method:9s} {variant:13s}", step)
@@ -70,18 +76,12 @@ def child(args) -> None:
 
 
 def in_processes(args, method: str) -> dict:
-    passthrough = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in
-                   ("model", "data", "batch_size", "max_length", "device", "dtype", "threads", "steps", "logits_chunk")]
     runs = {name: [] for name in variants(args)}
     for _ in range(args.processes):
         for name in runs:
-            done = subprocess.run([sys.executable, str(Path(__file__)), *passthrough, "--child", f"{method}:{name}"],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SystemExit(f"{method} {name} failed:\n{done.stderr[-3000:]}")
-            lines = done.stdout.strip().splitlines()
-            print("\n".join(lines[:-1]), flush=True)
-            runs[name].append(json.loads(lines[-1]))
+            printed, result = run_child(__file__, args, f"{method}:{name}", extra=("steps", "logits_chunk"))
+            print("\n".join(printed), flush=True)
+            runs[name].append(result)
     seconds = {name: [t for run in done_runs for t in run["seconds"]] for name, done_runs in runs.items()}
     first = {name: done_runs[0]["terms"] for name, done_runs in runs.items()}
     return summary(seconds, first, runs["fused"][0]["tokens"])
@@ -91,9 +91,7 @@ def interleaved(args, method: str) -> dict:
     setup = prepare(args, method)
     if args.logits_chunk:
         check_chunkable_head(setup.model)
-    packed = batches(setup, args.batch_size, args.steps + 1, fuse=True)
-    plans = {name: packed if name != "separate" else batches(setup, args.batch_size, args.steps + 1, fuse=False)
-             for name in variants(args)}
+    plans = {name: variant_batches(args, setup, name) for name in variants(args)}
     first = {}
     for name, plan in plans.items():
         setup.logits_chunk = variant_chunk(args, name)
@@ -107,7 +105,7 @@ def interleaved(args, method: str) -> dict:
             took = timed_step(args, setup, plan[step], optimizer, f"{method:9s} {name:13s}", step)
             if step > 0:
                 seconds[name].append(took)
-    return summary(seconds, first, [real_tokens(b) for b in packed[1:]])
+    return summary(seconds, first, [real_tokens(b) for b in plans["fused"][1:]])
 
 
 def summary(seconds: dict, first: dict, tokens: list[int]) -> dict:
@@ -122,8 +120,8 @@ def summary(seconds: dict, first: dict, tokens: list[int]) -> dict:
         "timed_steps": {k: len(v) for k, v in seconds.items()},
         "tokens_per_second": {k: round(mean_tokens / v, 1) for k, v in per_step.items()},
         "speedup_fused_over_separate": round(per_step["separate"] / per_step["fused"], 3),
-        **({"speedup_fused_chunked_over_separate": round(per_step["separate"] / per_step["fused_chunked"], 3)}
-           if "fused_chunked" in per_step else {}),
+        **{f"speedup_{name}_over_separate": round(per_step["separate"] / per_step[name], 3)
+           for name in ("fused_chunked", "fused_unshared") if name in per_step},
         "max_term_difference_at_equal_weights": difference,
         "mean_real_tokens_per_step": mean_tokens,
         "terms_first_batch": first["fused"],
@@ -137,6 +135,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
     parser.add_argument("--logits-chunk", type=int, default=0,
                         help="also time the fused step with its output projection in chunks of this many positions")
+    parser.add_argument("--unshared", action="store_true",
+                        help="also time the fused step without shared prefixes in its packed row")
     parser.add_argument("--processes", type=int, default=2,
                         help="rounds of one process per variant, alternating (0: both in this process, interleaved)")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)

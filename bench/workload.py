@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +31,21 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (0: torch's default)")
     parser.add_argument("--out", default="", help="also write the results as JSON here")
+
+
+WORKLOAD_ARGUMENTS = ("model", "data", "batch_size", "max_length", "device", "dtype", "threads")
+
+
+def run_child(script: str, args, child: str, extra: tuple[str, ...] = ()) -> tuple[list[str], dict]:
+    """Runs ``python script --child CHILD`` with this run's workload arguments (and ``extra`` ones) in a
+    fresh process; returns the lines it printed before its last one, and that last line parsed as
+    JSON (where a child reports its result)."""
+    passthrough = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in WORKLOAD_ARGUMENTS + extra]
+    done = subprocess.run([sys.executable, script, *passthrough, "--child", child], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{child} failed:\n{done.stderr[-3000:]}")
+    lines = done.stdout.strip().splitlines()
+    return lines[:-1], json.loads(lines[-1])
 
 
 def configure_threads(args) -> None:
@@ -61,9 +78,9 @@ def prepare(args, method: str, overrides: dict | None = None, **settings):
     return setup
 
 
-def batches(setup, batch_size: int, count: int, fuse: bool) -> list[dict]:
+def batches(setup, batch_size: int, count: int, fuse: bool, share_prefixes: bool = True) -> list[dict]:
     """The first ``count`` batches of the forget set in order (the same items for every variant)."""
-    collate = setup.collator(fuse)
+    collate = setup.collator(fuse, share_prefixes)
     size = len(setup.dataset)
     out = []
     for b in range(count):

@@ -58,6 +58,8 @@ def test_fused_step_equals_separate_passes(small_tofu, method, overrides):
     setup = prepared(small_tofu, method, overrides, "tiny-llama")
     batch = assert_same_step(setup, [0, 3, 5, 6])
     assert batch["packed"]["input_ids"].shape[0] == 1  # one row, one pass
+    real = sum(int(v["attention_mask"].sum()) for k, v in batch.items() if k != "packed")
+    assert batch["packed"]["input_ids"].shape[1] < real  # the chat template's system prompt is laid once
 
 
 @pytest.mark.parametrize("method,overrides", [("tru", {}), ("graddiff", {"retain_loss": "kl"})])
@@ -123,12 +125,42 @@ def test_packing_keeps_only_real_tokens_and_loss_positions():
     assert packed["attention"]["shapes"] == ((2, 4), (1, 2))
     # sequence bounds (0, 4), (4, 6), (6, 9): padded slots read tokens 0-3 | 6-8 + padding (-> 9) | 4-5
     assert packed["attention"]["slot_token"].tolist() == [0, 1, 2, 3, 6, 7, 8, 9, 4, 5]
-    assert packed["streams"]["retain"]["attention"]["shapes"] == ((1, 3),)
     forget, retain = packed["streams"]["forget"], packed["streams"]["retain"]
     assert forget["keep"].tolist() == [1, 2, 4] and forget["targets"].tolist() == [7, 8, 10]
-    assert forget["answer"].tolist() == [2, 3, 5] and forget["span"] == (0, 6)
+    assert forget["answer"].tolist() == [2, 3, 5]
     assert retain["keep"].tolist() == [6, 7] and retain["targets"].tolist() == [12, 13]
-    assert retain["span"] == (6, 9)
+    alone = retain["alone"]  # the retain stream on its own, for a reference pass
+    assert alone["input_ids"].tolist() == [[11, 12, 13]] and alone["attention"]["shapes"] == ((1, 3),)
+    assert alone["keep"].tolist() == [0, 1] and alone["answer"].tolist() == [1, 2]
+
+
+def test_packing_lays_a_shared_prefix_once():
+    pad = 0
+    batch = {"forget": {"input_ids": torch.tensor([[5, 6, 7, 8], [5, 6, 9, pad]]),
+                        "labels": torch.tensor([[-100, -100, 7, 8], [-100, -100, 9, -100]]),
+                        "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])},
+             "retain": {"input_ids": torch.tensor([[5, 6, 7]]), "labels": torch.tensor([[-100, 6, 7]]),
+                        "attention_mask": torch.tensor([[1, 1, 1]])}}
+    packed = pack_streams(batch, ["forget", "retain"])
+    # [5 6 7 8] is laid whole; [5 6 9] continues from its first two tokens; [5 6 7] is all shared
+    assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9]]
+    assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 2]]
+    forget, retain = packed["streams"]["forget"], packed["streams"]["retain"]
+    assert forget["keep"].tolist() == [1, 2, 1] and forget["targets"].tolist() == [7, 8, 9]
+    assert forget["answer"].tolist() == [2, 3, 4]
+    assert retain["keep"].tolist() == [0, 1] and retain["targets"].tolist() == [6, 7]
+    assert retain["answer"].tolist() == [1, 2]
+    plan = packed["attention"]  # paths [0 1 2 3] and [0 1 4] in one bucket; [0 1 2] needs no attention
+    assert plan["shapes"] == ((2, 4),)
+    assert plan["gather"][0].tolist() == [0, 1, 2, 3, 0, 1, 4, 0]
+    assert plan["scatter"][0].tolist() == [0, 1, 2, 3, 6]
+    assert plan["repeat_tokens"][0].tolist() == [0, 1] and plan["repeat_slots"][0].tolist() == [4, 5]
+    assert plan["token_slot"].tolist() == [0, 1, 2, 3, 6]
+    assert plan["slot_token"].tolist() == [0, 1, 2, 3, 5, 5, 4, 5]  # copies and padding -> zero row (5)
+    assert retain["alone"]["input_ids"].tolist() == [[5, 6, 7]]
+    unshared = pack_streams(batch, ["forget", "retain"], share_prefixes=False)
+    assert unshared["input_ids"].tolist() == [[5, 6, 7, 8, 5, 6, 9, 5, 6, 7]]
+    assert unshared["streams"]["forget"]["keep"].tolist() == [1, 2, 5]
 
 
 @pytest.mark.slow
@@ -144,18 +176,20 @@ def test_fused_step_equals_separate_passes_on_smollm2(small_tofu, method, overri
 
 
 @pytest.mark.parametrize("padding_bound", [1.0, 1.25, 10.0])
-def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bound):
-    """Values and gradients, whether every sequence gets its own bucket (1.0) or all share one (10.0)."""
+@pytest.mark.parametrize("share_prefixes", [False, True])
+def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bound, share_prefixes):
+    """Values and gradients, whether every sequence gets its own bucket (1.0) or all share one (10.0),
+    with and without shared prefixes (some within a bucket, one sequence wholly a prefix of another)."""
     from types import SimpleNamespace
 
     from tru.unlearn import packed_attention, packing
 
     monkeypatch.setattr(packing, "PADDING_BOUND", padding_bound)
-    lengths = [7, 3, 9, 1, 4, 8]
-    segments, start = [], 0
-    for n in lengths:
-        segments.append((start, start + n))
-        start += n
+    sequences = [[1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 9], [1, 2, 3, 4, 5, 6, 7, 8, 8], [1, 2], [4, 4, 4, 4],
+                 [1, 2, 3, 9, 9, 5, 5, 5], [6]]
+    row = packing.PackedRow([(ids, ids) for ids in sequences], share_prefixes)
+    assert len(row.ids) == (19 if share_prefixes else sum(map(len, sequences)))
+    start = len(row.ids)
     generator = torch.Generator().manual_seed(0)
     query = torch.randn(1, start, 4, 8, generator=generator).transpose(1, 2).requires_grad_()
     key, value = (torch.randn(1, start, 2, 8, generator=generator).transpose(1, 2).requires_grad_()
@@ -163,55 +197,18 @@ def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bou
     weights = torch.randn(1, start, 4, 8, generator=generator)
     packed, _ = packed_attention.packed_attention_forward(SimpleNamespace(num_key_value_groups=2), query, key,
                                                            value, None, scaling=0.3,
-                                                           attention_plan=packing.attention_plan(segments))
+                                                           attention_plan=row.tensors()["attention"])
     packed_grads = torch.autograd.grad((packed * weights).sum(), (query, key, value))
-    expected = torch.cat([torch.nn.functional.scaled_dot_product_attention(
-        query[:, :, a:b], key[:, :, a:b].repeat_interleave(2, 1), value[:, :, a:b].repeat_interleave(2, 1),
-        is_causal=True, scale=0.3) for a, b in segments], dim=2).transpose(1, 2)
+    # each row position's output is its sequence's own causal attention along the path
+    expected = [None] * start
+    for path in row.paths:
+        out = torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, path], key[:, :, path].repeat_interleave(2, 1), value[:, :, path].repeat_interleave(2, 1),
+            is_causal=True, scale=0.3)
+        for t, position in enumerate(path):
+            expected[position] = out[0, :, t]
+    expected = torch.stack(expected).unsqueeze(0)
     expected_grads = torch.autograd.grad((expected * weights).sum(), (query, key, value))
     assert torch.allclose(packed, expected, atol=1e-6)
     for got, want in zip(packed_grads, expected_grads):
         assert torch.allclose(got, want, atol=1e-5)
-
-
-def test_a_tied_embedding_passes_a_sparse_gradient_with_the_same_dense_result(small_tofu):
-    setup = prepared(small_tofu, "tru", {}, "tiny-llama")
-    embedding = setup.model.get_input_embeddings()
-    assert embedding.sparse  # tiny-llama ties its embedding to the output layer, as SmolLM2 does
-    batches = [setup.collator(fuse=fuse)([setup.dataset[i] for i in [0, 3, 5, 6]]) for fuse in (True, False)]
-
-    def accumulated(sparse: bool) -> dict:
-        embedding.sparse = sparse
-        setup.model.zero_grad(set_to_none=True)
-        for batch in batches:  # two backward passes: the second adds into existing gradients
-            with setup.attention(batch):
-                setup.step_terms(batch)["loss"].backward()
-        return {n: p.grad.clone() for n, p in setup.model.named_parameters() if p.grad is not None}
-
-    sparse, dense = accumulated(True), accumulated(False)
-    assert sparse.keys() == dense.keys()
-    for name, grad in dense.items():
-        assert not sparse[name].is_sparse, name
-        assert torch.allclose(sparse[name], grad, rtol=1e-5, atol=1e-7), name
-
-
-def test_no_sparse_embedding_gradient_where_it_would_stay_sparse_or_meet_ddp_or_sharding(monkeypatch):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from tru.training import sparse_tied_embedding_gradient
-
-    def model(tied: bool):
-        return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                            num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied))
-
-    assert sparse_tied_embedding_gradient(model(tied=True))
-    untied = model(tied=False)
-    assert not sparse_tied_embedding_gradient(untied) and not untied.get_input_embeddings().sparse
-    frozen = model(tied=True).requires_grad_(False)  # e.g. LoRA: the embedding is not trained
-    assert not sparse_tied_embedding_gradient(frozen)
-    monkeypatch.setenv("WORLD_SIZE", "2")  # one of several processes (DDP)
-    assert not sparse_tied_embedding_gradient(model(tied=True))
-    monkeypatch.setenv("WORLD_SIZE", "1")
-    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
-    sharded = model(tied=True)
-    assert not sparse_tied_embedding_gradient(sharded) and not sharded.get_input_embeddings().sparse

@@ -118,8 +118,7 @@ class StepContext:
         if self.packed is None:
             hidden = self._reference_separate(stream, hidden_states=True).hidden_states[layer]
             return hidden[self._answer_mask(stream)]
-        start, _ = self.packed["streams"][stream]["span"]
-        positions = self.packed["streams"][stream]["answer"] - start
+        positions = self.packed["streams"][stream]["alone"]["answer"]
         return self._reference_packed(stream, hidden_states=True).hidden_states[layer][0, positions]
 
     # ---- normalisers ------------------------------------------------------------------------
@@ -210,14 +209,12 @@ class StepContext:
         return self._cache[key]
 
     def _reference_packed(self, stream: str, *, hidden_states: bool):
-        """The reference model over one stream's part of the packed row only."""
-        packed, info = self.packed, self.packed["streams"][stream]
-        start, end = info["span"]
-        keep = info["keep"].new_zeros(0) if hidden_states else info["keep"] - start
-        return self._require_reference()(input_ids=packed["input_ids"][:, start:end],
-                                         position_ids=packed["position_ids"][:, start:end],
-                                         attention_plan=info["attention"],
-                                         logits_to_keep=keep, output_hidden_states=hidden_states)
+        """The reference model over one stream only (packed on its own by the collator)."""
+        alone = self.packed["streams"][stream]["alone"]
+        keep = alone["keep"].new_zeros(0) if hidden_states else alone["keep"]
+        return self._require_reference()(input_ids=alone["input_ids"], position_ids=alone["position_ids"],
+                                         attention_plan=alone["attention"], logits_to_keep=keep,
+                                         output_hidden_states=hidden_states)
 
     def _require_reference(self):
         if self.reference is None:

@@ -2,7 +2,8 @@
 
 Registered with transformers' AttentionInterface as ``tru_packed``. A forward call that passes an
 ``attention_plan`` (built with the packed row by tru.unlearn.packing, on the host) attends within
-each packed sequence only. Any other call (padded batches with a mask, generation with a cache) is
+each packed sequence (and the prefix it shares with others) only. Any other call (padded batches
+with a mask, generation with a cache) is
 handed to transformers' own SDPA path unchanged, so the model behaves as before outside the fused step.
 """
 
@@ -20,20 +21,24 @@ NAME = "tru_packed"
 
 
 class _GatherRows(torch.autograd.Function):
-    """``x.index_select(0, forward_index)`` whose backward is a gather too (``backward_index`` into the
-    output gradient plus one zero row), instead of the scatter-add that makes index_select's own
-    backward slow on CPU. Valid when every row of x that reaches the output reaches it once."""
+    """``x.index_select(0, forward_index)`` whose backward is a gather too (``backward_index``: each row
+    of x -> its first place in the output, or one zero row appended past it), instead of the
+    scatter-add that makes index_select's own backward slow on CPU. Rows that reach the output more
+    than once (a shared prefix in several rows of a bucket) add their further places' gradients,
+    ``repeat_rows`` <- ``repeat_places``: a handful of rows, not the whole output."""
 
     @staticmethod
-    def forward(ctx, x, forward_index, backward_index):
-        ctx.save_for_backward(backward_index)
+    def forward(ctx, x, forward_index, backward_index, repeat_rows=None, repeat_places=None):
+        ctx.save_for_backward(backward_index, repeat_rows, repeat_places)
         return x.index_select(0, forward_index)
 
     @staticmethod
     def backward(ctx, grad):
-        (backward_index,) = ctx.saved_tensors
-        grad = torch.cat([grad, grad.new_zeros(1, *grad.shape[1:])])
-        return grad.index_select(0, backward_index), None, None
+        backward_index, repeat_rows, repeat_places = ctx.saved_tensors
+        grad_x = torch.cat([grad, grad.new_zeros(1, *grad.shape[1:])]).index_select(0, backward_index)
+        if repeat_rows is not None and repeat_rows.numel():
+            grad_x.index_add_(0, repeat_rows, grad.index_select(0, repeat_places))
+        return grad_x, None, None, None, None
 
 
 def _attend(query, key, value, dropout: float, scaling, groups: int):
@@ -47,10 +52,10 @@ def _attend(query, key, value, dropout: float, scaling, groups: int):
 
 def packed_attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
                              scaling: float | None = None, attention_plan=None, **kwargs):
-    """Causal attention within each packed sequence, following the collator's ``attention_plan``
-    (tru.unlearn.packing.attention_plan): sequences regrouped by length into a few right-padded
-    batches, one kernel call each (a call per sequence costs far more on CPU). Right padding never
-    changes a causal result for the real tokens."""
+    """Causal attention along each packed sequence's path, following the collator's ``attention_plan``
+    (tru.unlearn.packing.attention_plan): sequences (with any prefix they share with another one)
+    regrouped by length into a few right-padded batches, one kernel call each (a call per sequence
+    costs far more on CPU). Right padding never changes a causal result for the real tokens."""
     if attention_plan is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
@@ -58,10 +63,11 @@ def packed_attention_forward(module, query, key, value, attention_mask, dropout:
     # squeeze, not [0]: the backward of a select fills a zero tensor of the whole input first
     tokens = [x.squeeze(0).transpose(0, 1) for x in (query, key, value)]  # [tokens, heads, dim]
     outputs = []
-    for (rows, width), gather, scatter in zip(attention_plan["shapes"], attention_plan["gather"],
-                                              attention_plan["scatter"]):
-        q, k, v = (_GatherRows.apply(x, gather, scatter).view(rows, width, x.shape[1], x.shape[2]).transpose(1, 2)
-                   for x in tokens)
+    for (rows, width), gather, scatter, repeat_tokens, repeat_slots in zip(
+            attention_plan["shapes"], attention_plan["gather"], attention_plan["scatter"],
+            attention_plan["repeat_tokens"], attention_plan["repeat_slots"]):
+        q, k, v = (_GatherRows.apply(x, gather, scatter, repeat_tokens, repeat_slots)
+                   .view(rows, width, x.shape[1], x.shape[2]).transpose(1, 2) for x in tokens)
         out = _attend(q, k, v, dropout, scaling, groups)  # [rows, heads, width, dim]
         outputs.append(out.transpose(1, 2).reshape(rows * width, out.shape[1], out.shape[3]))
     flat = torch.cat(outputs) if len(outputs) > 1 else outputs[0]

@@ -1,21 +1,27 @@
 """Packing every stream of a step into one unpadded row, so the whole step is one forward pass.
 
 The collator (on the host, before the step) lays the real tokens of every sequence of every stream
-end to end, with position ids restarting at each sequence, and records for each stream which packed
-positions carry a loss:
+end to end, with position ids restarting at each sequence. Sequences that begin with the same tokens
+share them: a prefix is laid once, and each later sequence that starts with it continues from that
+copy (every chat-formatted sequence starts with the same system prompt; a forget item and its target
+or refusal share the question). Causal attention makes a prefix's hidden states depend on the prefix
+alone, so the values are those of a pass per sequence, and the shared tokens' contributions to the
+parameter gradients are summed as they would be; the row just holds fewer tokens to compute.
+
+A sequence's *path* is the row position of each of its tokens (shared ones first). For each stream
+the packing records which row positions carry a loss:
 
 - ``keep``: positions whose *next* token is a label (where a next-token log-probability is needed;
-  the vocabulary projection runs only there),
-- ``targets``: the label at ``keep + 1``,
+  the vocabulary projection runs only there; a shared position can appear once per sequence),
+- ``targets``: those labels,
 - ``answer``: positions that are themselves labelled (hidden-state losses such as RMU),
-- ``span``: the (start, end) of the stream's part of the row, and ``attention`` its own attention
-  plan (a reference pass covers only that part).
+- ``alone``: the stream packed on its own (``input_ids``, ``position_ids``, ``attention``, ``keep``,
+  ``answer``) for a frozen reference's pass over that stream only.
 
-``attention`` is the plan (from the (start, end) bounds of each sequence) that the packed
-attention (tru.unlearn.packed_attention) follows so that no sequence attends to another: index
-tensors built here, on the host, so that the step itself copies nothing to the device.
-Orders follow the padded tensors row-major, so per-token values scatter back into [B, T-1] with the
-stream's label mask.
+``attention`` is the plan that the packed attention (tru.unlearn.packed_attention) follows so that
+each sequence attends only along its own path: index tensors built here, on the host, so that the
+step itself copies nothing to the device. Orders follow the padded tensors row-major, so per-token
+values scatter back into [B, T-1] with the stream's label mask.
 """
 
 from __future__ import annotations
@@ -43,61 +49,116 @@ def _length_groups(lengths: list[int]) -> list[list[int]]:
     return groups + [current] if current else groups
 
 
-def attention_plan(segments: Sequence[tuple[int, int]]) -> dict:
+def attention_plan(paths: Sequence[Sequence[int]], owned_from: Sequence[int] | None = None) -> dict:
     """Index tensors that regroup packed sequences into right-padded attention batches and back.
 
-    Per bucket: ``shapes`` (rows, width); ``gather`` padded slot -> token (padding reads token 0,
-    whose values then reach no real output); ``scatter`` token -> padded slot, or the zero row past
-    the bucket for tokens of other buckets. For the output, the buckets' padded results laid end to
-    end: ``token_slot`` token -> slot, and ``slot_token`` slot -> token (padding -> the zero row).
+    ``paths[i]`` lists the row positions of sequence i's tokens; its tokens from ``owned_from[i]`` on
+    (default: all) are its own, the others belong to an earlier sequence that computes them. A
+    sequence with no own tokens needs no attention. Per bucket: ``shapes`` (rows, width); ``gather``
+    padded slot -> token (padding reads token 0, whose values then reach no real output);
+    ``scatter`` token -> its first slot, or the zero row past the bucket for tokens not in it; and
+    ``repeat_tokens``/``repeat_slots``, the further slots of tokens that appear in more than one row
+    of the bucket (a shared prefix), whose gradients are added. For the output, the buckets' padded
+    results laid end to end: ``token_slot`` token -> its owner's slot, and ``slot_token`` slot ->
+    token (padding and unowned copies -> the zero row).
     """
-    total = segments[-1][1] if segments else 0
-    shapes, gathers, scatters, token_slot, slot_token = [], [], [], [0] * total, []
-    for group in _length_groups([end - start for start, end in segments]):
-        width = segments[group[0]][1] - segments[group[0]][0]
-        size, offset = len(group) * width, len(slot_token)
-        gather, scatter = [0] * size, [size] * total
+    owned_from = [0] * len(paths) if owned_from is None else owned_from
+    total = 1 + max((p for path in paths for p in path), default=-1)
+    attending = [i for i, path in enumerate(paths) if owned_from[i] < len(path)]
+    shapes, gathers, scatters, repeat_tokens, repeat_slots = [], [], [], [], []
+    token_slot, slot_token = [0] * total, []
+    for group in _length_groups([len(paths[i]) for i in attending]):
+        members = [attending[g] for g in group]
+        width = len(paths[members[0]])
+        size, offset = len(members) * width, len(slot_token)
+        gather, scatter, repeats = [0] * size, [size] * total, []
         slot_token += [total] * size
-        for row, i in enumerate(group):
-            for t, token in enumerate(range(*segments[i])):
+        for row, i in enumerate(members):
+            for t, token in enumerate(paths[i]):
                 slot = row * width + t
-                gather[slot], scatter[token] = token, slot
-                token_slot[token], slot_token[offset + slot] = offset + slot, token
-        shapes.append((len(group), width))
+                gather[slot] = token
+                if scatter[token] == size:
+                    scatter[token] = slot
+                else:
+                    repeats.append((token, slot))
+                if t >= owned_from[i]:
+                    token_slot[token], slot_token[offset + slot] = offset + slot, token
+        shapes.append((len(members), width))
         gathers.append(torch.tensor(gather))
         scatters.append(torch.tensor(scatter))
-    return {"shapes": tuple(shapes), "gather": gathers, "scatter": scatters,
-            "token_slot": torch.tensor(token_slot), "slot_token": torch.tensor(slot_token)}
+        repeat_tokens.append(torch.tensor([token for token, _ in repeats], dtype=torch.long))
+        repeat_slots.append(torch.tensor([slot for _, slot in repeats], dtype=torch.long))
+    return {"shapes": tuple(shapes), "gather": gathers, "scatter": scatters, "repeat_tokens": repeat_tokens,
+            "repeat_slots": repeat_slots, "token_slot": torch.tensor(token_slot),
+            "slot_token": torch.tensor(slot_token)}
 
 
-def pack_streams(batch: dict[str, dict], streams: Sequence[str]) -> dict:
-    """The packed row of the given streams of a padded batch (right padding, from StreamCollator)."""
-    input_ids, position_ids, segments = [], [], []
-    per_stream = {}
-    offset = 0
-    for stream in streams:
-        data = batch[stream]
-        lengths = data["attention_mask"].sum(-1).tolist()
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class PackedRow:
+    """Sequences laid into one row, each sharing its longest common prefix with any earlier one."""
+
+    def __init__(self, sequences: list[tuple[list[int], list[int]]], share_prefixes: bool):
+        self.sequences = sequences
+        self.ids, self.positions, self.paths, self.owned_from = [], [], [], []
+        for ids, _ in sequences:
+            shared, source = 0, None
+            for j, (earlier, _) in enumerate(sequences[:len(self.paths)] if share_prefixes else ()):
+                n = _common_prefix(ids, earlier)
+                if n > shared:
+                    shared, source = n, j
+            start = len(self.ids)
+            prefix = self.paths[source][:shared] if source is not None else []
+            self.paths.append(prefix + list(range(start, start + len(ids) - shared)))
+            self.owned_from.append(shared)
+            self.ids += ids[shared:]
+            self.positions += range(shared, len(ids))
+
+    def loss_positions(self, indices: range) -> dict:
+        """``keep``, ``targets`` and ``answer`` of the given sequences, in their order."""
         keep, targets, answer = [], [], []
-        start = offset
-        for row, length in enumerate(lengths):
-            ids = data["input_ids"][row, :length]
-            labels = data["labels"][row, :length]
-            input_ids.append(ids)
-            position_ids.append(torch.arange(length))
-            segments.append((offset, offset + length))
-            labelled = labels.ne(IGNORE_INDEX)
-            next_labelled = labelled[1:].nonzero().squeeze(-1)
-            keep.append(next_labelled + offset)
-            targets.append(labels[1:][next_labelled])
-            answer.append(labelled.nonzero().squeeze(-1) + offset)
-            offset += length
-        local = [(a - start, b - start) for a, b in segments if a >= start]
-        per_stream[stream] = {"keep": torch.cat(keep), "targets": torch.cat(targets), "answer": torch.cat(answer),
-                              "span": (start, offset), "attention": attention_plan(local)}
-    return {
-        "input_ids": torch.cat(input_ids).unsqueeze(0),
-        "position_ids": torch.cat(position_ids).unsqueeze(0),
-        "attention": attention_plan(segments),
-        "streams": per_stream,
-    }
+        for i in indices:
+            labels, path = self.sequences[i][1], self.paths[i]
+            for t, label in enumerate(labels):
+                if label != IGNORE_INDEX:
+                    answer.append(path[t])
+                    if t > 0:
+                        keep.append(path[t - 1])
+                        targets.append(label)
+        as_tensor = lambda values: torch.tensor(values, dtype=torch.long)  # noqa: E731
+        return {"keep": as_tensor(keep), "targets": as_tensor(targets), "answer": as_tensor(answer)}
+
+    def tensors(self) -> dict:
+        return {"input_ids": torch.tensor([self.ids], dtype=torch.long),
+                "position_ids": torch.tensor([self.positions], dtype=torch.long),
+                "attention": attention_plan(self.paths, self.owned_from)}
+
+
+def _sequences(data: dict) -> list[tuple[list[int], list[int]]]:
+    """(token ids, labels) of each real sequence of a right-padded stream."""
+    lengths = data["attention_mask"].sum(-1).tolist()
+    return [(data["input_ids"][row, :n].tolist(), data["labels"][row, :n].tolist())
+            for row, n in enumerate(lengths)]
+
+
+def pack_streams(batch: dict[str, dict], streams: Sequence[str], *, share_prefixes: bool = True) -> dict:
+    """The packed row of the given streams of a padded batch (right padding, from StreamCollator)."""
+    per_stream = {stream: _sequences(batch[stream]) for stream in streams}
+    row = PackedRow([s for stream in streams for s in per_stream[stream]], share_prefixes)
+    tensors = row.tensors()
+    packed = {**tensors, "streams": {}}
+    first = 0
+    for stream, sequences in per_stream.items():
+        indices = range(first, first + len(sequences))
+        first += len(sequences)
+        alone = row if len(per_stream) == 1 else PackedRow(sequences, share_prefixes)
+        packed["streams"][stream] = {**row.loss_positions(indices), "alone": {
+            **(tensors if alone is row else alone.tensors()), **alone.loss_positions(range(len(sequences)))}}
+    return packed

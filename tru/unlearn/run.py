@@ -88,8 +88,8 @@ class UnlearnSetup:
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
 
-    def collator(self, fuse: bool) -> StreamCollator:
-        return StreamCollator(self.pad_id, pack=fuse)
+    def collator(self, fuse: bool, share_prefixes: bool = True) -> StreamCollator:
+        return StreamCollator(self.pad_id, pack=fuse, share_prefixes=share_prefixes)
 
     def precompute_reference(self, batch_size: int) -> dict:
         """Reference log-probabilities of the streams that need them, from the current model."""

@@ -120,11 +120,13 @@ class UnlearnDataset(torch.utils.data.Dataset):
 
 class StreamCollator:
     """Pads each stream of a batch on its own (right padding) and stacks scalar fields; with
-    ``pack`` it also lays all streams into one unpadded row for the fused step (tru.unlearn.packing)."""
+    ``pack`` it also lays all streams into one unpadded row for the fused step (tru.unlearn.packing),
+    where sequences share their common prefixes unless ``share_prefixes`` is off."""
 
-    def __init__(self, pad_token_id: int, *, pack: bool = False):
+    def __init__(self, pad_token_id: int, *, pack: bool = False, share_prefixes: bool = True):
         self.pad_token_id = pad_token_id
         self.pack = pack
+        self.share_prefixes = share_prefixes
 
     def pad(self, examples: list[dict]) -> dict:
         width = max(len(e["input_ids"]) for e in examples)
@@ -145,5 +147,5 @@ class StreamCollator:
     def __call__(self, features: list[dict]) -> dict:
         batch = {stream: self.pad([f[stream] for f in features]) for stream in features[0]}
         if self.pack:
-            batch["packed"] = pack_streams(batch, list(features[0]))
+            batch["packed"] = pack_streams(batch, list(features[0]), share_prefixes=self.share_prefixes)
         return batch
