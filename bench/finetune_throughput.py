@@ -23,7 +23,7 @@ import torch
 
 from tru.data.formatting import ChatFormatter
 from tru.data.tofu import load_tofu
-from tru.finetune import STREAM, PackingCollator, packed_lm_loss
+from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
 from tru.models import ModelSettings, load_model, load_tokenizer
 from tru.training import adamw
 from tru.unlearn.packed_attention import packed_attention

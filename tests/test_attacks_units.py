@@ -139,6 +139,15 @@ def test_relearning_moves_the_forget_nll_down(tiny_tokenizer):
     after = mean_nll(tuned, encoded, tiny_tokenizer.pad_token_id)
     assert after < before - 0.5
     assert mean_nll(model, encoded, tiny_tokenizer.pad_token_id) == pytest.approx(before)  # original untouched
+    # the packed step's loss is the model's own loss on the padded batch (all items in one batch)
+    from tru.unlearn.streams import StreamCollator
+
+    _, first = relearn.relearn_model(model, formatter, items, steps=1, lr=3e-3, batch_size=4, seed=0)
+    padded = StreamCollator(tiny_tokenizer.pad_token_id).pad([{"input_ids": e.input_ids, "labels": e.labels}
+                                                              for e in encoded])
+    with torch.no_grad():
+        expected = model(**padded, use_cache=False).loss
+    assert first[0] == pytest.approx(float(expected), abs=1e-5)
 
 
 def _config(tmp_path, **kw):

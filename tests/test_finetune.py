@@ -37,7 +37,7 @@ def test_packed_step_equals_the_trainers_padded_loss_and_gradients(small_tofu):
     from tru.data.formatting import ChatFormatter
     from tru.data.readers import read_records
     from tru.data.records import QAItem
-    from tru.finetune import STREAM, PackingCollator, packed_lm_loss
+    from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
     from tru.models import load_tokenizer, resolve_model_path
     from tru.unlearn.packed_attention import packed_attention
     from tru.unlearn.streams import encode_item

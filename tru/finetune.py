@@ -20,18 +20,15 @@ from tru.data.formatting import ChatFormatter
 from tru.data.specs import load_items
 from tru.errors import ConfigError
 from tru.io import write_json
+from tru.packed_lm import PackingCollator, packed_lm_loss
 from tru.rundir import save_model_atomically
 from tru.scoring import mean_nll
 from tru.checkpoints import remove_checkpoints
 from tru.training import (load_for_training, require_process_per_device, start_run, train_with_recovery,
                           training_arguments)
-from tru.unlearn.context import StepContext
 from tru.unlearn.packed_attention import packed_attention
-from tru.unlearn.packing import pack_streams
 from tru.unlearn.streams import StreamCollator, encode_item
 from tru.unlearn.trainer import LoggedTrainer
-
-STREAM = "train"
 
 
 class EncodedDataset(torch.utils.data.Dataset):
@@ -44,23 +41,6 @@ class EncodedDataset(torch.utils.data.Dataset):
     def __getitem__(self, index):
         e = self.encoded[index]
         return {"input_ids": e.input_ids, "labels": e.labels}
-
-
-class PackingCollator(StreamCollator):
-    """The padded batch (whose labels the Trainer counts for the loss normaliser) plus its packed row."""
-
-    def __call__(self, features: list[dict]) -> dict:
-        padded = self.pad(features)
-        return {"labels": padded["labels"], "packed": pack_streams({STREAM: padded}, [STREAM]),
-                STREAM: padded}
-
-
-def packed_lm_loss(model, batch: dict, tokens=None) -> torch.Tensor:
-    """Summed next-token NLL of a PackingCollator batch's labels over ``tokens`` (default: its own count).
-    Run inside ``packed_attention(model)``."""
-    log_probs, mask = StepContext(model, {STREAM: batch[STREAM], "packed": batch["packed"]}).log_probs(STREAM)
-    count = mask.sum() if tokens is None else torch.as_tensor(tokens, device=log_probs.device)
-    return -(log_probs * mask).sum() / count.clamp(min=1)
 
 
 class PackedFinetuneTrainer(LoggedTrainer):

@@ -7,7 +7,8 @@ held-out set; both are reported sorted. The two sets are disjoint and cover the 
 
 Training: a copy of the model (the loaded one is untouched) is trained in process with AdamW
 (``relearn_lr``, no weight decay) for ``relearn_steps`` steps on batches of ``relearn_batch_size``
-relearn items (answer tokens only, as in ``tru finetune``), cycling through a seeded order.
+relearn items (answer tokens only, on packed rows with the loss of ``tru finetune``), cycling through
+a seeded order.
 
 Report on the held-out forget items: before (the unlearned model) vs after (relearned), and with
 ``--original-model`` the model before unlearning with the recovered share
@@ -24,12 +25,14 @@ import dataclasses
 import random
 
 import torch
+from accelerate.utils import send_to_device
 
 from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight_metrics
 from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
 from tru.errors import ConfigError
+from tru.packed_lm import PackingCollator, packed_lm_loss
 from tru.training import adamw
-from tru.unlearn.streams import StreamCollator
+from tru.unlearn.packed_attention import packed_attention
 
 
 def split_forget(n: int, share: float, seed: int) -> tuple[list[int], list[int]]:
@@ -49,7 +52,7 @@ def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size:
     tuned.train()
     device = next(tuned.parameters()).device
     encoded = [formatter.qa(x.question, x.answer) for x in items]
-    collate = StreamCollator(formatter.tokenizer.pad_token_id)
+    collate = PackingCollator(formatter.tokenizer.pad_token_id)
     optimizer = adamw((p for p in tuned.parameters() if p.requires_grad), lr=lr)
     rng = random.Random(seed)
     order: list[int] = []
@@ -61,12 +64,12 @@ def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size:
                 order = list(range(len(encoded)))
                 rng.shuffle(order)
             batch_ids.append(order.pop())
-        batch = collate.pad([{"input_ids": encoded[i].input_ids, "labels": encoded[i].labels} for i in batch_ids])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        loss = tuned(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
-                     use_cache=False).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        batch = send_to_device(collate([{"input_ids": encoded[i].input_ids, "labels": encoded[i].labels}
+                                        for i in batch_ids]), device)
+        with packed_attention(tuned):
+            loss = packed_lm_loss(tuned, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
     tuned.eval()

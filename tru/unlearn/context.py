@@ -3,9 +3,9 @@
 A recipe asks the context for what it needs and never runs the model itself, so one recipe works
 with both ways of running a step:
 
-- fused (default): the collator packed every stream into one unpadded row (tru.unlearn.packing);
-  one forward pass serves all streams, and the vocabulary projection runs only at positions where
-  a loss reads a next-token distribution;
+- fused (default): the collator packed every stream into one unpadded row (tru.unlearn.packing,
+  prefixes that sequences share laid once); one forward pass serves all streams, and the vocabulary
+  projection runs only at positions where a loss reads a next-token distribution;
 - separate (``--no-fuse``, the reference): one right-padded forward pass per stream with full logits,
   the way the authors' code runs a step.
 

@@ -84,13 +84,17 @@ def attention_plan(paths: Sequence[Sequence[int]], owned_from: Sequence[int] | N
                 if t >= owned_from[i]:
                     token_slot[token], slot_token[offset + slot] = offset + slot, token
         shapes.append((len(members), width))
-        gathers.append(torch.tensor(gather))
-        scatters.append(torch.tensor(scatter))
-        repeat_tokens.append(torch.tensor([token for token, _ in repeats], dtype=torch.long))
-        repeat_slots.append(torch.tensor([slot for _, slot in repeats], dtype=torch.long))
+        gathers.append(_indices(gather))
+        scatters.append(_indices(scatter))
+        repeat_tokens.append(_indices([token for token, _ in repeats]))
+        repeat_slots.append(_indices([slot for _, slot in repeats]))
     return {"shapes": tuple(shapes), "gather": gathers, "scatter": scatters, "repeat_tokens": repeat_tokens,
-            "repeat_slots": repeat_slots, "token_slot": torch.tensor(token_slot),
-            "slot_token": torch.tensor(slot_token)}
+            "repeat_slots": repeat_slots, "token_slot": _indices(token_slot),
+            "slot_token": _indices(slot_token)}
+
+
+def _indices(values: list[int]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.long)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -103,7 +107,10 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class PackedRow:
-    """Sequences laid into one row, each sharing its longest common prefix with any earlier one."""
+    """Sequences laid into one row in order, each continuing from the longest prefix it has in common
+    with an earlier one (none with ``share_prefixes`` off): ``ids`` and ``positions`` of the row,
+    and per sequence its ``path`` (row position of each token) and ``owned_from`` (its first token
+    not shared)."""
 
     def __init__(self, sequences: list[tuple[list[int], list[int]]], share_prefixes: bool):
         self.sequences = sequences
@@ -132,12 +139,10 @@ class PackedRow:
                     if t > 0:
                         keep.append(path[t - 1])
                         targets.append(label)
-        as_tensor = lambda values: torch.tensor(values, dtype=torch.long)  # noqa: E731
-        return {"keep": as_tensor(keep), "targets": as_tensor(targets), "answer": as_tensor(answer)}
+        return {"keep": _indices(keep), "targets": _indices(targets), "answer": _indices(answer)}
 
     def tensors(self) -> dict:
-        return {"input_ids": torch.tensor([self.ids], dtype=torch.long),
-                "position_ids": torch.tensor([self.positions], dtype=torch.long),
+        return {"input_ids": _indices(self.ids).unsqueeze(0), "position_ids": _indices(self.positions).unsqueeze(0),
                 "attention": attention_plan(self.paths, self.owned_from)}
 
 

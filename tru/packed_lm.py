@@ -1,0 +1,34 @@
+"""Next-token cross-entropy on a packed row: the loss of `tru finetune` and of the relearning attack.
+
+A batch is packed into one unpadded row (the fused unlearning step's packing, shared prefixes laid
+once, and its packed attention), and the vocabulary projection runs only where a label is predicted.
+The loss is the one transformers computes from ``labels`` (label tokens summed, divided by their
+count), so it can stand in for ``model(..., labels=...).loss``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tru.unlearn.context import StepContext
+from tru.unlearn.packing import pack_streams
+from tru.unlearn.streams import StreamCollator
+
+STREAM = "train"
+
+
+class PackingCollator(StreamCollator):
+    """The padded batch (whose labels the Trainer counts for the loss normaliser) plus its packed row."""
+
+    def __call__(self, features: list[dict]) -> dict:
+        padded = self.pad(features)
+        return {"labels": padded["labels"], "packed": pack_streams({STREAM: padded}, [STREAM]),
+                STREAM: padded}
+
+
+def packed_lm_loss(model, batch: dict, tokens=None) -> torch.Tensor:
+    """Summed next-token NLL of a PackingCollator batch's labels over ``tokens`` (default: its own count).
+    Run inside ``tru.unlearn.packed_attention.packed_attention(model)``."""
+    log_probs, mask = StepContext(model, {STREAM: batch[STREAM], "packed": batch["packed"]}).log_probs(STREAM)
+    count = mask.sum() if tokens is None else torch.as_tensor(tokens, device=log_probs.device)
+    return -(log_probs * mask).sum() / count.clamp(min=1)
