@@ -10,8 +10,8 @@ count, with the vocabulary projection at the step's loss positions. Useful FLOPs
 causal attention (3 x 2 x n^2 x hidden per layer and sequence). Tokens run: the fused step's packed
 row lays a prefix that sequences share once (tru.unlearn.packing), so it counts the tokens of its row,
 and attention over each token's position + 1 keys, not the work it avoided. The conventional
-6 x all parameters x tokens run is reported too. A step is forward, backward and the AdamW update (torch's fused kernel, as
-tru's training runs it).
+6 x all parameters x tokens run is reported too. A step is forward, backward and the AdamW update
+(torch's fused kernel, as tru's training runs it).
 """
 
 from __future__ import annotations

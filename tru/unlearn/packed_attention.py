@@ -3,8 +3,8 @@
 Registered with transformers' AttentionInterface as ``tru_packed``. A forward call that passes an
 ``attention_plan`` (built with the packed row by tru.unlearn.packing, on the host) attends within
 each packed sequence (and the prefix it shares with others) only. Any other call (padded batches
-with a mask, generation with a cache) is
-handed to transformers' own SDPA path unchanged, so the model behaves as before outside the fused step.
+with a mask, generation with a cache) is handed to transformers' own SDPA path unchanged, so the
+model behaves as before outside the fused step.
 """
 
 from __future__ import annotations
