@@ -49,12 +49,12 @@ def _length_groups(lengths: list[int]) -> list[list[int]]:
     return groups + [current] if current else groups
 
 
-def attention_plan(paths: Sequence[Sequence[int]], owned_from: Sequence[int] | None = None) -> dict:
+def attention_plan(paths: Sequence[Sequence[int]], owned_from: Sequence[int]) -> dict:
     """Index tensors that regroup packed sequences into right-padded attention batches and back.
 
     ``paths[i]`` lists the row positions of sequence i's tokens; its tokens from ``owned_from[i]`` on
-    (default: all) are its own, the others belong to an earlier sequence that computes them. A
-    sequence with no own tokens needs no attention. Per bucket: ``shapes`` (rows, width); ``gather``
+    are its own, the others belong to an earlier sequence that computes them. A sequence with no own
+    tokens needs no attention. Per bucket: ``shapes`` (rows, width); ``gather``
     padded slot -> token (padding reads token 0, whose values then reach no real output);
     ``scatter`` token -> its first slot, or the zero row past the bucket for tokens not in it; and
     ``repeat_tokens``/``repeat_slots``, the further slots of tokens that appear in more than one row
@@ -62,7 +62,6 @@ def attention_plan(paths: Sequence[Sequence[int]], owned_from: Sequence[int] | N
     results laid end to end: ``token_slot`` token -> its owner's slot, and ``slot_token`` slot ->
     token (padding and unowned copies -> the zero row).
     """
-    owned_from = [0] * len(paths) if owned_from is None else owned_from
     total = 1 + max((p for path in paths for p in path), default=-1)
     attending = [i for i, path in enumerate(paths) if owned_from[i] < len(path)]
     shapes, gathers, scatters, repeat_tokens, repeat_slots = [], [], [], [], []
