@@ -34,6 +34,8 @@ def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path, processe
     assert set(result["seconds_per_step"]) == variants and result["mean_real_tokens_per_step"] > 0
     assert result["timed_steps"] == dict.fromkeys(variants, 1)
     assert result["speedup_fused_unshared_over_separate"] > 0
+    if processes == "1":
+        assert set(result["seconds_per_step_best_of_rounds"]) == variants
     assert set(result["terms_first_batch"]) == {"target_ce", "forget_ga", "retain_nll", "loss"}
 
 
@@ -67,3 +69,13 @@ def test_roofline_flop_counts_of_a_shared_prefix():
     # row [5 6 7 8 9] at positions 0 1 2 3 2: 1 + 3 + 5 + 7 + 5 pairs
     assert batch_counts(packed) == (5, 3, 21)
     assert torch.equal(packed["packed"]["input_ids"], torch.tensor([[5, 6, 7, 8, 9]]))
+
+
+def test_throughput_best_of_rounds_takes_each_batch_at_its_quickest():
+    sys.path.insert(0, str(BENCH))
+    from unlearn_throughput import best_of_rounds
+
+    # two batches, two rounds: fused at 2 then 3 s, separate at 4 then 4.5 s
+    result = best_of_rounds({"fused": [[2.0, 6.0], [3.0, 3.0]], "separate": [[4.0, 5.0], [9.0, 4.5]]})
+    assert result["seconds_per_step_best_of_rounds"] == {"fused": 2.5, "separate": 4.25}
+    assert result["speedup_fused_over_separate_best_of_rounds"] == 1.7

@@ -111,7 +111,10 @@ def test_chunked_output_projection_is_refused_where_it_cannot_work(small_tofu, m
         prepared(small_tofu, "tru", {}, "tiny-llama", logits_chunk=5)
 
 
-def test_packing_keeps_only_real_tokens_and_loss_positions():
+def test_packing_keeps_only_real_tokens_and_loss_positions(monkeypatch):
+    from tru.unlearn import packing
+
+    monkeypatch.setattr(packing, "PADDING_BOUND", 1.5)  # so that a bucket holds padding
     pad = 0
     batch = {"forget": {"input_ids": torch.tensor([[5, 6, 7, 8], [9, 10, pad, pad]]),
                         "labels": torch.tensor([[-100, -100, 7, 8], [-100, 10, -100, -100]]),
@@ -121,7 +124,7 @@ def test_packing_keeps_only_real_tokens_and_loss_positions():
     packed = pack_streams(batch, ["forget", "retain"])
     assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9, 10, 11, 12, 13]]
     assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 0, 1, 2]]
-    # lengths 4, 3, 2: 4 and 3 share a bucket (8 slots for 7 tokens), adding 2 would pad 9 tokens to 12
+    # lengths 4, 3, 2: 4 and 3 share a bucket (2 x 4^2 = 32 <= 1.5 x (16 + 9)); adding 2 would not (48 > 43.5)
     assert packed["attention"]["shapes"] == ((2, 4), (1, 2))
     # sequence bounds (0, 4), (4, 6), (6, 9): padded slots read tokens 0-3 | 6-8 + padding (-> 9) | 4-5
     assert packed["attention"]["slot_token"].tolist() == [0, 1, 2, 3, 6, 7, 8, 9, 4, 5]
@@ -150,17 +153,27 @@ def test_packing_lays_a_shared_prefix_once():
     assert forget["answer"].tolist() == [2, 3, 4]
     assert retain["keep"].tolist() == [0, 1] and retain["targets"].tolist() == [6, 7]
     assert retain["answer"].tolist() == [1, 2]
-    plan = packed["attention"]  # paths [0 1 2 3] and [0 1 4] in one bucket; [0 1 2] needs no attention
-    assert plan["shapes"] == ((2, 4),)
-    assert plan["gather"][0].tolist() == [0, 1, 2, 3, 0, 1, 4, 0]
-    assert plan["scatter"][0].tolist() == [0, 1, 2, 3, 6]
-    assert plan["repeat_tokens"][0].tolist() == [0, 1] and plan["repeat_slots"][0].tolist() == [4, 5]
+    # paths [0 1 2 3] and [0 1 4] in a bucket each (2 x 4^2 > 1.2 x (4^2 + 3^2)); [0 1 2] needs no attention
+    plan = packed["attention"]
+    assert plan["shapes"] == ((1, 4), (1, 3))
+    assert [gather.tolist() for gather in plan["gather"]] == [[0, 1, 2, 3], [0, 1, 4]]  # slots 0-3 | 4-6
+    assert plan["first_slot"].tolist() == [0, 1, 2, 3, 6]
+    assert plan["repeat_tokens"].tolist() == [0, 1] and plan["repeat_slots"].tolist() == [4, 5]
     assert plan["token_slot"].tolist() == [0, 1, 2, 3, 6]
-    assert plan["slot_token"].tolist() == [0, 1, 2, 3, 5, 5, 4, 5]  # copies and padding -> zero row (5)
+    assert plan["slot_token"].tolist() == [0, 1, 2, 3, 5, 5, 4]  # unowned copies -> zero row (5)
     assert retain["alone"]["input_ids"].tolist() == [[5, 6, 7]]
     unshared = pack_streams(batch, ["forget", "retain"], share_prefixes=False)
     assert unshared["input_ids"].tolist() == [[5, 6, 7, 8, 5, 6, 9, 5, 6, 7]]
     assert unshared["streams"]["forget"]["keep"].tolist() == [1, 2, 5]
+
+
+def test_attention_buckets_bound_padded_attention_not_padded_tokens():
+    from tru.unlearn.packing import _length_groups
+
+    # 397, 381, 380, 338 (TRU's traces): 4 x 397^2 = 630,436 <= 1.2 x 561,414; adding 117 would be 788,045 >
+    # 690,124 (a bound on padded tokens, 1.25, let it in: 5 x 397 = 1,985 <= 1.25 x 1,613); 117 and 104 share
+    # (27,378 <= 29,406); 98 would not join them (41,067 > 40,931), nor 62 join 98 (19,208 > 16,138)
+    assert _length_groups([98, 380, 397, 117, 62, 338, 104, 381]) == [[2, 7, 1, 5], [3, 6], [0], [4]]
 
 
 @pytest.mark.slow

@@ -20,25 +20,28 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 NAME = "tru_packed"
 
 
-class _GatherRows(torch.autograd.Function):
-    """``x.index_select(0, forward_index)`` whose backward is a gather too (``backward_index``: each row
-    of x -> its first place in the output, or one zero row appended past it), instead of the
-    scatter-add that makes index_select's own backward slow on CPU. Rows that reach the output more
-    than once (a shared prefix in several rows of a bucket) add their further places' gradients,
-    ``repeat_rows`` <- ``repeat_places``: a handful of rows, not the whole output."""
+class _Gather(torch.autograd.Function):
+    """``x.index_select(0, index)`` for each forward index, with a backward that gathers too: the
+    outputs' gradients laid end to end with one zero row past them, and ``backward_index`` takes each
+    row of x from its first place there (or the zero row). index_select's own backward is a
+    scatter-add into a zeroed copy of x per output (slow on CPU, and then summed over the outputs);
+    this is one copy and one gather whatever the number of outputs. Rows that reach the outputs more
+    than once (a shared prefix) add their further places' gradients, ``repeat_rows`` <-
+    ``repeat_places``: a handful of rows, not the whole output."""
 
     @staticmethod
-    def forward(ctx, x, forward_index, backward_index, repeat_rows=None, repeat_places=None):
+    def forward(ctx, x, backward_index, repeat_rows, repeat_places, *forward_indices):
         ctx.save_for_backward(backward_index, repeat_rows, repeat_places)
-        return x.index_select(0, forward_index)
+        return tuple(x.index_select(0, index) for index in forward_indices)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, *grads):
         backward_index, repeat_rows, repeat_places = ctx.saved_tensors
-        grad_x = torch.cat([grad, grad.new_zeros(1, *grad.shape[1:])]).index_select(0, backward_index)
+        laid = torch.cat([*grads, grads[0].new_zeros(1, *grads[0].shape[1:])])
+        grad_x = laid.index_select(0, backward_index)
         if repeat_rows is not None and repeat_rows.numel():
-            grad_x.index_add_(0, repeat_rows, grad.index_select(0, repeat_places))
-        return grad_x, None, None, None, None
+            grad_x.index_add_(0, repeat_rows, laid.index_select(0, repeat_places))
+        return (grad_x, None, None, None) + (None,) * len(grads)
 
 
 def _attend(query, key, value, dropout: float, scaling, groups: int):
@@ -60,18 +63,19 @@ def packed_attention_forward(module, query, key, value, attention_mask, dropout:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
     groups = getattr(module, "num_key_value_groups", 1)
+    plan = attention_plan
     # squeeze, not [0]: the backward of a select fills a zero tensor of the whole input first
     tokens = [x.squeeze(0).transpose(0, 1) for x in (query, key, value)]  # [tokens, heads, dim]
+    gathered = [_Gather.apply(x, plan["first_slot"], plan["repeat_tokens"], plan["repeat_slots"], *plan["gather"])
+                for x in tokens]  # per tensor, its buckets' slots
     outputs = []
-    for (rows, width), gather, scatter, repeat_tokens, repeat_slots in zip(
-            attention_plan["shapes"], attention_plan["gather"], attention_plan["scatter"],
-            attention_plan["repeat_tokens"], attention_plan["repeat_slots"]):
-        q, k, v = (_GatherRows.apply(x, gather, scatter, repeat_tokens, repeat_slots)
-                   .view(rows, width, x.shape[1], x.shape[2]).transpose(1, 2) for x in tokens)
+    for b, (rows, width) in enumerate(plan["shapes"]):
+        q, k, v = (slots[b].view(rows, width, *slots[b].shape[1:]).transpose(1, 2) for slots in gathered)
         out = _attend(q, k, v, dropout, scaling, groups)  # [rows, heads, width, dim]
         outputs.append(out.transpose(1, 2).reshape(rows * width, out.shape[1], out.shape[3]))
     flat = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
-    return _GatherRows.apply(flat, attention_plan["token_slot"], attention_plan["slot_token"]).unsqueeze(0), None
+    (result,) = _Gather.apply(flat, plan["slot_token"], None, None, plan["token_slot"])
+    return result.unsqueeze(0), None
 
 
 def packed_mask(*args, attention_mask=None, **kwargs):
