@@ -9,7 +9,7 @@ import torch
 
 from tru.config import UnlearnConfig
 from tru.unlearn.context import StepContext
-from tru.unlearn.packing import pack_streams
+from tru.unlearn.packing import attention_plan, pack_streams
 from tru.unlearn.run import prepare_unlearning
 
 CASES = [
@@ -165,6 +165,8 @@ def test_packing_lays_a_shared_prefix_once():
     unshared = pack_streams(batch, ["forget", "retain"], share_prefixes=False)
     assert unshared["input_ids"].tolist() == [[5, 6, 7, 8, 5, 6, 9, 5, 6, 7]]
     assert unshared["streams"]["forget"]["keep"].tolist() == [1, 2, 5]
+    with pytest.raises(ValueError, match="row position 1 lies on no sequence's path"):
+        attention_plan([[0, 2]], [0])
 
 
 def test_attention_buckets_bound_padded_attention_not_padded_tokens():
