@@ -33,24 +33,31 @@ def launch_command(*extra):
             "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
 
 
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory, small_tofu) -> Path:
+    """The run every multi-process run here is compared with: one process, the same global batch of 4."""
+    out = tmp_path_factory.mktemp("one_process") / "run"
+    single = subprocess.run([sys.executable, *unlearn_cmd(small_tofu, out, 4)], capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    return out
+
+
 @pytest.mark.parametrize("config,distributed_type", [("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED"),
                                                      ("deepspeed_zero3", "DEEPSPEED")])
-def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, config, distributed_type):
+def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, one_process, config,
+                                                    distributed_type):
     """The shipped FSDP and DeepSpeed configs (gloo on CPU here) shard the model and still match one process."""
     path = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / f"{config}.yaml"
-    single = subprocess.run([sys.executable, *unlearn_cmd(small_tofu, tmp_path / "one", 4)],
-                            capture_output=True, text=True)
-    assert single.returncode == 0, single.stderr[-2000:]
     sharded = subprocess.run([*launch_command("--config_file", str(path)),
                               *unlearn_cmd(small_tofu, tmp_path / config, 2)], capture_output=True, text=True)
     assert sharded.returncode == 0, sharded.stderr[-2000:]
     environment = json.loads((tmp_path / config / "environment.json").read_text())
     assert environment["distributed_type"] == distributed_type and environment["world_size"] == 2
-    one = [json.loads(x) for x in (tmp_path / "one" / "losses.jsonl").read_text().splitlines()]
+    one = [json.loads(x) for x in (one_process / "losses.jsonl").read_text().splitlines()]
     two = [json.loads(x) for x in (tmp_path / config / "losses.jsonl").read_text().splitlines()]
     for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_nll"):
         assert two[0][key] == pytest.approx(one[0][key], abs=1e-5), key
-    w1 = load_file(str(tmp_path / "one" / "model" / "model.safetensors"))
+    w1 = load_file(str(one_process / "model" / "model.safetensors"))
     w2 = load_file(str(tmp_path / config / "model" / "model.safetensors"))
     if "lm_head.weight" in set(w2) - set(w1):  # DeepSpeed's gathered state dict keeps the tied copy too
         assert torch.equal(w2.pop("lm_head.weight"), w2["model.embed_tokens.weight"])
@@ -58,22 +65,19 @@ def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, config
     assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-4
 
 
-def test_two_processes_equal_one(tmp_path, small_tofu):
-    single = subprocess.run([sys.executable, *unlearn_cmd(small_tofu, tmp_path / "one", 4)],
-                            capture_output=True, text=True)
-    assert single.returncode == 0, single.stderr[-2000:]
+def test_two_processes_equal_one(tmp_path, small_tofu, one_process):
     double = subprocess.run([*launch_command("--multi_gpu"), *unlearn_cmd(small_tofu, tmp_path / "two", 2)], capture_output=True, text=True)
     assert double.returncode == 0, double.stderr[-2000:]
 
     environment = json.loads((tmp_path / "two" / "environment.json").read_text())
     assert environment["world_size"] == 2 and environment["effective_batch_size"] == 4
-    one = [json.loads(x) for x in (tmp_path / "one" / "losses.jsonl").read_text().splitlines()]
+    one = [json.loads(x) for x in (one_process / "losses.jsonl").read_text().splitlines()]
     two = [json.loads(x) for x in (tmp_path / "two" / "losses.jsonl").read_text().splitlines()]
     assert len(one) == len(two) == 2
     for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_nll", "grad_norm"):
         assert two[0][key] == pytest.approx(one[0][key], abs=1e-5), key
     assert two[1]["loss"] == pytest.approx(one[1]["loss"], abs=1e-4)
-    w1 = load_file(str(tmp_path / "one" / "model" / "model.safetensors"))
+    w1 = load_file(str(one_process / "model" / "model.safetensors"))
     w2 = load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
     assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-5
     base = load_file(str(Path(resolve_model_path("tiny-llama")) / "model.safetensors"))
