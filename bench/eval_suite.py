@@ -2,6 +2,7 @@
 
     python bench/eval_suite.py                                 # forget01, 10 items per split, 48 new tokens
     python bench/eval_suite.py --limit 20 --max-new-tokens 64 --out runs/bench/eval.json
+    python bench/eval_suite.py --device cuda --threads 0
 
 Both compute the model-facing measurements of `tru eval --benchmark tofu` on the same items: answer
 NLLs (forget, holdout, retain, real authors, world facts), the NLLs of every paraphrased and perturbed
@@ -31,8 +32,8 @@ from workload import DEFAULT_DATA, configure_threads, machine, report
 
 @torch.no_grad()
 def straightforward_nll(model, example) -> float:
-    ids = torch.tensor([example.input_ids])
-    labels = torch.tensor([example.labels])
+    ids = torch.tensor([example.input_ids], device=model.device)
+    labels = torch.tensor([example.labels], device=model.device)
     logits = model(input_ids=ids).logits[0, :-1]
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     next_labels = labels[0, 1:]
@@ -43,7 +44,7 @@ def straightforward_nll(model, example) -> float:
 
 @torch.no_grad()
 def straightforward_generate(model, tokenizer, prompt: list[int], max_new_tokens: int) -> str:
-    output = model.generate(input_ids=torch.tensor([prompt]), max_new_tokens=max_new_tokens, do_sample=False,
+    output = model.generate(input_ids=torch.tensor([prompt], device=model.device), max_new_tokens=max_new_tokens, do_sample=False,
                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     text = tokenizer.decode(output[0, len(prompt):], skip_special_tokens=False)
     return (text.split(tokenizer.eos_token)[0] if tokenizer.eos_token else text).strip()
@@ -113,7 +114,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10, help="items per split")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     configure_threads(args)
@@ -123,12 +126,14 @@ def main() -> None:
     from tru.models import ModelSettings, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(args.model)
-    model = load_model(ModelSettings(name=args.model)).eval()
+    model = load_model(ModelSettings(name=args.model, dtype=args.dtype)).to(args.device).eval()
     formatter = ChatFormatter(tokenizer, 512)
     data = load_tofu_eval_data(str(Path(args.data) / "tofu"), "forget01", args.limit)
     em = EvalModel(model=model, tokenizer=tokenizer, formatter=formatter, batch_size=args.batch_size,
                    max_new_tokens=args.max_new_tokens)
 
+    first = data["forget"][0]
+    straightforward_nll(model, formatter.qa(first.question, first.answer))  # warm-up (a GPU's first kernels)
     start = time.perf_counter()
     ours = tru_suite(em, data)
     ours_seconds = time.perf_counter() - start
@@ -137,7 +142,7 @@ def main() -> None:
     reference = straightforward_suite(model, tokenizer, formatter, data, args.max_new_tokens)
     reference_seconds = time.perf_counter() - start
     print(f"straightforward: {reference_seconds:7.1f} s", flush=True)
-    report(args, {"machine": machine(), "items_per_split": args.limit, "max_new_tokens": args.max_new_tokens,
+    report(args, {"machine": machine(), "dtype": args.dtype, "items_per_split": args.limit, "max_new_tokens": args.max_new_tokens,
                   "seconds": {"tru": round(ours_seconds, 2), "straightforward": round(reference_seconds, 2)},
                   "speedup": round(reference_seconds / ours_seconds, 2), **compare(ours, reference)})
 

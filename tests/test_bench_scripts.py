@@ -49,8 +49,10 @@ def test_peak_memory_reports_each_variant_against_ga(shared_data, tmp_path):
 def test_roofline_reports_a_fraction_for_both_variants(shared_data, tmp_path):
     result = run_script("roofline", shared_data, tmp_path, "--steps", "1", "--batch-size", "2", "--max-length", "160")
     assert result["matmul_ceiling_gflops_per_s"] > 0
+    assert result["square_matmul_gflops_per_s"] > 0 and result["dtype"] == "float32"
     for variant in ("fused", "separate"):
         assert 0 < result[variant]["fraction_of_ceiling"]
+        assert 0 < result[variant]["mfu_vs_square_matmul"]
 
 
 def test_roofline_flop_counts_of_a_shared_prefix():
@@ -79,3 +81,45 @@ def test_throughput_best_of_rounds_takes_each_batch_at_its_quickest():
     result = best_of_rounds({"fused": [[2.0, 6.0], [3.0, 3.0]], "separate": [[4.0, 5.0], [9.0, 4.5]]})
     assert result["seconds_per_step_best_of_rounds"] == {"fused": 2.5, "separate": 4.25}
     assert result["speedup_fused_over_separate_best_of_rounds"] == 1.7
+
+
+def test_eval_suite_matches_the_straightforward_implementation(shared_data, tmp_path):
+    result = run_script("eval_suite", shared_data, tmp_path, "--limit", "2", "--max-new-tokens", "4")
+    assert result["max_nll_difference"] < 1e-4
+    # forget: 2 questions + 2 paraphrased; retain, real authors, world facts: 2 each
+    assert result["identical_generations"] == "10/10"
+    assert result["seconds"]["tru"] > 0 and result["seconds"]["straightforward"] > 0
+
+
+def test_random_weights_keep_the_shape_and_tokenizer_not_the_weights(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from tru.models import load_tokenizer, tiny_llama_path
+
+    tiny = tiny_llama_path()
+    shape, model = tmp_path / "shape", tmp_path / "model"
+    script = str(BENCH / "random_weights.py")
+    for args in (["--like", str(tiny), "--shape-only", "--out", str(shape)],
+                 ["--like", str(shape), "--out", str(model), "--seed", "3"]):
+        done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(shape.glob("*.safetensors")) and (shape / "tokenizer.json").is_file()
+    original, random = load_file(str(tiny / "model.safetensors")), load_file(str(model / "model.safetensors"))
+    assert original.keys() == random.keys()
+    assert all(original[k].shape == random[k].shape for k in original)
+    assert not torch.equal(original["model.layers.0.mlp.up_proj.weight"], random["model.layers.0.mlp.up_proj.weight"])
+    assert load_tokenizer(str(model)).get_vocab() == load_tokenizer(str(tiny)).get_vocab()
+
+
+def test_host_syncs_names_our_frame_and_the_caller():
+    import traceback
+
+    sys.path.insert(0, str(BENCH))
+    from host_syncs import REPO, origin
+
+    frame = lambda path, line: traceback.FrameSummary(str(path), line, "f")  # noqa: E731
+    stack = [frame(REPO / "bench" / "host_syncs.py", 1), frame(REPO / "tru" / "packed_lm.py", 33),
+             frame("/site-packages/torch/functional.py", 7), frame("/usr/lib/python3.11/warnings.py", 99)]
+    assert origin(stack) == "packed_lm.py:33 -> functional.py:7"
+    assert origin(stack[:1]) == "? -> ?"
