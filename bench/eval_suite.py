@@ -44,8 +44,8 @@ def straightforward_nll(model, example) -> float:
 
 @torch.no_grad()
 def straightforward_generate(model, tokenizer, prompt: list[int], max_new_tokens: int) -> str:
-    output = model.generate(input_ids=torch.tensor([prompt], device=model.device), max_new_tokens=max_new_tokens, do_sample=False,
-                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    output = model.generate(input_ids=torch.tensor([prompt], device=model.device), max_new_tokens=max_new_tokens,
+                            do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     text = tokenizer.decode(output[0, len(prompt):], skip_special_tokens=False)
     return (text.split(tokenizer.eos_token)[0] if tokenizer.eos_token else text).strip()
 
@@ -142,7 +142,8 @@ def main() -> None:
     reference = straightforward_suite(model, tokenizer, formatter, data, args.max_new_tokens)
     reference_seconds = time.perf_counter() - start
     print(f"straightforward: {reference_seconds:7.1f} s", flush=True)
-    report(args, {"machine": machine(), "dtype": args.dtype, "items_per_split": args.limit, "max_new_tokens": args.max_new_tokens,
+    report(args, {"machine": machine(), "dtype": args.dtype, "items_per_split": args.limit,
+                  "max_new_tokens": args.max_new_tokens,
                   "seconds": {"tru": round(ours_seconds, 2), "straightforward": round(reference_seconds, 2)},
                   "speedup": round(reference_seconds / ours_seconds, 2), **compare(ours, reference)})
 

@@ -23,6 +23,13 @@ def test_a_hand_computed_row():
     assert torch.allclose(logits.grad, torch.tensor([[-0.25, 0.25]]), atol=1e-7)
 
 
+def test_blocks_fit_the_cache_on_a_cpu_and_are_few_on_an_accelerator():
+    vocabulary = 49152  # SmolLM2's
+    assert module._block_rows(vocabulary, torch.device("cpu")) == 5  # 1 MiB of float32
+    assert module._block_rows(vocabulary, torch.device("cuda", 0)) == 1365  # 1,540 rows: two blocks
+    assert module._block_rows(10**9, torch.device("cpu")) == 1  # never zero rows
+
+
 @pytest.mark.parametrize("rows,block_elements", [(1, 1 << 18), (9, 50), (9, 1), (13, 120)])
 def test_from_logits_equals_log_softmax_in_values_and_gradients(monkeypatch, rows, block_elements):
     monkeypatch.setattr(module, "_BLOCK_ELEMENTS", block_elements)  # 50 words: 1, 1, 2 rows per block
