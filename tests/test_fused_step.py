@@ -6,6 +6,9 @@ import weakref
 
 import pytest
 import torch
+from accelerate.utils import send_to_device
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from tru.config import UnlearnConfig
 from tru.unlearn.context import StepContext
@@ -79,6 +82,59 @@ def test_a_fused_step_frees_its_tensors_without_the_garbage_collector(small_tofu
         assert freed() is None
     finally:
         gc.enable()
+
+
+class _HostReads(TorchDispatchMode):
+    """Records every operation that reads a tensor held by the host (the CPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        self.seen += [str(func) for x in tree_leaves((args, kwargs)) if isinstance(x, torch.Tensor)
+                      and x.device.type == "cpu"]
+        return func(*args, **kwargs)
+
+
+STEP_VARIANTS = [(m, o, {}) for m, o in CASES] + [
+    ("tru", {}, {"logits_chunk": 5}), ("rmu", {}, {"gradient_checkpointing": True})]
+
+
+@pytest.mark.parametrize("method,overrides,settings", STEP_VARIANTS,
+                         ids=[f"{m}-{'-'.join(o.values()) or 'default'}-{'-'.join(s) or 'plain'}"
+                              for m, o, s in STEP_VARIANTS])
+def test_fused_step_makes_the_host_wait_for_nothing(small_tofu, method, overrides, settings):
+    """On the meta device (shapes without data), standing in for a GPU: an operation whose result
+    depends on the data (.item(), boolean indexing, nonzero), which makes the host wait for the
+    device, fails there; and no operation of the step may read a tensor on the host (a copy to the
+    device inside the step). A recipe may move what it keeps to the device in its first step."""
+    setup = prepared(small_tofu, method, overrides, "tiny-llama", **settings)
+    setup.model.get_input_embeddings().sparse = False  # as on a GPU (tru.training)
+    batch = send_to_device(setup.collator(fuse=True)([setup.dataset[i] for i in [0, 3, 5, 6]]), "meta")
+    for model in (setup.model, setup.reference and setup.reference.model):
+        if model is not None:
+            model.to("meta")
+    for _ in range(2):
+        host = _HostReads()
+        with setup.attention(batch), host:
+            terms = setup.step_terms(batch)
+            terms["loss"].backward()
+    assert terms["loss"].device.type == "meta"
+    assert host.seen == []
+
+
+def test_sparse_embedding_gradient_on_the_cpu_only():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tru.training import sparse_tied_embedding_gradient
+
+    config = LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config)
+    assert not sparse_tied_embedding_gradient(model, "cuda") and not model.get_input_embeddings().sparse
+    assert sparse_tied_embedding_gradient(model, "cpu") and model.get_input_embeddings().sparse
 
 
 @pytest.mark.parametrize("method", ["tru", "rmu"])

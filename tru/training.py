@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tru.config import TrainConfig, config_dict
 from tru.io import write_json
-from tru.models import LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_model_path
+from tru.models import (LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_device,
+                        resolve_model_path)
 from tru.processes import sharding_engine
 from tru.rundir import prepare_run_dir, write_environment
 
@@ -31,11 +32,11 @@ def load_for_training(config: TrainConfig, recipe=None):
         recipe.prepare_model(model)
     if config.gradient_checkpointing and lora.r > 0:
         model.enable_input_require_grads()
-    sparse_tied_embedding_gradient(model)
+    sparse_tied_embedding_gradient(model, resolve_device(config.device))
     return tokenizer, model
 
 
-def sparse_tied_embedding_gradient(model) -> bool:
+def sparse_tied_embedding_gradient(model, device) -> bool:
     """Let the input embedding pass a sparse gradient when its weight is the output layer's too.
 
     The embedding's dense backward fills a [vocabulary, hidden] tensor of zeros for the few rows a
@@ -45,13 +46,15 @@ def sparse_tied_embedding_gradient(model) -> bool:
     the weight's gradient is the same dense tensor. Only for a tied trainable weight (an untied
     embedding would end up with a sparse gradient, which AdamW does not take), in one process: DDP
     buckets an embedding marked sparse as a sparse gradient and fails on the dense sum, and FSDP and
-    DeepSpeed shard gradients themselves. True when switched on.
+    DeepSpeed shard gradients themselves. On the CPU only: on an accelerator the dense backward costs
+    little, and the sparse one drops the padding token's rows by boolean indexing, which copies their
+    count to the host (a synchronisation inside the step). True when switched on.
     """
     import os
 
     import torch
 
-    if sharding_engine("") or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if torch.device(device).type != "cpu" or sharding_engine("") or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return False
     embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
     tied = (isinstance(embedding, torch.nn.Embedding) and head is not None

@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 
 from tru.unlearn import losses
+from tru.unlearn.packed_attention import no_mask
 from tru.unlearn.target_log_probs import chunked_target_log_probs, target_log_probs
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
@@ -204,6 +205,7 @@ class StepContext:
             keep = (packed["input_ids"].new_zeros(0) if hidden_states
                     else torch.cat([info["keep"] for info in packed["streams"].values()]))
             self._cache[key] = self.model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
+                                          attention_mask=no_mask(packed["input_ids"]),
                                           attention_plan=packed["attention"], logits_to_keep=keep,
                                           output_hidden_states=hidden_states, use_cache=False)
         return self._cache[key]
@@ -213,6 +215,7 @@ class StepContext:
         alone = self.packed["streams"][stream]["alone"]
         keep = alone["keep"].new_zeros(0) if hidden_states else alone["keep"]
         return self._require_reference()(input_ids=alone["input_ids"], position_ids=alone["position_ids"],
+                                         attention_mask=no_mask(alone["input_ids"]),
                                          attention_plan=alone["attention"], logits_to_keep=keep,
                                          output_hidden_states=hidden_states)
 

@@ -271,7 +271,9 @@ class RMU(Recipe):
     def compute(self, ctx):
         layer = self._resolved_layer + 1  # hidden_states[0] is the embedding output
         forget_hidden = ctx.answer_hidden("forget", layer)
-        control = self._control.to(forget_hidden.device, forget_hidden.dtype).expand_as(forget_hidden)
+        if (self._control.device, self._control.dtype) != (forget_hidden.device, forget_hidden.dtype):
+            self._control = self._control.to(forget_hidden.device, forget_hidden.dtype)  # once, not every step
+        control = self._control.expand_as(forget_hidden)
         retain_hidden = ctx.answer_hidden("retain", layer)
         retain_reference = ctx.reference_answer_hidden("retain", layer)
         forget_norm, retain_norm = ctx.answer_normalizer("forget"), ctx.answer_normalizer("retain")

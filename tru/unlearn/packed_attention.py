@@ -78,6 +78,16 @@ def packed_attention_forward(module, query, key, value, attention_mask, dropout:
     return result.unsqueeze(0), None
 
 
+def no_mask(like: torch.Tensor) -> torch.Tensor:
+    """The ``attention_mask`` of a packed call: an empty 4D tensor, which transformers' mask builder
+    hands on untouched. With None instead it looks for packed sequences in the position ids
+    (``find_packed_sequence_indices``), whose ``.all()`` copies a flag from the device to the host at
+    every forward call, a synchronisation inside the step. The packed attention ignores the mask (its
+    plan bounds attention); any other attention would fail on an empty mask rather than attend across
+    sequences."""
+    return like.new_empty((1, 1, 0, 0), dtype=torch.bool)
+
+
 def packed_mask(*args, attention_mask=None, **kwargs):
     """No mask for packed rows (their attention plan bounds attention); transformers' SDPA mask otherwise."""
     if attention_mask is None:
