@@ -98,6 +98,9 @@ def training_arguments(config: TrainConfig, run_dir: Path):
         data_seed=config.seed,
         logging_steps=config.logging_steps,
         logging_first_step=True,
+        # the filter reads every step's loss back to the host to test it for NaN (a synchronisation
+        # per step on a GPU) and hides a diverged step from the logged mean the divergence guard reads
+        logging_nan_inf_filter=False,
         save_strategy="steps" if config.save_steps > 0 else "no",
         save_steps=config.save_steps if config.save_steps > 0 else 500,
         save_total_limit=2,
