@@ -21,9 +21,8 @@ import torch
 
 from tru.training import adamw
 
-from workload import add_workload_arguments, batches, configure_threads, machine, prepare, report, to_device, train_step
-
-REPO = Path(__file__).resolve().parents[1]
+from workload import (REPO, add_workload_arguments, batches, configure_threads, machine, prepare, report, to_device,
+                      train_step)
 
 
 def origin(stack: list[traceback.FrameSummary]) -> str:
