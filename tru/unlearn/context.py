@@ -12,6 +12,8 @@ with both ways of running a step:
 With ``logits_chunk`` (fused only) the fused pass stops at the final hidden states and the output
 projection runs in chunks that are recomputed in the backward pass (tru.unlearn.target_log_probs): no
 [rows, vocabulary] logits stay alive between the forward and the backward pass.
+With a ``logits_workspace`` (fused only; tru.unlearn.logits_workspace) the fused pass also stops at
+the final hidden states and the projection writes the logits into memory kept from step to step.
 
 Both give the same values (tests/test_fused_step.py). Each pass runs at most once per step.
 """
@@ -23,6 +25,7 @@ from typing import Callable
 import torch
 
 from tru.unlearn import losses
+from tru.unlearn.logits_workspace import LogitsWorkspace
 from tru.unlearn.packed_attention import no_mask
 from tru.unlearn.target_log_probs import chunked_target_log_probs, target_log_probs
 
@@ -44,13 +47,14 @@ class _LogitsUse:
 
 class StepContext:
     def __init__(self, model, batch: dict, *, reference=None, reducer: Reducer | None = None,
-                 logits_chunk: int = 0):
+                 logits_chunk: int = 0, logits_workspace: LogitsWorkspace | None = None):
         self.model = model
         self.batch = batch
         self.reference = reference
         self.reducer = reducer
         self.packed = batch.get("packed")
         self.logits_chunk = logits_chunk if self.packed is not None else 0
+        self.logits_workspace = logits_workspace if self.packed is not None and not self.logits_chunk else None
         self._cache: dict[tuple, object] = {}
         self._log_probs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._logits_use = _LogitsUse()
@@ -163,8 +167,17 @@ class StepContext:
         is one concatenation rather than a zero-filled full-size gradient per stream."""
         if "rows" not in self._cache:
             self._logits_use.read = True
-            self._cache["rows"] = self._split_by_stream(self._fused(hidden_states=False).logits.squeeze(0))
+            self._cache["rows"] = self._split_by_stream(self._fused_logits())
         return self._cache["rows"]
+
+    def _fused_logits(self) -> torch.Tensor:
+        """[N, V] logits at every stream's loss positions (packed order): the model's own, or projected
+        into the logits workspace from the final hidden states."""
+        if self.logits_workspace is None:
+            return self._fused(hidden_states=False).logits.squeeze(0)
+        if "logits" not in self._cache:
+            self._cache["logits"] = self.logits_workspace.project(self._fused_keep_hidden(), self._head())
+        return self._cache["logits"]
 
     def _split_by_stream(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """Rows at every stream's loss positions (packed order) as views per stream."""
@@ -179,18 +192,20 @@ class StepContext:
         if "target_log_probs" not in self._cache:
             streams = self.packed["streams"]
             targets = torch.cat([info["targets"] for info in streams.values()])
-            flat = target_log_probs(self._fused(hidden_states=False).logits.squeeze(0), targets,
-                                    may_overwrite_logits=self._logits_use.unread)
+            flat = target_log_probs(self._fused_logits(), targets, may_overwrite_logits=self._logits_use.unread)
             self._cache["target_log_probs"] = self._split_by_stream(flat)
         return self._cache["target_log_probs"]
 
     def _fused_hidden_rows(self) -> dict[str, torch.Tensor]:
         """The final (normed) hidden states at every stream's loss positions, split by stream."""
         if "hidden_rows" not in self._cache:
-            streams = self.packed["streams"]
-            keep = torch.cat([info["keep"] for info in streams.values()])
-            self._cache["hidden_rows"] = self._split_by_stream(self._fused(hidden_states=True).hidden_states[-1][0, keep])
+            self._cache["hidden_rows"] = self._split_by_stream(self._fused_keep_hidden())
         return self._cache["hidden_rows"]
+
+    def _fused_keep_hidden(self) -> torch.Tensor:
+        """[N, H] final (normed) hidden states at every stream's loss positions, in packed order."""
+        keep = torch.cat([info["keep"] for info in self.packed["streams"].values()])
+        return self._fused(hidden_states=True).hidden_states[-1][0, keep]
 
     def _head(self) -> torch.nn.Linear:
         """The output layer (checked by tru.unlearn.run.check_chunkable_head); DDP keeps the model in .module."""

@@ -15,6 +15,7 @@ from tru.data.records import QAItem
 from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
 from tru.errors import ConfigError
 from tru.io import write_json
+from tru.models import resolve_device
 from tru.processes import sharding_engine
 from tru.scoring import mean_nll, score_sequences
 from tru.checkpoints import DivergenceGuard, remove_checkpoints
@@ -24,6 +25,7 @@ from tru.training import (load_for_training, require_process_per_device, start_r
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
 from tru.unlearn.context import StepContext
+from tru.unlearn.logits_workspace import LogitsWorkspace
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
 
@@ -83,6 +85,7 @@ class UnlearnSetup:
     dataset: UnlearnDataset
     reference: FrozenReference | None = None
     logits_chunk: int = 0  # see UnlearnConfig.logits_chunk
+    logits_workspace: LogitsWorkspace | None = None  # the fused step's logits memory (CPU), see logits_workspace_for
 
     @property
     def pad_id(self) -> int:
@@ -105,7 +108,7 @@ class UnlearnSetup:
         """The recipe's named terms (and ``loss``) on one collated batch, outside the Trainer: for
         benchmarks and tests. A packed batch runs fused; call backward inside ``attention(batch)``."""
         return self.recipe.compute(StepContext(self.model, batch, reference=self.reference,
-                                               logits_chunk=self.logits_chunk))
+                                               logits_chunk=self.logits_chunk, logits_workspace=self.logits_workspace))
 
     def attention(self, batch: dict):
         reference = self.reference and self.reference.model
@@ -124,23 +127,40 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
                              fixed_refusals=recipe.fixed_refusals())
     if config.logits_chunk:
         check_chunkable_head(model)
-    return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset, logits_chunk=config.logits_chunk)
+    return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset, logits_chunk=config.logits_chunk,
+                        logits_workspace=logits_workspace_for(config, model))
 
 
-def check_chunkable_head(model) -> None:
-    """--logits-chunk reads the output layer's weight outside the model's forward call and projects the
-    final hidden states itself: the weight must be whole on this process and the logits unscaled."""
+def _head_projection_problem(model) -> str:
+    """Why the output layer cannot be applied outside the model's forward call ('' when it can): its
+    weight must be whole on this process and the logits unscaled."""
     engine = sharding_engine("")
     if engine:
-        raise ConfigError(f"--logits-chunk needs the whole output layer on every process; {engine} shards it. "
-                          "Drop --logits-chunk (or use DDP)")
+        return f"needs the whole output layer on every process; {engine} shards it"
     head = model.get_output_embeddings()
     config = getattr(model, "config", None)
     scaled = any(getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale"))
     if type(head) is not torch.nn.Linear or scaled:
-        raise ConfigError(f"--logits-chunk needs a plain linear output layer without logit scaling; "
-                          f"{type(model).__name__} has {type(head).__name__}"
-                          f"{' and scales its logits' if scaled else ''}. Drop --logits-chunk")
+        return (f"needs a plain linear output layer without logit scaling; {type(model).__name__} has "
+                f"{type(head).__name__}{' and scales its logits' if scaled else ''}")
+    return ""
+
+
+def check_chunkable_head(model) -> None:
+    """--logits-chunk reads the output layer's weight outside the model's forward call and projects the
+    final hidden states itself."""
+    problem = _head_projection_problem(model)
+    if problem:
+        raise ConfigError(f"--logits-chunk {problem}. Drop --logits-chunk" +
+                          (" (or use DDP)" if "shards" in problem else ""))
+
+
+def logits_workspace_for(config: UnlearnConfig, model) -> LogitsWorkspace | None:
+    """The fused step's logits workspace (tru.unlearn.logits_workspace): on the CPU, for the fused step
+    without --logits-chunk, when the output layer can be applied outside the model's forward call."""
+    if not config.fuse or config.logits_chunk or resolve_device(config.device).type != "cpu":
+        return None
+    return None if _head_projection_problem(model) else LogitsWorkspace()
 
 
 def unlearn(config: UnlearnConfig) -> Path:
@@ -162,7 +182,8 @@ def unlearn(config: UnlearnConfig) -> Path:
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=setup.dataset,
                              data_collator=setup.collator(config.fuse), recipe=recipe,
                              reference=setup.reference, loss_log_path=run_dir / "losses.jsonl", fuse=config.fuse,
-                             group_by_length=config.group_by_length, logits_chunk=setup.logits_chunk)
+                             group_by_length=config.group_by_length, logits_chunk=setup.logits_chunk,
+                             logits_workspace=setup.logits_workspace)
     guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll)
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, config, guard)

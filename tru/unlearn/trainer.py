@@ -16,6 +16,7 @@ from tru.io import append_jsonl
 from tru.models import is_peft_model
 from tru.unlearn import losses
 from tru.unlearn.context import StepContext
+from tru.unlearn.logits_workspace import LogitsWorkspace
 from tru.unlearn.methods import Recipe
 from tru.unlearn.packed_attention import packed_attention
 
@@ -94,7 +95,7 @@ class UnlearnTrainer(LossLogMixin, Trainer):
 
     def __init__(self, *args, recipe: Recipe, reference: FrozenReference | None = None,
                  loss_log_path: Path | None = None, fuse: bool = False, group_by_length: bool = False,
-                 logits_chunk: int = 0, **kwargs):
+                 logits_chunk: int = 0, logits_workspace: LogitsWorkspace | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.reference = reference
@@ -102,6 +103,7 @@ class UnlearnTrainer(LossLogMixin, Trainer):
         self.fuse = fuse
         self.group_by_length = group_by_length
         self.logits_chunk = logits_chunk
+        self.logits_workspace = logits_workspace
         if hasattr(self.train_dataset, "set_epoch"):
             self.add_callback(EpochSync(self.train_dataset))
         if reference is not None:
@@ -126,7 +128,7 @@ class UnlearnTrainer(LossLogMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         ctx = StepContext(model, inputs, reference=self.reference, reducer=self._reducer(),
-                          logits_chunk=self.logits_chunk)
+                          logits_chunk=self.logits_chunk, logits_workspace=self.logits_workspace)
         terms = self.recipe.compute(ctx)
         loss = terms.pop("loss")
         values = {f"term/{name}": value for name, value in terms.items()}

@@ -1,0 +1,72 @@
+"""The fused step's logits workspace (tru.unlearn.logits_workspace): same values, memory reused, misuse caught."""
+
+import pytest
+import torch
+
+from tru.unlearn.logits_workspace import LogitsWorkspace
+from tru.unlearn.run import logits_workspace_for
+
+from test_fused_step import prepared, step
+
+
+def test_projection_and_its_gradients_equal_a_linear_layer():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(6, 11, bias=True).double()
+    hidden = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    workspace = LogitsWorkspace()
+    assert torch.autograd.gradcheck(lambda h, w, b: workspace.project(h, _Head(w, b)).clone(),
+                                    (hidden, head.weight, head.bias))
+    assert torch.equal(workspace.project(hidden, head), head(hidden))
+
+
+class _Head:
+    def __init__(self, weight, bias):
+        self.weight, self.bias = weight, bias
+
+
+def test_the_buffer_grows_to_the_largest_step_and_is_then_reused():
+    workspace = LogitsWorkspace()
+    like = torch.zeros(1)
+    first = workspace.rows(100, 7, like)
+    assert first.shape == (100, 7) and workspace.capacity == 128 * 7  # whole granules of rows
+    assert workspace.rows(120, 7, like).data_ptr() == first.data_ptr()  # fits: the same memory
+    assert workspace.rows(129, 7, like).shape == (129, 7) and workspace.capacity == 256 * 7
+    assert workspace.rows(10, 7, like.double()).dtype == torch.float64  # another dtype: a new buffer
+
+
+@pytest.mark.parametrize("settings,expected", [({}, True), ({"fuse": False}, False), ({"logits_chunk": 5}, False),
+                                               ({"device": "meta"}, False)])
+def test_the_workspace_serves_the_fused_step_on_the_cpu_only(small_tofu, settings, expected):
+    setup = prepared(small_tofu, "graddiff", {}, "tiny-llama", **{k: v for k, v in settings.items() if k != "device"})
+    config = type("Config", (), {"fuse": True, "logits_chunk": 0, "device": "cpu", **settings})
+    assert (logits_workspace_for(config, setup.model) is not None) is expected
+    assert (setup.logits_workspace is not None) is (expected or "device" in settings)
+
+
+def test_steps_reuse_the_workspace_and_equal_steps_without_it(small_tofu):
+    setup = prepared(small_tofu, "tru", {}, "tiny-llama")
+    workspace = setup.logits_workspace
+    batches = [setup.collator(fuse=True)([setup.dataset[i] for i in indices]) for indices in ([0, 3, 5, 6], [1, 2, 4, 7])]
+    with_workspace = [step(setup, batch) for batch in batches]
+    address = workspace.rows(1, 1, torch.zeros(1)).data_ptr()
+    setup.logits_workspace = None
+    without = [step(setup, batch) for batch in batches]
+    for (terms, grads), (plain_terms, plain_grads) in zip(with_workspace, without):
+        assert {k: float(v) for k, v in terms.items()} == pytest.approx({k: float(v) for k, v in plain_terms.items()},
+                                                                        abs=1e-6)
+        for name, grad in plain_grads.items():
+            assert torch.allclose(grads[name], grad, atol=1e-6, rtol=1e-5), name
+    setup.logits_workspace = workspace
+    step(setup, batches[0])
+    assert workspace.rows(1, 1, torch.zeros(1)).data_ptr() == address  # no new buffer: the same memory each step
+
+
+def test_a_graph_kept_past_the_next_step_fails_instead_of_reading_its_logits(small_tofu):
+    setup = prepared(small_tofu, "tru", {}, "tiny-llama")
+    first, second = (setup.collator(fuse=True)([setup.dataset[i] for i in indices]) for indices in ([0, 3], [5, 6]))
+    with setup.attention(first):
+        kept = setup.step_terms(first)["loss"]
+    with setup.attention(second):
+        setup.step_terms(second)["loss"].backward()
+        with pytest.raises(RuntimeError, match="modified inplace"):
+            kept.backward()

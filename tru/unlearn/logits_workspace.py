@@ -1,0 +1,76 @@
+"""The fused step's logits written into memory kept from one step to the next (CPU).
+
+The fused step projects the final hidden states at its loss positions onto the vocabulary: on the
+benchmark's TRU step a [1,540, 49,152] float32 tensor, 300 MB, allocated afresh every step. On a CPU
+glibc maps a block that large from the kernel and returns it when freed, so each step faults 300 MB
+of new pages in while the matmul writes them: inside the step that matmul ran at 94-99 GFLOP/s
+against 155 GFLOP/s into memory already mapped (about 0.3 s of a 12-14 s step, the same with
+transparent huge pages). An accelerator's caching allocator reuses memory already, so this is for
+the CPU only.
+
+``LogitsWorkspace.project(hidden, head)`` computes ``head(hidden)`` into its buffer, which grows to
+the largest step seen and is then reused. The returned logits are a view of that buffer: a later
+step overwrites them, so nothing may keep them past their own step's backward pass. Autograd checks
+that: the logits are a view of the buffer made inside a custom function, and autograd refuses to use
+such a view once its base was written again, so a graph kept from the previous step fails on its
+backward pass instead of reading the new step's logits (tests/test_logits_workspace.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+# rows are allocated in multiples of this, so that steps a few positions longer reuse the buffer too
+_ROW_GRANULE = 128
+
+
+class _ProjectInto(torch.autograd.Function):
+    """``linear(hidden, weight, bias)`` written into ``workspace``'s memory; the usual linear backward."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, workspace: "LogitsWorkspace"):
+        out = workspace.rows(hidden.shape[0], weight.shape[0], hidden)
+        if bias is None:
+            torch.mm(hidden, weight.t(), out=out)
+        else:
+            torch.addmm(bias, hidden, weight.t(), out=out)
+        ctx.save_for_backward(hidden, weight)
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        hidden, weight = ctx.saved_tensors
+        need_hidden, need_weight, need_bias = ctx.needs_input_grad[:3]
+        grad_hidden = grad_out @ weight if need_hidden else None
+        grad_weight = grad_out.t() @ hidden if need_weight else None
+        grad_bias = grad_out.sum(0) if need_bias and ctx.has_bias else None
+        return grad_hidden, grad_weight, grad_bias, None
+
+
+class LogitsWorkspace:
+    """A buffer for [rows, vocabulary] logits, kept between steps; see the module docstring."""
+
+    def __init__(self):
+        self._buffer: torch.Tensor | None = None
+
+    def rows(self, count: int, width: int, like: torch.Tensor) -> torch.Tensor:
+        """A [count, width] view of the buffer (grown if needed) with ``like``'s dtype and device."""
+        need = count * width
+        buffer = self._buffer
+        if buffer is None or buffer.numel() < need or buffer.dtype != like.dtype or buffer.device != like.device:
+            self._buffer = None  # the old buffer goes before the new one comes
+            rows = -(-count // _ROW_GRANULE) * _ROW_GRANULE
+            self._buffer = buffer = like.new_empty(rows * width)
+        return buffer[:need].view(count, width)
+
+    def project(self, hidden: torch.Tensor, head: torch.nn.Linear) -> torch.Tensor:
+        """``head(hidden)`` for hidden [N, H], into this workspace."""
+        return _ProjectInto.apply(hidden, head.weight, head.bias, self)
+
+    @property
+    def capacity(self) -> int:
+        """Elements the buffer holds now (0 before the first step)."""
+        return 0 if self._buffer is None else self._buffer.numel()
