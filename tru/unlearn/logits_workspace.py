@@ -2,10 +2,10 @@
 
 The fused step projects the final hidden states at its loss positions onto the vocabulary: on the
 benchmark's TRU step a [1,540, 49,152] float32 tensor, 300 MB, allocated afresh every step. On a CPU
-glibc maps a block that large from the kernel and returns it when freed, so each step faults 300 MB
-of new pages in while the matmul writes them: inside the step that matmul ran at 94-99 GFLOP/s
-against 155 GFLOP/s into memory already mapped (about 0.3 s of a 12-14 s step, the same with
-transparent huge pages). An accelerator's caching allocator reuses memory already, so this is for
+glibc maps a block that large from the kernel and returns it when freed, so each step the matmul
+writes 300 MB of memory new to the process (page faults, zeroing, cold caches): inside the step it
+ran at 94-99 GFLOP/s, and at 155 GFLOP/s into this buffer (573 against 930 ms per step, out of
+12-14 s; with transparent huge pages the fresh tensor was hardly quicker). An accelerator's caching allocator reuses memory already, so this is for
 the CPU only.
 
 ``LogitsWorkspace.project(hidden, head)`` computes ``head(hidden)`` into its buffer, which grows to
