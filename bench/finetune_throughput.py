@@ -26,6 +26,7 @@ from tru.data.tofu import load_tofu
 from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
 from tru.models import ModelSettings, load_model, load_tokenizer
 from tru.training import adamw
+from tru.unlearn.logits_workspace import workspace_for
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.streams import encode_item
 
@@ -38,9 +39,9 @@ def padded_loss(model, batch: dict) -> torch.Tensor:
                  use_cache=False).loss
 
 
-def packed_loss(model, batch: dict) -> torch.Tensor:
+def packed_loss(model, batch: dict, workspace=None) -> torch.Tensor:
     with packed_attention(model):
-        return packed_lm_loss(model, batch)
+        return packed_lm_loss(model, batch, logits_workspace=workspace)
 
 
 def main() -> None:
@@ -62,7 +63,8 @@ def main() -> None:
     base = load_model(ModelSettings(name=args.model, dtype=args.dtype))
     base.to(args.device).train()
     models = {"packed": base, "padded": copy.deepcopy(base)}
-    losses = {"packed": packed_loss, "padded": padded_loss}
+    workspace = workspace_for(base, args.device)  # as `tru finetune` runs: the logits workspace on the CPU
+    losses = {"packed": lambda model, batch: packed_loss(model, batch, workspace), "padded": padded_loss}
     with torch.no_grad():
         first = {name: float(losses[name](model, batches[0])) for name, model in models.items()}
     optimizers = {name: adamw(model.parameters(), lr=1e-5) for name, model in models.items()}

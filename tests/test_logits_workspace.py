@@ -70,3 +70,38 @@ def test_a_graph_kept_past_the_next_step_fails_instead_of_reading_its_logits(sma
         setup.step_terms(second)["loss"].backward()
         with pytest.raises(RuntimeError, match="modified inplace"):
             kept.backward()
+
+
+def test_packed_fine_tuning_loss_is_the_same_with_the_workspace(small_tofu):
+    from transformers import AutoModelForCausalLM
+
+    from tru.data.formatting import ChatFormatter
+    from tru.data.readers import read_records
+    from tru.data.records import QAItem
+    from tru.models import load_tokenizer, resolve_model_path
+    from tru.packed_lm import PackingCollator, packed_lm_loss
+    from tru.unlearn.logits_workspace import workspace_for
+    from tru.unlearn.packed_attention import packed_attention
+    from tru.unlearn.streams import encode_item
+
+    tokenizer = load_tokenizer("tiny-llama")
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path("tiny-llama"), dtype=torch.float32)
+    formatter = ChatFormatter(tokenizer, 160)
+    batch = PackingCollator(tokenizer.pad_token_id)(
+        [{"input_ids": e.input_ids, "labels": e.labels}
+         for e in (encode_item(formatter, i) for i in read_records(small_tofu["retain"], QAItem)[:6])])
+    workspace = workspace_for(model, "cpu")
+    assert workspace is not None and workspace_for(model, "meta") is None
+
+    def loss_and_gradients(logits_workspace):
+        model.zero_grad(set_to_none=True)
+        with packed_attention(model):
+            loss = packed_lm_loss(model, batch, logits_workspace=logits_workspace)
+            loss.backward()
+        return float(loss), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    loss, grads = loss_and_gradients(workspace)
+    plain_loss, plain_grads = loss_and_gradients(None)
+    assert workspace.capacity > 0 and loss == pytest.approx(plain_loss, abs=1e-6)
+    for name, grad in plain_grads.items():
+        assert torch.allclose(grads[name], grad, atol=1e-6, rtol=1e-5), name

@@ -21,6 +21,7 @@ from tru.data.specs import load_items
 from tru.errors import ConfigError
 from tru.io import write_json
 from tru.packed_lm import PackingCollator, packed_lm_loss
+from tru.unlearn.logits_workspace import LogitsWorkspace, workspace_for
 from tru.rundir import save_model_atomically
 from tru.scoring import mean_nll
 from tru.checkpoints import remove_checkpoints
@@ -46,8 +47,9 @@ class EncodedDataset(torch.utils.data.Dataset):
 class PackedFinetuneTrainer(LoggedTrainer):
     """Next-token cross-entropy on the packed row, with logits only at label positions."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, logits_workspace: LogitsWorkspace | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.logits_workspace = logits_workspace
         # the loss below is normalised by the Trainer's token count (as the model's own loss is), so
         # the Trainer must count tokens and must not divide by the accumulation steps again
         self.model_accepts_loss_kwargs = True
@@ -57,7 +59,7 @@ class PackedFinetuneTrainer(LoggedTrainer):
             return super().train(*args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss = packed_lm_loss(model, inputs, num_items_in_batch)
+        loss = packed_lm_loss(model, inputs, num_items_in_batch, self.logits_workspace)
         if num_items_in_batch is not None and self.args.average_tokens_across_devices:
             loss = loss * self.accelerator.num_processes  # the gradient all-reduce averages over processes
         return (loss, None) if return_outputs else loss
@@ -81,10 +83,13 @@ def finetune(config: FinetuneConfig) -> Path:
     pad_id = tokenizer.pad_token_id
     probe = encoded[:64]
     before = mean_nll(model, probe, pad_id)
-    trainer_class, collate = ((PackedFinetuneTrainer, PackingCollator(pad_id)) if config.pack
-                              else (LoggedTrainer, StreamCollator(pad_id).pad))
+    if config.pack:
+        trainer_class, collate = PackedFinetuneTrainer, PackingCollator(pad_id)
+        packing = {"logits_workspace": workspace_for(model, args.device)}
+    else:
+        trainer_class, collate, packing = LoggedTrainer, StreamCollator(pad_id).pad, {}
     trainer = trainer_class(model=model, args=args, train_dataset=EncodedDataset(encoded),
-                            data_collator=collate, loss_log_path=run_dir / "losses.jsonl")
+                            data_collator=collate, loss_log_path=run_dir / "losses.jsonl", **packing)
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, config)
     after = mean_nll(model, probe, pad_id)

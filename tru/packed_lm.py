@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from tru.unlearn.context import StepContext
+from tru.unlearn.logits_workspace import LogitsWorkspace
 from tru.unlearn.packing import pack_streams
 from tru.unlearn.streams import StreamCollator
 
@@ -26,9 +27,11 @@ class PackingCollator(StreamCollator):
                 STREAM: padded}
 
 
-def packed_lm_loss(model, batch: dict, tokens=None) -> torch.Tensor:
-    """Summed next-token NLL of a PackingCollator batch's labels over ``tokens`` (default: its own count).
+def packed_lm_loss(model, batch: dict, tokens=None, logits_workspace: LogitsWorkspace | None = None) -> torch.Tensor:
+    """Summed next-token NLL of a PackingCollator batch's labels over ``tokens`` (default: its own count),
+    the logits in ``logits_workspace`` if given (tru.unlearn.logits_workspace.workspace_for).
     Run inside ``tru.unlearn.packed_attention.packed_attention(model)``."""
-    log_probs, mask = StepContext(model, {STREAM: batch[STREAM], "packed": batch["packed"]}).log_probs(STREAM)
+    context = StepContext(model, {STREAM: batch[STREAM], "packed": batch["packed"]}, logits_workspace=logits_workspace)
+    log_probs, mask = context.log_probs(STREAM)
     count = mask.sum() if tokens is None else torch.as_tensor(tokens, device=log_probs.device)
     return -(log_probs * mask).sum() / count.clamp(min=1)

@@ -31,6 +31,7 @@ from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight
 from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
 from tru.errors import ConfigError
 from tru.packed_lm import PackingCollator, packed_lm_loss
+from tru.unlearn.logits_workspace import workspace_for
 from tru.training import adamw
 from tru.unlearn.packed_attention import packed_attention
 
@@ -53,6 +54,7 @@ def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size:
     device = next(tuned.parameters()).device
     encoded = [formatter.qa(x.question, x.answer) for x in items]
     collate = PackingCollator(formatter.tokenizer.pad_token_id)
+    workspace = workspace_for(tuned, device)
     optimizer = adamw((p for p in tuned.parameters() if p.requires_grad), lr=lr)
     rng = random.Random(seed)
     order: list[int] = []
@@ -67,7 +69,7 @@ def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size:
         batch = send_to_device(collate([{"input_ids": encoded[i].input_ids, "labels": encoded[i].labels}
                                         for i in batch_ids]), device)
         with packed_attention(tuned):
-            loss = packed_lm_loss(tuned, batch)
+            loss = packed_lm_loss(tuned, batch, logits_workspace=workspace)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
         optimizer.step()

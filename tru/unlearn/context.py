@@ -208,7 +208,7 @@ class StepContext:
         return self._fused(hidden_states=True).hidden_states[-1][0, keep]
 
     def _head(self) -> torch.nn.Linear:
-        """The output layer (checked by tru.unlearn.run.check_chunkable_head); DDP keeps the model in .module."""
+        """The output layer (checked by tru.unlearn.logits_workspace.head_projection_problem); DDP keeps the model in .module."""
         return getattr(self.model, "module", self.model).get_output_embeddings()
 
     def _fused(self, *, hidden_states: bool):

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from tru.processes import sharding_engine
+
 # rows are allocated in multiples of this, so that steps a few positions longer reuse the buffer too
 _ROW_GRANULE = 128
 
@@ -74,3 +76,27 @@ class LogitsWorkspace:
     def capacity(self) -> int:
         """Elements the buffer holds now (0 before the first step)."""
         return 0 if self._buffer is None else self._buffer.numel()
+
+
+def head_projection_problem(model) -> str:
+    """Why the output layer cannot be applied outside the model's forward call ('' when it can): its
+    weight must be whole on this process and the logits unscaled."""
+    engine = sharding_engine("")
+    if engine:
+        return f"needs the whole output layer on every process; {engine} shards it"
+    model = getattr(model, "module", model)
+    head = model.get_output_embeddings()
+    config = getattr(model, "config", None)
+    scaled = any(getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale"))
+    if type(head) is not torch.nn.Linear or scaled:
+        return (f"needs a plain linear output layer without logit scaling; {type(model).__name__} has "
+                f"{type(head).__name__}{' and scales its logits' if scaled else ''}")
+    return ""
+
+
+def workspace_for(model, device) -> LogitsWorkspace | None:
+    """A workspace for a packed step of ``model`` on ``device``: on the CPU, where the output layer can
+    be applied outside the model's forward call; None otherwise."""
+    if torch.device(device).type != "cpu" or head_projection_problem(model):
+        return None
+    return LogitsWorkspace()

@@ -7,7 +7,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from tru.config import UnlearnConfig
 from tru.data.formatting import ChatFormatter
@@ -16,7 +15,6 @@ from tru.data.specs import align_targets, load_items, load_refusals, load_target
 from tru.errors import ConfigError
 from tru.io import write_json
 from tru.models import resolve_device
-from tru.processes import sharding_engine
 from tru.scoring import mean_nll, score_sequences
 from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.rundir import save_model_atomically
@@ -25,7 +23,7 @@ from tru.training import (load_for_training, require_process_per_device, start_r
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
 from tru.unlearn.context import StepContext
-from tru.unlearn.logits_workspace import LogitsWorkspace
+from tru.unlearn.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
 
@@ -131,25 +129,10 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
                         logits_workspace=logits_workspace_for(config, model))
 
 
-def _head_projection_problem(model) -> str:
-    """Why the output layer cannot be applied outside the model's forward call ('' when it can): its
-    weight must be whole on this process and the logits unscaled."""
-    engine = sharding_engine("")
-    if engine:
-        return f"needs the whole output layer on every process; {engine} shards it"
-    head = model.get_output_embeddings()
-    config = getattr(model, "config", None)
-    scaled = any(getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale"))
-    if type(head) is not torch.nn.Linear or scaled:
-        return (f"needs a plain linear output layer without logit scaling; {type(model).__name__} has "
-                f"{type(head).__name__}{' and scales its logits' if scaled else ''}")
-    return ""
-
-
 def check_chunkable_head(model) -> None:
     """--logits-chunk reads the output layer's weight outside the model's forward call and projects the
     final hidden states itself."""
-    problem = _head_projection_problem(model)
+    problem = head_projection_problem(model)
     if problem:
         raise ConfigError(f"--logits-chunk {problem}. Drop --logits-chunk" +
                           (" (or use DDP)" if "shards" in problem else ""))
@@ -158,9 +141,9 @@ def check_chunkable_head(model) -> None:
 def logits_workspace_for(config: UnlearnConfig, model) -> LogitsWorkspace | None:
     """The fused step's logits workspace (tru.unlearn.logits_workspace): on the CPU, for the fused step
     without --logits-chunk, when the output layer can be applied outside the model's forward call."""
-    if not config.fuse or config.logits_chunk or resolve_device(config.device).type != "cpu":
+    if not config.fuse or config.logits_chunk:
         return None
-    return None if _head_projection_problem(model) else LogitsWorkspace()
+    return workspace_for(model, resolve_device(config.device))
 
 
 def unlearn(config: UnlearnConfig) -> Path:
