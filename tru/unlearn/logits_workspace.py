@@ -5,8 +5,9 @@ benchmark's TRU step a [1,540, 49,152] float32 tensor, 300 MB, allocated afresh 
 glibc maps a block that large from the kernel and returns it when freed, so each step the matmul
 writes 300 MB of memory new to the process (page faults, zeroing, cold caches): inside the step it
 ran at 94-99 GFLOP/s, and at 155 GFLOP/s into this buffer (573 against 930 ms per step, out of
-12-14 s; with transparent huge pages the fresh tensor was hardly quicker). An accelerator's caching allocator reuses memory already, so this is for
-the CPU only.
+12-14 s; with transparent huge pages the fresh tensor was hardly quicker). An accelerator's caching
+allocator reuses memory already, so this is for the CPU only. `tru finetune`'s packed step and the
+relearning attack (tru.packed_lm) project the same way.
 
 ``LogitsWorkspace.project(hidden, head)`` computes ``head(hidden)`` into its buffer, which grows to
 the largest step seen and is then reused. The returned logits are a view of that buffer: a later
@@ -31,7 +32,7 @@ class _ProjectInto(torch.autograd.Function):
     """``linear(hidden, weight, bias)`` written into ``workspace``'s memory; the usual linear backward."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, workspace: "LogitsWorkspace"):
+    def forward(ctx, hidden, weight, bias, workspace: LogitsWorkspace):
         out = workspace.rows(hidden.shape[0], weight.shape[0], hidden)
         if bias is None:
             torch.mm(hidden, weight.t(), out=out)
@@ -63,7 +64,7 @@ class LogitsWorkspace:
         need = count * width
         buffer = self._buffer
         if buffer is None or buffer.numel() < need or buffer.dtype != like.dtype or buffer.device != like.device:
-            self._buffer = None  # the old buffer goes before the new one comes
+            buffer = self._buffer = None  # the old buffer goes before the new one comes
             rows = -(-count // _ROW_GRANULE) * _ROW_GRANULE
             self._buffer = buffer = like.new_empty(rows * width)
         return buffer[:need].view(count, width)
