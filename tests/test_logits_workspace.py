@@ -1,10 +1,11 @@
 """The fused step's logits workspace (tru.unlearn.logits_workspace): same values, memory reused, misuse caught."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from tru.unlearn.logits_workspace import LogitsWorkspace
-from tru.unlearn.run import logits_workspace_for
 
 from test_fused_step import prepared, step
 
@@ -14,14 +15,9 @@ def test_projection_and_its_gradients_equal_a_linear_layer():
     head = torch.nn.Linear(6, 11, bias=True).double()
     hidden = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
     workspace = LogitsWorkspace()
-    assert torch.autograd.gradcheck(lambda h, w, b: workspace.project(h, _Head(w, b)).clone(),
+    assert torch.autograd.gradcheck(lambda h, w, b: workspace.project(h, SimpleNamespace(weight=w, bias=b)).clone(),
                                     (hidden, head.weight, head.bias))
     assert torch.equal(workspace.project(hidden, head), head(hidden))
-
-
-class _Head:
-    def __init__(self, weight, bias):
-        self.weight, self.bias = weight, bias
 
 
 def test_the_buffer_grows_to_the_largest_step_and_is_then_reused():
@@ -34,13 +30,14 @@ def test_the_buffer_grows_to_the_largest_step_and_is_then_reused():
     assert workspace.rows(10, 7, like.double()).dtype == torch.float64  # another dtype: a new buffer
 
 
-@pytest.mark.parametrize("settings,expected", [({}, True), ({"fuse": False}, False), ({"logits_chunk": 5}, False),
-                                               ({"device": "meta"}, False)])
-def test_the_workspace_serves_the_fused_step_on_the_cpu_only(small_tofu, settings, expected):
-    setup = prepared(small_tofu, "graddiff", {}, "tiny-llama", **{k: v for k, v in settings.items() if k != "device"})
-    config = type("Config", (), {"fuse": True, "logits_chunk": 0, "device": "cpu", **settings})
-    assert (logits_workspace_for(config, setup.model) is not None) is expected
-    assert (setup.logits_workspace is not None) is (expected or "device" in settings)
+@pytest.mark.parametrize("settings,sharded,expected", [({}, False, True), ({"fuse": False}, False, False),
+                                                        ({"logits_chunk": 5}, False, False), ({}, True, False)])
+def test_the_workspace_serves_the_fused_step_with_a_whole_output_layer_only(small_tofu, monkeypatch, settings,
+                                                                             sharded, expected):
+    if sharded:
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    setup = prepared(small_tofu, "graddiff", {}, "tiny-llama", **settings)
+    assert (setup.logits_workspace is not None) is expected
 
 
 def test_steps_reuse_the_workspace_and_equal_steps_without_it(small_tofu):

@@ -84,7 +84,7 @@ def head_projection_problem(model) -> str:
     weight must be whole on this process and the logits unscaled."""
     engine = sharding_engine("")
     if engine:
-        return f"needs the whole output layer on every process; {engine} shards it"
+        return f"needs the whole output layer on every process, as DDP keeps it; {engine} shards it"
     model = getattr(model, "module", model)
     head = model.get_output_embeddings()
     config = getattr(model, "config", None)

@@ -134,8 +134,7 @@ def check_chunkable_head(model) -> None:
     final hidden states itself."""
     problem = head_projection_problem(model)
     if problem:
-        raise ConfigError(f"--logits-chunk {problem}. Drop --logits-chunk" +
-                          (" (or use DDP)" if "shards" in problem else ""))
+        raise ConfigError(f"--logits-chunk {problem}. Drop --logits-chunk")
 
 
 def logits_workspace_for(config: UnlearnConfig, model) -> LogitsWorkspace | None:
