@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tru.config import TrainConfig, config_dict
+from tru.host_memory import keep_freed_memory
 from tru.io import write_json
 from tru.models import (LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_device,
                         resolve_model_path)
@@ -21,7 +22,8 @@ def model_settings(config: TrainConfig) -> ModelSettings:
 
 def load_for_training(config: TrainConfig, recipe=None):
     """Tokenizer and model, LoRA-wrapped when asked. A recipe may choose the LoRA modules and
-    prepare the model (freeze parameters, attach state) once it is wrapped."""
+    prepare the model (freeze parameters, attach state) once it is wrapped. On the CPU freed memory
+    then stays in the process for the next step (tru.host_memory)."""
     resolve_model_path(config.model)  # fails early, before anything is written
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     model = load_model(model_settings(config))
@@ -33,6 +35,7 @@ def load_for_training(config: TrainConfig, recipe=None):
     if config.gradient_checkpointing and lora.r > 0:
         model.enable_input_require_grads()
     sparse_tied_embedding_gradient(model, resolve_device(config.device))
+    keep_freed_memory(resolve_device(config.device))
     return tokenizer, model
 
 
