@@ -22,8 +22,8 @@ def model_settings(config: TrainConfig) -> ModelSettings:
 
 def load_for_training(config: TrainConfig, recipe=None):
     """Tokenizer and model, LoRA-wrapped when asked. A recipe may choose the LoRA modules and
-    prepare the model (freeze parameters, attach state) once it is wrapped. On the CPU freed memory
-    then stays in the process for the next step (tru.host_memory)."""
+    prepare the model (freeze parameters, attach state) once it is wrapped. On the CPU, with
+    TRU_KEEP_FREED_MEMORY=1, freed memory then stays in the process for the next step (tru.host_memory)."""
     resolve_model_path(config.model)  # fails early, before anything is written
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     model = load_model(model_settings(config))
@@ -34,8 +34,9 @@ def load_for_training(config: TrainConfig, recipe=None):
         recipe.prepare_model(model)
     if config.gradient_checkpointing and lora.r > 0:
         model.enable_input_require_grads()
-    sparse_tied_embedding_gradient(model, resolve_device(config.device))
-    keep_freed_memory(resolve_device(config.device))
+    device = resolve_device(config.device)
+    sparse_tied_embedding_gradient(model, device)
+    keep_freed_memory(device)
     return tokenizer, model
 
 
