@@ -7,6 +7,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TRU_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_extension_builds(tmp_path_factory):
+    """Extensions that torch builds on the fly during the tests (DeepSpeed's CPU communication op) go to
+    a folder of this session, not the user's cache, where a build killed earlier may have left its lock
+    (tru.extension_builds) and every DeepSpeed run would wait on it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path_factory.mktemp("torch_extensions")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "tofu" / "forget01.jsonl").exists():

@@ -2,12 +2,12 @@
 
 import json
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launched import run_group
 from safetensors.torch import load_file
 
 from tru.models import resolve_model_path
@@ -37,7 +37,7 @@ def launch_command(*extra):
 def one_process(tmp_path_factory, small_tofu) -> Path:
     """The run every multi-process run here is compared with: one process, the same global batch of 4."""
     out = tmp_path_factory.mktemp("one_process") / "run"
-    single = subprocess.run([sys.executable, *unlearn_cmd(small_tofu, out, 4)], capture_output=True, text=True)
+    single = run_group([sys.executable, *unlearn_cmd(small_tofu, out, 4)])
     assert single.returncode == 0, single.stderr[-2000:]
     return out
 
@@ -48,8 +48,8 @@ def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, one_pr
                                                     distributed_type):
     """The shipped FSDP and DeepSpeed configs (gloo on CPU here) shard the model and still match one process."""
     path = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / f"{config}.yaml"
-    sharded = subprocess.run([*launch_command("--config_file", str(path)),
-                              *unlearn_cmd(small_tofu, tmp_path / config, 2)], capture_output=True, text=True)
+    sharded = run_group([*launch_command("--config_file", str(path)),
+                         *unlearn_cmd(small_tofu, tmp_path / config, 2)])
     assert sharded.returncode == 0, sharded.stderr[-2000:]
     environment = json.loads((tmp_path / config / "environment.json").read_text())
     assert environment["distributed_type"] == distributed_type and environment["world_size"] == 2
@@ -66,7 +66,7 @@ def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, one_pr
 
 
 def test_two_processes_equal_one(tmp_path, small_tofu, one_process):
-    double = subprocess.run([*launch_command("--multi_gpu"), *unlearn_cmd(small_tofu, tmp_path / "two", 2)], capture_output=True, text=True)
+    double = run_group([*launch_command("--multi_gpu"), *unlearn_cmd(small_tofu, tmp_path / "two", 2)])
     assert double.returncode == 0, double.stderr[-2000:]
 
     environment = json.loads((tmp_path / "two" / "environment.json").read_text())
@@ -91,10 +91,9 @@ def test_packed_finetune_on_two_processes_equals_one(tmp_path, small_tofu):
                 "--max-steps", "2", "--lr", "1e-3", "--batch-size", str(batch_size), "--max-length", "160",
                 "--report-to", "none", "--save-steps", "0", "--device", "cpu"]
 
-    single = subprocess.run([sys.executable, *finetune_cmd(tmp_path / "one", 4)], capture_output=True, text=True)
+    single = run_group([sys.executable, *finetune_cmd(tmp_path / "one", 4)])
     assert single.returncode == 0, single.stderr[-2000:]
-    double = subprocess.run([*launch_command("--multi_gpu"), *finetune_cmd(tmp_path / "two", 2)],
-                            capture_output=True, text=True)
+    double = run_group([*launch_command("--multi_gpu"), *finetune_cmd(tmp_path / "two", 2)])
     assert double.returncode == 0, double.stderr[-2000:]
     one = [json.loads(x) for x in (tmp_path / "one" / "losses.jsonl").read_text().splitlines()]
     two = [json.loads(x) for x in (tmp_path / "two" / "losses.jsonl").read_text().splitlines()]
@@ -112,7 +111,7 @@ def test_evaluation_under_two_processes_runs_once(tmp_path, small_tofu):
     command = ["-m", "tru.cli", "eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", small_tofu["forget"],
                "--retain", small_tofu["retain"], "--limit", "2", "--max-new-tokens", "4", "--device", "cpu",
                "--out", str(tmp_path / "eval")]
-    done = subprocess.run([*launch, *command], capture_output=True, text=True)
+    done = run_group([*launch, *command])
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("evaluation: ") == 1  # one process evaluated and reported
     summary = json.loads((tmp_path / "eval" / "SUMMARY.json").read_text())

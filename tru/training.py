@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 from tru.config import TrainConfig, config_dict
+from tru.extension_builds import warn_about_old_build_locks
 from tru.host_memory import keep_freed_memory
 from tru.io import write_json
 from tru.models import (LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_device,
                         resolve_model_path)
-from tru.processes import sharding_engine
+from tru.processes import is_main_process, sharding_engine
 from tru.rundir import prepare_run_dir, write_environment
 
 
@@ -25,6 +26,8 @@ def load_for_training(config: TrainConfig, recipe=None):
     prepare the model (freeze parameters, attach state) once it is wrapped. On the CPU, with
     TRU_KEEP_FREED_MEMORY=1, freed memory then stays in the process for the next step (tru.host_memory)."""
     resolve_model_path(config.model)  # fails early, before anything is written
+    if sharding_engine("") == "DEEPSPEED" and is_main_process():
+        warn_about_old_build_locks()  # DeepSpeed builds ops as it starts, and waits on a stale lock silently
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     model = load_model(model_settings(config))
     lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
