@@ -102,3 +102,29 @@ def test_packed_fine_tuning_loss_is_the_same_with_the_workspace(small_tofu):
     assert workspace.capacity > 0 and loss == pytest.approx(plain_loss, abs=1e-6)
     for name, grad in plain_grads.items():
         assert torch.allclose(grads[name], grad, atol=1e-6, rtol=1e-5), name
+
+
+
+def test_the_shared_weight_takes_the_sparse_embedding_gradient_in_place(small_tofu):
+    """The tied embedding's sparse gradient is added into the projection's dense gradient in place
+    (head_weight_for_projection), not into a copy of it; the gradient is the same."""
+    from torch.profiler import ProfilerActivity, profile
+
+    setup = prepared(small_tofu, "tru", {}, "tiny-llama")
+    embedding = setup.model.get_input_embeddings()
+    assert embedding.sparse and setup.logits_workspace is not None
+    batch = setup.collator(fuse=True)([setup.dataset[i] for i in [0, 3, 5, 6]])
+    setup.model.zero_grad(set_to_none=True)
+    with setup.attention(batch):
+        loss = setup.step_terms(batch)["loss"]
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as backward:
+            loss.backward()
+    # the sum, made by the autograd engine itself (a tracing mode would hold references and change it)
+    sums = [e.name for e in backward.events() if e.name in ("aten::add", "aten::add_") and e.cpu_parent is not None
+            and e.cpu_parent.name.startswith("autograd::engine::evaluate_function")
+            and list(e.input_shapes[0]) == list(embedding.weight.shape)]
+    assert sums == ["aten::add_"]
+    summed = embedding.weight.grad.clone()
+    embedding.sparse = False
+    _, dense = step(setup, batch)
+    assert torch.allclose(summed, dense["model.embed_tokens.weight"], atol=1e-6, rtol=1e-5)

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 
 from tru.unlearn import losses
-from tru.unlearn.logits_workspace import LogitsWorkspace
+from tru.unlearn.logits_workspace import LogitsWorkspace, head_weight_for_projection
 from tru.unlearn.packed_attention import no_mask
 from tru.unlearn.target_log_probs import chunked_target_log_probs, target_log_probs
 
@@ -176,7 +176,8 @@ class StepContext:
         if self.logits_workspace is None:
             return self._fused(hidden_states=False).logits.squeeze(0)
         if "logits" not in self._cache:
-            self._cache["logits"] = self.logits_workspace.project(self._fused_keep_hidden(), self._head())
+            hidden = self._fused_keep_hidden()
+            self._cache["logits"] = self.logits_workspace.project(hidden, self._head(), self._cache["head_weight"])
         return self._cache["logits"]
 
     def _split_by_stream(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -219,6 +220,8 @@ class StepContext:
             packed = self.packed
             keep = (packed["input_ids"].new_zeros(0) if hidden_states
                     else torch.cat([info["keep"] for info in packed["streams"].values()]))
+            if self.logits_workspace is not None and hidden_states:  # made before the forward pass, on purpose
+                self._cache["head_weight"] = head_weight_for_projection(self._head())
             self._cache[key] = self.model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
                                           attention_mask=no_mask(packed["input_ids"]),
                                           attention_plan=packed["attention"], logits_to_keep=keep,
