@@ -59,9 +59,7 @@ def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, one_pr
         assert two[0][key] == pytest.approx(one[0][key], abs=1e-5), key
     w1 = load_file(str(one_process / "model" / "model.safetensors"))
     w2 = load_file(str(tmp_path / config / "model" / "model.safetensors"))
-    if "lm_head.weight" in set(w2) - set(w1):  # DeepSpeed's gathered state dict keeps the tied copy too
-        assert torch.equal(w2.pop("lm_head.weight"), w2["model.embed_tokens.weight"])
-    assert set(w1) == set(w2)
+    assert set(w1) == set(w2)  # the tied output layer only once, as one process saves it
     assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-4
 
 
