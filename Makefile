@@ -26,7 +26,7 @@ demo: install
 	$(BIN)/python -m tru.demo
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 clean:
 	rm -rf $(VENV) runs
