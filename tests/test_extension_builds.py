@@ -25,8 +25,9 @@ def test_old_locks_in_both_layouts_and_fresh_ones_left_out(tmp_path):
     flat_layout = plant_lock(tmp_path / "fused_adam", 3600)
     plant_lock(tmp_path / "py311_cpu" / "cpu_adam", 5)  # a build running now
     (tmp_path / "py311_cpu" / "built").mkdir()
-    assert old_build_locks(tmp_path) == sorted([default_layout, flat_layout])
-    assert old_build_locks(tmp_path / "missing") == []
+    assert list(old_build_locks(tmp_path)) == sorted([default_layout, flat_layout])
+    assert old_build_locks(tmp_path)[flat_layout] == pytest.approx(3600, abs=60)
+    assert old_build_locks(tmp_path / "missing") == {}
 
 
 def test_warning_names_the_file_and_what_to_do(tmp_path, capsys):

@@ -104,7 +104,6 @@ def test_packed_fine_tuning_loss_is_the_same_with_the_workspace(small_tofu):
         assert torch.allclose(grads[name], grad, atol=1e-6, rtol=1e-5), name
 
 
-
 def test_the_shared_weight_takes_the_sparse_embedding_gradient_in_place(small_tofu):
     """The tied embedding's sparse gradient is added into the projection's dense gradient in place
     (head_weight_for_projection), not into a copy of it; the gradient is the same."""

@@ -25,20 +25,26 @@ def extension_build_root() -> Path:
     return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
 
 
-def old_build_locks(root: Path, older_than_s: float = STALE_AFTER_S, now: float | None = None) -> list[Path]:
+def old_build_locks(root: Path, older_than_s: float = STALE_AFTER_S) -> dict[Path, float]:
     """Build locks under ``root`` (one folder per extension, under a python/accelerator folder in
-    torch's default cache) last touched more than ``older_than_s`` seconds ago."""
-    now = time.time() if now is None else now
-    locks = [*root.glob("*/lock"), *root.glob("*/*/lock")]
-    return sorted(lock for lock in locks if now - lock.stat().st_mtime > older_than_s)
+    torch's default cache) last touched more than ``older_than_s`` seconds ago, with their ages in
+    seconds. A lock that goes while they are listed (its build ended) is not one."""
+    now, ages = time.time(), {}
+    for lock in sorted([*root.glob("*/lock"), *root.glob("*/*/lock")]):
+        try:
+            age = now - lock.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age > older_than_s:
+            ages[lock] = age
+    return ages
 
 
 def warn_about_old_build_locks(root: Path | None = None) -> list[Path]:
     """Print a warning naming each old lock and what to do; returns them."""
     locks = old_build_locks(extension_build_root() if root is None else root)
-    for lock in locks:
-        minutes = (time.time() - lock.stat().st_mtime) / 60
-        print(f"tru: warning: {lock} has been there {minutes:.0f} min: a build of the extension "
+    for lock, age in locks.items():
+        print(f"tru: warning: {lock} has been there {age / 60:.0f} min: a build of the extension "
               f"'{lock.parent.name}' was interrupted, or is still running elsewhere. DeepSpeed waits until the "
               f"file is gone; if no other process is building it, delete the file.", file=sys.stderr, flush=True)
-    return locks
+    return list(locks)
