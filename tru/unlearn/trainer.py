@@ -95,11 +95,11 @@ def without_tied_copies(model, state_dict: dict) -> dict:
     transformers leaves tied names out of a saved file by the tensors' storage; a state dict gathered
     from shards (DeepSpeed) holds separate equal copies, so without this the file carried both (for
     SmolLM2 a second 113 MB embedding), unlike the same run's file under DDP or one process."""
-    first, drop = {}, []
+    first, drop = {}, set()
     for name, parameter in model.named_parameters(remove_duplicate=False):
         kept = first.setdefault(id(parameter), name)
         if kept != name and name in state_dict and kept in state_dict and torch.equal(state_dict[name], state_dict[kept]):
-            drop.append(name)
+            drop.add(name)
     return {k: v for k, v in state_dict.items() if k not in drop}
 
 
