@@ -5,6 +5,7 @@
     python bench/unlearn_throughput.py --methods tru --logits-chunk 256   # + the chunked projection
     python bench/unlearn_throughput.py --methods tru --processes 0        # both in one process, interleaved
     python bench/unlearn_throughput.py --methods tru --unshared           # + fused without shared prefixes
+    python bench/unlearn_throughput.py --methods tru --straightforward    # + the authors' kind of step
 
 Both variants run full training steps (forward, backward, AdamW update) on the same batches. By
 default each variant runs in a process of its own, as `tru unlearn` and `tru unlearn --no-fuse` would,
@@ -18,12 +19,15 @@ Reports seconds per step (mean over all timed steps), real (unpadded) tokens per
 speed-up of fused over separate (with processes also from each batch's quickest round: on a shared
 machine a step now and then runs half as fast, and the mean takes that in), and the largest
 difference of any loss term between the variants on the first batch at the same (initial) weights.
+With --straightforward (TRU, a process per variant) it also times the step written the way the
+authors' code runs it (bench/straightforward_unlearning.py), and each process reports its peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 
 import torch
@@ -31,31 +35,36 @@ import torch
 from tru.training import adamw
 from tru.unlearn.run import check_chunkable_head
 
+from straightforward_unlearning import (check_straightforward, dense_embedding_gradient, straightforward_terms,
+                                        straightforward_train_step)
+
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, real_tokens, report,
                       run_child, timed, to_device, train_step)
 
 
-def first_step_terms(setup, batch: dict) -> dict:
+def first_step_terms(setup, batch: dict, variant: str = "") -> dict:
     with torch.no_grad(), setup.attention(batch):
-        return {k: float(v) for k, v in setup.step_terms(batch).items()}
+        terms = straightforward_terms(setup, batch) if variant == "straightforward" else setup.step_terms(batch)
+        return {k: float(v) for k, v in terms.items()}
 
 
 def variant_chunk(args, variant: str) -> int:
     return args.logits_chunk if variant == "fused_chunked" else 0
 
 
-def variants(args) -> list[str]:
+def variants(args, method: str) -> list[str]:
     return ["fused", "separate"] + (["fused_chunked"] if args.logits_chunk else []) + (
-        ["fused_unshared"] if args.unshared else [])
+        ["fused_unshared"] if args.unshared else []) + (["straightforward"] if args.straightforward and method == "tru"
+                                                        else [])
 
 
 def variant_batches(args, setup, variant: str) -> list[dict]:
-    return batches(setup, args.batch_size, args.steps + 1, fuse=variant != "separate",
+    return batches(setup, args.batch_size, args.steps + 1, fuse=variant not in ("separate", "straightforward"),
                    share_prefixes=variant != "fused_unshared")
 
 
-def timed_step(args, setup, batch: dict, optimizer, label: str, step: int) -> float:
-    took, _ = timed(lambda: train_step(setup, to_device(batch, args.device), optimizer), args.device)
+def timed_step(args, setup, batch: dict, optimizer, label: str, step: int, step_fn=train_step) -> float:
+    took, _ = timed(lambda: step_fn(setup, to_device(batch, args.device), optimizer), args.device)
     if step > 0:  # step 0 warms up
         print(f"{label} step {step}: {took:6.2f} s, {real_tokens(batch) / took:7.1f} tokens/s", flush=True)
     return took
@@ -68,16 +77,23 @@ def child(args) -> None:
     setup.logits_chunk = variant_chunk(args, variant)
     if setup.logits_chunk:
         check_chunkable_head(setup.model)
+    step_fn = train_step
+    if variant == "straightforward":
+        check_straightforward(setup)
+        dense_embedding_gradient(setup.model)
+        step_fn = straightforward_train_step
     plan = variant_batches(args, setup, variant)
-    terms = first_step_terms(setup, to_device(plan[0], args.device))
+    terms = first_step_terms(setup, to_device(plan[0], args.device), variant)
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
-    seconds = [timed_step(args, setup, batch, optimizer, f"{method:9s} {variant:13s}", step)
+    seconds = [timed_step(args, setup, batch, optimizer, f"{method:9s} {variant:15s}", step, step_fn)
                for step, batch in enumerate(plan)][1:]
-    print(json.dumps({"terms": terms, "seconds": seconds, "tokens": [real_tokens(b) for b in plan[1:]]}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    print(json.dumps({"terms": terms, "seconds": seconds, "tokens": [real_tokens(b) for b in plan[1:]],
+                      "peak_rss_bytes": peak}))
 
 
 def in_processes(args, method: str) -> dict:
-    runs = {name: [] for name in variants(args)}
+    runs = {name: [] for name in variants(args, method)}
     for _ in range(args.processes):
         for name in runs:
             printed, result = run_child(__file__, args, f"{method}:{name}", extra=("steps", "logits_chunk"))
@@ -86,14 +102,16 @@ def in_processes(args, method: str) -> dict:
     seconds = {name: [t for run in done_runs for t in run["seconds"]] for name, done_runs in runs.items()}
     first = {name: done_runs[0]["terms"] for name, done_runs in runs.items()}
     rounds = {name: [run["seconds"] for run in done_runs] for name, done_runs in runs.items()}
-    return {**summary(seconds, first, runs["fused"][0]["tokens"]), **best_of_rounds(rounds)}
+    peaks = {name: max(run["peak_rss_bytes"] for run in done_runs) for name, done_runs in runs.items()}
+    return {**summary(seconds, first, runs["fused"][0]["tokens"]), **best_of_rounds(rounds),
+            "peak_rss_gib": {name: round(peak / 2**30, 3) for name, peak in peaks.items()}}
 
 
 def interleaved(args, method: str) -> dict:
     setup = prepare(args, method)
     if args.logits_chunk:
         check_chunkable_head(setup.model)
-    plans = {name: variant_batches(args, setup, name) for name in variants(args)}
+    plans = {name: variant_batches(args, setup, name) for name in variants(args, method)}
     first = {}
     for name, plan in plans.items():
         setup.logits_chunk = variant_chunk(args, name)
@@ -124,6 +142,9 @@ def summary(seconds: dict, first: dict, tokens: list[int]) -> dict:
         "speedup_fused_over_separate": round(per_step["separate"] / per_step["fused"], 3),
         **{f"speedup_{name}_over_separate": round(per_step["separate"] / per_step[name], 3)
            for name in ("fused_chunked", "fused_unshared") if name in per_step},
+        **({"speedup_fused_over_straightforward": round(per_step["straightforward"] / per_step["fused"], 3),
+            "speedup_separate_over_straightforward": round(per_step["straightforward"] / per_step["separate"], 3)}
+           if "straightforward" in per_step else {}),
         "max_term_difference_at_equal_weights": difference,
         "mean_real_tokens_per_step": mean_tokens,
         "terms_first_batch": first["fused"],
@@ -150,6 +171,8 @@ def main() -> None:
                         help="also time the fused step with its output projection in chunks of this many positions")
     parser.add_argument("--unshared", action="store_true",
                         help="also time the fused step without shared prefixes in its packed row")
+    parser.add_argument("--straightforward", action="store_true",
+                        help="also time TRU's step written the way the authors' code runs it (needs --processes >= 1)")
     parser.add_argument("--processes", type=int, default=2,
                         help="rounds of one process per variant, alternating (0: both in this process, interleaved)")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
@@ -157,6 +180,9 @@ def main() -> None:
     configure_threads(args)
     if args.child:
         return child(args)
+    if args.straightforward and not args.processes:
+        parser.error("--straightforward runs a process per variant (its model keeps a dense embedding gradient); "
+                     "use --processes 1 or more")
     results = {"machine": machine(), "workload": {"model": args.model, "batch_size": args.batch_size,
                                                   "max_length": args.max_length, "dtype": args.dtype},
                "mode": f"{args.processes} rounds of one process per variant" if args.processes

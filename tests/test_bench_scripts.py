@@ -27,15 +27,20 @@ def test_finetune_throughput_compares_equal_losses(shared_data, tmp_path):
 
 @pytest.mark.parametrize("processes", ["0", "1"])  # interleaved in one process; a process per variant
 def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path, processes):
+    in_processes = processes == "1"
+    extra = ["--straightforward"] if in_processes else []  # it needs a process of its own
     result = run_script("unlearn_throughput", shared_data, tmp_path, "--steps", "1", "--batch-size", "2",
-                        "--methods", "tru", "--max-length", "160", "--processes", processes, "--unshared")["tru"]
+                        "--methods", "tru", "--max-length", "160", "--processes", processes, "--unshared",
+                        *extra)["tru"]
     assert result["max_term_difference_at_equal_weights"] < 1e-5
-    variants = {"fused", "separate", "fused_unshared"}
+    variants = {"fused", "separate", "fused_unshared"} | ({"straightforward"} if in_processes else set())
     assert set(result["seconds_per_step"]) == variants and result["mean_real_tokens_per_step"] > 0
     assert result["timed_steps"] == dict.fromkeys(variants, 1)
     assert result["speedup_fused_unshared_over_separate"] > 0
-    if processes == "1":
+    if in_processes:
         assert set(result["seconds_per_step_best_of_rounds"]) == variants
+        assert result["speedup_fused_over_straightforward"] > 0
+        assert set(result["peak_rss_gib"]) == variants and min(result["peak_rss_gib"].values()) > 0
     assert set(result["terms_first_batch"]) == {"target_ce", "forget_ga", "retain_nll", "loss"}
 
 
@@ -71,6 +76,37 @@ def test_roofline_flop_counts_of_a_shared_prefix():
     # row [5 6 7 8 9] at positions 0 1 2 3 2: 1 + 3 + 5 + 7 + 5 pairs
     assert batch_counts(packed) == (5, 3, 21)
     assert torch.equal(packed["packed"]["input_ids"], torch.tensor([[5, 6, 7, 8, 9]]))
+
+
+def test_straightforward_step_has_tru_terms_and_a_dense_embedding_gradient(shared_data):
+    import torch
+
+    sys.path.insert(0, str(BENCH))
+    from straightforward_unlearning import (check_straightforward, dense_embedding_gradient, straightforward_terms,
+                                            straightforward_train_step)
+    from workload import batches, prepare
+    from tru.training import adamw
+
+    args = type("Args", (), dict(model="tiny-llama", data=str(shared_data), batch_size=2, max_length=160,
+                                 device="cpu", dtype="float32"))()
+    setup = prepare(args, "tru")
+    check_straightforward(setup)
+    padded, packed = batches(setup, 2, 1, fuse=False)[0], batches(setup, 2, 1, fuse=True)[0]
+    with torch.no_grad(), setup.attention(packed):
+        ours = setup.step_terms(packed)
+        plain = straightforward_terms(setup, padded)
+    assert ours.keys() == plain.keys()
+    assert max(abs(float(ours[k]) - float(plain[k])) for k in ours) < 1e-5
+    embedding = setup.model.get_input_embeddings()
+    assert embedding.sparse  # tru's one-process training passes a sparse gradient
+    dense_embedding_gradient(setup.model)
+    assert not embedding.sparse
+    before = embedding.weight.detach().clone()
+    straightforward_train_step(setup, padded, adamw(setup.model.parameters(), lr=1e-5))
+    assert not torch.equal(before, embedding.weight) and embedding.weight.grad is None
+    setup.recipe.forget_loss = "npo"
+    with pytest.raises(SystemExit, match="forget_loss=ga"):
+        check_straightforward(setup)
 
 
 def test_throughput_best_of_rounds_takes_each_batch_at_its_quickest():
