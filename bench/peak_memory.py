@@ -1,7 +1,8 @@
 """Peak memory of unlearning steps per method, each in a fresh process, against GA.
 
     python bench/peak_memory.py                  # ga, npo, graddiff(+KL), tru (fused, --no-fuse, checkpointing,
-                                                 # --logits-chunk 256 with and without checkpointing)
+                                                 # --logits-chunk 256 with and without checkpointing, and the
+                                                 # straightforward step of bench/straightforward_unlearning.py)
     python bench/peak_memory.py --variants ga,npo --steps 2 --out runs/bench/memory.json
 
 A child process loads the model, prepares the method (NPO's reference log-probabilities are
@@ -22,6 +23,7 @@ import torch
 
 from tru.training import adamw
 
+from straightforward_unlearning import check_straightforward, dense_embedding_gradient, straightforward_train_step
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, run_child,
                       to_device, train_step)
 
@@ -35,6 +37,7 @@ VARIANTS = {  # method, its settings, fused step, other unlearn settings
     "tru_checkpointing": ("tru", {}, True, {"gradient_checkpointing": True}),
     "tru_chunked": ("tru", {}, True, {"logits_chunk": 256}),
     "tru_chunked_checkpointing": ("tru", {}, True, {"logits_chunk": 256, "gradient_checkpointing": True}),
+    "tru_straightforward": ("tru", {}, False, {}),  # the step as the authors' code runs it
 }
 
 
@@ -42,11 +45,16 @@ def child(args) -> None:
     configure_threads(args)
     method, overrides, fuse, settings = VARIANTS[args.child]
     setup = prepare(args, method, overrides, **settings)
+    step = train_step
+    if args.child == "tru_straightforward":
+        check_straightforward(setup)
+        dense_embedding_gradient(setup.model)
+        step = straightforward_train_step
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     for batch in batches(setup, args.batch_size, args.steps, fuse=fuse):
-        train_step(setup, to_device(batch, args.device), optimizer)
+        step(setup, to_device(batch, args.device), optimizer)
     if args.device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated()
     else:
