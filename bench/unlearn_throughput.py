@@ -6,6 +6,7 @@
     python bench/unlearn_throughput.py --methods tru --processes 0        # both in one process, interleaved
     python bench/unlearn_throughput.py --methods tru --unshared           # + fused without shared prefixes
     python bench/unlearn_throughput.py --methods tru --straightforward    # + the authors' kind of step
+    python bench/unlearn_throughput.py --methods tru --checkpointing      # + fused with gradient checkpointing
 
 Both variants run full training steps (forward, backward, AdamW update) on the same batches. By
 default each variant runs in a process of its own, as `tru unlearn` and `tru unlearn --no-fuse` would,
@@ -54,8 +55,8 @@ def variant_chunk(args, variant: str) -> int:
 
 def variants(args, method: str) -> list[str]:
     return ["fused", "separate"] + (["fused_chunked"] if args.logits_chunk else []) + (
-        ["fused_unshared"] if args.unshared else []) + (["straightforward"] if args.straightforward and method == "tru"
-                                                        else [])
+        ["fused_unshared"] if args.unshared else []) + (["fused_checkpointing"] if args.checkpointing else []) + (
+        ["straightforward"] if args.straightforward and method == "tru" else [])
 
 
 def variant_batches(args, setup, variant: str) -> list[dict]:
@@ -73,7 +74,7 @@ def timed_step(args, setup, batch: dict, optimizer, label: str, step: int, step_
 def child(args) -> None:
     """One variant of one method in this process: first-batch terms at the initial weights, then steps."""
     method, variant = args.child.split(":")
-    setup = prepare(args, method)
+    setup = prepare(args, method, gradient_checkpointing=variant == "fused_checkpointing")
     setup.logits_chunk = variant_chunk(args, variant)
     if setup.logits_chunk:
         check_chunkable_head(setup.model)
@@ -141,7 +142,7 @@ def summary(seconds: dict, first: dict, tokens: list[int]) -> dict:
         "tokens_per_second": {k: round(mean_tokens / v, 1) for k, v in per_step.items()},
         "speedup_fused_over_separate": round(per_step["separate"] / per_step["fused"], 3),
         **{f"speedup_{name}_over_separate": round(per_step["separate"] / per_step[name], 3)
-           for name in ("fused_chunked", "fused_unshared") if name in per_step},
+           for name in ("fused_chunked", "fused_unshared", "fused_checkpointing") if name in per_step},
         **({"speedup_fused_over_straightforward": round(per_step["straightforward"] / per_step["fused"], 3),
             "speedup_separate_over_straightforward": round(per_step["straightforward"] / per_step["separate"], 3)}
            if "straightforward" in per_step else {}),
@@ -171,6 +172,8 @@ def main() -> None:
                         help="also time the fused step with its output projection in chunks of this many positions")
     parser.add_argument("--unshared", action="store_true",
                         help="also time the fused step without shared prefixes in its packed row")
+    parser.add_argument("--checkpointing", action="store_true",
+                        help="also time the fused step with gradient checkpointing (needs --processes >= 1)")
     parser.add_argument("--straightforward", action="store_true",
                         help="also time TRU's step written the way the authors' code runs it (needs --processes >= 1)")
     parser.add_argument("--processes", type=int, default=2,
@@ -180,8 +183,8 @@ def main() -> None:
     configure_threads(args)
     if args.child:
         return child(args)
-    if args.straightforward and not args.processes:
-        parser.error("--straightforward runs a process per variant (its model keeps a dense embedding gradient); "
+    if (args.straightforward or args.checkpointing) and not args.processes:
+        parser.error("--straightforward and --checkpointing run a process per variant (each its own model setup); "
                      "use --processes 1 or more")
     results = {"machine": machine(), "workload": {"model": args.model, "batch_size": args.batch_size,
                                                   "max_length": args.max_length, "dtype": args.dtype},

@@ -28,18 +28,19 @@ def test_finetune_throughput_compares_equal_losses(shared_data, tmp_path):
 @pytest.mark.parametrize("processes", ["0", "1"])  # interleaved in one process; a process per variant
 def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path, processes):
     in_processes = processes == "1"
-    extra = ["--straightforward"] if in_processes else []  # it needs a process of its own
+    extra = ["--straightforward", "--checkpointing"] if in_processes else []  # each needs a process of its own
     result = run_script("unlearn_throughput", shared_data, tmp_path, "--steps", "1", "--batch-size", "2",
                         "--methods", "tru", "--max-length", "160", "--processes", processes, "--unshared",
                         *extra)["tru"]
     assert result["max_term_difference_at_equal_weights"] < 1e-5
-    variants = {"fused", "separate", "fused_unshared"} | ({"straightforward"} if in_processes else set())
+    variants = {"fused", "separate", "fused_unshared"} | ({"straightforward", "fused_checkpointing"} if in_processes
+                                                          else set())
     assert set(result["seconds_per_step"]) == variants and result["mean_real_tokens_per_step"] > 0
     assert result["timed_steps"] == dict.fromkeys(variants, 1)
     assert result["speedup_fused_unshared_over_separate"] > 0
     if in_processes:
         assert set(result["seconds_per_step_best_of_rounds"]) == variants
-        assert result["speedup_fused_over_straightforward"] > 0
+        assert result["speedup_fused_over_straightforward"] > 0 and result["speedup_fused_checkpointing_over_separate"] > 0
         assert set(result["peak_rss_gib"]) == variants and min(result["peak_rss_gib"].values()) > 0
     assert set(result["terms_first_batch"]) == {"target_ce", "forget_ga", "retain_nll", "loss"}
 
