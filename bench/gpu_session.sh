@@ -42,14 +42,14 @@ part() {  # part NAME SECONDS SCRIPT ARGS...
 for p in sorted(parts.glob('*.json'))}, open(sys.argv[2], 'w'), indent=1)" "$PARTS" "$OUT/results.json"
 }
 
-part throughput_tru 120 unlearn_throughput.py "${COMMON[@]}" --methods tru --steps $STEPS --processes 1 \
-  --dtype float32
+part throughput_tru 150 unlearn_throughput.py "${COMMON[@]}" --methods tru --steps $STEPS --processes 1 \
+  --dtype float32 --straightforward
 part throughput_tru_bf16 90 unlearn_throughput.py "${COMMON[@]}" --methods tru --steps $STEPS --processes 1 \
   --dtype bfloat16
 part roofline_bf16 60 roofline.py "${COMMON[@]}" --dtype bfloat16 --steps $STEPS --peak-tflops 989
 part roofline_bf16_batch32 60 roofline.py "${COMMON[@]}" --dtype bfloat16 --steps $STEPS --batch-size 32 \
   --peak-tflops 989
-part memory 120 peak_memory.py "${COMMON[@]}" --variants ga,npo,graddiff_kl,tru,tru_no_fuse,tru_checkpointing
+part memory 120 peak_memory.py "${COMMON[@]}" --variants ga,npo,graddiff_kl,tru,tru_no_fuse,tru_checkpointing,tru_straightforward
 part host_syncs 60 host_syncs.py "${COMMON[@]}" --methods tru,graddiff,npo,rmu
 part throughput_others 120 unlearn_throughput.py "${COMMON[@]}" --methods graddiff,npo --steps $STEPS --processes 1
 part eval 100 eval_suite.py "${COMMON[@]}"

@@ -21,7 +21,8 @@ speed-up of fused over separate (with processes also from each batch's quickest 
 machine a step now and then runs half as fast, and the mean takes that in), and the largest
 difference of any loss term between the variants on the first batch at the same (initial) weights.
 With --straightforward (TRU, a process per variant) it also times the step written the way the
-authors' code runs it (bench/straightforward_unlearning.py), and each process reports its peak RSS.
+authors' code runs it (bench/straightforward_unlearning.py). With processes, each reports its peak RSS
+(its first-batch comparison pass included: bench/peak_memory.py measures the training steps alone).
 """
 
 from __future__ import annotations

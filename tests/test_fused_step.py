@@ -2,6 +2,7 @@
 same loss terms and gradients as one padded pass per stream (--no-fuse), for every method."""
 
 import gc
+import warnings
 import weakref
 
 import pytest
@@ -140,7 +141,9 @@ def test_sparse_embedding_gradient_on_the_cpu_only():
 @pytest.mark.parametrize("method", ["tru", "rmu"])
 def test_fused_step_with_gradient_checkpointing(small_tofu, method):
     """Checkpointed layers recompute the packed attention in the backward pass with the same segments."""
-    setup = prepared(small_tofu, method, {}, "tiny-llama", gradient_checkpointing=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated checkpointing call
+        setup = prepared(small_tofu, method, {}, "tiny-llama", gradient_checkpointing=True)
     assert setup.model.is_activation_checkpointing
     assert_same_step(setup, [1, 2, 4, 7])
 

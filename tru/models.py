@@ -197,7 +197,9 @@ def load_model(settings: ModelSettings):
             use_safetensors=True,
         )
     if settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers 5.x renamed it (the old name warns and goes in v6); 4.x has only the old name
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
         model.config.use_cache = False
     return model
 
