@@ -9,8 +9,9 @@ are the recipe's, the optimizer is tru's (torch's fused AdamW): the comparison i
 an optimizer slower than ours would only flatter tru.
 
 The terms equal tru's on the same batch and weights (the benchmarks report the largest difference).
-Not the authors' code itself, which is not available here; the issue's figures for it (16-21 s per
-TRU step, about 38% of a matmul ceiling, 8 GB peak RSS) are the check that this is a fair stand-in.
+Not the authors' code itself, which is not available here: the issue's figures for that code on the
+benchmark machine (16-21 s per TRU step, 8 GB peak RSS) are what this stand-in is checked against
+(BENCHMARKS.md, 2026-12-05: 16.5-17.0 s, 7.31 GiB).
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path, processe
     assert result["speedup_fused_unshared_over_separate"] > 0
     if in_processes:
         assert set(result["seconds_per_step_best_of_rounds"]) == variants
-        assert result["speedup_fused_over_straightforward"] > 0 and result["speedup_fused_checkpointing_over_separate"] > 0
+        assert result["speedup_fused_over_straightforward"] > 0
+        assert result["speedup_fused_checkpointing_over_separate"] > 0
         assert set(result["peak_rss_gib"]) == variants and min(result["peak_rss_gib"].values()) > 0
     assert set(result["terms_first_batch"]) == {"target_ce", "forget_ga", "retain_nll", "loss"}
 
