@@ -23,7 +23,7 @@ import torch
 
 from tru.training import adamw
 
-from straightforward_unlearning import check_straightforward, dense_embedding_gradient, straightforward_train_step
+from straightforward_unlearning import straightforward_step_for
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, run_child,
                       to_device, train_step)
 
@@ -45,11 +45,7 @@ def child(args) -> None:
     configure_threads(args)
     method, overrides, fuse, settings = VARIANTS[args.child]
     setup = prepare(args, method, overrides, **settings)
-    step = train_step
-    if args.child == "tru_straightforward":
-        check_straightforward(setup)
-        dense_embedding_gradient(setup.model)
-        step = straightforward_train_step
+    step = straightforward_step_for(setup) if args.child == "tru_straightforward" else train_step
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()

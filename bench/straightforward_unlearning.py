@@ -16,21 +16,12 @@ benchmark machine (16-21 s per TRU step, 8 GB peak RSS) are what this stand-in i
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from tru.unlearn.methods import TRU, weighted
-
-
-def check_straightforward(setup) -> None:
-    """Only TRU with its paper defaults (GA forget term, NLL retain term) has a straightforward step here."""
-    recipe = setup.recipe
-    if not isinstance(recipe, TRU) or (recipe.forget_loss, recipe.retain_loss) != ("ga", "nll"):
-        raise SystemExit("the straightforward step is written for TRU with forget_loss=ga and retain_loss=nll only")
-
-
-def dense_embedding_gradient(model) -> None:
-    """The embedding as transformers loads it: a dense gradient over the whole vocabulary."""
-    model.get_input_embeddings().sparse = False
+from workload import train_step
 
 
 def stream_nll(model, padded: dict) -> torch.Tensor:
@@ -49,10 +40,12 @@ def straightforward_terms(setup, batch: dict) -> dict[str, torch.Tensor]:
     })
 
 
-def straightforward_train_step(setup, batch: dict, optimizer) -> dict:
-    """Forward, backward and AdamW update of the straightforward step; returns the detached terms."""
-    terms = straightforward_terms(setup, batch)
-    terms["loss"].backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return {k: v.detach() for k, v in terms.items()}
+def straightforward_step_for(setup):
+    """Readies ``setup`` for the straightforward step and returns its train-step function (called as
+    workload.train_step is). Only TRU with its paper defaults (GA forget term, NLL retain term) has one
+    here. The embedding goes back to how transformers loads it: a dense gradient over the vocabulary."""
+    recipe = setup.recipe
+    if not isinstance(recipe, TRU) or (recipe.forget_loss, recipe.retain_loss) != ("ga", "nll"):
+        raise SystemExit("the straightforward step is written for TRU with forget_loss=ga and retain_loss=nll only")
+    setup.model.get_input_embeddings().sparse = False
+    return partial(train_step, step_terms=straightforward_terms)

@@ -37,8 +37,7 @@ import torch
 from tru.training import adamw
 from tru.unlearn.run import check_chunkable_head
 
-from straightforward_unlearning import (check_straightforward, dense_embedding_gradient, straightforward_terms,
-                                        straightforward_train_step)
+from straightforward_unlearning import straightforward_step_for, straightforward_terms
 
 from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, real_tokens, report,
                       run_child, timed, to_device, train_step)
@@ -79,11 +78,7 @@ def child(args) -> None:
     setup.logits_chunk = variant_chunk(args, variant)
     if setup.logits_chunk:
         check_chunkable_head(setup.model)
-    step_fn = train_step
-    if variant == "straightforward":
-        check_straightforward(setup)
-        dense_embedding_gradient(setup.model)
-        step_fn = straightforward_train_step
+    step_fn = straightforward_step_for(setup) if variant == "straightforward" else train_step
     plan = variant_batches(args, setup, variant)
     terms = first_step_terms(setup, to_device(plan[0], args.device), variant)
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)

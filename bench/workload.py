@@ -108,10 +108,11 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def train_step(setup, batch: dict, optimizer) -> dict:
-    """Forward, backward and AdamW update on one batch; returns the detached terms."""
+def train_step(setup, batch: dict, optimizer, step_terms=None) -> dict:
+    """Forward, backward and AdamW update on one batch; returns the detached terms. ``step_terms(setup,
+    batch)`` in place of the setup's own (bench/straightforward_unlearning.py)."""
     with setup.attention(batch):
-        terms = setup.step_terms(batch)
+        terms = step_terms(setup, batch) if step_terms else setup.step_terms(batch)
         terms["loss"].backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

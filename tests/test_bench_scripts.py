@@ -81,18 +81,19 @@ def test_roofline_flop_counts_of_a_shared_prefix():
 
 
 def test_straightforward_step_has_tru_terms_and_a_dense_embedding_gradient(shared_data):
+    import argparse
+
     import torch
 
-    sys.path.insert(0, str(BENCH))
-    from straightforward_unlearning import (check_straightforward, dense_embedding_gradient, straightforward_terms,
-                                            straightforward_train_step)
-    from workload import batches, prepare
     from tru.training import adamw
 
-    args = type("Args", (), dict(model="tiny-llama", data=str(shared_data), batch_size=2, max_length=160,
-                                 device="cpu", dtype="float32"))()
+    sys.path.insert(0, str(BENCH))
+    from straightforward_unlearning import straightforward_step_for, straightforward_terms
+    from workload import batches, prepare
+
+    args = argparse.Namespace(model="tiny-llama", data=str(shared_data), batch_size=2, max_length=160, device="cpu",
+                              dtype="float32")
     setup = prepare(args, "tru")
-    check_straightforward(setup)
     padded, packed = batches(setup, 2, 1, fuse=False)[0], batches(setup, 2, 1, fuse=True)[0]
     with torch.no_grad(), setup.attention(packed):
         ours = setup.step_terms(packed)
@@ -101,14 +102,14 @@ def test_straightforward_step_has_tru_terms_and_a_dense_embedding_gradient(share
     assert max(abs(float(ours[k]) - float(plain[k])) for k in ours) < 1e-5
     embedding = setup.model.get_input_embeddings()
     assert embedding.sparse  # tru's one-process training passes a sparse gradient
-    dense_embedding_gradient(setup.model)
+    train_step = straightforward_step_for(setup)
     assert not embedding.sparse
     before = embedding.weight.detach().clone()
-    straightforward_train_step(setup, padded, adamw(setup.model.parameters(), lr=1e-5))
+    train_step(setup, padded, adamw(setup.model.parameters(), lr=1e-5))
     assert not torch.equal(before, embedding.weight) and embedding.weight.grad is None
     setup.recipe.forget_loss = "npo"
     with pytest.raises(SystemExit, match="forget_loss=ga"):
-        check_straightforward(setup)
+        straightforward_step_for(setup)
 
 
 def test_throughput_best_of_rounds_takes_each_batch_at_its_quickest():

@@ -22,7 +22,8 @@ def test_the_tied_copy_goes_and_everything_else_stays():
     state = gathered(model)
     assert "lm_head.weight" in state
     kept = without_tied_copies(model, state)
-    assert set(kept) == set(state) - {"lm_head.weight"} and kept["model.embed_tokens.weight"] is state["model.embed_tokens.weight"]
+    assert set(kept) == set(state) - {"lm_head.weight"}
+    assert kept["model.embed_tokens.weight"] is state["model.embed_tokens.weight"]
 
 
 def test_untied_weights_and_copies_that_differ_stay():
