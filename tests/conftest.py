@@ -17,6 +17,16 @@ def own_extension_builds(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def allocator_left_alone():
+    """Training with gradient checkpointing on the CPU fixes glibc's mmap threshold for the rest of the
+    process (tru.host_memory); this process runs the whole suite, so it keeps glibc's defaults unless a
+    test asks otherwise (tests/test_host_memory.py tries the modes in processes of their own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRU_HOST_MEMORY", "glibc")
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "tofu" / "forget01.jsonl").exists():

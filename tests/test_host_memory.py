@@ -1,4 +1,4 @@
-"""Freed memory kept in the process on the CPU (tru.host_memory)."""
+"""What glibc does with the memory a CPU training step frees (tru.host_memory)."""
 
 import json
 import os
@@ -9,13 +9,17 @@ import sys
 import pytest
 
 from tru import host_memory
+from tru.errors import ConfigError
 
-# a "step" allocates and touches 6 blocks of 40-60 MiB (activations) and frees them; after 3 steps,
-# count the page faults of a fourth
-_STEPS = """
-import json, resource, sys, torch
-from tru.host_memory import keep_freed_memory
-kept = keep_freed_memory("cpu") if sys.argv[1] == "keep" else False
+glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                                reason="glibc only")
+
+# Each "step" allocates and touches 6 blocks of 10-15 MiB (activations) and frees them; after 3 steps,
+# count the page faults of a fourth.
+_KEEP = """
+import json, resource, torch
+from tru.host_memory import configure_host_memory
+mode = configure_host_memory("cpu")
 def step():
     blocks = [torch.ones((10 + i) << 20) for i in range(6)]
     del blocks
@@ -23,39 +27,81 @@ for _ in range(3):
     step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 step()
-print(json.dumps({"kept": kept, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+print(json.dumps({"mode": mode, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+"""
+
+# After one 8 MiB block has come and gone, glibc's own threshold has risen to 8 MiB, so 20 blocks of
+# 6 MiB come from its heap; a small block laid above them keeps the heap's top from being trimmed.
+# Resident memory before and after the 20 are freed.
+_COMPACT = """
+import json, sys, torch
+from tru.host_memory import configure_host_memory
+mode = configure_host_memory("cpu", gradient_checkpointing=sys.argv[1] == "checkpointing")
+def resident():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+big = torch.ones(2 << 20)
+del big
+blocks = [torch.ones(6 << 18) for _ in range(20)]
+pin = torch.ones(1 << 14)
+before = resident()
+del blocks
+print(json.dumps({"mode": mode, "returned": before - resident()}))
 """
 
 
-def _step_faults(mode: str) -> dict:
-    env = {**os.environ, "TRU_KEEP_FREED_MEMORY": "1"}
-    done = subprocess.run([sys.executable, "-c", _STEPS, mode], capture_output=True, text=True, check=True, env=env)
+def _run(script: str, *args: str, mode: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != host_memory.ENV and not k.startswith("MALLOC_")}
+    if mode is not None:
+        env[host_memory.ENV] = mode
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
-def test_freed_memory_is_reused_without_page_faults():
-    default, kept = _step_faults("default"), _step_faults("keep")
+@glibc_only
+def test_keep_reuses_freed_memory_without_page_faults():
+    default, kept = _run(_KEEP), _run(_KEEP, mode="keep")
     pages = (sum(10 + i for i in range(6)) << 22) // 4096
-    assert not default["kept"] and default["faults"] > pages // 2  # mapped afresh: every page faults in again
-    # now and then glibc places one block above the freed ones (a 60 MiB block: 15,360 pages)
-    assert kept["kept"] and kept["faults"] < pages // 4
+    assert default["mode"] == "glibc" and default["faults"] > pages // 2  # mapped afresh: every page faults in again
+    # now and then glibc places one block above the freed ones (a 15 MiB block: 3,840 pages)
+    assert kept["mode"] == "keep" and kept["faults"] < pages // 4
 
 
-def test_left_alone_unless_asked_and_off_the_cpu(monkeypatch):
-    monkeypatch.delenv("TRU_KEEP_FREED_MEMORY", raising=False)
-    assert not host_memory.keep_freed_memory("cpu")
-    monkeypatch.setenv("TRU_KEEP_FREED_MEMORY", "0")
-    assert not host_memory.keep_freed_memory("cpu")
-    monkeypatch.setenv("TRU_KEEP_FREED_MEMORY", "1")
-    assert not host_memory.keep_freed_memory("cuda")
-    assert not host_memory.keep_freed_memory("meta")
+@glibc_only
+def test_compact_returns_freed_blocks_and_comes_with_checkpointing():
+    blocks = 20 * (6 << 20)
+    default = _run(_COMPACT, "plain")
+    assert default["mode"] == "glibc" and default["returned"] < blocks // 4  # they stay in the heap
+    for run in (_run(_COMPACT, "checkpointing"), _run(_COMPACT, "plain", mode="compact")):
+        assert run["mode"] == "compact" and run["returned"] > blocks * 9 // 10
+    assert _run(_COMPACT, "checkpointing", mode="glibc")["mode"] == "glibc"
 
 
-def test_user_malloc_settings_win(monkeypatch):
-    monkeypatch.setenv("TRU_KEEP_FREED_MEMORY", "1")
+@glibc_only
+def test_mode_follows_checkpointing_unless_set(monkeypatch):
+    monkeypatch.delenv(host_memory.ENV, raising=False)
+    for name in host_memory.USER_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    assert host_memory.host_memory_mode("cpu") == "glibc"
+    assert host_memory.host_memory_mode("cpu", gradient_checkpointing=True) == "compact"
+    monkeypatch.setenv(host_memory.ENV, "keep")
+    assert host_memory.host_memory_mode("cpu", gradient_checkpointing=True) == "keep"
+    monkeypatch.setenv(host_memory.ENV, "glibc")
+    assert host_memory.host_memory_mode("cpu", gradient_checkpointing=True) == "glibc"
+
+
+def test_nothing_set_off_the_cpu_or_where_the_user_tunes_malloc(monkeypatch):
+    monkeypatch.setenv(host_memory.ENV, "keep")
+    assert host_memory.host_memory_mode("cuda") == "glibc"
+    assert host_memory.host_memory_mode("meta", gradient_checkpointing=True) == "glibc"
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
-    assert not host_memory.keep_freed_memory("cpu")
+    assert host_memory.host_memory_mode("cpu") == "glibc"
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")
-    assert not host_memory.keep_freed_memory("cpu")
+    assert host_memory.configure_host_memory("cpu") == "glibc"
+
+
+def test_unknown_mode_names_the_setting_and_the_choices(monkeypatch):
+    monkeypatch.setenv(host_memory.ENV, "tight")
+    with pytest.raises(ConfigError, match="TRU_HOST_MEMORY='tight'.*glibc, compact, keep"):
+        host_memory.host_memory_mode("cuda")

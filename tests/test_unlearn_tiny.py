@@ -37,6 +37,7 @@ def assert_complete_run(run_dir: Path, method: str):
     assert config["recipe"]["method"] == method
     assert environment["effective_batch_size"] == 4 and environment["world_size"] == 1
     assert environment["versions"]["transformers"]
+    assert environment["host_memory"] == "glibc"  # tests/conftest.py keeps glibc's defaults
     rows = read_losses(run_dir)
     assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
     assert all(any(k.startswith("term/") for k in r) for r in rows)

@@ -1,25 +1,38 @@
-"""Keeping memory that a CPU training step frees inside the process, for the next step (glibc).
+"""What glibc does with the memory a CPU training step frees: return it, keep it, or its own defaults.
 
 By default glibc maps blocks above a threshold (128 KiB at start, rising towards 32 MiB as such blocks
 are freed) straight from the kernel and returns them when freed, and it gives back the free top of
-its heap beyond twice that threshold. A training step allocates and frees gigabytes of activations
-and gradients, so on the CPU much of every step runs on memory new to the process: each 4 KiB page
-faults in and is zeroed by the kernel (on the 2-core benchmark VM several microseconds a page). The
-fused TRU benchmark step faulted in 1.08 M, 658 k, 183 k and 27 k pages in its first four steps,
-`--no-fuse` 2.0 M down to 418 k. With fixed thresholds that keep freed memory in the heap (a block
-up to 1 GiB comes from the heap; its free top is kept up to 2 GiB) both settle after a few steps with
-no page faults: measured in BENCHMARKS.md ("freed memory kept in the process").
+its heap beyond twice that threshold. Below the threshold, blocks come from the heap, and a freed
+block stays there until something else fits into it. A training step allocates and frees gigabytes
+of activations and gradients, which either way costs something:
 
-Opt-in (``TRU_KEEP_FREED_MEMORY=1``), because of what it costs: the process's resident memory no
-longer shrinks after its peak, and where a step allocates one large block and frees it, glibc often
-places the next one above the freed one (PyTorch's 64-byte aligned requests do not fit the freed
-chunk exactly), so the heap holds freed blocks up to the trim threshold: a loop of one 256 MiB tensor
-ends at 2.0 GiB resident instead of 0.2 GiB. On the benchmark workload the peaks stayed within 0.2
-GiB, but a run whose memory is tight should not find up to 2 GiB more held by default.
+- memory the kernel hands out afresh faults in 4 KiB pages, each zeroed (on the 2-core benchmark VM
+  several microseconds a page): the fused TRU benchmark step faulted in 1.08 M, 658 k, 183 k and 27 k
+  pages in its first four steps;
+- once the threshold has risen, the activations come from the heap, where blocks that live through
+  the step (layer inputs kept for the backward pass, gradients) are laid among ones freed at once, so
+  the heap holds freed space the size of a step's transients: with gradient checkpointing the TRU
+  benchmark step peaks at 3.9-4.2 GiB resident while its live tensors peak at about 3.0 GiB.
 
-Setting any of these thresholds switches glibc's own adjustment off, so setting only one of them
-makes it worse (every block above 128 KiB mapped afresh); both are set together, and not at all when
-the user set glibc's malloc tunables in the environment.
+The ``TRU_HOST_MEMORY`` modes (set before the run; unset: ``compact`` with gradient checkpointing,
+``glibc`` without):
+
+- ``glibc``: glibc's defaults.
+- ``compact``: every block of 4 MiB or more is mapped on its own and returned when freed (a fixed
+  mmap threshold; the heap keeps glibc's default trim threshold). The activations then stop holding
+  heap space once freed: TRU with checkpointing peaks at 3.4 GiB on the benchmark, for steps about 8%
+  slower (their activations fault in again). Gradient checkpointing is the setting for memory over
+  speed, so it comes with it.
+- ``keep``: blocks up to 1 GiB come from the heap and its free top is kept up to 2 GiB, so after a
+  few steps a step faults in no pages (fused TRU 3% quicker, ``--no-fuse`` 16%; BENCHMARKS.md "freed
+  memory kept in the process"). Resident memory then no longer shrinks after its peak, and where a
+  step allocates one large block and frees it, glibc often places the next one above the freed one
+  (PyTorch's 64-byte aligned requests do not fit the freed chunk exactly): a loop of one 256 MiB
+  tensor ends at 2.0 GiB resident instead of 0.2 GiB. So only when asked.
+
+Setting any threshold switches glibc's own adjustment off for both. Nothing is set off the CPU
+(accelerators have caching allocators), off glibc, or where the user set glibc's malloc tunables in
+the environment: theirs win.
 """
 
 from __future__ import annotations
@@ -30,12 +43,18 @@ import platform
 
 import torch
 
+from tru.errors import ConfigError
+
+ENV = "TRU_HOST_MEMORY"
+MODES = ("glibc", "compact", "keep")
+
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-MMAP_THRESHOLD = 1 << 30  # blocks up to this size come from the heap
-TRIM_THRESHOLD = 2**31 - 1  # the heap's free top is kept up to this size (mallopt takes an int)
+COMPACT_MMAP_THRESHOLD = 4 << 20  # blocks of this size or more are mapped on their own (compact)
+KEEP_MMAP_THRESHOLD = 1 << 30  # blocks up to this size come from the heap (keep)
+KEEP_TRIM_THRESHOLD = 2**31 - 1  # the heap's free top is kept up to this size (keep; mallopt takes an int)
 
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
@@ -44,13 +63,30 @@ def _user_tunes_malloc() -> bool:
     return any(name in os.environ for name in USER_SETTINGS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "")
 
 
-def keep_freed_memory(device) -> bool:
-    """For training on ``device``: with ``TRU_KEEP_FREED_MEMORY=1``, on a CPU with glibc, keep freed
-    memory in the process (see the module docstring). True when the thresholds were set. Accelerators
-    have caching allocators."""
-    if torch.device(device).type != "cpu" or os.environ.get("TRU_KEEP_FREED_MEMORY", "0") != "1":
-        return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or _user_tunes_malloc():
-        return False
+def _glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def host_memory_mode(device, *, gradient_checkpointing: bool = False) -> str:
+    """The mode for training on ``device`` (see the module docstring); ``glibc`` wherever tru sets nothing."""
+    asked = os.environ.get(ENV, "")
+    if asked and asked not in MODES:
+        raise ConfigError(f"{ENV}={asked!r} is not a mode; use one of {', '.join(MODES)} (or leave it unset: "
+                          "compact with gradient checkpointing, glibc without)")
+    if torch.device(device).type != "cpu" or not _glibc() or _user_tunes_malloc():
+        return "glibc"
+    return asked or ("compact" if gradient_checkpointing else "glibc")
+
+
+def configure_host_memory(device, *, gradient_checkpointing: bool = False) -> str:
+    """Sets glibc's thresholds for training on ``device`` as ``host_memory_mode`` chooses; returns the
+    mode now in effect."""
+    mode = host_memory_mode(device, gradient_checkpointing=gradient_checkpointing)
+    if mode == "glibc":
+        return mode
     libc = ctypes.CDLL(None)
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    if mode == "compact":
+        done = libc.mallopt(M_MMAP_THRESHOLD, COMPACT_MMAP_THRESHOLD)
+    else:
+        done = libc.mallopt(M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)
+    return mode if done else "glibc"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tru.config import TrainConfig, config_dict
 from tru.extension_builds import warn_about_old_build_locks
-from tru.host_memory import keep_freed_memory
+from tru.host_memory import configure_host_memory, host_memory_mode
 from tru.io import write_json
 from tru.models import (LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_device,
                         resolve_model_path)
@@ -23,8 +23,8 @@ def model_settings(config: TrainConfig) -> ModelSettings:
 
 def load_for_training(config: TrainConfig, recipe=None):
     """Tokenizer and model, LoRA-wrapped when asked. A recipe may choose the LoRA modules and
-    prepare the model (freeze parameters, attach state) once it is wrapped. On the CPU, with
-    TRU_KEEP_FREED_MEMORY=1, freed memory then stays in the process for the next step (tru.host_memory)."""
+    prepare the model (freeze parameters, attach state) once it is wrapped. On the CPU, glibc is then
+    told what to do with the memory a step frees (tru.host_memory: returned with gradient checkpointing)."""
     resolve_model_path(config.model)  # fails early, before anything is written
     if sharding_engine("") == "DEEPSPEED" and is_main_process():
         warn_about_old_build_locks()  # DeepSpeed builds ops as it starts, and waits on a stale lock silently
@@ -39,7 +39,7 @@ def load_for_training(config: TrainConfig, recipe=None):
         model.enable_input_require_grads()
     device = resolve_device(config.device)
     sparse_tied_embedding_gradient(model, device)
-    keep_freed_memory(device)
+    configure_host_memory(device, gradient_checkpointing=config.gradient_checkpointing)
     return tokenizer, model
 
 
@@ -154,7 +154,9 @@ def start_run(config: TrainConfig, extra: dict) -> tuple[Path, Path | None]:
             write_json(run_dir / "config.json", record)
         write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
                           grad_accum=config.grad_accum, seed=config.seed, device=str(state.device),
-                          extra={"distributed_type": sharding_engine(str(state.distributed_type.value))})
+                          extra={"distributed_type": sharding_engine(str(state.distributed_type.value)),
+                                 "host_memory": host_memory_mode(state.device, gradient_checkpointing=
+                                                                 config.gradient_checkpointing)})
     state.wait_for_everyone()
     return run_dir, checkpoint
 
