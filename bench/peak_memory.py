@@ -11,6 +11,10 @@ computed once up front; KL retain keeps a frozen reference) and runs --steps ful
 backward pass, so use at least 2). On CPU the peak is the child's maximum resident set size
 (getrusage ru_maxrss, the whole process: weights, gradients, optimizer state, activations); on a GPU
 it is torch.cuda.max_memory_allocated. Reports each peak and its ratio to GA's.
+
+The checkpointing variants run as `tru unlearn --gradient-checkpointing` does: on a glibc CPU with
+TRU_HOST_MEMORY=compact (tru.host_memory). `TRU_HOST_MEMORY=glibc python peak_memory.py` keeps glibc's
+defaults for every variant.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import resource
 
 import torch
 
+from tru.host_memory import host_memory_in_effect
 from tru.training import adamw
 
 from straightforward_unlearning import straightforward_step_for
@@ -55,7 +60,7 @@ def child(args) -> None:
         peak = torch.cuda.max_memory_allocated()
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    print(json.dumps({"peak_bytes": peak}))
+    print(json.dumps({"peak_bytes": peak, "host_memory": host_memory_in_effect()}))
 
 
 def main() -> None:
@@ -67,16 +72,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    peaks = {}
+    peaks, modes = {}, {}
     for name in args.variants.split(","):
         if name not in VARIANTS:
             raise SystemExit(f"unknown variant '{name}'; choose from {', '.join(VARIANTS)}")
-        peaks[name] = run_child(__file__, args, name, extra=("steps",))[1]["peak_bytes"]
-        print(f"{name:26s} peak {peaks[name] / 2**30:6.2f} GiB", flush=True)
+        measured = run_child(__file__, args, name, extra=("steps",))[1]
+        peaks[name], modes[name] = measured["peak_bytes"], measured["host_memory"]
+        print(f"{name:26s} peak {peaks[name] / 2**30:6.2f} GiB  (host memory: {modes[name]})", flush=True)
     base = peaks.get("ga")
     results = {"machine": machine(), "measure": "cuda max_memory_allocated" if args.device.startswith("cuda")
                else "max RSS of the process", "steps": args.steps,
-               "peak_gib": {k: round(v / 2**30, 3) for k, v in peaks.items()}}
+               "peak_gib": {k: round(v / 2**30, 3) for k, v in peaks.items()}, "host_memory": modes}
     if base:
         results["ratio_to_ga"] = {k: round(v / base, 3) for k, v in peaks.items()}
     report(args, results)

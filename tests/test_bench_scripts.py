@@ -51,6 +51,7 @@ def test_peak_memory_reports_each_variant_against_ga(shared_data, tmp_path):
                         "1", "--batch-size", "2", "--max-length", "160")
     assert set(result["peak_gib"]) == {"ga", "npo", "tru_straightforward"} and min(result["peak_gib"].values()) > 0
     assert result["ratio_to_ga"]["ga"] == 1.0
+    assert result["host_memory"] == dict.fromkeys(result["peak_gib"], "glibc")  # tests/conftest.py sets it
 
 
 def test_roofline_reports_a_fraction_for_both_variants(shared_data, tmp_path):

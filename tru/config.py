@@ -45,7 +45,8 @@ class TrainConfig(ModelFields):
     grad_accum: int = setting(1, "gradient accumulation steps")
     max_length: int = setting(512, "maximum tokens per example")
     seed: int = setting(0, "random seed")
-    gradient_checkpointing: bool = setting(False, "trade compute for memory")
+    gradient_checkpointing: bool = setting(False, "trade compute for memory (on a glibc CPU freed activations "
+                                                         "also go back to the kernel: TRU_HOST_MEMORY=compact)")
     lora_r: int = setting(0, "LoRA rank; 0 trains all weights")
     lora_alpha: int = setting(16, "LoRA alpha")
     lora_dropout: float = setting(0.0, "LoRA dropout")

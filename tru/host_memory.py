@@ -56,6 +56,8 @@ COMPACT_MMAP_THRESHOLD = 4 << 20  # blocks of this size or more are mapped on th
 KEEP_MMAP_THRESHOLD = 1 << 30  # blocks up to this size come from the heap (keep)
 KEEP_TRIM_THRESHOLD = 2**31 - 1  # the heap's free top is kept up to this size (keep; mallopt takes an int)
 
+_in_effect = "glibc"  # what configure_host_memory set in this process
+
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
@@ -80,13 +82,22 @@ def host_memory_mode(device, *, gradient_checkpointing: bool = False) -> str:
 
 def configure_host_memory(device, *, gradient_checkpointing: bool = False) -> str:
     """Sets glibc's thresholds for training on ``device`` as ``host_memory_mode`` chooses; returns the
-    mode now in effect."""
+    mode now in effect (an earlier call's, where this one sets nothing)."""
+    global _in_effect
     mode = host_memory_mode(device, gradient_checkpointing=gradient_checkpointing)
     if mode == "glibc":
-        return mode
+        return _in_effect
     libc = ctypes.CDLL(None)
     if mode == "compact":
         done = libc.mallopt(M_MMAP_THRESHOLD, COMPACT_MMAP_THRESHOLD)
     else:
         done = libc.mallopt(M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)
-    return mode if done else "glibc"
+    if done:
+        _in_effect = mode
+    return _in_effect
+
+
+def host_memory_in_effect() -> str:
+    """The mode ``configure_host_memory`` last set in this process (``glibc`` before: a set mode stays
+    for the process's life, since glibc cannot switch its own adjustment back on)."""
+    return _in_effect

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tru.config import TrainConfig, config_dict
 from tru.extension_builds import warn_about_old_build_locks
-from tru.host_memory import configure_host_memory, host_memory_mode
+from tru.host_memory import configure_host_memory, host_memory_in_effect
 from tru.io import write_json
 from tru.models import (LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_device,
                         resolve_model_path)
@@ -155,8 +155,7 @@ def start_run(config: TrainConfig, extra: dict) -> tuple[Path, Path | None]:
         write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
                           grad_accum=config.grad_accum, seed=config.seed, device=str(state.device),
                           extra={"distributed_type": sharding_engine(str(state.distributed_type.value)),
-                                 "host_memory": host_memory_mode(state.device, gradient_checkpointing=
-                                                                 config.gradient_checkpointing)})
+                                 "host_memory": host_memory_in_effect()})
     state.wait_for_everyone()
     return run_dir, checkpoint
 
