@@ -14,7 +14,7 @@ from tru.errors import ConfigError
 glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="glibc only")
 
-# Each "step" allocates and touches 6 blocks of 10-15 MiB (activations) and frees them; after 3 steps,
+# Each "step" allocates and touches 6 blocks of 40-60 MiB (activations) and frees them; after 3 steps,
 # count the page faults of a fourth.
 _KEEP = """
 import json, resource, torch
@@ -62,7 +62,7 @@ def test_keep_reuses_freed_memory_without_page_faults():
     default, kept = _run(_KEEP), _run(_KEEP, mode="keep")
     pages = (sum(10 + i for i in range(6)) << 22) // 4096
     assert default["mode"] == "glibc" and default["faults"] > pages // 2  # mapped afresh: every page faults in again
-    # now and then glibc places one block above the freed ones (a 15 MiB block: 3,840 pages)
+    # now and then glibc places one block above the freed ones (a 60 MiB block: 15,360 pages)
     assert kept["mode"] == "keep" and kept["faults"] < pages // 4
 
 
