@@ -20,8 +20,8 @@ The ``TRU_HOST_MEMORY`` modes (set before the run; unset: ``compact`` with gradi
 - ``glibc``: glibc's defaults.
 - ``compact``: every block of 4 MiB or more is mapped on its own and returned when freed (a fixed
   mmap threshold; the heap keeps glibc's default trim threshold). The activations then stop holding
-  heap space once freed: TRU with checkpointing peaks at 3.40-3.53 GiB on the benchmark against
-  4.06 GiB, for steps 6-12% slower (their activations fault in again). Gradient checkpointing is the setting for memory over
+  heap space once freed: TRU with checkpointing peaks at 3.34-3.53 GiB on the benchmark against
+  3.86-4.21 GiB, for steps about 9% slower (their activations fault in again). Gradient checkpointing is the setting for memory over
   speed, so it comes with it.
 - ``keep``: blocks up to 1 GiB come from the heap and its free top is kept up to 2 GiB, so after a
   few steps a step faults in no pages (fused TRU 3% quicker, ``--no-fuse`` 16%; BENCHMARKS.md "freed
