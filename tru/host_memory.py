@@ -52,9 +52,12 @@ MODES = ("glibc", "compact", "keep")
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-COMPACT_MMAP_THRESHOLD = 4 << 20  # blocks of this size or more are mapped on their own (compact)
-KEEP_MMAP_THRESHOLD = 1 << 30  # blocks up to this size come from the heap (keep)
-KEEP_TRIM_THRESHOLD = 2**31 - 1  # the heap's free top is kept up to this size (keep; mallopt takes an int)
+# (mallopt parameter, value) per mode that sets something
+SETTINGS = {
+    "compact": ((M_MMAP_THRESHOLD, 4 << 20),),  # blocks of 4 MiB or more are mapped on their own
+    "keep": ((M_MMAP_THRESHOLD, 1 << 30),  # blocks up to 1 GiB come from the heap
+             (M_TRIM_THRESHOLD, 2**31 - 1)),  # its free top is kept up to 2 GiB (mallopt takes an int)
+}
 
 _in_effect = "glibc"  # what configure_host_memory set in this process
 
@@ -65,7 +68,7 @@ def _user_tunes_malloc() -> bool:
     return any(name in os.environ for name in USER_SETTINGS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "")
 
 
-def _glibc() -> bool:
+def on_glibc() -> bool:
     return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
@@ -75,7 +78,7 @@ def host_memory_mode(device, *, gradient_checkpointing: bool = False) -> str:
     if asked and asked not in MODES:
         raise ConfigError(f"{ENV}={asked!r} is not a mode; use one of {', '.join(MODES)} (or leave it unset: "
                           "compact with gradient checkpointing, glibc without)")
-    if torch.device(device).type != "cpu" or not _glibc() or _user_tunes_malloc():
+    if torch.device(device).type != "cpu" or not on_glibc() or _user_tunes_malloc():
         return "glibc"
     return asked or ("compact" if gradient_checkpointing else "glibc")
 
@@ -85,15 +88,10 @@ def configure_host_memory(device, *, gradient_checkpointing: bool = False) -> st
     mode now in effect (an earlier call's, where this one sets nothing)."""
     global _in_effect
     mode = host_memory_mode(device, gradient_checkpointing=gradient_checkpointing)
-    if mode == "glibc":
-        return _in_effect
-    libc = ctypes.CDLL(None)
-    if mode == "compact":
-        done = libc.mallopt(M_MMAP_THRESHOLD, COMPACT_MMAP_THRESHOLD)
-    else:
-        done = libc.mallopt(M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)
-    if done:
-        _in_effect = mode
+    if mode in SETTINGS:
+        libc = ctypes.CDLL(None)
+        if all(libc.mallopt(parameter, value) for parameter, value in SETTINGS[mode]):
+            _in_effect = mode
     return _in_effect
 
 
