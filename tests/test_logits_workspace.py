@@ -95,7 +95,7 @@ def test_packed_fine_tuning_loss_is_the_same_with_the_workspace(small_tofu):
         with packed_attention(model):
             loss = packed_lm_loss(model, batch, logits_workspace=logits_workspace)
             loss.backward()
-        return float(loss), {n: p.grad.clone() for n, p in model.named_parameters()}
+        return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
     loss, grads = loss_and_gradients(workspace)
     plain_loss, plain_grads = loss_and_gradients(None)
