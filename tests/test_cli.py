@@ -5,14 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from cli_runs import unlearn_args
 
 from tru.cli import main
-
-
-def unlearn_args(data, out, *extra):
-    return ["unlearn", "--model", "tiny-llama", "--out", str(out), "--forget", data["forget"], "--retain",
-            data["retain"], "--targets", data["targets"], "--refusals", data["refusals"], "--max-steps", "1",
-            "--report-to", "none", "--max-length", "128", *extra]
 
 
 def run_cli(capsys, args):

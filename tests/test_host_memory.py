@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+from cli_runs import unlearn_args
+from launched import run_group
 
 from tru import host_memory
 from tru.errors import ConfigError
@@ -47,11 +49,15 @@ print(json.dumps({"mode": mode, "in_effect": host_memory_in_effect(), "returned"
 """
 
 
-def _run(script: str, *args: str, mode: str | None = None) -> dict:
+def _env(mode: str | None) -> dict:
+    """This environment without any malloc setting (tests/conftest.py sets glibc for this process), plus ``mode``."""
     env = {k: v for k, v in os.environ.items() if k != host_memory.ENV and not k.startswith("MALLOC_")}
-    if mode is not None:
-        env[host_memory.ENV] = mode
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, env=env)
+    return env if mode is None else {**env, host_memory.ENV: mode}
+
+
+def _run(script: str, *args: str, mode: str | None = None) -> dict:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
+                          env=_env(mode))
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -103,3 +109,16 @@ def test_unknown_mode_names_the_setting_and_the_choices(monkeypatch):
     monkeypatch.setenv(host_memory.ENV, "tight")
     with pytest.raises(ConfigError, match="TRU_HOST_MEMORY='tight'.*glibc, compact, keep"):
         host_memory.host_memory_mode("cuda")
+
+
+@glibc_only
+@pytest.mark.parametrize("checkpointing,mode", [("--gradient-checkpointing", "compact"),
+                                                ("--no-gradient-checkpointing", "glibc")])
+def test_an_unlearning_run_sets_and_records_the_mode(tmp_path, small_tofu, checkpointing, mode):
+    """`tru unlearn` passes its checkpointing setting on when it loads the model, and the run's
+    environment.json says what was in effect."""
+    out = tmp_path / "run"
+    args = unlearn_args(small_tofu, out, "--batch-size", "2", "--summary-items", "0", "--device", "cpu", checkpointing)
+    done = run_group([sys.executable, "-m", "tru.cli", *args], env=_env(None))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((out / "environment.json").read_text())["host_memory"] == mode
