@@ -24,9 +24,9 @@ from tru.packed_lm import PackingCollator, packed_lm_loss
 from tru.unlearn.logits_workspace import LogitsWorkspace, workspace_for
 from tru.rundir import save_model_atomically
 from tru.scoring import mean_nll
-from tru.checkpoints import remove_checkpoints
-from tru.training import (load_for_training, require_process_per_device, start_run, train_with_recovery,
-                          training_arguments)
+from tru.checkpoints import DivergenceGuard, remove_checkpoints
+from tru.training import (check_run_folder, load_for_training, open_run, require_process_per_device,
+                          train_with_recovery, training_arguments)
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.streams import StreamCollator, encode_item
 from tru.unlearn.trainer import LoggedTrainer
@@ -68,6 +68,8 @@ class PackedFinetuneTrainer(LoggedTrainer):
 def finetune(config: FinetuneConfig) -> Path:
     """Fine-tune on QA items (or passages); returns the run directory."""
     config.validate()
+    inputs = {"--model": config.model, "--data": config.data, "--tofu": config.tofu}
+    check_run_folder(config, inputs)  # before the model loads
     items = load_items(config.data, config.tofu)
     if not items:
         raise ConfigError("the training data is empty")
@@ -78,7 +80,12 @@ def finetune(config: FinetuneConfig) -> Path:
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
     if config.pack:
         require_process_per_device(args, "--no-pack")
-    run_dir, checkpoint = start_run(config, {"items": len(items)})
+    with open_run(config, {"items": len(items)}, inputs, "tru finetune") as (run_dir, checkpoint):
+        _train_and_save(config, model, tokenizer, encoded, args, run_dir, checkpoint)
+    return run_dir
+
+
+def _train_and_save(config: FinetuneConfig, model, tokenizer, encoded, args, run_dir: Path, checkpoint) -> None:
     model.to(args.device)
     pad_id = tokenizer.pad_token_id
     probe = encoded[:64]
@@ -91,18 +98,17 @@ def finetune(config: FinetuneConfig) -> Path:
     trainer = trainer_class(model=model, args=args, train_dataset=EncodedDataset(encoded),
                             data_collator=collate, loss_log_path=run_dir / "losses.jsonl", **packing)
     started = time.time()
-    result = train_with_recovery(trainer, run_dir, checkpoint, config)
+    result = train_with_recovery(trainer, run_dir, checkpoint, DivergenceGuard())
     after = mean_nll(model, probe, pad_id)
     if config.lora_r > 0:  # the fine-tuned model is the starting point of later runs: keep it whole
         trainer.model = trainer.model.merge_and_unload()
     save_model_atomically(trainer, tokenizer, run_dir / "model")
     if trainer.is_world_process_zero():
         write_json(run_dir / "summary.json", {
-            "items": len(items), "steps": result.global_step, "train_loss": result.training_loss,
+            "items": len(encoded), "steps": result.global_step, "train_loss": result.training_loss,
             "seconds": round(time.time() - started, 2),
             "train_nll_before": before, "train_nll_after": after, "lora": config.lora_r > 0,
             "resumed_from": str(checkpoint) if checkpoint else None,
         })
         if not config.keep_checkpoints:
             remove_checkpoints(run_dir)
-    return run_dir

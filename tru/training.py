@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 from tru.config import TrainConfig, config_dict
+from tru.errors import ConfigError
 from tru.extension_builds import warn_about_old_build_locks
 from tru.host_memory import configure_host_memory, host_memory_in_effect
 from tru.io import write_json
@@ -131,47 +133,91 @@ def require_process_per_device(args, option: str) -> None:
                           f"or pass {option}")
 
 
-def start_run(config: TrainConfig, extra: dict) -> tuple[Path, Path | None]:
-    """Create the run directory and record the resolved config (main process only).
+def check_run_folder(config: TrainConfig, inputs: dict[str, str]):
+    """The checks of ``open_run`` that need nothing loaded: run them first, so that a refused --out
+    costs no model load. Returns what the folder holds."""
+    from tru.rundir import check_inputs_outside, check_output_folder, inspect_folder
+    from tru.run_lock import RunLock
 
-    With ``--resume`` an existing run is continued: its settings must match, and the returned
-    checkpoint (None when there is none yet) is where training picks up; logged steps after it are
-    dropped so that the loss log has neither gaps nor duplicates.
+    folder = inspect_folder(config.out)
+    check_output_folder(folder, overwrite=config.overwrite, resume=config.resume)
+    check_inputs_outside(config.out, inputs)
+    if folder.exists and is_main_process():
+        RunLock(folder.path, "").check_free()
+    return folder
+
+
+@contextmanager
+def open_run(config: TrainConfig, extra: dict, inputs: dict[str, str], command: str):
+    """Check, lock and prepare the run directory; yields (run_dir, checkpoint to resume from or None).
+
+    Nothing is written or deleted until every check has passed: an --out that is not a tru run folder is
+    never emptied, ``--resume`` continues only an unfinished run (its settings must match; logged steps
+    after the checkpoint are dropped so that the loss log has neither gaps nor duplicates), and no input
+    may lie inside --out. The main process holds the folder's lock (tru.run_lock) until the block ends.
     """
     from accelerate import PartialState
 
     from tru.checkpoints import check_resumable, checkpoint_step, trim_loss_log
+    from tru.rundir import RUN_OUTPUTS, inspect_folder
+    from tru.run_lock import LOCK_NAME, RunLock
 
     state = PartialState()
     run_dir = Path(config.out).expanduser()
+    folder = check_run_folder(config, inputs)
     record = {**config_dict(config), **extra}
-    checkpoint = check_resumable(run_dir, json.loads(json.dumps(record, default=str))) if config.resume else None
-    if state.is_main_process:
-        if checkpoint is not None:
-            trim_loss_log(run_dir / "losses.jsonl", checkpoint_step(checkpoint))
-        else:
-            prepare_run_dir(config.out, config.overwrite or config.resume)
-            write_json(run_dir / "config.json", record)
-        write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
-                          grad_accum=config.grad_accum, seed=config.seed, device=str(state.device),
-                          extra={"distributed_type": sharding_engine(str(state.distributed_type.value)),
-                                 "host_memory": host_memory_in_effect()})
-    state.wait_for_everyone()
-    return run_dir, checkpoint
+    say = print if state.is_main_process else (lambda _text: None)
+    resuming = config.resume and folder.is_run
+    checkpoint = check_resumable(run_dir, json.loads(json.dumps(record, default=str)), say) if resuming else None
+    state.wait_for_everyone()  # every process has looked before the main one changes anything
+    lock = RunLock(run_dir, command) if state.is_main_process else None
+    try:
+        if lock is not None:
+            lock.acquire()
+            if _entries_besides(inspect_folder(run_dir), LOCK_NAME) != _entries_besides(folder, LOCK_NAME):
+                raise ConfigError(f"{run_dir} changed while this run was starting (another process?); run again")
+            if checkpoint is not None:
+                trim_loss_log(run_dir / "losses.jsonl", checkpoint_step(checkpoint))
+            else:
+                if resuming:
+                    say(f"tru: no complete checkpoint in {run_dir}; the run starts again from step 0 "
+                        f"(only its own files are replaced: {', '.join(RUN_OUTPUTS)})")
+                prepare_run_dir(folder, overwrite=config.overwrite, restart=resuming, keep=(LOCK_NAME,))
+                write_json(run_dir / "config.json", record)
+            write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
+                              grad_accum=config.grad_accum, seed=config.seed, device=str(state.device),
+                              extra={"distributed_type": sharding_engine(str(state.distributed_type.value)),
+                                     "host_memory": host_memory_in_effect()})
+        state.wait_for_everyone()
+        yield run_dir, checkpoint
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def train_with_recovery(trainer, run_dir: Path, checkpoint: Path | None, config: TrainConfig, guard=None):
-    """trainer.train with complete-checkpoint markers, resume, and the divergence guard's verdict."""
-    from tru.checkpoints import CompleteMarker, last_complete_checkpoint
+def _entries_besides(folder, name: str) -> tuple[str, ...]:
+    return tuple(n for n in folder.entries if n != name)
+
+
+def train_with_recovery(trainer, run_dir: Path, checkpoint: Path | None, guard):
+    """trainer.train with resume and the divergence guard's verdict: the guard marks each good checkpoint
+    complete and removes a bad one; a diverged run, or one whose final weights fail the guard's check,
+    raises TrainingDiverged (naming the last good checkpoint) and leaves ``diverged.json``, so that no
+    final model is written from a diverged state."""
+    from tru.checkpoints import last_complete_checkpoint
     from tru.errors import TrainingDiverged
 
-    trainer.add_callback(CompleteMarker())
-    if guard is not None:
-        trainer.add_callback(guard)
+    trainer.add_callback(guard)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if guard is not None and guard.diverged:
+    problem = guard.diverged or guard.weights_problem(trainer.model)
+    if problem:
         good = last_complete_checkpoint(run_dir)
-        kept = f"the last good checkpoint is {good}" if good else "no checkpoint was written before it"
-        raise TrainingDiverged(f"training diverged: {guard.diverged}; no final model was written, {kept} "
+        if trainer.is_world_process_zero():
+            write_json(run_dir / "diverged.json", {"reason": problem, "step": trainer.state.global_step,
+                                                   "rejected_checkpoints": guard.rejected,
+                                                   "last_good_checkpoint": str(good) if good else None})
+        kept = (f"the last good checkpoint is {good} (--resume continues from it)" if good
+                else "no good checkpoint was written before it")
+        raise TrainingDiverged(f"training diverged: {problem}; no final model was written, {kept} "
                                "(lower --lr, or raise --max-forget-nll)")
     return result

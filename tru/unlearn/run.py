@@ -18,14 +18,18 @@ from tru.models import resolve_device
 from tru.scoring import mean_nll, score_sequences
 from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.rundir import save_model_atomically
-from tru.training import (load_for_training, require_process_per_device, start_run, train_with_recovery,
-                          training_arguments)
+from tru.training import (check_run_folder, load_for_training, open_run, require_process_per_device,
+                          train_with_recovery, training_arguments)
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
 from tru.unlearn.context import StepContext
 from tru.unlearn.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
+
+
+# forget items whose NLL the divergence guard measures on a checkpoint when --summary-items is 0
+GUARD_PROBE_ITEMS = 16
 
 
 def _load_sources(config: UnlearnConfig, recipe) -> StreamSources:
@@ -147,12 +151,21 @@ def logits_workspace_for(config: UnlearnConfig, model) -> LogitsWorkspace | None
 
 def unlearn(config: UnlearnConfig) -> Path:
     """Run one unlearning method; returns the run directory."""
+    config.validate()
+    inputs = {"--model": config.model, "--forget": config.forget, "--retain": config.retain,
+              "--targets": config.targets, "--refusals": config.refusals, "--tofu": config.tofu}
+    check_run_folder(config, inputs)  # before the model loads
     setup = prepare_unlearning(config)
-    recipe, model, tokenizer = setup.recipe, setup.model, setup.tokenizer
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
     if config.fuse:
         require_process_per_device(args, "--no-fuse")
-    run_dir, checkpoint = start_run(config, {"recipe": recipe_settings(recipe)})
+    settings = {"recipe": recipe_settings(setup.recipe)}
+    with open_run(config, settings, inputs, "tru unlearn") as (run_dir, checkpoint):
+        return _train_and_save(config, setup, args, run_dir, checkpoint)
+
+
+def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: Path, checkpoint) -> Path:
+    recipe, model, tokenizer = setup.recipe, setup.model, setup.tokenizer
     model.to(args.device)
     pad_id = setup.pad_id
     if setup.precompute_reference(config.batch_size) and args.process_index == 0:
@@ -166,9 +179,11 @@ def unlearn(config: UnlearnConfig) -> Path:
                              reference=setup.reference, loss_log_path=run_dir / "losses.jsonl", fuse=config.fuse,
                              group_by_length=config.group_by_length, logits_chunk=setup.logits_chunk,
                              logits_workspace=setup.logits_workspace)
-    guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll)
+    probe = forget_eval or _summary_examples(setup.sources, setup.formatter, GUARD_PROBE_ITEMS)[0]
+    guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll,
+                            forget_nll_probe=lambda m: mean_nll(m, probe, pad_id))
     started = time.time()
-    result = train_with_recovery(trainer, run_dir, checkpoint, config, guard)
+    result = train_with_recovery(trainer, run_dir, checkpoint, guard)
     after = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
     save_model_atomically(trainer, tokenizer, run_dir / "model")
     if trainer.is_world_process_zero():
