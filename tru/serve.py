@@ -5,7 +5,10 @@ Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (streaming with ``"
 will not bind any other address without a bearer token (from ``$TRU_SERVE_TOKEN`` or ``--token-file``,
 never a command-line value that would sit in the shell history and the process list); with a token
 set, every ``/v1`` request must carry ``Authorization: Bearer <token>``. Malformed requests get 400
-with the reason; request bodies, message counts and ``max_tokens`` are bounded.
+with the reason and the field at fault; request bodies, message counts and ``max_tokens`` are bounded.
+Every error, the standard library's own included (an unknown path: 404, another method: 405 with
+``Allow``), is JSON in the OpenAI shape, and a request refused before its body is read (413, 401,
+404, 405) gets its answer even while the client is still sending the body.
 
 Built on the standard library's threading HTTP server: no web framework to install. Requests are
 accepted concurrently and the model answers them one at a time. Everything is bounded so that load
@@ -41,15 +44,21 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
 from tru.config import ModelFields, setting
 from tru.errors import ConfigError, InputError
-from tru.serve_testing import CannedReplies, FaultPlan, RequestLog, message_text
+from tru.serve_testing import CannedReplies, FaultPlan, RequestLog
 
 ROLES = ("system", "developer", "user", "assistant")
+ROUTES = {"/health": "GET", "/v1/models": "GET", "/models": "GET", "/v1/stats": "GET", "/stats": "GET",
+          "/v1/chat/completions": "POST", "/chat/completions": "POST"}
+SEED_RANGE = (-2**63, 2**64 - 1)  # what torch.manual_seed accepts
+DISCARD_FACTOR = 4  # a body left unread is discarded up to this many times --max-body-bytes ...
+DISCARD_FLOOR = 1 << 20  # ... and at least this many bytes, so that a tiny limit still lets a usual request hear why
 
 
 @dataclass(kw_only=True)
@@ -126,9 +135,11 @@ def resolve_token(config: ServeConfig) -> str | None:
 class ApiError(Exception):
     """An error answer in the OpenAI format."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.kind, self.param = status, message, kind, param
+        self.headers = headers or {}
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": None}}
@@ -160,6 +171,68 @@ def _number(body: dict, name: str, low: float, high: float, default: float) -> f
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ApiError(400, f"'{name}' must be a number in [{low:g}, {high:g}], got {value!r}", param=name)
     return float(value)
+
+
+def _json_type(value) -> str:
+    """How a JSON value is named in an error: 'a number', 'a list', ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _wrong_type(field: str, wanted: str, value) -> ApiError:
+    return ApiError(400, f"'{field}' must be {wanted}, got {_json_type(value)}", param=field)
+
+
+def _flag(field: str, value) -> bool:
+    if value is not None and not isinstance(value, bool):
+        raise _wrong_type(field, "a boolean", value)
+    return bool(value)
+
+
+def _text(field: str, value: str) -> str:
+    """The string, if UTF-8 can encode it: JSON allows lone surrogates (\\ud800), which a tokenizer cannot take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, f"'{field}' is not valid Unicode (a lone surrogate)", param=field) from None
+    return value
+
+
+def _content_text(field: str, content) -> str:
+    """A message's text: a string, or a list of text parts ``{"type": "text", "text": "..."}``."""
+    if isinstance(content, str):
+        return _text(field, content)
+    if not isinstance(content, list):
+        raise _wrong_type(field, "a string or a list of text parts", content)
+    return "".join(_part_text(f"{field}[{index}]", part) for index, part in enumerate(content))
+
+
+def _part_text(field: str, part) -> str:
+    if not isinstance(part, dict):
+        raise _wrong_type(field, 'a text part {"type": "text", "text": "..."}', part)
+    if part.get("type") != "text":
+        raise ApiError(400, f"'{field}' has type {part.get('type')!r:.40}; only text parts are supported", param=field)
+    if not isinstance(part.get("text"), str):
+        raise _wrong_type(f"{field}.text", "a string", part.get("text"))
+    return _text(f"{field}.text", part["text"])
+
+
+def _message(index: int, message) -> dict:
+    """One validated message, ``developer`` read as ``system``, its content as one string."""
+    field = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise _wrong_type(field, "an object with a role and a content", message)
+    role = message.get("role")
+    if not isinstance(role, str) or role not in ROLES:
+        raise ApiError(400, f"{field} needs a role among {', '.join(ROLES)}; '{field}.role' is {role!r:.40}",
+                       param=f"{field}.role")
+    content = _content_text(f"{field}.content", message.get("content"))
+    return {"role": "system" if role == "developer" else role, "content": content}
 
 
 class Admission:
@@ -219,27 +292,12 @@ class ChatService:
                                              "owned_by": "tru"}]}
 
     def parse(self, body) -> ChatCall:
+        """The request checked field by field: a value of the wrong type or range is a 400 naming the field."""
         config = self.config
         if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        model = body.get("model")
-        if model is not None and model not in (self.name, config.model):
-            raise ApiError(404, f"model '{model}' does not exist; this server has '{self.name}'",
-                           kind="not_found_error", param="model")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise ApiError(400, "'messages' must be a non-empty list", param="messages")
-        if len(messages) > config.max_messages:
-            raise ApiError(400, f"too many messages: {len(messages)} (limit {config.max_messages})", param="messages")
-        clean = []
-        for index, message in enumerate(messages):
-            if not isinstance(message, dict) or message.get("role") not in ROLES:
-                raise ApiError(400, f"messages[{index}] needs a role among {', '.join(ROLES)}", param="messages")
-            if not isinstance(message.get("content"), (str, list)):
-                raise ApiError(400, f"messages[{index}].content must be a string or a list of text parts",
-                               param="messages")
-            role = "system" if message["role"] == "developer" else message["role"]
-            clean.append({"role": role, "content": message_text(message)})
+            raise ApiError(400, f"the request body must be a JSON object, got {_json_type(body)}")
+        self._check_model(body.get("model"))
+        clean = self._messages(body.get("messages"))
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is None:
             max_tokens = min(config.default_max_tokens, config.max_tokens_limit)
@@ -248,21 +306,50 @@ class ChatService:
         if max_tokens > config.max_tokens_limit:
             raise ApiError(400, f"'max_tokens' {max_tokens} exceeds this server's limit of "
                                 f"{config.max_tokens_limit}", param="max_tokens")
-        if body.get("n", 1) != 1:
+        n = body.get("n")
+        if n is not None and (isinstance(n, bool) or n != 1):
             raise ApiError(400, "only n=1 is supported", param="n")
-        stop = body.get("stop") or []
+        options = body.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            raise _wrong_type("stream_options", "an object", options)
+        return ChatCall(messages=clean, max_tokens=max_tokens,
+                        temperature=_number(body, "temperature", 0, 2, 0.0),
+                        top_p=_number(body, "top_p", 0, 1, 1.0), seed=self._seed(body.get("seed")),
+                        stop=self._stop(body.get("stop")), stream=_flag("stream", body.get("stream")),
+                        include_usage=_flag("stream_options.include_usage", (options or {}).get("include_usage")))
+
+    def _check_model(self, model) -> None:
+        if model is None:
+            return
+        if not isinstance(model, str):
+            raise _wrong_type("model", "a string", model)
+        if model not in (self.name, self.config.model):
+            raise ApiError(404, f"model '{model}' does not exist; this server has '{self.name}'",
+                           kind="not_found_error", param="model")
+
+    def _messages(self, messages) -> list[dict]:
+        if not isinstance(messages, list) or not messages:
+            raise ApiError(400, f"'messages' must be a non-empty list, got {_json_type(messages)}", param="messages")
+        if len(messages) > self.config.max_messages:
+            raise ApiError(400, f"too many messages: {len(messages)} (limit {self.config.max_messages})",
+                           param="messages")
+        return [_message(index, message) for index, message in enumerate(messages)]
+
+    @staticmethod
+    def _stop(stop) -> list[str]:
+        if stop is None or stop == "":
+            return []
         stop = [stop] if isinstance(stop, str) else stop
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > 4:
             raise ApiError(400, "'stop' must be a string or a list of at most 4 strings", param="stop")
-        seed = body.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ApiError(400, "'seed' must be an integer", param="seed")
-        options = body.get("stream_options") or {}
-        return ChatCall(messages=clean, max_tokens=max_tokens,
-                        temperature=_number(body, "temperature", 0, 2, 0.0),
-                        top_p=_number(body, "top_p", 0, 1, 1.0), seed=seed, stop=stop,
-                        stream=bool(body.get("stream")),
-                        include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
+        return stop
+
+    @staticmethod
+    def _seed(seed) -> int | None:
+        low, high = SEED_RANGE
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed <= high):
+            raise ApiError(400, f"'seed' must be an integer in [-2**63, 2**64 - 1], got {seed!r:.40}", param="seed")
+        return seed
 
     def check_fault(self, number: int, call: ChatCall) -> None:
         status = self.faults.status_for(number, call.messages)
@@ -324,7 +411,8 @@ class _DeadlineReader(io.RawIOBase):
     def __init__(self, sock: socket.socket, timeout: float):
         self._sock = sock
         self._timeout = timeout
-        self._deadline: float | None = time.monotonic() + timeout
+        self._request_deadline = time.monotonic() + timeout
+        self._deadline: float | None = self._request_deadline
 
     def readable(self) -> bool:
         return True
@@ -343,6 +431,10 @@ class _DeadlineReader(io.RawIOBase):
         self._deadline = None
         self._sock.settimeout(self._timeout)
 
+    def back_to_the_deadline(self) -> None:
+        """Reads must end by the request's deadline again (to discard a body left unread)."""
+        self._deadline = self._request_deadline
+
 
 def _busy_error(what: str, retry_after: int) -> ApiError:
     return ApiError(429, f"server busy: {what}; retry after {retry_after} s", kind="rate_limit_error")
@@ -350,6 +442,7 @@ def _busy_error(what: str, retry_after: int) -> ApiError:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "tru-serve"
+    default_request_version = "HTTP/1.0"  # not 0.9, whose answers have no status line: even "GARBAGE" gets a 400
     service: ChatService
     token: str | None
 
@@ -364,17 +457,78 @@ class _Handler(BaseHTTPRequestHandler):
         self._reader = _DeadlineReader(self.connection, self.service.config.request_timeout)
         self.rfile = io.BufferedReader(self._reader)
 
+    def handle_one_request(self) -> None:
+        self.raw_requestline, self.headers = b"", None
+        self._answered = self._body_read = False
+        super().handle_one_request()
+        if self._answered and not self._body_read and self._may_have_body():
+            self._discard_body()
+
+    def parse_request(self) -> bool:
+        """The standard checks; then any method but GET and POST is refused here (404 or 405, in JSON)."""
+        if not super().parse_request():
+            return False
+        if self.command in ("GET", "POST"):
+            return True
+        self._send_error(self._route_refusal())  # no route takes another method: 404 or 405
+        return False
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a malformed request line, headers too long...) in JSON too."""
+        self.close_connection = True
+        text = message or HTTPStatus(code).phrase
+        self._send_error(ApiError(code, text, "server_error" if code >= 500 else "invalid_request_error"))
+
+    def _send_error(self, error: ApiError) -> None:
+        self._send_json(error.status, error.body(), error.headers)
+
     def _send_json(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self._reader.request_received()  # a write may take the per-operation timeout, whatever the deadline
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")  # a lone surrogate: \ud800
+        self._answered = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
         if status == 401:
             self.send_header("WWW-Authenticate", "Bearer")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _may_have_body(self) -> bool:
+        if self.headers is None:  # the request line or headers were refused: what follows is unknown
+            return True
+        return self.headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in self.headers
+
+    def _discard_body(self) -> None:
+        """After an answer sent with the body unread: read and drop the body, so that the close is clean.
+
+        A socket closed with data unread resets the connection, and a client still sending its body
+        would see a broken pipe instead of the answer (and the OpenAI client would retry). The answer
+        goes first, so a client that sent ``Expect: 100-continue`` need not send the body at all. The
+        reads stop at the request's deadline and at a bound, so a slow or endless client still cannot
+        hold the thread; beyond the bound the client gets the reset.
+        """
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_WR)  # the answer is whole: a client that reads it may hang up
+        except OSError:
+            return
+        self._reader.back_to_the_deadline()
+        left = self._body_bytes_to_discard()
+        try:
+            while left > 0 and (chunk := self.rfile.read1(min(left, 1 << 16))):
+                left -= len(chunk)
+        except (OSError, ValueError):  # the deadline passed (TimeoutError), or the client left
+            pass
+
+    def _body_bytes_to_discard(self) -> int:
+        bound = max(DISCARD_FACTOR * self.service.config.max_body_bytes, DISCARD_FLOOR)
+        length = self.headers.get("Content-Length", "") if self.headers is not None else ""
+        return min(int(length), bound) if length.strip().isdecimal() else bound  # unknown length: up to the bound
 
     def _authorised(self) -> bool:
         if self.token is None:
@@ -396,6 +550,7 @@ class _Handler(BaseHTTPRequestHandler):
         if size > self.service.config.max_body_bytes:
             raise ApiError(413, f"request body of {size} bytes exceeds the limit of "
                                 f"{self.service.config.max_body_bytes}")
+        self._body_read = True
         raw = self.rfile.read(size)
         if len(raw) < size:
             raise ApiError(400, f"the request body ended after {len(raw)} of {size} bytes")
@@ -407,36 +562,53 @@ class _Handler(BaseHTTPRequestHandler):
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ApiError(400, f"malformed JSON in the request body: {exc}") from None
+        except RecursionError:
+            raise ApiError(400, "the request body is nested too deeply") from None
 
     # -- routes ----------------------------------------------------------------------------------------
 
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/")
+
+    def _route_refusal(self) -> ApiError | None:
+        """404 for an unknown path, 405 (with ``Allow``) for a known path asked with another method."""
+        path = self._path()
+        allowed = ROUTES.get(path)
+        if allowed is None:
+            return ApiError(404, f"no route {path or '/'}", "not_found_error")
+        if allowed != self.command:
+            return ApiError(405, f"method {self.command} is not allowed on {path}; use {allowed}",
+                            headers={"Allow": allowed})
+        return None
+
+    def _refusal(self) -> ApiError | None:
+        """Why this request is refused before its body is read: its path, its method or, but for /health, its token."""
+        refusal = self._route_refusal()
+        if refusal is None and self._path() != "/health" and not self._authorised():
+            refusal = ApiError(401, "missing or wrong bearer token", "authentication_error")
+        return refusal
+
     def do_GET(self):
-        self._reader.request_received()
-        path = self.path.split("?", 1)[0].rstrip("/")
+        if (refusal := self._refusal()) is not None:
+            return self._send_error(refusal)
+        path = self._path()
         if path == "/health":
             return self._send_json(200, {"status": "ok"})
-        if not self._authorised():
-            return self._send_json(401, ApiError(401, "missing or wrong bearer token", "authentication_error").body())
         if path in ("/v1/models", "/models"):
             return self._send_json(200, self.service.models())
-        if path in ("/v1/stats", "/stats"):
-            return self._send_json(200, {**self.service.log.snapshot(), "queue": self.service.admission.snapshot(),
-                                         "connections": self.server.connection_stats()})
-        self._send_json(404, ApiError(404, f"no route {path}", "not_found_error").body())
+        self._send_json(200, {**self.service.log.snapshot(), "queue": self.service.admission.snapshot(),
+                              "connections": self.server.connection_stats()})
 
     def do_POST(self):
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path not in ("/v1/chat/completions", "/chat/completions"):
-            return self._send_json(404, ApiError(404, f"no route {path}", "not_found_error").body())
-        if not self._authorised():
-            return self._send_json(401, ApiError(401, "missing or wrong bearer token", "authentication_error").body())
+        if (refusal := self._refusal()) is not None:
+            return self._send_error(refusal)
         service = self.service
         number = service.log.next_number()
         try:
             raw = self._read_body()
         except ApiError as exc:
             service.log.record(number, None, exc.status)
-            return self._send_json(exc.status, exc.body())
+            return self._send_error(exc)
         except TimeoutError:
             return self._request_timed_out(number)
         self._reader.request_received()
@@ -455,7 +627,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.service.log.record(number, None, 408)
         self.server.count_timeout()
         self.close_connection = True
-        self._reader.request_received()
         try:
             message = f"the request did not arrive within {self.service.config.request_timeout:g} s"
             self._send_json(408, ApiError(408, message).body())
