@@ -1,6 +1,7 @@
 """`tru attack`: run attacks on an unlearned model; write ATTACK.json and SUMMARY.json.
 
-ATTACK.json (an EvalStore, resumable): ``identity`` (the settings that determine the results) and
+ATTACK.json (an EvalStore, resumable): ``identity`` (the settings that determine the results and the
+weights fingerprints of the attacked and the original model) and
 ``blocks``: the model-facing measurements (``baseline/...``, ``ATTACK/VARIANT/...``) and, per
 finished attack, a block named after the attack holding per variant and side the per-item
 before/after/delta values, the aggregates and the generations. A rerun reuses every finished block.
@@ -21,13 +22,15 @@ from tru.attacks.registry import ATTACKS
 from tru.attacks.sources import read_raw_rows
 from tru.data.formatting import ChatFormatter
 from tru.data.specs import load_items
-from tru.errors import ConfigError
+from tru.errors import ConfigError, InputError
 from tru.evaluate.qa_blocks import EvalModel, store_generations
-from tru.evaluate.store import EvalStore
+from tru.evaluate.store import FINGERPRINT, MODEL_FINGERPRINT, EvalStore, read_results
+from tru.fingerprint import model_fingerprint
 from tru.io import write_json
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
 
-# settings that do not change any result (reused evaluations hold what the attack would measure itself)
+# settings that do not change any result (reused evaluations hold what the attack would measure itself;
+# the translating endpoint enters the identity as `translator`, without credentials)
 NOT_IN_IDENTITY = {"out", "overwrite", "attacks", "batch_size", "device", "translate_url", "translate_model",
                    "translate_key_env", "translate_key_file", "trust_remote_code", "reuse_eval", "original_eval"}
 
@@ -65,6 +68,28 @@ def load_attack_data(config: AttackConfig) -> tuple[dict, dict]:
     return data, raw
 
 
+def attack_identity(config: AttackConfig) -> dict:
+    """What the stored blocks depend on: the settings, the weights fingerprint of the attacked model and
+    of the original model (relearning reference), and the endpoint that translates missing queries."""
+    from tru.llm_client import public_url
+
+    identity = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IN_IDENTITY}
+    if config.translate_url:  # only when set, so that the identity of other runs stays as it was
+        identity["translator"] = {"endpoint": public_url(config.translate_url), "model": config.translate_model}
+    identity[MODEL_FINGERPRINT] = model_fingerprint(config.model)
+    if config.original_model:
+        identity["original_model" + FINGERPRINT] = model_fingerprint(config.original_model)
+    return identity
+
+
+def _check_same_weights(donor: FinishedEval, fingerprint: str, model: str, option: str) -> None:
+    """FinishedEval recognises the model by its path; the evaluation must also have measured its weights."""
+    if read_results(donor.path)["identity"].get(MODEL_FINGERPRINT) != fingerprint:
+        raise InputError(donor.path, f"was measured on other weights than the model at {model} holds now (it "
+                                     "changed since, or the evaluation records no weights fingerprint)",
+                         hint=f"evaluate it again with tru eval --overwrite, or drop {option}")
+
+
 def attack(config: AttackConfig, log=print) -> Path:
     """Run the attacks; returns the output folder. Finished blocks of an earlier run are reused."""
     config.validate()
@@ -72,8 +97,9 @@ def attack(config: AttackConfig, log=print) -> Path:
     out = default_out(config)
     resolve_model_path(config.model)
     data, raw = load_attack_data(config)
-    identity = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IN_IDENTITY}
-    store = EvalStore(out / "ATTACK.json", identity, overwrite=config.overwrite)  # checks, writes nothing yet
+    identity = attack_identity(config)
+    store = EvalStore(out / "ATTACK.json", identity, overwrite=config.overwrite,  # checks, writes nothing yet
+                      what="attack")
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     em = EvalModel(model=None, tokenizer=tokenizer, formatter=ChatFormatter(tokenizer, config.max_length),
                    batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
@@ -81,10 +107,15 @@ def attack(config: AttackConfig, log=print) -> Path:
     attacks = [ATTACKS[name]() for name in names]
     for a in attacks:  # every check runs before anything is written
         a.check(ctx)
-    donor = FinishedEval(config.reuse_eval, config.model, config, "--reuse-eval") if config.reuse_eval else None
+    donor = None
+    if config.reuse_eval:
+        donor = FinishedEval(config.reuse_eval, config.model, config, "--reuse-eval")
+        _check_same_weights(donor, identity[MODEL_FINGERPRINT], config.model, "--reuse-eval")
     if config.original_eval and "relearn" in names:
-        ctx.prepared["original_eval"] = FinishedEval(config.original_eval, config.original_model, config,
-                                                     "--original-eval")
+        original = FinishedEval(config.original_eval, config.original_model, config, "--original-eval")
+        _check_same_weights(original, identity["original_model" + FINGERPRINT], config.original_model,
+                            "--original-eval")
+        ctx.prepared["original_eval"] = original
 
     started = time.time()
     log(f"tru attack: {', '.join(names)} on {config.model} ({len(data['forget'])} forget items) -> {out}")

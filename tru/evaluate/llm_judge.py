@@ -4,8 +4,11 @@ UQ (forget side) = mean of Relevance, Rejection, Helpfulness; RQ (retain side) =
 Readability, Specificity, Logic; each 0-10 with a reason. The judge sees the final answer, never the
 reasoning trace. Replies must be one JSON object; a malformed reply is asked again with a note on
 what was wrong (a new request, so the response cache cannot return the bad reply), and after
-``max_attempts`` it is recorded as a failure with the reason, never as a score. Answers are cached
-on disk by tru.llm_client, so a rerun pays for nothing twice; token usage is reported.
+``max_attempts`` it is recorded as a failure with the reason, never as a score. A request that got no
+reply (an unreachable endpoint, a rejected key) is no verdict at all: it is marked ``unanswered`` and
+asked again by the next run. Answers are cached on disk by tru.llm_client under the endpoint, the
+judge model and the prompt, so a rerun pays for nothing twice and another judge never reuses them;
+token usage is reported.
 """
 
 from __future__ import annotations
@@ -91,6 +94,12 @@ class LLMJudge:
     max_attempts: int = 3
     max_tokens: int = 400
 
+    @property
+    def identity(self) -> dict:
+        """What the verdicts depend on besides the answers: stored with them, shown in the summary."""
+        return {"endpoint": self.client.endpoint, "model": self.client.model, "prompt_version": PROMPT_VERSION,
+                "max_tokens": self.max_tokens, "max_attempts": self.max_attempts}
+
     def judge_many(self, side: str, rows: Sequence[tuple[str, str, str]]) -> list[dict]:
         """Per (question, reference, final answer): {"scores", "mean"} or {"failure", "raw"}."""
         conversations = [judge_prompt(side, q, r, a) for q, r, a in rows]
@@ -102,7 +111,8 @@ class LLMJudge:
             still = []
             for index, reply in zip(pending, replies):
                 if not reply.ok:
-                    results[index] = {"failure": f"request failed: {reply.error}", "attempts": attempt}
+                    results[index] = {"failure": f"request failed: {reply.error}", "attempts": attempt,
+                                      "unanswered": True}
                     continue  # the client already retried transport errors
                 try:
                     scores = parse_judgement(reply.text, side)
@@ -122,6 +132,11 @@ class LLMJudge:
             if not pending:
                 break
         return results  # type: ignore[return-value]
+
+
+def unanswered(verdicts: Sequence[dict]) -> list[dict]:
+    """The entries whose request failed: not verdicts, to be asked again."""
+    return [v for v in verdicts if v.get("unanswered")]
 
 
 def judge_summary(judged: Sequence[dict], side: str) -> dict:

@@ -10,10 +10,11 @@ from pathlib import Path
 from tru.config import EvalConfig, config_dict
 from tru.data.formatting import ChatFormatter
 from tru.data.specs import load_items
-from tru.errors import ConfigError, InputError
+from tru.errors import ConfigError, InputError, TruError
 from tru.evaluate import muse_wmdp, tofu_suite
 from tru.evaluate.qa_blocks import EvalModel
-from tru.evaluate.store import EvalStore
+from tru.evaluate.store import MODEL_FINGERPRINT, EvalStore
+from tru.fingerprint import model_fingerprint
 from tru.io import write_json
 from tru.processes import is_main_process
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
@@ -55,14 +56,53 @@ def _load_data(config: EvalConfig):
     return None
 
 
+class JudgeIncomplete(TruError):
+    """Some answers got no verdict because judge requests failed (exit status 1); a rerun asks for them."""
+
+    exit_code = 1
+
+
 def _read_retain_summary(path: str) -> dict | None:
     if not path:
         return None
     file = Path(path).expanduser()
     file = file / "SUMMARY.json" if file.is_dir() else file.with_name("SUMMARY.json")
-    if not file.exists():
-        raise InputError(file, "retain model summary not found", hint="run tru eval on the retain model first")
-    return json.loads(file.read_text(encoding="utf-8"))
+    hint = "run tru eval on the retain model first, and give its output folder"
+    if not file.is_file():
+        raise InputError(file, "retain model summary not found", hint=hint)
+    try:
+        summary = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(file, f"invalid JSON ({exc.msg})", line=exc.lineno, hint=hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(file, f"cannot be read ({getattr(exc, 'strerror', None) or exc})", hint=hint) from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("min_k_auc"), (int, float)):
+        raise InputError(file, "holds no MUSE min_k_auc", field="min_k_auc", hint=hint)
+    return summary
+
+
+def _check_retain_eval(config: EvalConfig) -> None:
+    """Read the retain model's evaluation before anything runs, so a bad --retain-eval costs nothing."""
+    if not config.retain_eval:
+        return
+    if config.benchmark == "tofu":
+        path = Path(config.retain_eval).expanduser()
+        try:
+            tofu_suite.load_retain_truth_ratios(str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(path, f"cannot be read ({getattr(exc, 'strerror', None) or exc})",
+                             hint="give the folder tru eval wrote for the retain model") from None
+    elif config.benchmark == "muse-news":
+        _read_retain_summary(config.retain_eval)
+
+
+def eval_identity(config: EvalConfig) -> dict:
+    """What every block of the evaluation depends on: its settings and the model's weights fingerprint."""
+    identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS}
+    if config.wmdp_subject:  # only when set, so that earlier evaluations keep their identity
+        identity["wmdp_subject"] = config.wmdp_subject
+    identity[MODEL_FINGERPRINT] = model_fingerprint(config.model)
+    return identity
 
 
 def evaluate(config: EvalConfig, log=print) -> Path:
@@ -75,12 +115,10 @@ def evaluate(config: EvalConfig, log=print) -> Path:
     out = default_out(config)
     resolve_model_path(config.model)
     data = _load_data(config)
+    _check_retain_eval(config)
     if not is_main_process():
         return out
-    identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS}
-    if config.wmdp_subject:  # only when set, so that earlier evaluations keep their identity
-        identity["wmdp_subject"] = config.wmdp_subject
-    store = EvalStore(out / "EVAL.json", identity, overwrite=config.overwrite)
+    store = EvalStore(out / "EVAL.json", eval_identity(config), overwrite=config.overwrite)
 
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     model = load_model(ModelSettings(name=config.model, dtype=config.dtype, trust_remote_code=config.trust_remote_code))
@@ -105,6 +143,11 @@ def evaluate(config: EvalConfig, log=print) -> Path:
                "seconds": round(time.time() - started, 2), "reused_blocks": store.reused}
     write_json(out / "SUMMARY.json", summary)
     log(format_summary(summary))
+    unanswered = _unanswered(store)
+    if unanswered:
+        raise JudgeIncomplete(f"the LLM judge gave no verdict on {len(unanswered)} answer(s) (first: "
+                              f"{unanswered[0]}); the verdicts it gave are cached: fix the cause and rerun "
+                              f"to ask for the rest")
     return out
 
 
@@ -118,31 +161,58 @@ def _evaluate_qa(config: EvalConfig, em: EvalModel, data: dict, store: EvalStore
     if config.judge in ("llm", "both"):
         summary["llm_judge"] = _run_llm_judge(config, data, store, item_metrics)
     store.data["metrics"] = item_metrics
-    store.put("_finished", True)
+    if _unanswered(store):  # not finished: a rerun asks the judge again for what it did not answer
+        store.drop("_finished")
+    else:
+        store.put("_finished", True)
     return summary
 
 
 def _run_llm_judge(config: EvalConfig, data: dict, store: EvalStore, item_metrics: dict) -> dict:
-    """Judge forget and retain answers; each side's verdicts are one stored, resumable block."""
-    from tru.evaluate.llm_judge import PROMPT_VERSION, LLMJudge, judge_summary
+    """Judge forget and retain answers. Each side's verdicts are one stored block, labelled with the
+    judge that gave them and reused only for that judge; a side where requests failed is not stored (the
+    replies that came are in the judge's reply cache, so a rerun asks only for the rest)."""
+    from tru.evaluate.llm_judge import LLMJudge, judge_summary
     from tru.llm_client import ChatClient
 
     client = ChatClient(config.judge_url, config.judge_model, api_key_env=config.judge_key_env,
                         api_key_file=config.judge_key_file or None, cache_dir=store.path.parent / "judge_cache",
                         max_concurrency=config.judge_concurrency)
     judge = LLMJudge(client)
-    report = {"label": "LLM judge", "model": config.judge_model, "prompt_version": PROMPT_VERSION}
+    report = {"label": "LLM judge", **judge.identity}
     with client:
         for side in ("forget", "retain"):
             if side not in data:
                 continue
             answers = store.get(f"{side}/generations")["answer"]
             rows = [(x.question, x.answer, a) for x, a in zip(data[side], answers)]
-            judged = store.compute(f"{side}/llm_judge", lambda: judge.judge_many(side, rows))
+            judged = _judge_side(store, judge, side, rows)
             item_metrics[side]["llm_judge"] = judged
             report[side] = judge_summary(judged, side)
         report["usage"] = client.usage.as_dict()
     return report
+
+
+def _judge_side(store: EvalStore, judge, side: str, rows: list) -> list[dict]:
+    """The side's verdicts: stored ones when this judge gave them all, else asked (cached replies are free)."""
+    from tru.evaluate.llm_judge import unanswered
+
+    key = f"{side}/llm_judge"
+    stored = store.get(key) if store.has(key) else None
+    if isinstance(stored, dict) and stored.get("judge") == judge.identity:
+        return stored["verdicts"]
+    verdicts = judge.judge_many(side, rows)
+    if not unanswered(verdicts):
+        store.put(key, {"judge": judge.identity, "verdicts": verdicts})
+    return verdicts
+
+
+def _unanswered(store: EvalStore) -> list[str]:
+    """The errors of the judge requests that failed in this run (none without an LLM judge)."""
+    from tru.evaluate.llm_judge import unanswered
+
+    metrics = store.data.get("metrics", {})
+    return [v["failure"] for side in metrics.values() for v in unanswered(side.get("llm_judge", []))]
 
 
 def custom_suite(em: EvalModel, data: dict, store: EvalStore, log):

@@ -1,4 +1,10 @@
-"""EVAL.json: every metric's per-item values, saved after each block so a rerun skips finished work."""
+"""EVAL.json: every metric's per-item values, saved after each block so a rerun skips finished work.
+
+A store's ``identity`` is what every block was computed from: the settings that determine the
+results and, under keys ending in ``_fingerprint``, the weights fingerprint of each model measured
+(tru.fingerprint; the model's path is the identity key without the suffix). A rerun reuses the
+blocks only when both are unchanged, and says which of the two changed when not.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,22 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from tru.data.readers import json_kind
 from tru.errors import ConfigError, InputError
 from tru.io import write_json
 
+FINGERPRINT = "_fingerprint"
+MODEL_FINGERPRINT = "model" + FINGERPRINT
+
 
 class EvalStore:
-    def __init__(self, path: Path, identity: dict, *, overwrite: bool = False):
+    def __init__(self, path: Path, identity: dict, *, overwrite: bool = False, what: str = "evaluation"):
         self.path = path
         self.identity = identity
         self.data: dict[str, Any] = {"identity": identity, "blocks": {}}
         if path.exists() and not overwrite:
-            try:
-                saved = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"invalid JSON ({exc.msg}); delete it or pass --overwrite",
-                                 line=exc.lineno) from None
-            if saved.get("identity") != identity:
-                raise ConfigError(f"{path} holds an evaluation with other settings; choose another --out "
-                                  "or pass --overwrite")
+            saved = read_results(path)
+            check_identity(path, saved["identity"], identity, what)
             self.data = saved
         self.reused = sorted(self.data["blocks"])
 
@@ -38,6 +42,47 @@ class EvalStore:
         write_json(self.path, self.data)
         return value
 
+    def drop(self, key: str) -> None:
+        """Remove the block if there is one; the file is written either way (with any new metrics)."""
+        self.data["blocks"].pop(key, None)
+        write_json(self.path, self.data)
+
     def compute(self, key: str, fn: Callable[[], Any]) -> Any:
         """The stored block, or compute, store and return it."""
         return self.get(key) if self.has(key) else self.put(key, fn())
+
+
+def read_results(path: Path) -> dict:
+    """An EVAL.json / ATTACK.json as tru wrote it ({"identity": {...}, "blocks": {...}}), or InputError."""
+    hint = "delete it, choose another --out or pass --overwrite"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON ({exc.msg})", line=exc.lineno, hint=hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot be read ({getattr(exc, 'strerror', None) or exc})", hint=hint) from None
+    if not isinstance(saved, dict):
+        raise InputError(path, f"expected the JSON object tru writes, got a JSON {json_kind(saved)}", hint=hint)
+    for name in ("identity", "blocks"):
+        if not isinstance(saved.get(name), dict):
+            raise InputError(path, "is not a results file tru wrote (no object here)", field=name, hint=hint)
+    return saved
+
+
+def check_identity(path: Path, saved: dict, identity: dict, what: str) -> None:
+    """ConfigError when ``saved`` was computed with other settings or from other model weights."""
+    def settings(ident: dict) -> dict:
+        return {k: v for k, v in ident.items() if not k.endswith(FINGERPRINT)}
+
+    if settings(saved) != settings(identity):
+        raise ConfigError(f"{path} holds an {what} with other settings; choose another --out or pass --overwrite")
+    for key, fingerprint in identity.items():
+        if not key.endswith(FINGERPRINT) or saved.get(key) == fingerprint:
+            continue
+        model = identity.get(key[:-len(FINGERPRINT)], key)
+        if key not in saved:
+            raise ConfigError(f"{path} records no weights fingerprint of the model at {model} (an earlier tru "
+                              f"wrote it), so it cannot show that the model is unchanged since; pass --overwrite "
+                              f"to redo the {what}, or choose another --out")
+        raise ConfigError(f"the model at {model} changed since the {what} in {path.parent} was made; pass "
+                          f"--overwrite to redo it, or choose another --out")

@@ -9,6 +9,7 @@ only for what was not finished. The targets file is written atomically at the en
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
@@ -97,12 +98,14 @@ def make_generator(config: TargetsConfig):
                              max_concurrency=config.concurrency, max_retries=config.max_retries,
                              timeout=config.timeout, backoff=config.retry_backoff)
     else:
+        from tru.fingerprint import model_fingerprint
         from tru.local_chat import LocalChat, LocalChatBackend
 
         params["seed"] = config.seed
         chat = LocalChat(config.model, dtype=config.dtype, device=config.device,
                          trust_remote_code=config.trust_remote_code)
         backend = LocalChatBackend(chat, cache_dir=config.cache_path())
+        backend.model_fingerprint = model_fingerprint(config.model)  # a retrained model gets no old replies
     return ChatGenerator(config.generator, backend, prompt, params)
 
 
@@ -174,10 +177,60 @@ def _excerpt(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _input_files(config: TargetsConfig) -> dict[str, str]:
+    """The files the run reads, by option."""
+    files = {"--forget": "" if config.forget.startswith("tofu:") else config.forget, "--rtofu": config.rtofu,
+             "--refusals": config.refusals, "--prompt-file": config.prompt_file,
+             "--api-key-file": config.api_key_file}
+    return {option: value for option, value in files.items() if value}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through links too)."""
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _written_by_tru(path: Path) -> bool:
+    """Whether ``path`` is a targets file that tru wrote (every record has a generator in its
+    provenance), or empty: replacing it loses nothing that a run cannot write again."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                provenance = record.get("provenance") if isinstance(record, dict) else None
+                if not (isinstance(provenance, dict) and provenance.get("generator")
+                        and all(isinstance(record.get(k), str) for k in ("question", "reasoning", "refusal"))):
+                    return False
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def check_outputs(config: TargetsConfig) -> None:
+    """Refuse, before anything runs, to write over an input, or over a file tru did not write."""
+    out = Path(config.out).expanduser()
+    for written in (out, config.summary_path()):
+        for option, value in _input_files(config).items():
+            if _same_file(written, Path(value).expanduser()):
+                raise ConfigError(f"--out {config.out} would write {written} over the {option} input {value}; "
+                                  "choose another --out")
+    if out.exists() and not config.overwrite and not _written_by_tru(out):
+        raise ConfigError(f"--out {out} exists and is not a targets file that tru wrote; choose another --out "
+                          "or pass --overwrite to replace it")
+
+
 def generate_targets(config: TargetsConfig) -> TargetsReport:
     """Write the targets file and its summary; raises ``TargetsIncomplete`` (after writing the summary)
     when items failed and ``allow_partial`` is off, and then writes no targets file."""
     config.validate()
+    check_outputs(config)
     started = time.time()
     items = load_items(config.forget, config.tofu)
     if not items:
