@@ -4,6 +4,8 @@ import pytest
 
 from tru.data import MCQItem, Passage, QAItem, ReasoningTarget, read_records
 from tru.data.corpora import load_muse_knowmem, load_passages, load_wmdp_mcq
+from tru.data.readers import read_text_file
+from tru.data.specs import check_tofu_source, load_items, looks_like_path
 from tru.data.tofu import load_tofu
 from tru.errors import InputError
 
@@ -92,3 +94,35 @@ def test_shared_benchmarks_load(shared_data):
     assert len(load_muse_knowmem(shared_data / "muse_news" / "knowmem_forget_qa.jsonl")) == 100
     with pytest.raises(InputError, match="no TOFU split 'forget02'"):
         load_tofu(shared_data / "tofu", "forget02")
+
+
+@pytest.mark.parametrize("load", [
+    lambda path: read_records(path, QAItem),
+    lambda path: load_items(str(path), "locuslab/TOFU"),  # peeks at the first record before reading
+    lambda path: read_text_file(path),
+], ids=["read_records", "load_items", "read_text_file"])
+def test_a_folder_is_named_as_one(tmp_path, load):
+    with pytest.raises(InputError, match="is a folder") as err:
+        load(tmp_path)
+    assert err.value.path == str(tmp_path)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("./nope", "TOFU folder does not exist"),
+    ("../nope", "TOFU folder does not exist"),
+    ("~/no/such/tofu", "TOFU folder does not exist"),
+    ("nope/a/b", "TOFU folder does not exist"),
+    ("file.txt", "is a file"),
+])
+def test_a_tofu_path_that_is_no_folder(tmp_path, monkeypatch, source, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(InputError, match=message) as err:
+        load_items("tofu:forget01", source)
+    assert err.value.path == source
+
+
+def test_hub_ids_are_not_taken_for_paths():
+    assert not looks_like_path("locuslab/TOFU")
+    assert looks_like_path("./tofu") and looks_like_path("data/tofu/full") and looks_like_path("/abs")
+    check_tofu_source("locuslab/TOFU")  # no error: the hub loader reports what it finds

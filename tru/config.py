@@ -4,12 +4,16 @@ the Python API all fill the same fields, so every subcommand is callable with th
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tru.data.readers import DATA_FILE, json_kind, read_text_file
+from tru.data.specs import check_tofu_source, uses_tofu
 from tru.errors import ConfigError, InputError
 
 
@@ -57,21 +61,26 @@ class TrainConfig(ModelFields):
     resume: bool = setting(False, "continue the run in --out from its last complete checkpoint")
 
     def validate(self) -> None:
+        check_field_values(self)
         if not self.out:
             raise ConfigError("--out is required: the run directory to create")
-        positive = {"batch_size": self.batch_size, "grad_accum": self.grad_accum,
-                    "max_length": self.max_length, "logging_steps": self.logging_steps}
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        check_out_folder(self.out)
+        check_at_least(self, 1, ("batch_size", "grad_accum", "max_length", "logging_steps"))
+        check_at_least(self, 0, ("save_steps", "warmup_steps", "lora_r", "seed"))
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite contradict each other; choose one")
-        if self.save_steps < 0:
-            raise ConfigError(f"--save-steps must be 0 or positive, got {self.save_steps}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.epochs < 0:
+            raise ConfigError(f"--epochs must be 0 or positive, got {self.epochs}")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ConfigError("give --epochs > 0 or --max-steps > 0")
+        if self.weight_decay < 0:
+            raise ConfigError(f"--weight-decay must be 0 or positive, got {self.weight_decay}")
+        if self.lora_alpha < 1:
+            raise ConfigError(f"--lora-alpha must be at least 1, got {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")
         if self.lr_scheduler not in ("constant", "linear", "cosine"):
@@ -96,6 +105,8 @@ class FinetuneConfig(TrainConfig):
         super().validate()
         if not self.data:
             raise ConfigError("--data is required: a QA file or tofu:SPLIT")
+        if uses_tofu(self.data):
+            check_tofu_source(self.tofu)
 
 
 @dataclass(kw_only=True)
@@ -126,35 +137,213 @@ class UnlearnConfig(TrainConfig):
         super().validate()
         if not self.forget:
             raise ConfigError("--forget is required: a forget file or tofu:SPLIT")
+        if uses_tofu(self.forget, self.retain):
+            check_tofu_source(self.tofu)
+        check_at_least(self, 0, ("summary_items", "logits_chunk"))
+        for name in ("max_forget_nll", "stop_forget_nll"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{_flag(name)} must be 0 (off) or positive, got {getattr(self, name)}")
         from tru.data.formatting import TARGET_FORMATS
 
         if self.target_format not in TARGET_FORMATS:
             raise ConfigError(f"unknown target format '{self.target_format}'; choose one of {', '.join(TARGET_FORMATS)}")
-        if self.logits_chunk < 0:
-            raise ConfigError(f"--logits-chunk must be 0 (off) or a positive number of positions, got {self.logits_chunk}")
         if self.logits_chunk and not self.fuse:
             raise ConfigError("--logits-chunk works with the fused step only; drop --no-fuse or --logits-chunk")
 
 
-def load_yaml_settings(path: str | Path, config_type: type) -> dict:
-    """Read a YAML preset; unknown keys are an error that names the key and file."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "config file does not exist")
+# YAML 1.1 reads these words, unquoted, as booleans; quoted they mean the same, never Python truthiness
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def type_name(f: dataclasses.Field) -> str:
+    """A field's type as written ('int', 'float', ...), whether or not annotations are postponed."""
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            try:
+                number = float(value)  # "1e3"
+            except ValueError:
+                pass
+    if isinstance(number, float) and number.is_integer():
+        return int(number)
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number, got {value!r}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        number = float(value)  # "1e-3": YAML 1.1 reads exponents without a dot as text
+    except ValueError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in BOOL_WORDS:
+        return BOOL_WORDS[value.strip().lower()]
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is None:
+        raise ValueError("has no value; give one or remove the line")
+    if isinstance(value, bool):
+        raise ValueError(f"expected text, got {value!r} (quote it: YAML reads an unquoted yes, no, on, off, "
+                         "true or false as true or false)")
+    raise ValueError(f"expected text, got {value!r} (quote it)")
+
+
+def _scalar_text(value: Any) -> str:
+    """A KEY=VALUE value as the command line would give it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ValueError(f"expected a single value, got {value!r}")
+
+
+def _as_dict(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping of KEY: VALUE, got {value!r}")
+    out = {}
+    for key, item in value.items():
+        try:
+            out[str(key)] = _scalar_text(item)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    return out
+
+
+YAML_CONVERTERS = {"int": _as_int, "float": _as_float, "bool": _as_bool, "str": _as_str, "dict": _as_dict}
+
+
+def _read_yaml_mapping(path: Path) -> list[tuple[str, Any, int]]:
+    """(key, value, 1-based line of the value) for each top-level entry of a YAML file."""
+    text = read_text_file(path, what="YAML file", hint="check the --config path")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return []
+        if not isinstance(node, yaml.MappingNode):
+            raise InputError(path, "expected a mapping of setting names to values", line=node.start_mark.line + 1)
+        return [(str(loader.construct_object(key, deep=True)), loader.construct_object(value, deep=True),
+                 value.start_mark.line + 1) for key, value in node.value]
     except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise InputError(path, f"invalid YAML ({getattr(exc, 'problem', exc)})",
-                         line=None if line is None else line + 1) from None
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(path, f"invalid YAML ({getattr(exc, 'problem', None) or exc})",
+                         line=None if mark is None else mark.line + 1) from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_settings(path: str | Path, config_type: type) -> dict:
+    """Read a YAML preset and convert each value to its setting's type.
+
+    Unknown or repeated keys and values of the wrong type are an InputError naming the file, the line and
+    the key. Numbers may be quoted ("1e-3", "3"); an int setting takes no fraction; a bool setting takes
+    true/false (or yes/no/on/off, quoted or not), never another value's truthiness."""
+    path = Path(path).expanduser()
+    fields = {f.name: type_name(f) for f in dataclasses.fields(config_type)}
+    values: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    for key, value, line in _read_yaml_mapping(path):
+        name = key.replace("-", "_")
+        if name not in fields:
+            raise InputError(path, f"unknown setting '{key}'", line=line, field=key,
+                             hint=f"known settings: {', '.join(sorted(fields))}")
+        if name in lines:
+            raise InputError(path, f"given twice (first on line {lines[name]})", line=line, field=key)
+        convert = YAML_CONVERTERS.get(fields[name])
+        try:
+            values[name] = convert(value) if convert else value
+        except ValueError as exc:
+            raise InputError(path, str(exc), line=line, field=key) from None
+        lines[name] = line
+    return values
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# what each field type must hold (bool is an int in Python, so it is ruled out for numbers)
+FIELD_CHECKS = {
+    "int": ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "float": ("a finite number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+              and math.isfinite(v)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "str": ("text", lambda v: isinstance(v, str)),
+    "dict": ("a mapping of KEY=VALUE", lambda v: isinstance(v, dict)),
+}
+
+
+def check_field_values(config) -> None:
+    """Every setting holds a value of its type, and every float setting is finite: nan passes every
+    range check (nan <= 0 is false), and a string or a truthy 'no' from the Python API would too."""
+    for f in dataclasses.fields(config):
+        what, ok = FIELD_CHECKS.get(type_name(f), (None, None))
+        value = getattr(config, f.name)
+        if ok is not None and not ok(value):
+            raise ConfigError(f"{_flag(f.name)} must be {what}, got {value!r}")
+
+
+def check_at_least(config, minimum: int, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value < minimum:
+            wanted = "0 or positive" if minimum == 0 else f"at least {minimum}"
+            raise ConfigError(f"{_flag(name)} must be {wanted}, got {value}")
+
+
+def check_out_folder(out: str, flag: str = "--out") -> None:
+    """The folder a command writes must not be (or lie under) an existing file."""
+    path = Path(out).expanduser()
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"lies under {part}, which is a file"
+                raise ConfigError(f"{flag} {out} {where}; give a folder path")
+            return
+
+
+def check_text_file(path: str, flag: str) -> None:
+    """A small input file (an API key, a translations table) exists and is UTF-8 text."""
+    read_text_file(path, what=f"file for {flag}", hint=f"check the {flag} path")
+
+
+def check_json_object(path: str | Path, flag: str) -> None:
+    """An earlier result a command reads (an evaluation's EVAL.json or SUMMARY.json) is a JSON object."""
+    try:
+        data = json.loads(read_text_file(path, what=f"JSON file for {flag}", hint=f"check the {flag} path"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON ({exc.msg})", line=exc.lineno, hint=f"check the {flag} path") from None
     if not isinstance(data, dict):
-        raise InputError(path, "expected a mapping of setting names to values")
-    known = {f.name for f in dataclasses.fields(config_type)}
-    for key in data:
-        if key.replace("-", "_") not in known:
-            raise InputError(path, f"unknown setting '{key}'", field=key,
-                             hint=f"known settings: {', '.join(sorted(known))}")
-    return {key.replace("-", "_"): value for key, value in data.items()}
+        raise InputError(path, f"expected a JSON object, got a JSON {json_kind(data)}",
+                         hint=f"check the {flag} path")
+
+
+def eval_file(folder: str, name: str) -> Path:
+    """The file of an earlier evaluation that a flag names by its folder (or directly)."""
+    path = Path(folder).expanduser()
+    return path / name if path.is_dir() or not path.suffix else path
 
 
 def config_dict(config) -> dict:
@@ -174,6 +363,23 @@ class QASourceFields(ModelFields):
     batch_size: int = setting(16, "sequences per forward pass or generation batch")
     max_new_tokens: int = setting(200, "greedy generation length")
     max_length: int = setting(512, "maximum tokens per scored example")
+
+    def check_source(self) -> None:
+        """The checks `tru eval` and `tru attack` share: the model, the data and the measuring pass."""
+        check_field_values(self)
+        if not self.model:
+            raise ConfigError("--model is required")
+        check_at_least(self, 1, ("batch_size", "max_new_tokens", "max_length"))
+        if self.limit < 0:
+            raise ConfigError("--limit must be 0 (all) or positive")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ConfigError(f"--device must be auto, cpu or cuda, got '{self.device}'")
+        if getattr(self, "benchmark", "") == "tofu" or uses_tofu(self.forget, self.retain):
+            check_tofu_source(self.tofu)
+        if getattr(self, "out", ""):
+            check_out_folder(self.out)
 
 
 @dataclass(kw_only=True)
@@ -196,8 +402,7 @@ class EvalConfig(QASourceFields):
     judge_concurrency: int = setting(4, "judge requests in flight at once")
 
     def validate(self) -> None:
-        if not self.model:
-            raise ConfigError("--model is required")
+        self.check_source()
         if self.judge not in ("offline", "llm", "both"):
             raise ConfigError(f"--judge must be offline, llm or both, got '{self.judge}'")
         if self.judge != "offline" and not (self.judge_url and self.judge_model):
@@ -210,13 +415,12 @@ class EvalConfig(QASourceFields):
         needs = {"muse-news": ("muse", "--muse"), "wmdp": ("wmdp", "--wmdp"), "custom": ("forget", "--forget")}
         if self.benchmark in needs and not getattr(self, needs[self.benchmark][0]):
             raise ConfigError(f"--benchmark {self.benchmark} needs {needs[self.benchmark][1]}")
-        for name in ("batch_size", "max_new_tokens", "max_length"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.limit < 0:
-            raise ConfigError("--limit must be 0 (all) or positive")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")
+        check_at_least(self, 1, ("judge_concurrency",))
+        for file in filter(None, self.wmdp.split(",")):
+            if Path(file).expanduser().is_dir():
+                raise InputError(file, f"is a folder; --wmdp takes question files ({DATA_FILE}), comma separated")
+        if self.judge != "offline" and self.judge_key_file:
+            check_text_file(self.judge_key_file, "--judge-key-file")
 
 
 @dataclass(kw_only=True)
@@ -228,8 +432,11 @@ class SynthConfig:
     out: str = setting("", "output folder")
 
     def validate(self) -> None:
+        check_field_values(self)
         if not self.out:
             raise ConfigError("--out is required")
+        check_out_folder(self.out)
+        check_at_least(self, 0, ("seed",))
 
 
 @dataclass(kw_only=True)
@@ -245,8 +452,10 @@ class ReportConfig:
     title: str = setting("tru report", "report title")
 
     def validate(self) -> None:
+        check_field_values(self)
         if not self.out:
             raise ConfigError("--out is required")
+        check_out_folder(self.out)
         if not self.runs:
             raise ConfigError("give at least one --runs NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR]")
         if self.examples < 0:

@@ -7,8 +7,9 @@
   such as 400 or 401, fail at once: repeating them cannot help);
 - an on-disk cache, one JSON file per answer, written atomically as soon as the answer arrives, so
   a crash loses nothing finished and a rerun makes no call for a request it has seen. The key is a
-  hash of the base URL, model, messages and parameters: everything that determines the answer and
-  nothing else (never the API key);
+  hash of the base URL, model, messages and parameters (and, for a local model, its weights
+  fingerprint): everything that determines the answer and nothing else (never the API key). Only
+  answers are stored: a failed request is asked again by the next run;
 - usage accounting (tokens of fresh answers and of cached ones, requests, retries, failures).
 
 A failed request becomes a ``ChatFailure`` in ``complete_many`` (never an empty answer) and a
@@ -147,10 +148,13 @@ class ResponseCache:
         self.directory = Path(directory).expanduser()
 
     @staticmethod
-    def key(endpoint: str, model: str, messages: Messages, params: dict) -> str:
-        """SHA-256 of everything that determines the answer (and nothing secret)."""
-        return hashlib.sha256(_canonical({"endpoint": endpoint, "model": model, "messages": messages,
-                                          "params": params}).encode("utf-8")).hexdigest()
+    def key(endpoint: str, model: str, messages: Messages, params: dict, fingerprint: str = "") -> str:
+        """SHA-256 of everything that determines the answer (and nothing secret). ``fingerprint`` is the
+        weights fingerprint of a local model (tru.fingerprint); without one the key is as it always was."""
+        identity = {"endpoint": endpoint, "model": model, "messages": messages, "params": params}
+        if fingerprint:
+            identity["fingerprint"] = fingerprint
+        return hashlib.sha256(_canonical(identity).encode("utf-8")).hexdigest()
 
     def path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
@@ -170,10 +174,12 @@ class ResponseCache:
 def resolve_api_key(api_key_env: str = "OPENAI_API_KEY", api_key_file: str | Path | None = None) -> str | None:
     """The API key from a key file (when given) or an environment variable; None when neither has one."""
     if api_key_file:
+        from tru.data.readers import read_text_file
+
         path = Path(api_key_file).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise InputError(path, "API key file does not exist")
-        key = path.read_text(encoding="utf-8").strip()
+        key = read_text_file(path, what="API key file (the key as text)").strip()
         if not key:
             raise InputError(path, "API key file is empty")
         return key
@@ -186,10 +192,13 @@ class CachedChatBackend:
     """Cache, concurrency and usage accounting around ``_call(request) -> ChatResult | ChatFailure``.
 
     Subclasses set ``endpoint`` and ``model`` (both part of the cache key) and implement ``_call``.
+    A backend over a local model sets ``model_fingerprint`` too (tru.fingerprint.model_fingerprint), so
+    that a model retrained in the same folder never gets the replies of the one before.
     """
 
     endpoint: str = ""
     model: str = ""
+    model_fingerprint: str = ""
 
     def __init__(self, *, cache_dir: str | Path | None = None, max_concurrency: int = 4,
                  default_params: dict | None = None):
@@ -243,7 +252,8 @@ class CachedChatBackend:
         return results  # type: ignore[return-value]
 
     def cache_key(self, request: ChatRequest) -> str:
-        return ResponseCache.key(self.endpoint, self.model, request.messages, request.params)
+        return ResponseCache.key(self.endpoint, self.model, request.messages, request.params,
+                                 self.model_fingerprint)
 
     # -- shared machinery ------------------------------------------------------------------------
 
@@ -284,11 +294,14 @@ class CachedChatBackend:
             self.cache.put(self.cache_key(request), {
                 "created_at": result.created_at,
                 "request": {"endpoint": self.endpoint, "model": self.model, "messages": request.messages,
-                            "params": request.params},
+                            "params": request.params, **self._fingerprint_field()},
                 "response": {"text": result.text, "reasoning": result.reasoning, "usage": result.usage,
                              "finish_reason": result.finish_reason},
             })
         return result
+
+    def _fingerprint_field(self) -> dict:
+        return {"fingerprint": self.model_fingerprint} if self.model_fingerprint else {}
 
     def _count_attempt(self, retry: bool) -> None:
         with self._lock:

@@ -9,6 +9,8 @@ Aliases:
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import tempfile
@@ -147,6 +149,7 @@ def resolve_model_path(name: str) -> str:
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise InputError(path, "is not a model folder (no config.json)",
                              hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}")
+        check_model_folder(path)
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise InputError(path, "model path does not exist",
@@ -157,13 +160,81 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+DAMAGED_HINT = "the model folder is damaged or incomplete: save the model again or re-run the command that wrote it"
+
+
+def _damaged(path: Path, problem: str, line: int | None = None) -> InputError:
+    return InputError(path, problem, line=line, hint=DAMAGED_HINT)
+
+
+def _check_json_file(path: Path) -> None:
+    try:
+        json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _damaged(path, f"byte {exc.start} is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise _damaged(path, f"is not valid JSON ({exc.msg})", line=exc.lineno) from None
+
+
+def _check_safetensors_file(path: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt"):  # reads the header only, and checks it against the file size
+            pass
+    except SafetensorError as exc:
+        raise _damaged(path, f"is not a whole safetensors file ({str(exc).splitlines()[0]})") from None
+
+
+# every file a model folder may hold that the loaders parse, by suffix
+MODEL_FILE_CHECKS = {".json": _check_json_file, ".safetensors": _check_safetensors_file}
+
+
+@functools.lru_cache(maxsize=32)
+def _check_model_files_once(folder: str, stamp: tuple) -> None:
+    for name, _, _ in stamp:
+        MODEL_FILE_CHECKS[Path(name).suffix](Path(folder) / name)
+
+
+def check_model_files(folder: Path) -> None:
+    """The JSON and safetensors files of a local model folder parse, so that a truncated copy or a torn
+    write is one line naming the file instead of a loader traceback (checked once per file version)."""
+    stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()
+                         if p.suffix in MODEL_FILE_CHECKS and p.is_file()))
+    _check_model_files_once(str(folder), stamp)
+
+
+# what a run folder holds besides model/ (tru.rundir): such a folder without model/ is an unfinished run
+RUN_FOLDER_FILES = (".tru-run", "environment.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def check_model_folder(path: Path) -> None:
+    """A local folder holds what the loaders read (weights, a tokenizer, a transformers config) and its files
+    are whole; otherwise one line names the folder or file."""
+    if any((path / name).exists() for name in RUN_FOLDER_FILES):
+        raise InputError(path, "is a tru run folder without a saved model (no model/ inside): the run has not "
+                               "finished", hint="continue it with --resume, or give a finished run")
+    check_model_files(path)
+    if not any(path.glob("*.safetensors")):
+        raise _damaged(path, "holds no weights (*.safetensors)")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise _damaged(path, f"holds no tokenizer ({' or '.join(TOKENIZER_FILES)})")
+    config = path / "config.json"
+    if not (path / "adapter_config.json").exists() and "model_type" not in json.loads(config.read_text("utf-8")):
+        raise _damaged(config, "is not a transformers model config (no model_type)")
+
+
 def _from_hub_or_path(loader, path: str, **kwargs):
-    """Call a from_pretrained loader; a failure to fetch from the hub becomes a clear error."""
+    """Call a from_pretrained loader; a failure to fetch from the hub or to read a local folder becomes a
+    clear error."""
     try:
         return loader(path, **kwargs)
     except OSError as exc:
         if Path(path).exists():
-            raise
+            if exc.errno is not None:  # the file system's refusal (permissions, ...), not the folder's content
+                raise
+            raise _damaged(Path(path), f"cannot be loaded ({str(exc).splitlines()[0]})") from None
         raise ConfigError(f"could not load '{path}' from the hub ({str(exc).splitlines()[0]}); "
                           "check the id and the network, or give a local folder") from None
 

@@ -88,6 +88,9 @@ class ServeConfig(ModelFields):
     log_requests: bool = setting(False, "TESTING AID: keep each chat request's last user message for /v1/stats")
 
     def validate(self) -> None:
+        from tru.config import check_field_values
+
+        check_field_values(self)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port must be in 0..65535, got {self.port}")
         for name in ("default_max_tokens", "max_tokens_limit", "max_messages", "max_body_bytes", "max_pending",
@@ -118,10 +121,12 @@ def resolve_token(config: ServeConfig) -> str | None:
     """The bearer token from --token-file or the --token-env variable; refuses a public bind without one."""
     token = None
     if config.token_file:
+        from tru.data.readers import read_text_file
+
         path = Path(config.token_file).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise InputError(path, "token file does not exist")
-        token = path.read_text(encoding="utf-8").strip()
+        token = read_text_file(path, what="token file (the token as text)").strip()
         if not token:
             raise InputError(path, "token file is empty")
     elif config.token_env:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tru.config import QASourceFields, setting
+from tru.config import (QASourceFields, check_at_least, check_json_object, check_text_file, eval_file,
+                        setting)
 from tru.errors import ConfigError
 
 
@@ -82,6 +83,7 @@ class AttackConfig(QASourceFields):
     def validate(self) -> None:
         if not self.model:
             raise ConfigError("--model is required: the unlearned model to attack")
+        self.check_source()
         if self.benchmark not in ("tofu", "custom"):
             raise ConfigError(f"unknown benchmark '{self.benchmark}'; tru attack supports tofu and custom")
         if self.benchmark == "custom" and not self.forget:
@@ -93,10 +95,8 @@ class AttackConfig(QASourceFields):
             raise ConfigError("--translate-url and --translate-model go together")
         if not 0 < self.relearn_share < 1:
             raise ConfigError(f"--relearn-share must be between 0 and 1 (exclusive), got {self.relearn_share}")
-        for name in ("relearn_steps", "relearn_batch_size", "quant_group_size", "batch_size", "max_new_tokens",
-                     "max_length"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        check_at_least(self, 1, ("relearn_steps", "relearn_batch_size", "quant_group_size"))
+        check_at_least(self, 0, ("seed",))
         if self.original_eval and not self.original_model:
             raise ConfigError("--original-eval needs --original-model (the model it evaluated)")
         if self.relearn_lr <= 0:
@@ -106,9 +106,18 @@ class AttackConfig(QASourceFields):
         if "jailbreak" in names and not self.library_templates() and not self.jailbreak_templates:
             raise ConfigError("--jailbreak-library none leaves no jailbreak template; give --jailbreak-templates "
                               "or drop jailbreak from --attacks")
-        if self.limit < 0:
-            raise ConfigError("--limit must be 0 (all) or positive")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ConfigError(f"--dtype must be float32 or bfloat16, got '{self.dtype}'")
-        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
-            raise ConfigError(f"--device must be auto, cpu or cuda, got '{self.device}'")
+        self.check_input_files(names)
+
+    def check_input_files(self, names: list[str]) -> None:
+        """Files read during the attacks, checked before anything is measured or written."""
+        used = {"--translate-key-file": bool(self.translate_url),
+                "--translations": bool({"crosslingual", "paraphrase"} & set(names)),
+                "--jailbreak-templates": "jailbreak" in names}
+        for flag, is_used in used.items():
+            path = getattr(self, flag[2:].replace("-", "_"))
+            if is_used and path:
+                check_text_file(path, flag)
+        finished = {"--reuse-eval": self.reuse_eval, "--original-eval": "relearn" in names and self.original_eval}
+        for flag, folder in finished.items():
+            if folder:
+                check_json_object(eval_file(folder, "EVAL.json"), flag)

@@ -86,10 +86,12 @@ def spell_entities(question: str) -> str:
 
 def load_templates(path: str | Path) -> list[Template]:
     """User templates from a JSON Lines file or a JSON list; every problem names the file and line."""
+    from tru.data.readers import read_text_file
+
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise InputError(path, "jailbreak templates file does not exist")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text_file(path, what="jailbreak templates file (JSON Lines)")
     try:
         rows = (list(enumerate(json.loads(text), start=1)) if text.lstrip().startswith("[")
                 else [(n, json.loads(line)) for n, line in enumerate(text.split("\n"), start=1) if line.strip()])

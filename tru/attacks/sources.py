@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from tru.data.readers import DATA_FILE, read_text_file
 from tru.errors import ConfigError, InputError
 
 PARAPHRASE = "paraphrase"
@@ -35,7 +36,7 @@ PROMPT_VERSION = 1
 def read_raw_rows(path: str | Path) -> list[dict]:
     """The records of a JSONL / JSON-list file as plain dicts (the QA reader has validated them)."""
     path = Path(path).expanduser()
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text_file(path, what=DATA_FILE)
     if text.lstrip().startswith("["):
         rows = json.loads(text)
     else:
@@ -45,11 +46,10 @@ def read_raw_rows(path: str | Path) -> list[dict]:
 
 def load_translation_file(path: str | Path) -> dict[tuple[str, str], str]:
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(path, "translations file does not exist",
-                         hint='give JSON Lines of {"question": ..., "lang": "es", "translation": ...}')
+    text = read_text_file(path, what="translations file (.jsonl)",
+                          hint='give JSON Lines of {"question": ..., "lang": "es", "translation": ...}')
     table = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

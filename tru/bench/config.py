@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from tru.config import ModelFields, setting
-from tru.errors import ConfigError
+from tru.config import ModelFields, check_at_least, check_field_values, check_out_folder, check_text_file, setting
+from tru.data.specs import check_tofu_source
+from tru.errors import ConfigError, InputError
+
+
+def check_source_folder(folder: str, flag: str, names: list[str]) -> None:
+    """A benchmark's data folder exists and holds the files the protocol reads, before any stage runs."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise InputError(folder, "is a file, give a folder" if path.exists() else "folder does not exist",
+                         hint=f"check the {flag} path")
+    missing = [name for name in names if not (path / name).is_file()]
+    if missing:
+        raise InputError(path / missing[0], "file not found", hint=f"{flag} must hold {', '.join(names)}")
 
 
 @dataclass(kw_only=True)
@@ -60,13 +73,15 @@ class BenchFields(ModelFields):
         return out
 
     def validate(self) -> None:
+        check_field_values(self)
         if not self.out:
             raise ConfigError("--out is required: the folder the benchmark run is cached in")
+        check_out_folder(self.out)
         for method in self.method_list():
             self.method_settings(method)
-        for name in ("batch_size", "max_length", "max_new_tokens", "eval_batch_size", "finetune_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        check_at_least(self, 1, ("batch_size", "max_length", "max_new_tokens", "eval_batch_size",
+                                 "finetune_batch_size"))
+        check_at_least(self, 0, ("seed",))
         if self.unlearn_steps < 0 or self.limit < 0:
             raise ConfigError("--unlearn-steps and --limit must be 0 or positive")
         if self.unlearn_steps == 0 and self.unlearn_epochs <= 0:
@@ -75,6 +90,16 @@ class BenchFields(ModelFields):
             raise ConfigError("learning rates must be positive")
         if self.finetune_epochs < 0:
             raise ConfigError("--finetune-epochs must be 0 (no fine-tuning) or positive")
+        self.check_input_files()
+
+    def input_files(self) -> dict[str, str]:
+        """Flag -> the file it names, for the files read after the first stages have run."""
+        return {"--targets": self.targets.removeprefix("rtofu:"), "--refusals": self.refusals}
+
+    def check_input_files(self) -> None:
+        for flag, path in self.input_files().items():
+            if path:
+                check_text_file(path, flag)
 
 
 @dataclass(kw_only=True)
@@ -100,6 +125,20 @@ class TofuBenchConfig(BenchFields):
             raise ConfigError(f"--authors must be between 0 (all) and 200, got {self.authors}")
         if self.finetune_epochs == 0:
             raise ConfigError("the TOFU protocol fine-tunes on the authors first: --finetune-epochs must be positive")
+        check_tofu_source(self.tofu)
+        if Path(self.tofu).expanduser().is_dir():  # otherwise a hub id
+            check_source_folder(self.tofu, "--tofu", self.tofu_files())
+
+    def tofu_files(self) -> list[str]:
+        from tru.data.tofu import HOLDOUT_FOR_FORGET, RETAIN_FOR_FORGET
+
+        split = self.forget_split
+        names = [split, RETAIN_FOR_FORGET[split], f"{split}_perturbed", HOLDOUT_FOR_FORGET[split],
+                 "retain_perturbed", "real_authors_perturbed", "world_facts_perturbed"]
+        return [f"{name}.jsonl" for name in names]
+
+    def input_files(self) -> dict[str, str]:
+        return {**super().input_files(), "--translations": self.translations}
 
 
 @dataclass(kw_only=True)
@@ -116,6 +155,7 @@ class MuseBenchConfig(BenchFields):
         super().validate()
         if not self.muse:
             raise ConfigError("--muse is required: the MUSE-News folder")
+        check_source_folder(self.muse, "--muse", ["forget.jsonl", "privleak_retain2.jsonl"])
         if self.passages < 0 or self.retain_passages < 0:
             raise ConfigError("--passages and --retain-passages must be 0 (all) or positive")
         if self.chunk_words < 1:
@@ -138,3 +178,5 @@ class WmdpBenchConfig(BenchFields):
             raise ConfigError("--wmdp is required: the folder with the deduplicated WMDP folds")
         if not (0 <= self.fold <= 4 and 0 <= self.retain_fold <= 4) or self.fold == self.retain_fold:
             raise ConfigError("--fold and --retain-fold must be two different folds between 0 and 4")
+        check_source_folder(self.wmdp, "--wmdp", [f"deduped_{kind}_split_{fold}.jsonl" for fold in
+                                                  (self.fold, self.retain_fold) for kind in ("corpus", "mcq")])

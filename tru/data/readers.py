@@ -10,17 +10,40 @@ from tru.data.records import FieldError, Record
 from tru.errors import InputError
 
 R = TypeVar("R", bound=Record)
+DATA_FILE = ".jsonl/.json file"
 MAX_RECORD_BYTES = 4_000_000  # far above any real record (a long news article is ~50 kB)
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
+JSON_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def json_kind(value: object) -> str:
+    """How JSON names a parsed value's type, for errors about a file holding the wrong kind."""
+    return JSON_KINDS.get(type(value), "object")
+
+
+def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(path, f"byte {exc.start} is not valid UTF-8", line=line,
                          hint="save the file as UTF-8") from None
+
+
+def read_text_file(path: str | Path, *, what: str = "text file", hint: str = "check the path") -> str:
+    """The UTF-8 text of an input file; a missing file, a folder, an unreadable file or bytes that are not
+    UTF-8 are an InputError naming the file (and the line of the first bad byte)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise InputError(path, f"is a folder, give a {what}")
+    if not path.exists():
+        raise InputError(path, "file does not exist", hint=hint)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror or exc})") from None
+    return _decode(path, raw)
 
 
 def _check_size(path: Path, line: int, size: int) -> None:
@@ -82,11 +105,7 @@ def read_records(path: str | Path, record_type: type[R], *, allow_empty: bool = 
     (unless ``allow_empty``) and for duplicate ``id`` values.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file does not exist", hint="check the path")
-    if path.is_dir():
-        raise InputError(path, "is a directory, expected a .jsonl or .json file")
-    text = _decode(path)
+    text = read_text_file(path, what=DATA_FILE)
     stripped = text.lstrip()
     items = _iter_json_list(path, text) if stripped.startswith("[") else _iter_jsonl(path, text)
     records: list[R] = []

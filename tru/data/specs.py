@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 from typing import Sequence
 
-from tru.data.readers import read_records
+from tru.data.readers import DATA_FILE, read_records
 from tru.data.records import Passage, QAItem, ReasoningTarget, ReasoningTrace, Refusal
 from tru.data.tofu import load_tofu
 from tru.errors import ConfigError, InputError
 
 
 def _first_record_keys(path: Path) -> set[str]:
-    """Keys of the first record, to tell QA files from passage files."""
+    """Keys of the first record, to tell QA files from passage files (read_records checks the rest)."""
+    if path.is_dir():
+        raise InputError(path, f"is a folder, give a {DATA_FILE}")
     if not path.exists():
         raise InputError(path, "file does not exist", hint="check the path")
     with open(path, "rb") as handle:
@@ -30,9 +33,30 @@ def _first_record_keys(path: Path) -> set[str]:
     return set()
 
 
+def looks_like_path(source: str) -> bool:
+    """A local path rather than a hub id (hub ids are written owner/name)."""
+    return source.startswith((".", "/", "~")) or source.count("/") > 1 or (os.sep != "/" and os.sep in source)
+
+
+def check_tofu_source(source: str, flag: str = "--tofu") -> None:
+    """A --tofu value that names a local folder must be one; anything else is taken for a hub id."""
+    path = Path(source).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(source, f"is a file; {flag} takes a folder of TOFU's {{split}}.jsonl files or a hub id")
+    if not path.exists() and looks_like_path(source):
+        raise InputError(source, "TOFU folder does not exist",
+                         hint=f"give {flag} a folder holding forget01.jsonl, retain99.jsonl, ... or the hub id "
+                              "locuslab/TOFU")
+
+
+def uses_tofu(*specs: str) -> bool:
+    return any(spec.startswith("tofu:") for spec in specs)
+
+
 def load_items(spec: str, tofu_source: str) -> list[QAItem | Passage]:
     """QA items or passages from ``tofu:SPLIT`` or a file (QA when records have a question)."""
     if spec.startswith("tofu:"):
+        check_tofu_source(tofu_source)
         return load_tofu(tofu_source, spec.split(":", 1)[1])
     path = Path(spec).expanduser()
     keys = _first_record_keys(path)

@@ -40,7 +40,12 @@ def load_tofu(source: str | Path, split: str) -> list[QAItem]:
 def _load_from_hub(hub_id: str, split: str) -> list[QAItem]:
     import datasets
 
-    rows = datasets.load_dataset(hub_id, split, split="train")
+    try:
+        rows = datasets.load_dataset(hub_id, split, split="train")
+    except Exception as exc:  # offline, unknown id, missing config: datasets raises many kinds
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"could not load TOFU split '{split}' from the hub id '{hub_id}' ({reason}); check the id "
+                          "and the network, or give --tofu a local folder") from None
     items = []
     for index, row in enumerate(rows):
         try:

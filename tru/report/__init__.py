@@ -22,9 +22,12 @@ def build_report(config: ReportConfig) -> Path:
     from tru.report.plots import all_figures
 
     config.validate()
-    out = Path(config.out)
+    out = Path(config.out).expanduser()
     if out.exists() and not config.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    if out.exists() and any(out.iterdir()) and not (out / "report.json").is_file():
+        raise ConfigError(f"--out {out} is not a report folder (no report.json): --overwrite replaces only an "
+                          "earlier report; choose another --out")
     rows = collect(parse_runs(config.runs), config.examples)  # all inputs read before anything is written
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

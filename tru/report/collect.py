@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tru.data.readers import json_kind, read_text_file
 from tru.errors import ConfigError, InputError
 
 # (key, label, path in the row's sources, better: "higher" | "lower" | None)
@@ -88,13 +89,22 @@ def parse_runs(runs: dict[str, str]) -> list[MethodInput]:
     return inputs
 
 
-def read_json(path: Path) -> Any:
+def _read_text(path: Path) -> str:
     if not path.is_file():
         raise InputError(path, "file not found")
+    return read_text_file(path)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object the commands wrote (summary, evaluation, settings)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON: {exc}") from None
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+    if not isinstance(data, dict):
+        raise InputError(path, f"expected a JSON object, got a JSON {json_kind(data)}",
+                         hint="give the folder the tru command wrote")
+    return data
 
 
 def _folder(path: Path, what: str) -> Path:
@@ -119,10 +129,8 @@ def _number(value: Any) -> float | None:
 
 def read_losses(path: Path) -> dict[str, tuple[list[int], list[float]]]:
     """loss and every term/<name> against step; a torn last line (crashed run) is skipped."""
-    if not path.is_file():
-        raise InputError(path, "file not found")
     curves: dict[str, tuple[list[int], list[float]]] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(path).splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -132,6 +140,8 @@ def read_losses(path: Path) -> dict[str, tuple[list[int], list[float]]]:
             if number == len(lines):
                 break
             raise InputError(path, "not valid JSON", line=number) from None
+        if not isinstance(row, dict):
+            raise InputError(path, f"expected a JSON object, got a JSON {json_kind(row)}", line=number)
         step = row.get("step")
         if not isinstance(step, int):
             continue
@@ -197,8 +207,6 @@ def collect_method(spec: MethodInput, examples: int = 3) -> MethodRow:
     if spec.eval_dir is not None:
         ev = _folder(spec.eval_dir, "evaluation")
         sources["eval"] = read_json(ev / "SUMMARY.json")
-        if not isinstance(sources["eval"], dict):
-            raise InputError(ev / "SUMMARY.json", "expected a JSON object")
         row.examples = read_examples(read_json(ev / "EVAL.json"), examples) if examples else {}
         row.offline_label = str(_dig(sources["eval"], ("offline_judge", "label")) or "")
     if spec.attack_dir is not None:

@@ -18,6 +18,8 @@ class TargetsConfig:
 
     forget: str = setting("", "forget data: a .jsonl/.json file (QA items or passages with 'text') or tofu:SPLIT")
     out: str = setting("", "targets file to write (.jsonl); the summary goes next to it as NAME.summary.json")
+    overwrite: bool = setting(False, "replace an existing --out that is not a targets file tru wrote "
+                                     "(a targets file of an earlier run is replaced without it)")
     scope: str = setting("", "what must be unlearned, in words (e.g. 'personal information about the authors in TOFU')")
     task: str = setting("qa", "qa (the user turn is the question) or passage (the user turn is the passage)")
     generator: str = setting("template", "template (offline), openai (any OpenAI-compatible endpoint), "
@@ -54,12 +56,16 @@ class TargetsConfig:
     trust_remote_code: bool = setting(False, "local: allow model code from the hub (off unless asked)")
 
     def validate(self) -> None:
+        from tru.config import check_field_values, check_out_folder
+
+        check_field_values(self)
         if not self.forget:
             raise ConfigError("--forget is required: a forget file or tofu:SPLIT")
         if not self.out:
             raise ConfigError("--out is required: the targets file to write")
         if Path(self.out).expanduser().is_dir():
             raise ConfigError(f"--out {self.out} is a directory; give a file name such as targets.jsonl")
+        check_out_folder(str(Path(self.out).expanduser().parent))
         if self.task not in TASKS:
             raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got '{self.task}'")
         if self.generator not in GENERATORS:

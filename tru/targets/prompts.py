@@ -119,10 +119,10 @@ def build_prompt(set_name: str, scope: str, custom_file: str = "") -> Prompt:
         if not custom_file:
             raise ConfigError("--prompt-set custom needs --prompt-file: a text describing the forget items "
                               "and what counts as in-scope content")
+        from tru.data.readers import read_text_file
+
         path = Path(custom_file).expanduser()
-        if not path.is_file():
-            raise InputError(path, "prompt file does not exist")
-        description = path.read_text(encoding="utf-8").strip()
+        description = read_text_file(path, what="prompt file (plain text)").strip()
         if not description:
             raise InputError(path, "prompt file is empty")
         digest = hashlib.sha256(description.encode("utf-8")).hexdigest()[:8]
