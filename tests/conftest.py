@@ -1,10 +1,58 @@
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+from launched import SESSION_MARKER, describe, end_processes, own_lineage, started_by_session
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TRU_SHARED_DATA", REPO.parent / "shared" / "data"))
+LEFT_RUNNING = pytest.StashKey[list]()  # (who left them, what they were) for the summary
+
+
+def pytest_configure(config):
+    """Marks every process the run starts, so that what a test leaves running is found wherever it is
+    (tests/launched.py); a fresh marker per run keeps other runs on the machine out."""
+    os.environ[SESSION_MARKER] = uuid.uuid4().hex
+    config.stash[LEFT_RUNNING] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """No process outlives the test that started it: after the test and the fixtures that end with it,
+    whatever the outcome, any process of the run still running is killed and fails the test here."""
+    try:
+        result = yield
+    finally:
+        left = end_left_running(item.config, item.nodeid)
+    if left:
+        pytest.fail(f"{item.nodeid} (or a fixture that ended with it) left {len(left)} processes running, "
+                    "now killed:\n" + "\n".join(left), pytrace=False)
+    return result
+
+
+def pytest_sessionfinish(session):
+    """The run fails if any process it started was left running, by a test or a session fixture."""
+    end_left_running(session.config, "the session's fixtures")
+    if session.config.stash[LEFT_RUNNING] and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.stash[LEFT_RUNNING]:
+        terminalreporter.section("processes left running")
+        for culprit, process in config.stash[LEFT_RUNNING]:
+            terminalreporter.line(f"{culprit}: {process}")
+
+
+def end_left_running(config, culprit: str) -> list[str]:
+    """Kill the processes of this run still running, record them against ``culprit`` and describe them."""
+    running = started_by_session(os.environ[SESSION_MARKER], exclude=own_lineage())
+    descriptions = {p.pid: describe(p) for p in running}
+    stuck = {p.pid for p in end_processes(running)}
+    left = [text + (" (would not die)" if pid in stuck else "") for pid, text in descriptions.items()]
+    config.stash[LEFT_RUNNING].extend((culprit, process) for process in left)
+    return left
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,12 +1,12 @@
 """A lock left by an interrupted extension build is named before DeepSpeed waits on it."""
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from launched import end_tree
 
 from tru.extension_builds import STALE_AFTER_S, extension_build_root, old_build_locks, warn_about_old_build_locks
 
@@ -64,8 +64,7 @@ def test_deepspeed_run_names_a_stale_lock_before_it_waits(tmp_path, small_tofu):
                 assert time.time() < deadline, log.read_text()[-3000:]
                 time.sleep(1)
         finally:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            end_tree(process)
     text = log.read_text()
     assert text.count(f"{lock} has been there 60 min") == 1, text[-3000:]  # the main process only
     assert lock.exists()  # named, never removed: it may belong to a build still running

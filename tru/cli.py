@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import sys
 from typing import Callable
 
 from tru.attacks.config import AttackConfig
 from tru.bench.config import MuseBenchConfig, TofuBenchConfig, WmdpBenchConfig
-from tru.config import (EvalConfig, FinetuneConfig, ReportConfig, SynthConfig, UnlearnConfig,
+from tru.config import (EvalConfig, FinetuneConfig, ReportConfig, SynthConfig, UnlearnConfig, check_field_values,
                         load_yaml_settings)
 from tru.errors import ConfigError, TruError
-from tru.processes import is_main_process
+from tru.processes import exit_with_launcher, is_main_process
 from tru.serve import ServeConfig
 from tru.targets.config import TargetsConfig
 
@@ -49,9 +50,41 @@ def build_config(config_type: type, namespace: argparse.Namespace):
                 value = {**values.get(f.name, {}), **dict(value)}
             values[f.name] = value
     try:
-        return config_type(**values)
+        config = config_type(**values)
     except TypeError as exc:
         raise ConfigError(f"invalid settings: {exc}") from None
+    check_field_values(config)
+    return config
+
+
+# OSErrors that are the machine's state, not a bug: one line naming the file, exit status 2 like any other
+# problem the user fixes (free space, fix permissions, choose another --out). Writes are atomic, so what
+# was written before stays whole.
+STORAGE_ERRORS = {
+    errno.ENOSPC: "no space left on device while writing {path}",
+    errno.EDQUOT: "disk quota exceeded while writing {path}",
+    errno.EROFS: "read-only file system: cannot write {path}",
+    errno.EACCES: "permission denied: {path}",
+    errno.EPERM: "operation not permitted: {path}",
+    errno.EISDIR: "{path} is a folder; give a file",
+    errno.ENOTDIR: "a part of {path} is a file, not a folder",
+}
+# libraries that write through their own I/O (safetensors, torch.save) report a full disk only in words
+STORAGE_TEXTS = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT}
+
+
+def storage_error_line(exc: BaseException) -> str | None:
+    """One line for an exception that is (or was caused by) a full disk or a refused write; else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        code = exc.errno if isinstance(exc, OSError) else next(
+            (c for text, c in STORAGE_TEXTS.items() if text in str(exc)), None)
+        if code in STORAGE_ERRORS:
+            path = getattr(exc, "filename", None)
+            return STORAGE_ERRORS[code].format(path=path if path else "a file (the path was not reported)")
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _finetune(config: FinetuneConfig) -> None:
@@ -158,8 +191,16 @@ def _methods(_args) -> None:
         print(f"{name:9s} streams={'+'.join(METHODS[name].streams)}  {shown}")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad flag value is one line naming the flag, like every other input error (argparse would print the
+    whole usage first, dozens of lines for the training commands). Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tru", description="Explainable LLM unlearning (TRU and baselines)")
+    parser = OneLineParser(prog="tru", description="Explainable LLM unlearning (TRU and baselines)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (config_type, _, help_text) in COMMANDS.items():
         add_config_arguments(sub.add_parser(name, help=help_text, description=help_text), config_type)
@@ -178,8 +219,12 @@ GROUPS = {"data": (DATA_COMMANDS, "data_command"), "bench": (BENCH_COMMANDS, "be
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_with_launcher()  # a worker whose launcher is killed must not wait for ever
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a flag argparse refused (already printed): the status, in-process too
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         if args.command == "methods":
             _methods(args)
@@ -197,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tru {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = storage_error_line(exc)
+        if line is None:
+            raise
+        print(f"tru {args.command}: error: {line}", file=sys.stderr)
+        return TruError.exit_code
     return 0
 
 
