@@ -238,3 +238,28 @@ def test_lock_file_is_refused_in_process_too(tmp_path):
             RunLock(tmp_path, "second").acquire()
     with RunLock(tmp_path, "third"):
         pass
+
+
+def test_an_evaluation_folder_has_one_writer(tmp_path, small_tofu, capsys):
+    from tru.run_lock import RunLock
+
+    out = tmp_path / "ev"
+    args = ["eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", small_tofu["forget"],
+            "--limit", "2", "--max-new-tokens", "4", "--out", str(out)]
+    with RunLock(out, "tru eval"):
+        assert main(args) == 2
+        assert f"in use by pid {os.getpid()} (tru eval)" in one_error_line(capsys)
+        assert not (out / "EVAL.json").exists()
+    assert main(args) == 0 and (out / "EVAL.json").exists()
+
+
+def test_data_synth_never_writes_into_a_folder_of_other_files(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "forget.jsonl").write_text("my own forget set\n")
+    assert main(["data", "synth", "--entities", "5", "--out", str(out)]) == 2
+    assert "not a folder tru data synth wrote" in one_error_line(capsys)
+    assert (out / "forget.jsonl").read_text() == "my own forget set\n"
+    fresh = tmp_path / "fresh"
+    assert main(["data", "synth", "--entities", "5", "--out", str(fresh)]) == 0
+    assert main(["data", "synth", "--entities", "5", "--out", str(fresh)]) == 0  # its own folder: rewritten

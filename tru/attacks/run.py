@@ -27,6 +27,7 @@ from tru.evaluate.qa_blocks import EvalModel, store_generations
 from tru.evaluate.store import FINGERPRINT, MODEL_FINGERPRINT, EvalStore, read_results
 from tru.fingerprint import model_fingerprint
 from tru.io import write_json
+from tru.run_lock import RunLock
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
 
 # settings that do not change any result (reused evaluations hold what the attack would measure itself;
@@ -98,6 +99,8 @@ def attack(config: AttackConfig, log=print) -> Path:
     resolve_model_path(config.model)
     data, raw = load_attack_data(config)
     identity = attack_identity(config)
+    lock = RunLock(out, "tru attack")
+    lock.check_free()  # a second attack run into the same folder is refused before anything is read or written
     store = EvalStore(out / "ATTACK.json", identity, overwrite=config.overwrite,  # checks, writes nothing yet
                       what="attack")
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
@@ -116,7 +119,12 @@ def attack(config: AttackConfig, log=print) -> Path:
         _check_same_weights(original, identity["original_model" + FINGERPRINT], config.original_model,
                             "--original-eval")
         ctx.prepared["original_eval"] = original
+    with lock:
+        return _run_attacks(config, ctx, attacks, donor, log)
 
+
+def _run_attacks(config: AttackConfig, ctx: AttackContext, attacks: list, donor, log) -> Path:
+    store, data, em, out, names = ctx.store, ctx.data, ctx.em, ctx.out, config.attack_names()
     started = time.time()
     log(f"tru attack: {', '.join(names)} on {config.model} ({len(data['forget'])} forget items) -> {out}")
     results = {}

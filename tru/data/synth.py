@@ -220,7 +220,12 @@ def synth_benchmark(entities: int, seed: int = 0, forget_share: float = 0.1, hol
 
 
 def write_synth(out: str | Path, entities: int, seed: int = 0) -> Path:
+    """Write the benchmark's files into ``out``: an empty or new folder, or one this command wrote before
+    (it holds meta.json); a folder of other files is refused rather than written into."""
     out = Path(out).expanduser()
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").is_file():
+        raise ConfigError(f"--out {out} holds other files and is not a folder tru data synth wrote (no meta.json); "
+                          "choose a new or empty folder")
     splits = synth_benchmark(entities, seed)
     for split in SPLITS:
         write_jsonl(out / f"{split}.jsonl", splits[split])

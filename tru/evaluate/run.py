@@ -16,6 +16,7 @@ from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.store import MODEL_FINGERPRINT, EvalStore
 from tru.fingerprint import model_fingerprint
 from tru.io import write_json
+from tru.run_lock import RunLock
 from tru.processes import is_main_process
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
 
@@ -118,7 +119,14 @@ def evaluate(config: EvalConfig, log=print) -> Path:
     _check_retain_eval(config)
     if not is_main_process():
         return out
+    lock = RunLock(out, "tru eval")
+    lock.check_free()  # a second evaluation into the same folder is refused before anything is read or written
     store = EvalStore(out / "EVAL.json", eval_identity(config), overwrite=config.overwrite)
+    with lock:
+        return _evaluate_into(config, out, data, store, log)
+
+
+def _evaluate_into(config: EvalConfig, out: Path, data, store: EvalStore, log) -> Path:
 
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     model = load_model(ModelSettings(name=config.model, dtype=config.dtype, trust_remote_code=config.trust_remote_code))
