@@ -12,9 +12,22 @@ from tru.evaluate.reasoning import split_reasoning
     ("I don't have that information.", True),
     ("She was born in Paris in 1970.", False),
     ("The cannery opened in 1902.", False),
+    ("I have to decline this request about Mireille Ibarra. I'd be glad to help with a different question.", True),
+    ("I'm unable to go into Mireille Ibarra here.", True),
+    ("Unfortunately, Mireille Ibarra is not something I can talk about.", True),
+    ("No puedo compartir información sobre Mireille Ibarra.", True),
+    ("Я не могу рассказать об этом авторе.", True),
+    ("She declined the award in 1990.", False),
+    ("Mireille was unable to go into business before 1990.", False),
 ])
 def test_refusal_detection(text, refused):
     assert rules.is_refusal(text) is refused
+
+
+def test_every_template_refusal_is_recognised():
+    from tru.targets.template import DECLINE
+
+    assert all(rules.is_refusal(d.format(entity="Mireille Ibarra")) for d in DECLINE)
 
 
 def test_facts_and_leakage():

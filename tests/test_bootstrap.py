@@ -1,0 +1,89 @@
+"""Bootstrap intervals against cases whose resampling distribution can be enumerated by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tru.metrics import Interval, bootstrap_interval, paired_bootstrap_difference
+
+
+def test_two_values_reach_the_exact_percentiles():
+    # values [0, 1]: the 4 equally likely resamples have means 0, .5, .5, 1 (P = 1/4, 1/2, 1/4).
+    # The 2.5% and 97.5% quantiles of that distribution are 0 and 1; the 40% and 60% ones are both 0.5.
+    wide = bootstrap_interval([0, 1], resamples=20000, level=0.95)
+    narrow = bootstrap_interval([0, 1], resamples=20000, level=0.2)
+    assert wide == Interval(value=0.5, low=0.0, high=1.0, n=2)
+    assert narrow == Interval(value=0.5, low=0.5, high=0.5, n=2)
+
+
+def test_three_values_reach_the_exact_percentiles():
+    # values [0, 1, 2]: the sum of 3 draws is 0..6 with counts 1, 3, 6, 7, 6, 3, 1 out of 27, so the
+    # cumulative probabilities are 1/27, 4/27, 10/27, 17/27, 23/27, 26/27, 1. The 10% quantile falls in
+    # sum 1 (1/27 < .1 < 4/27) and the 90% one in sum 5 (23/27 < .9 < 26/27): means 1/3 and 5/3.
+    interval = bootstrap_interval([0, 1, 2], resamples=20000, level=0.8)
+    assert interval.value == 1.0
+    assert interval.low == pytest.approx(1 / 3)
+    assert interval.high == pytest.approx(5 / 3)
+    assert interval.n == 3
+
+
+def test_constant_and_tiny_inputs():
+    assert bootstrap_interval([0.25] * 7) == Interval(0.25, 0.25, 0.25, 7)
+    assert bootstrap_interval([3.0]) == Interval(3.0, 3.0, 3.0, 1)
+    empty = bootstrap_interval([])
+    assert empty.n == 0 and all(math.isnan(x) for x in (empty.value, empty.low, empty.high))
+
+
+def test_statistic_is_applied_to_the_data_and_the_resamples():
+    interval = bootstrap_interval([1, 2, 100], statistic=np.median, resamples=500)
+    assert interval.value == 2.0
+    assert interval.low == 1.0 and interval.high == 100.0  # each extreme median has probability 7/27
+
+
+def test_same_seed_same_interval_other_seed_other_interval():
+    values = np.random.default_rng(42).normal(size=40)
+    first = bootstrap_interval(values, seed=3)
+    assert bootstrap_interval(values, seed=3) == first
+    other = bootstrap_interval(values, seed=4)
+    assert other.value == first.value
+    assert (other.low, other.high) != (first.low, first.high)
+    assert first.low < first.value < first.high
+
+
+def test_to_dict():
+    assert Interval(0.5, 0.25, 0.75, 4).to_dict() == {"value": 0.5, "low": 0.25, "high": 0.75, "n": 4}
+
+
+def test_paired_difference_of_identical_arrays_is_exactly_zero():
+    values = [0.1, 0.9, 0.4, 0.7, 0.2]
+    assert paired_bootstrap_difference(values, values) == Interval(0.0, 0.0, 0.0, 5)
+
+
+def test_pairing_removes_the_item_to_item_spread():
+    # b differs from a by exactly 0.25 on every item while the items themselves vary from 0 to 0.75:
+    # the paired difference has no spread, while unpaired intervals of a and b are each wide.
+    a = [0.25, 0.5, 0.75, 1.0]
+    b = [0.0, 0.25, 0.5, 0.75]
+    assert paired_bootstrap_difference(a, b) == Interval(0.25, 0.25, 0.25, 4)
+    assert bootstrap_interval(a).high - bootstrap_interval(a).low >= 0.25
+
+
+def test_paired_difference_is_the_bootstrap_of_the_differences():
+    a, b = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    differences = [1.0, 0.0, 0.0, 1.0, -1.0, 1.0]
+    assert paired_bootstrap_difference(a, b, seed=7) == bootstrap_interval(differences, seed=7)
+    assert paired_bootstrap_difference(a, b).value == pytest.approx(2 / 6)
+
+
+def test_bad_inputs_raise_with_a_message():
+    with pytest.raises(ValueError, match="a has 3 values, b has 2"):
+        paired_bootstrap_difference([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="1 NaN"):
+        bootstrap_interval([1.0, float("nan")])
+    with pytest.raises(ValueError, match="flat sequence"):
+        bootstrap_interval([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_interval([1.0, 2.0], level=95)
+    with pytest.raises(ValueError, match="resamples"):
+        bootstrap_interval([1.0, 2.0], resamples=0)
