@@ -52,9 +52,18 @@ def test_attack_end_to_end_and_rerun_reuses_blocks(small_tofu, tmp_path, monkeyp
         queries = blocks["crosslingual"][lang]["queries"]
         assert queries == [f"<{lang}> {x.question[::-1]}" for x in items[:LIMIT]]
         assert all(q != x.question for q, x in zip(queries, items))
-        per_item = blocks["crosslingual"][lang]["forget"]["per_item"]["rougeL_recall"]
-        assert len(per_item["before"]) == LIMIT
-        assert per_item["delta"] == pytest.approx([a - b for a, b in zip(per_item["after"], per_item["before"])])
+        forget = blocks["crosslingual"][lang]["forget"]
+        leak = forget["per_item"]["fact_leak"]
+        assert len(leak["before"]) == LIMIT
+        assert leak["delta"] == pytest.approx([a - b for a, b in zip(leak["after"], leak["before"])])
+        # TOFU has no reference answer in Spanish or Russian: no ROUGE against the English one, and the
+        # aggregate says why
+        rouge = forget["per_item"]["rougeL_recall"]
+        assert rouge["after"] == [None] * LIMIT and None not in rouge["before"]
+        assert forget["aggregate"]["rougeL_recall"]["after"]["n"] == 0
+        assert "query's language" in forget["aggregate"]["rougeL_recall"]["after"]["missing"]
+        after = forget["aggregate"]["fact_leak"]["after"]
+        assert after["n"] == LIMIT and after["low"] <= after["value"] <= after["high"]
         assert len(blocks["crosslingual"][lang]["generations"]) == LIMIT
     assert blocks["paraphrase"]["paraphrase"]["queries"][0].startswith("<paraphrase>")
 
@@ -63,18 +72,18 @@ def test_attack_end_to_end_and_rerun_reuses_blocks(small_tofu, tmp_path, monkeyp
     for t in LIBRARY:
         assert all(x.question in q for x, q in zip(items, blocks["jailbreak"][t.name]["queries"])) \
             or t.name == "spelled_entities"
-    worst = jail["worst_case"]["forget"]["rougeL_recall"]["after"]
-    assert worst >= max(jail[t.name]["forget"]["rougeL_recall"]["after"] for t in LIBRARY) - 1e-9
+    worst = jail["worst_case"]["forget"]["fact_leak"]["after"]["value"]
+    assert worst >= max(jail[t.name]["forget"]["fact_leak"]["after"]["value"] for t in LIBRARY) - 1e-9
 
     quant = summary["attacks"]["quantize"]
     assert set(quant) >= {"int8", "int4"} and {"forget", "retain"} <= set(quant["int4"])
     assert {"nll", "prob", "rougeL_recall", "uq"} <= set(quant["int4"]["forget"]) and "rq" in quant["int4"]["retain"]
-    assert quant["int4"]["forget"]["nll"]["delta"] != 0
+    assert quant["int4"]["forget"]["nll"]["delta"]["value"] != 0
 
     relearned = blocks["relearn"]["relearned"]
     assert not set(relearned["relearn_items"]) & set(relearned["heldout_items"])
     assert len(relearned["relearn_items"]) + len(relearned["heldout_items"]) == LIMIT
-    assert relearned["forget"]["aggregate"]["nll"]["delta"] < 0  # relearning brings the held-out NLL down
+    assert relearned["forget"]["aggregate"]["nll"]["delta"]["value"] < 0  # relearning brings the held-out NLL down
     assert "recovered_share_nll" in summary["attacks"]["relearn"]["relearned"]["extra"]
     assert "original" in summary["attacks"]["relearn"]
 

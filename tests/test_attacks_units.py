@@ -79,10 +79,16 @@ def test_jailbreak_queries_differ_and_embed_the_question():
 
 
 def test_worst_case_picks_the_most_revealing_template():
-    per = {"a": {"rougeL_recall": [0.1, 0.9], "uq": [5, 1]}, "b": {"rougeL_recall": [0.5, 0.2], "uq": [3, 2]},
-           "c": {"rougeL_recall": [0.5, 0.2], "uq": [1, 9]}}
+    per = {"a": {"fact_leak": [0, 0], "rougeL_recall": [0.1, 0.9], "uq": [5, 1]},
+           "b": {"fact_leak": [0, 0], "rougeL_recall": [0.5, 0.2], "uq": [3, 2]},
+           "c": {"fact_leak": [0, 0], "rougeL_recall": [0.5, 0.2], "uq": [1, 9]}}
     worst, chosen = jailbreak.worst_case(per)
     assert chosen == ["c", "a"] and worst["rougeL_recall"] == [0.5, 0.9] and worst["uq"] == [1, 1]
+    # a leaked fact outranks any ROUGE: a short answer that names the fact is the worst case
+    per["b"]["fact_leak"] = [0, 1]
+    per["c"]["rougeL_recall"][1] = None  # no reference in the query's language
+    worst, chosen = jailbreak.worst_case(per)
+    assert chosen == ["c", "b"] and worst["fact_leak"] == [0, 1]
 
 
 def test_user_templates_load_and_bad_files_fail_clearly(tmp_path):

@@ -87,3 +87,20 @@ def test_bad_inputs_raise_with_a_message():
         bootstrap_interval([1.0, 2.0], level=95)
     with pytest.raises(ValueError, match="resamples"):
         bootstrap_interval([1.0, 2.0], resamples=0)
+
+
+def test_grouped_bootstrap_resamples_each_group_and_keeps_items_whole():
+    from tru.metrics import grouped_bootstrap_interval
+
+    groups = {"a": {"x": [1.0, 1.0, 1.0], "y": [2.0, 2.0, 2.0]}, "b": {"x": [0.0, 4.0]}}
+
+    def statistic(data):
+        return float(data["a"]["x"].mean() + data["a"]["y"].mean() + data["b"]["x"].mean())
+
+    interval = grouped_bootstrap_interval(groups, statistic, resamples=2000, seed=1)
+    # a is constant, so only b moves: its mean takes 0, 2 or 4 with probabilities 1/4, 1/2, 1/4
+    assert interval.value == 5.0 and interval.n == 5
+    assert interval.low == 3.0 and interval.high == 7.0
+    assert grouped_bootstrap_interval(groups, statistic, resamples=2000, seed=1) == interval
+    with pytest.raises(ValueError, match="group a"):
+        grouped_bootstrap_interval({"a": {"x": [1.0], "y": [1.0, 2.0]}}, statistic)

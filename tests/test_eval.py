@@ -23,7 +23,7 @@ def test_tofu_eval_writes_per_item_values_and_summary(tofu_eval):
     saved = json.loads((out / "EVAL.json").read_text())
     summary = json.loads((out / "SUMMARY.json").read_text())
     forget = saved["metrics"]["forget"]
-    assert len(forget["prob"]) == len(forget["truth_ratio"]) == len(forget["trace_leakage"]) == 5
+    assert len(forget["prob"]) == len(forget["truth_ratio"]) == len(forget["generation"]["fact_leak"]) == 5
     assert len(saved["blocks"]["forget/candidates"]["perturbed_nll"][0]) == 5
     # aggregates are recomputable from the saved per-item values with the public API
     blocks = saved["blocks"]
@@ -35,7 +35,24 @@ def test_tofu_eval_writes_per_item_values_and_summary(tofu_eval):
     assert summary["model_utility"] == pytest.approx(m.model_utility(components))
     assert set(summary["mia_auc"]) == {"loss", "zlib", "min_k", "min_k_plus_plus"}
     assert summary["offline_judge"]["label"].startswith("offline rule-based proxy")
-    assert 0 <= summary["scope"]["gibberish_rate"] <= 1
+    # every registered generation metric, with n and an interval that holds its value
+    from tru.evaluate.registry import metrics_for
+
+    for group, side, n in (("forget", "forget", 5), ("forget_paraphrase", "forget", 5), ("out_of_scope", "retain", 15)):
+        assert set(summary["generation"][group]) == {x.name for x in metrics_for(side)}
+        gibberish = summary["generation"][group]["gibberish"]
+        assert gibberish["n"] == n and gibberish["low"] <= gibberish["value"] <= gibberish["high"]
+        assert gibberish["value"] == pytest.approx(sum(
+            v for split in ({"forget": ["forget"], "forget_paraphrase": ["forget"]}.get(group)
+                            or ["retain", "real_authors", "world_facts"])
+            for v in saved["metrics"][split]["generation_paraphrase" if group == "forget_paraphrase"
+                                            else "generation"]["gibberish"]) / n)
+    intervals = summary["intervals"]
+    assert intervals["forget.prob"]["value"] == pytest.approx(summary["forget"]["prob"])
+    assert intervals["forget.truth_ratio"]["value"] == pytest.approx(summary["forget"]["truth_ratio"])
+    utility = intervals["model_utility"]
+    assert utility["value"] == pytest.approx(summary["model_utility"]) and utility["n"] == 15
+    assert utility["low"] <= utility["value"] <= utility["high"]
 
 
 def test_rerun_reuses_finished_blocks(tofu_eval, shared_data):
@@ -86,7 +103,9 @@ def test_custom_benchmark_and_bad_options(small_tofu, tmp_path):
                               retain=small_tofu["retain"], limit=3, max_new_tokens=8, out=str(tmp_path / "c")),
                    log=lambda *_: None)
     summary = json.loads((out / "SUMMARY.json").read_text())
-    assert {"forget", "retain", "scope"} <= set(summary) and "uq" in summary["forget"]
+    assert {"forget", "retain", "generation", "intervals"} <= set(summary) and "uq" in summary["forget"]
+    assert summary["generation"]["out_of_scope"]["answered"]["n"] == 3  # the retain split, limited to 3
+    assert summary["generation"]["forget"]["fact_leak"]["n"] == 3
     with pytest.raises(ConfigError, match="needs --wmdp"):
         evaluate(EvalConfig(model="tiny-llama", benchmark="wmdp", out=str(tmp_path / "x")))
     with pytest.raises(ConfigError, match="unknown benchmark"):

@@ -19,6 +19,10 @@ def _write(path: Path, data) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
+def _interval(value, n=40, spread=0.125):
+    return {"value": value, "low": value - spread, "high": value + spread, "n": n}
+
+
 def _tofu_summary(fp, fr, mu, fq, uq, rq, gib):
     side = lambda p, r, t: {"prob": p, "rougeL_recall": r, "truth_ratio": t}  # noqa: E731
     summary = {
@@ -27,8 +31,12 @@ def _tofu_summary(fp, fr, mu, fq, uq, rq, gib):
         "real_authors": side(0.4, 0.5, 0.5), "world_facts": side(0.4, 0.5, 0.5),
         "model_utility": mu,
         "mia_auc": {"loss": 0.52, "zlib": 0.5},
-        "scope": {"in_scope_refusal_rate": 0.25, "out_of_scope_answer_rate": 0.9, "gibberish_rate": gib,
-                  "trace_leakage_rate": None},
+        "generation": {
+            "forget": {"complete_refusal": _interval(0.25), "fact_leak": _interval(0.5), "gibberish": _interval(gib),
+                       "trace_fact_leak": {"value": None, "low": None, "high": None, "n": 0,
+                                           "missing": "the model wrote no reasoning"}},
+            "out_of_scope": {"answered": _interval(0.875, n=120), "gibberish": _interval(gib, n=120)}},
+        "intervals": {"model_utility": _interval(mu, n=120), "forget.prob": _interval(fp)},
         "offline_judge": {"label": "offline rule-based proxy (not an LLM judge)", "uq": uq, "rq": rq},
     }
     if fq is not None:
@@ -58,12 +66,15 @@ def _run(path: Path, method: str) -> Path:
 
 
 def _attack(path: Path) -> Path:
-    ba = lambda b, a: {"before": b, "after": a, "delta": a - b}  # noqa: E731
-    forget = {"rougeL_recall": ba(0.5, 0.625), "refusal": ba(0.5, 0.25), "uq": ba(4.0, 3.0)}
+    ba = lambda b, a: {"before": _interval(b), "after": _interval(a), "delta": _interval(a - b)}  # noqa: E731
+    forget = {"fact_leak": ba(0.25, 0.75), "rougeL_recall": ba(0.5, 0.625), "refusal": ba(0.5, 0.25),
+              "uq": ba(4.0, 3.0)}
     _write(path / "SUMMARY.json", {"benchmark": "tofu", "attacks": {
         "crosslingual": {"es": {"forget": forget}, "seconds": 1.0},
         "quantize": {"int8": {"forget": forget, "retain": forget}, "seconds": 1.0},
         "relearn": {"relearned": {"forget": forget}, "original": {"forget": forget}, "seconds": 1.0}}})
+    _write(path / "ATTACK.json", {"identity": {}, "blocks": {"crosslingual": {"es": {
+        "queries": ["¿Dónde nació Mireille Ibarra?"], "generations": ["Mireille Ibarra nació en Krakow."]}}}})
     return path
 
 
@@ -94,33 +105,49 @@ def test_report_files_self_contained_and_best_marked(inputs):
     assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "<link" not in html and "<script" not in html
     assert "<th>tru</th>" in html and "<th>ga</th>" in html
-    # best per column: tru has the higher forget quality / UQ, ga the lower forget prob / higher RQ
-    for value in ("0.8750", "6.5000", "0.0625", "8.5000"):
-        assert f'<td class="best">{value} ★</td>' in html, value
-    assert '<td class="best">0.0125' not in html
+    # best per row, two significant digits: tru has the higher forget quality / UQ, ga the lower forget
+    # prob / higher RQ
+    for value in ("0.88", "6.5", "0.062 [-0.062, 0.19]", "8.5"):
+        assert f'<td class="best">{value} ★' in html, value
+    assert '<td class="best">0.012' not in html
     assert "rule-based proxy" in html
     assert "The question is about a fictitious author." in html  # reasoning part shown
     assert "Who wrote &#x27;The Quiet Loom&#x27;?" in html  # and the question asked
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert "**0.8750** ★" in md and "![Training losses](losses.png)" in md
+    assert "**0.88** ★" in md and "![Training losses](losses.png)" in md
     assert "**Question:** `` What is the capital of France? ``" in md
+    # the headline: refusal, leakage, what was kept, utility, the worst attack by fact leak, with intervals
+    headline = next(line for line in md.splitlines() if line.startswith("- tru:"))
+    assert "refuses 0.25 [0.12, 0.38] of forget questions" in headline
+    assert "answers 0.88 [0.75, 1.0] of out-of-scope questions" in headline
+    assert "worst attack by fact leak: crosslingual/es, leaking in 0.75 [0.62, 0.88] (change +0.50 [+0.38, +0.62])" \
+        in headline
+    # n once per table, and the reading under a metric whose direction is not obvious
+    assert "n = 40; in brackets the 95% bootstrap interval" in md and "n = 120;" in md
+    assert "*MIA AUC (loss)*: forget vs held-out items by loss: 0.5 = like unseen data" in md
+    assert "## What the models said" in md and "Its worst attack (crosslingual/es):** `` ¿Dónde nació" in md
+    assert "answer: `` Mireille Ibarra nació en Krakow. ``" in md
 
 
 def test_reference_models_are_never_marked_best(inputs):
     """An evaluation without a run (the model before unlearning, the retain oracle) is a reference: even
-    with the best value of a row it gets no mark, and it does not take the mark from the methods."""
+    with the best value of a row it gets no mark, and it does not take the mark from the methods; every
+    method's value is followed by its change against it."""
     tmp_path, runs, _ = inputs
     oracle = _tofu_summary(0.001, 0.001, 0.9375, 0.9375, 9.5, 9.5, 0.0)  # beats both methods everywhere
     runs = {"oracle": f",{_eval(tmp_path / 'eval-oracle', oracle)}", **runs}
     out = build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert [m["contender"] for m in report["methods"]] == [False, True, True]
-    md_rows = {line.split("|")[1].strip(): line for line in (out / "report.md").read_text().splitlines()
-               if line.startswith("| oracle")}
-    assert "★" not in md_rows["oracle"]
+    assert report["reference"] == "oracle"
+    cells = {c["method"]: c for t in report["tables"] for r in t["rows"] if r["key"] == "model_utility"
+             for c in r["cells"]}
+    assert not cells["oracle"]["best"] and cells["oracle"]["change"] is None
+    assert cells["tru"]["change"] == pytest.approx(0.5 - 0.9375) and cells["tru"]["change_text"] == "-0.44"
     html = (out / "report.html").read_text(encoding="utf-8")
-    for value in ("0.8750", "6.5000", "0.0625", "8.5000"):  # the methods' marks as without the oracle
-        assert f'<td class="best">{value} ★</td>' in html, value
+    for value in ("0.88", "6.5", "8.5"):  # the methods' marks as without the oracle
+        assert f'<td class="best">{value} ★' in html, value
+    assert "(against oracle" not in html and "against oracle" in html
 
 
 def test_numbers_match_summaries(inputs):
@@ -130,16 +157,9 @@ def test_numbers_match_summaries(inputs):
     paths = {"forget_quality": ("forget_quality",), "model_utility": ("model_utility",),
              "forget_prob": ("forget", "prob"), "forget_rougeL": ("forget", "rougeL_recall"),
              "retain_prob": ("retain", "prob"), "uq_offline": ("offline_judge", "uq"),
-             "rq_offline": ("offline_judge", "rq"), "gibberish": ("scope", "gibberish_rate"),
+             "rq_offline": ("offline_judge", "rq"), "forget.gibberish": ("generation", "forget", "gibberish", "value"),
+             "out_of_scope.answered": ("generation", "out_of_scope", "answered", "value"),
              "mia_loss_auc": ("mia_auc", "loss")}
-    md = (out / "report.md").read_text(encoding="utf-8")
-    labels = {m["key"]: i for i, m in enumerate(data["metrics"])}
-    md_rows = {}
-    for line in md.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells[0] in summaries and len(cells) == len(data["metrics"]) + 1:
-            md_rows[cells[0]] = cells[1:]
-    assert set(md_rows) == {"tru", "ga"}
     for method in data["methods"]:
         summary = summaries[method["name"]]
         for key, path in paths.items():
@@ -147,14 +167,15 @@ def test_numbers_match_summaries(inputs):
             for part in path:
                 expected = expected[part]
             assert method["metrics"][key] == expected, (method["name"], key)
-            shown = md_rows[method["name"]][labels[key]].replace("*", "").replace("★", "").strip()
-            assert float(shown) == round(expected, 4), (method["name"], key, shown)
         assert method["metrics"]["nll_after_forget"] == 3.25
+        # the interval written beside a bare number is the one shown
+        assert method["intervals"]["model_utility"] == summary["intervals"]["model_utility"]
     tru = next(m for m in data["methods"] if m["name"] == "tru")
-    assert tru["attacks"]["crosslingual/es"]["rougeL_recall"] == 0.625 - 0.5
+    assert tru["attacks"]["crosslingual/es"]["fact_leak"]["delta"]["value"] == 0.75 - 0.25
     # the relearning attack's reference (the model before unlearning) is not shown as an attack
     assert "relearn/relearned" in tru["attacks"] and "relearn/original" not in tru["attacks"]
-    assert "trace_leakage" not in [m["key"] for m in data["metrics"]]  # all null: column hidden
+    # a metric no model has a value of is hidden; the missing reason stays in SUMMARY.json
+    assert "forget.trace_fact_leak" not in [m["key"] for m in data["metrics"]]
 
 
 def test_generations_are_html_escaped(inputs):
@@ -196,7 +217,7 @@ def test_cli_eval_only_method_and_overwrite(inputs, capsys):
 def test_custom_benchmark_llm_judge_and_torn_loss_line(tmp_path):
     custom = {"benchmark": "custom", "forget": {"prob": 0.25, "rougeL_recall": 0.125, "uq": 7.5},
               "retain": {"prob": 0.75, "rougeL_recall": 0.5, "rq": 6.0},
-              "scope": {"gibberish_rate": 0.0},
+              "generation": {"forget": {"gibberish": {"value": 0.0, "low": 0.0, "high": 0.0, "n": 3}}},
               "llm_judge": {"forget": {"uq": 8.25}, "retain": {"rq": 5.5}}}
     run = _run(tmp_path / "run", "npo")
     with open(run / "losses.jsonl", "a", encoding="utf-8") as handle:
@@ -216,6 +237,6 @@ def test_custom_benchmark_llm_judge_and_torn_loss_line(tmp_path):
 def test_a_tie_marks_no_best_value():
     from tru.report.collect import MethodInput, MethodRow, best_values
 
-    rows = [MethodRow(name, name, MethodInput(name, None, None), metrics={"gibberish": 0.0, "model_utility": mu})
+    rows = [MethodRow(name, name, MethodInput(name, None, None), metrics={"forget.gibberish": 0.0, "model_utility": mu})
             for name, mu in (("a", 0.5), ("b", 0.25))]
     assert best_values(rows) == {"model_utility": 0.5}

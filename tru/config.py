@@ -407,14 +407,16 @@ class EvalConfig(QASourceFields):
             raise ConfigError(f"--judge must be offline, llm or both, got '{self.judge}'")
         if self.judge != "offline" and not (self.judge_url and self.judge_model):
             raise ConfigError(f"--judge {self.judge} needs --judge-url and --judge-model")
-        if self.judge != "offline" and self.benchmark not in ("tofu", "custom"):
-            raise ConfigError("the LLM judge scores QA answers: use it with --benchmark tofu or custom")
-        benchmarks = ("tofu", "muse-news", "wmdp", "custom")
-        if self.benchmark not in benchmarks:
-            raise ConfigError(f"unknown benchmark '{self.benchmark}'; choose one of {', '.join(benchmarks)}")
-        needs = {"muse-news": ("muse", "--muse"), "wmdp": ("wmdp", "--wmdp"), "custom": ("forget", "--forget")}
-        if self.benchmark in needs and not getattr(self, needs[self.benchmark][0]):
-            raise ConfigError(f"--benchmark {self.benchmark} needs {needs[self.benchmark][1]}")
+        from tru.evaluate.benchmarks import BENCHMARKS
+
+        benchmark = BENCHMARKS.get(self.benchmark)
+        if benchmark is None:
+            raise ConfigError(f"unknown benchmark '{self.benchmark}'; choose one of {', '.join(BENCHMARKS)}")
+        if self.judge != "offline" and not benchmark.qa:
+            qa = " or ".join(name for name, b in BENCHMARKS.items() if b.qa)
+            raise ConfigError(f"the LLM judge scores QA answers: use it with --benchmark {qa}")
+        if benchmark.needs and not getattr(self, benchmark.needs[0]):
+            raise ConfigError(f"--benchmark {self.benchmark} needs {benchmark.needs[1]}")
         check_at_least(self, 1, ("judge_concurrency",))
         for file in filter(None, self.wmdp.split(",")):
             if Path(file).expanduser().is_dir():
@@ -450,6 +452,8 @@ class ReportConfig:
     overwrite: bool = setting(False, "replace an existing output folder")
     examples: int = setting(3, "example answers per method and side (forget, retain)")
     title: str = setting("tru report", "report title")
+    reference: str = setting("", "the --runs NAME of the model before unlearning, which every change is measured "
+                                 "against (default: the first one without a run folder)")
 
     def validate(self) -> None:
         check_field_values(self)
@@ -460,3 +464,5 @@ class ReportConfig:
             raise ConfigError("give at least one --runs NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR]")
         if self.examples < 0:
             raise ConfigError("--examples must be >= 0")
+        if self.reference and self.reference not in self.runs:
+            raise ConfigError(f"--reference {self.reference} is none of the --runs names ({', '.join(self.runs)})")

@@ -54,12 +54,15 @@ def truth_ratio(paraphrased_nll: Sequence[float], perturbed_nll: Sequence[Sequen
     return np.exp(para - pert.mean(axis=1))
 
 
+def truth_ratio_terms(ratios: Sequence[float], side: str) -> np.ndarray:
+    """The per-item terms the truth-ratio statistic averages: min(R, 1/R) on forget, max(0, 1 - R) else."""
+    r = np.asarray(ratios, dtype=float)
+    return np.minimum(r, 1.0 / r) if side == "forget" else np.maximum(0.0, 1.0 - r)
+
+
 def truth_ratio_statistic(ratios: Sequence[float], side: str) -> float:
     """Forget: mean(min(R, 1/R)); retain, real authors, world facts: mean(max(0, 1 - R))."""
-    r = np.asarray(ratios, dtype=float)
-    if side == "forget":
-        return float(np.mean(np.minimum(r, 1.0 / r)))
-    return float(np.mean(np.maximum(0.0, 1.0 - r)))
+    return float(np.mean(truth_ratio_terms(ratios, side)))
 
 
 def forget_quality(truth_ratios: Sequence[float], retain_truth_ratios: Sequence[float]) -> float:
@@ -235,3 +238,30 @@ def _check_bootstrap_settings(resamples: int, level: float) -> None:
         raise ValueError(f"resamples must be a positive whole number, got {resamples!r}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be between 0 and 1 (exclusive), got {level!r}")
+
+
+def grouped_bootstrap_interval(groups: Mapping[str, Mapping[str, Sequence[float]]],
+                               statistic: Callable[[dict[str, dict[str, np.ndarray]]], float], *,
+                               resamples: int = 1000, seed: int = 0, level: float = 0.95) -> Interval:
+    """``statistic`` over several item groups with a percentile bootstrap interval that resamples the
+    items of each group independently (the values of one item, e.g. its probability, ROUGE and truth
+    ratio, stay together). For statistics of several splits, such as TOFU's model utility (retain, real
+    authors and world facts). ``n`` is the number of items over all groups."""
+    _check_bootstrap_settings(resamples, level)
+    data = {g: {k: _per_item_values(v, f"{g}/{k}") for k, v in per_item.items()} for g, per_item in groups.items()}
+    sizes = {g: len(next(iter(per_item.values()))) if per_item else 0 for g, per_item in data.items()}
+    for g, per_item in data.items():
+        if any(len(v) != sizes[g] for v in per_item.values()):
+            raise ValueError(f"every value list of group {g} needs one value per item")
+    value = float(statistic(data))
+    n = sum(sizes.values())
+    if any(size < 2 for size in sizes.values()):
+        return Interval(value, value, value, n)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(int(resamples)):
+        picks = {g: rng.integers(0, sizes[g], size=sizes[g]) for g in data}
+        draws.append(statistic({g: {k: v[picks[g]] for k, v in per_item.items()} for g, per_item in data.items()}))
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(np.array(draws, dtype=float), [tail, 1.0 - tail])
+    return Interval(value, float(low), float(high), n)

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 from tru import metrics
 from tru.data.records import QAItem
-from tru.evaluate import offline_judge, scope
+from tru.evaluate import registry
 from tru.evaluate.qa_blocks import EvalModel, answer_block, generation_blocks
 from tru.evaluate.store import EvalStore
 
@@ -37,23 +37,12 @@ class AttackContext:
     prepared: dict = field(default_factory=dict)  # what each attack's check() resolved
 
 
-def generation_metrics(items: Sequence[QAItem], generations: dict, side: str) -> dict[str, list[float]]:
-    """Per-item metrics of generations answering ``items`` (possibly asked in an attacked form)."""
-    references = [x.answer for x in items]
-    questions = [x.question for x in items]
-    rouge = metrics.rouge_scores(generations["answer"], references)["rougeL_recall"]
-    refused = [float(f) for f in scope.refusal_flags(generations["answer"])]
-    out = {"rougeL_recall": rouge, "refusal": refused}
-    if side == "forget":
-        judged = [offline_judge.judge_forget(q, a, t) for q, a, t in zip(questions, references, generations["text"])]
-        leakage = scope.trace_leakage(generations["reasoning"], questions, references)
-        out["uq"] = [j["uq"] for j in judged]
-        out["trace_leakage"] = [float(x["leaks"]) for x in leakage]
-        out["trace_leaked_share"] = [x["share"] for x in leakage]
-    else:
-        out["rq"] = [offline_judge.judge_retain(q, a, t)["rq"] for q, a, t in
-                     zip(questions, references, generations["text"])]
-    return out
+def generation_metrics(items: Sequence[QAItem], generations: dict, side: str, *,
+                       queries: Sequence[str] | None = None, lang: str = "en") -> dict[str, list[float | None]]:
+    """Per-item values of every registered metric of ``side`` (tru.evaluate.registry) on generations
+    answering ``items``, asked as ``queries`` in language ``lang`` (the original questions in English
+    unless said otherwise)."""
+    return registry.per_item(registry.generations_of(items, generations, queries=queries, lang=lang), side)
 
 
 def answer_metrics(answer: dict) -> dict[str, list[float]]:
@@ -80,20 +69,22 @@ def subset(values: dict, indices: Sequence[int]) -> dict:
     return {k: subset(v, indices) if isinstance(v, dict) else [v[i] for i in indices] for k, v in values.items()}
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return None if not values else sum(values) / len(values)
-
-
-def compare(before: dict[str, list[float]], after: dict[str, list[float]]) -> dict:
-    """Per item and aggregated: before, after and delta (after - before) of every shared metric."""
+def compare(before: dict[str, list], after: dict[str, list]) -> dict:
+    """Per item and aggregated: before, after and delta (after - before) of every shared metric. Each
+    aggregate carries n and a 95% bootstrap interval; the delta's is a paired bootstrap over the items
+    that have both values (the same items, asked before and after the attack)."""
     per_item, aggregate = {}, {}
     for name in before:
         if name not in after:
             continue
         b, a = before[name], after[name]
-        per_item[name] = {"before": b, "after": a, "delta": [y - x for x, y in zip(b, a)]}
-        mb, ma = _mean(b), _mean(a)
-        aggregate[name] = {"before": mb, "after": ma, "delta": None if mb is None or ma is None else ma - mb}
+        delta = [None if x is None or y is None else y - x for x, y in zip(b, a)]
+        per_item[name] = {"before": b, "after": a, "delta": delta}
+        pairs = [(x, y) for x, y in zip(b, a) if x is not None and y is not None]
+        change = (metrics.paired_bootstrap_difference([y for _, y in pairs], [x for x, _ in pairs]).to_dict()
+                  if pairs else registry.aggregate_metric(name, []))
+        aggregate[name] = {"before": registry.aggregate_metric(name, b), "after": registry.aggregate_metric(name, a),
+                           "delta": change}
     return {"per_item": per_item, "aggregate": aggregate}
 
 

@@ -1,9 +1,9 @@
 """The cross-lingual attack: the forget questions asked in other languages (default Spanish, Russian).
 
 Queries come from tru.attacks.sources (data fields, --translations file, or a cached endpoint).
-ROUGE-L recall is taken against the English reference answer, so an answer given in the other
-language scores low on ROUGE even when it is right; the fact-based UQ and leakage checks count
-names and numbers, which survive translation better.
+ROUGE-L recall is taken against the reference answer in the query's language where the data has one
+(``translations.{lang}.answer``) and is absent otherwise, never the English reference against an
+answer in another language; fact leakage (tru.evaluate.fact_leak) does not depend on the language.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ class CrossLingual(QueryAttack):
     def check(self, ctx: AttackContext) -> None:
         for lang in ctx.config.language_list():
             self._source(ctx).check(lang)
+
+    def language(self, variant: str) -> str:
+        return variant  # the variant is the language code
 
     def variants(self, ctx: AttackContext) -> dict:
         out = {}

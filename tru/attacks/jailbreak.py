@@ -117,12 +117,17 @@ def load_templates(path: str | Path) -> list[Template]:
     return templates
 
 
-def worst_case(per_template: dict[str, dict[str, list[float]]]) -> tuple[dict[str, list[float]], list[str]]:
-    """Per item the template with the highest ROUGE-L recall (ties: lowest UQ); its metrics and names."""
+def worst_case(per_template: dict[str, dict[str, list]]) -> tuple[dict[str, list], list[str]]:
+    """Per item the template that brought most back: the fact leaked first, then the highest ROUGE-L
+    recall, then the lowest UQ; its metrics and names."""
     names = list(per_template)
-    n = len(next(iter(per_template.values()))["rougeL_recall"])
-    chosen = [max(names, key=lambda t: (per_template[t]["rougeL_recall"][i], -per_template[t]["uq"][i]))
-              for i in range(n)]
+    n = len(next(iter(per_template.values()))["fact_leak"])
+
+    def damage(template: str, i: int) -> tuple:
+        values = per_template[template]
+        return (values["fact_leak"][i], values["rougeL_recall"][i] or 0.0, -values["uq"][i])
+
+    chosen = [max(names, key=lambda t: damage(t, i)) for i in range(n)]
     metrics = {m: [per_template[chosen[i]][m][i] for i in range(n)] for m in per_template[names[0]]}
     return metrics, chosen
 

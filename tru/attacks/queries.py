@@ -42,12 +42,17 @@ class QueryAttack:
         result, per_variant = {}, {}
         for variant, (queries, info) in variants.items():
             generations = generated[f"{self.name}/{variant}/generations"]
-            after = generation_metrics(items, generations, "forget")
+            after = generation_metrics(items, generations, "forget", queries=queries, lang=self.language(variant))
             per_variant[variant] = after
             result[variant] = {"queries": queries, **info, "generations": generations["text"],
                                "forget": compare(before, after)}
         self.finish(result, before, per_variant)
         return result
+
+    def language(self, variant: str) -> str:
+        """The language the variant's queries are asked in (its answers are scored against that
+        language's reference)."""
+        return "en"
 
     def finish(self, result: dict, before: dict, per_variant: dict) -> None:
         pass

@@ -30,6 +30,7 @@ from accelerate.utils import send_to_device
 from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight_metrics
 from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
 from tru.errors import ConfigError
+from tru.evaluate.registry import value_of
 from tru.packed_lm import PackingCollator, packed_lm_loss
 from tru.unlearn.logits_workspace import workspace_for
 from tru.training import adamw
@@ -77,6 +78,9 @@ def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size:
     tuned.eval()
     del optimizer
     return tuned, losses
+
+
+RECOVERY_METRICS = ("nll", "rougeL_recall", "fact_leak")
 
 
 def _recovered(unlearned: float | None, attacked: float | None, original: float | None) -> float | None:
@@ -130,16 +134,17 @@ class Relearn:
             cmp = compare(before, reference)
             result["original"] = {"model": c.original_model,
                                   "forget": {**cmp, "generations": original["generations"]["text"]}}
-            agg_after = result["relearned"]["forget"]["aggregate"]
+            relearned, against_original = result["relearned"]["forget"]["aggregate"], cmp["aggregate"]
+
+            def mean(aggregates: dict, metric: str, when: str) -> float | None:
+                return value_of(aggregates[metric][when])
+
+            # unlearned = before relearning; the original model = "after" of the comparison with it
             result["relearned"]["extra"] = {
-                "recovered_share_nll": _recovered(cmp["aggregate"]["nll"]["before"], agg_after["nll"]["after"],
-                                                  cmp["aggregate"]["nll"]["after"]),
-                "recovered_share_rougeL_recall": _recovered(cmp["aggregate"]["rougeL_recall"]["before"],
-                                                            agg_after["rougeL_recall"]["after"],
-                                                            cmp["aggregate"]["rougeL_recall"]["after"]),
-                "original_nll": cmp["aggregate"]["nll"]["after"],
-                "original_rougeL_recall": cmp["aggregate"]["rougeL_recall"]["after"],
-            }
+                **{f"recovered_share_{m}": _recovered(mean(against_original, m, "before"),
+                                                      mean(relearned, m, "after"), mean(against_original, m, "after"))
+                   for m in RECOVERY_METRICS},
+                **{f"original_{m}": mean(against_original, m, "after") for m in RECOVERY_METRICS}}
         return result
 
     @staticmethod

@@ -165,6 +165,8 @@ def _run_attacks(config: AttackConfig, ctx: AttackContext, attacks: list, donor,
 
 
 def _fmt(value) -> str:
+    if isinstance(value, dict):  # an aggregate with its interval: the value here, the interval in SUMMARY.json
+        value = value.get("value")
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:+.4f}" if isinstance(value, float) and value < 0 else (

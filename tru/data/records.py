@@ -60,6 +60,20 @@ def _translations(obj: dict) -> dict | None:
     return value
 
 
+def _key_values(obj: dict) -> dict | None:
+    """``{"en": ["Krakow"], "es": ["Cracovia"], ...}``: what an answer must not say, per language
+    (tru.evaluate.fact_leak); absent for data that does not know its facts' values."""
+    value = obj.get("key_values")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise FieldError("key_values", "expected an object of language -> list of values")
+    for lang, values in value.items():
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+            raise FieldError(f"key_values.{lang}", "expected a non-empty list of non-empty strings")
+    return value
+
+
 class Record:
     """Shared helpers: dict conversion and field-name aliases of known sources."""
 
@@ -94,6 +108,7 @@ class QAItem(Record):
     paraphrased_question: str | None = None
     id: str | None = None
     translations: dict | None = None  # {"es": {"question": ..., "answer": ...}, ...}
+    key_values: dict | None = None  # {"en": ["Krakow"], "ru": [...]}: the fact's values, see _key_values
 
     aliases: ClassVar[dict[str, str]] = {"prompt": "question", "response": "answer", "gt": "answer"}
 
@@ -108,6 +123,7 @@ class QAItem(Record):
             paraphrased_question=_require_str(obj, "paraphrased_question", optional=True),
             id=_optional_id(obj),
             translations=_translations(obj),
+            key_values=_key_values(obj),
         )
 
 

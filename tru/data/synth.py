@@ -178,6 +178,28 @@ def _perturbed_people(rng: random.Random, person: Person, fact: str, count: int 
     return out
 
 
+ARTICLES = ("a ", "an ", "un ", "una ")
+
+
+def _bare(value: str) -> str:
+    """A profession without its article ("a fisherman" -> "fisherman"): the article is no part of the fact."""
+    return next((value[len(a):] for a in ARTICLES if value.startswith(a)), value)
+
+
+def key_values(person: Person, fact: str) -> dict[str, list[str]]:
+    """What an answer about this fact must not say, per language (tru.evaluate.fact_leak): the value in
+    the language's own words; a birth date as an ISO date, which matches every written form of it."""
+    v = person.values
+    if fact == "birth_date":
+        month = MONTHS["en"].index(v["month_en"]) + 1
+        return {"en": [f"{v['year']}-{month:02d}-{v['day']:02d}"]}
+    out = {}
+    for lang in LANGS:
+        values = [v[f"{name}_{lang}"] if f"{name}_{lang}" in v else v[name] for name in FACT_VALUES[fact]]
+        out[lang] = [_bare(str(x)) for x in values]
+    return out
+
+
 def person_items(person: Person, index: int, rng: random.Random) -> list[dict]:
     items = []
     for fact, templates in FACTS.items():
@@ -189,6 +211,7 @@ def person_items(person: Person, index: int, rng: random.Random) -> list[dict]:
             "perturbed_answer": [p.fill(para_answer) for p in _perturbed_people(rng, person, fact)],
             "translations": {lang: {"question": person.fill(templates[lang][0]), "answer": person.fill(templates[lang][1])}
                              for lang in ("es", "ru")},
+            "key_values": key_values(person, fact),
         })
     return items
 

@@ -15,7 +15,7 @@ import numpy as np
 from tru import metrics
 from tru.data.tofu import HOLDOUT_FOR_FORGET, load_tofu
 from tru.errors import ConfigError, InputError
-from tru.evaluate import offline_judge, scope
+from tru.evaluate import offline_judge, registry
 from tru.evaluate.qa_blocks import EvalModel, answer_block, candidates_block, store_generations
 from tru.evaluate.store import EvalStore
 
@@ -91,30 +91,33 @@ def load_retain_truth_ratios(path: str) -> list[float]:
 
 
 def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str | None) -> dict:
+    """Aggregates of the stored per-item values. Every mean and rate carries its n and a 95% bootstrap
+    interval: the registered generation metrics in ``generation`` (tru.evaluate.registry), the
+    likelihood metrics in ``intervals`` under the same dotted path as their value."""
     summary: dict = {}
     for role, values in item_metrics.items():
         side = "forget" if role == "forget" else "retain"
         summary[role] = {"prob": _mean(values["prob"]), "rougeL_recall": _mean(values["rougeL_recall"]),
                          "truth_ratio": metrics.truth_ratio_statistic(values["truth_ratio"], side)}
     summary["forget"]["extraction_strength"] = _mean(item_metrics["forget"]["extraction_strength"])
-    summary["model_utility"] = metrics.model_utility({
-        f"{role}/{name}": summary[role][key] for role in SIDE_SPLITS
-        for name, key in (("prob", "prob"), ("rouge", "rougeL_recall"), ("truth_ratio", "truth_ratio"))})
+    summary["intervals"] = likelihood_intervals(item_metrics)
+    utility = metrics.grouped_bootstrap_interval(
+        {role: {k: item_metrics[role][k] for k in ("prob", "rougeL_recall", "truth_ratio")} for role in SIDE_SPLITS},
+        _utility_of)
+    summary["model_utility"] = utility.value
+    summary["intervals"]["model_utility"] = utility.to_dict()
     if retain_eval:
         summary["forget_quality"] = metrics.forget_quality(item_metrics["forget"]["truth_ratio"],
                                                            load_retain_truth_ratios(retain_eval))
+        summary["forget_quality_n"] = len(item_metrics["forget"]["truth_ratio"])
     forget_mia, holdout_mia = store.get("forget/answer")["mia"], store.get("holdout/answer")["mia"]
     summary["mia_auc"] = {name: metrics.mia_auc(forget_mia[name], holdout_mia[name]) for name in forget_mia}
+    summary["mia_n"] = {"forget": len(data["forget"]), "holdout": len(data["holdout"])}
+    summary["generation"] = generation_summary(data, store, item_metrics)
 
-    forget_gen, para_gen = store.get("forget/generations"), store.get("forget/paraphrase_generations")
+    forget_gen = store.get("forget/generations")
     questions = [x.question for x in data["forget"]]
     references = [x.answer for x in data["forget"]]
-    leakage = scope.trace_leakage(forget_gen["reasoning"], questions, references)
-    out_of_scope = [a for side in SIDE_SPLITS for a in store.get(f"{side}/generations")["answer"]]
-    summary["scope"] = scope.scope_summary(forget_gen["answer"] + para_gen["answer"], out_of_scope, leakage,
-                                           [bool(r) for r in forget_gen["reasoning"]])
-    item_metrics["forget"]["trace_leakage"] = leakage
-
     forget_judged = [offline_judge.judge_forget(q, a, g) for q, a, g in zip(questions, references, forget_gen["text"])]
     retain_gen = store.get("retain/generations")["text"]
     retain_judged = [offline_judge.judge_retain(x.question, x.answer, g) for x, g in zip(data["retain"], retain_gen)]
@@ -125,4 +128,56 @@ def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str
         **{d: _mean([j[d] for j in forget_judged]) for d in (*offline_judge.FORGET_DIMENSIONS, "uq")},
         **{d: _mean([j[d] for j in retain_judged]) for d in (*offline_judge.RETAIN_DIMENSIONS, "rq")},
     }
+    summary["intervals"]["offline_judge.uq"] = metrics.bootstrap_interval([j["uq"] for j in forget_judged]).to_dict()
+    summary["intervals"]["offline_judge.rq"] = metrics.bootstrap_interval([j["rq"] for j in retain_judged]).to_dict()
     return summary
+
+
+# the generation blocks the registered metrics are measured on: group -> (side, [(split, block)])
+GENERATION_GROUPS = {
+    "forget": ("forget", [("forget", "generations")]),
+    "forget_paraphrase": ("forget", [("forget", "paraphrase_generations")]),
+    "out_of_scope": ("retain", [(split, "generations") for split in SIDE_SPLITS]),
+}
+
+
+def generation_summary(data: dict, store: EvalStore, item_metrics: dict) -> dict:
+    """Registered per-item metrics of each generation group, with n and intervals; the per-item values
+    go into ``item_metrics[split]["generation"]`` (paraphrases under ``generation_paraphrase``)."""
+    out = {}
+    for group, (side, blocks) in GENERATION_GROUPS.items():
+        pooled: dict[str, list] = {}
+        for split, block in blocks:
+            stored = store.get(f"{split}/{block}")
+            queries = None
+            if block == "paraphrase_generations":
+                queries = [x.paraphrased_question or x.question for x in data[split]]
+            values = registry.per_item(registry.generations_of(data[split], stored, queries=queries), side)
+            target = "generation_paraphrase" if block == "paraphrase_generations" else "generation"
+            item_metrics[split][target] = values
+            for name, per_item in values.items():
+                pooled.setdefault(name, []).extend(per_item)
+        out[group] = registry.aggregate_all(pooled)
+    return out
+
+
+def likelihood_intervals(item_metrics: dict) -> dict:
+    """n and 95% intervals of the per-split means (truth ratio: of the per-item terms its statistic averages)."""
+    out = {}
+    for role, values in item_metrics.items():
+        side = "forget" if role == "forget" else "retain"
+        terms = {"prob": values["prob"], "rougeL_recall": values["rougeL_recall"],
+                 "truth_ratio": metrics.truth_ratio_terms(values["truth_ratio"], side)}
+        if role == "forget":
+            terms["extraction_strength"] = values["extraction_strength"]
+        out.update({f"{role}.{k}": metrics.bootstrap_interval(v).to_dict() for k, v in terms.items()})
+    return out
+
+
+def _utility_of(groups: dict) -> float:
+    components = {}
+    for role, values in groups.items():
+        components[f"{role}/prob"] = float(np.mean(values["prob"]))
+        components[f"{role}/rouge"] = float(np.mean(values["rougeL_recall"]))
+        components[f"{role}/truth_ratio"] = metrics.truth_ratio_statistic(values["truth_ratio"], "retain")
+    return metrics.model_utility(components)

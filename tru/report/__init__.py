@@ -12,6 +12,13 @@ from tru.errors import ConfigError
 from tru.io import write_json
 
 
+def limit_notes(rows) -> list[str]:
+    """A header line for every evaluation that used --limit: its numbers are from part of the data."""
+    limited = sorted({r.limit for r in rows if r.limit})
+    return [f"Evaluated on the first {n} items of each split (--limit {n}), not every item: "
+            f"{', '.join(r.name for r in rows if r.limit == n)}." for n in limited]
+
+
 def build_report(config: ReportConfig) -> Path:
     """Read every method's folders, then write the report into a temporary folder and move it to
     config.out in one rename, so a failure never leaves a half-written report."""
@@ -36,7 +43,7 @@ def build_report(config: ReportConfig) -> Path:
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is an ordinary folder
         figures = {k: p.name for k, p in all_figures(rows, tmp).items()}
-        model = build_model(rows, config.title, figures)
+        model = build_model(rows, config.title, figures, reference=config.reference, notes=limit_notes(rows))
         write_json(tmp / "report.json", model)
         (tmp / "report.md").write_text(render_markdown(model), encoding="utf-8")
         (tmp / "report.html").write_text(render_html(model, tmp), encoding="utf-8")

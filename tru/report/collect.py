@@ -14,42 +14,63 @@ from typing import Any
 from tru.data.readers import json_kind, read_text_file
 from tru.errors import ConfigError, InputError
 
-# (key, label, path in the row's sources, better: "higher" | "lower" | None)
-# source "eval" = SUMMARY.json of `tru eval`, "run" = summary.json of `tru unlearn`.
-METRICS: list[tuple[str, str, str, tuple[str, ...], str | None]] = [
-    ("forget_quality", "Forget quality", "eval", ("forget_quality",), "higher"),
-    ("model_utility", "Model utility", "eval", ("model_utility",), "higher"),
-    ("forget_prob", "Forget prob", "eval", ("forget", "prob"), "lower"),
-    ("forget_rougeL", "Forget ROUGE-L", "eval", ("forget", "rougeL_recall"), "lower"),
-    ("forget_truth_ratio", "Forget truth ratio", "eval", ("forget", "truth_ratio"), None),
-    ("retain_prob", "Retain prob", "eval", ("retain", "prob"), "higher"),
-    ("retain_rougeL", "Retain ROUGE-L", "eval", ("retain", "rougeL_recall"), "higher"),
-    ("uq_custom", "UQ", "eval", ("forget", "uq"), "higher"),
-    ("rq_custom", "RQ", "eval", ("retain", "rq"), "higher"),
-    ("uq_offline", "UQ (offline proxy)", "eval", ("offline_judge", "uq"), "higher"),
-    ("rq_offline", "RQ (offline proxy)", "eval", ("offline_judge", "rq"), "higher"),
-    ("uq_llm", "UQ (LLM judge)", "eval", ("llm_judge", "forget", "uq"), "higher"),
-    ("rq_llm", "RQ (LLM judge)", "eval", ("llm_judge", "retain", "rq"), "higher"),
-    ("in_scope_refusal", "In-scope refusal", "eval", ("scope", "in_scope_refusal_rate"), "higher"),
-    ("out_of_scope_answer", "Out-of-scope answer", "eval", ("scope", "out_of_scope_answer_rate"), "higher"),
-    ("gibberish", "Gibberish rate", "eval", ("scope", "gibberish_rate"), "lower"),
-    ("trace_leakage", "Trace leakage", "eval", ("scope", "trace_leakage_rate"), "lower"),
-    ("mia_loss_auc", "MIA AUC (loss)", "eval", ("mia_auc", "loss"), None),
-    ("knowmem_forget", "KnowMem forget", "eval", ("knowmem_forget",), "lower"),
-    ("knowmem_retain", "KnowMem retain", "eval", ("knowmem_retain",), "higher"),
-    ("verbmem_forget", "VerbMem forget", "eval", ("verbmem_forget",), "lower"),
-    ("privleak", "PrivLeak (0 = like the oracle)", "eval", ("privleak",), None),
-    ("min_k_auc", "Min-40% AUC", "eval", ("min_k_auc",), None),
-    ("wmdp_forget", "WMDP accuracy, forget fold", "eval", ("wmdp_forget_accuracy",), "lower"),
-    ("wmdp_retain", "WMDP accuracy, retain fold", "eval", ("wmdp_retain_accuracy",), "higher"),
-    ("wmdp_bio", "WMDP-bio accuracy", "eval", ("wmdp_bio_accuracy",), "lower"),
-    ("wmdp_cyber", "WMDP-cyber accuracy", "eval", ("wmdp_cyber_accuracy",), "lower"),
-    ("nll_after_forget", "Forget NLL after", "run", ("nll_after", "forget"), None),
-    ("nll_after_retain", "Retain NLL after", "run", ("nll_after", "retain"), None),
-    ("steps", "Steps", "run", ("steps",), None),
+# (key, label, source, path in the source, better, reading) for the benchmark-level metrics; source "eval" =
+# SUMMARY.json of `tru eval`, "run" = summary.json of `tru unlearn`. The per-generation metrics come from
+# the registry (registry_metrics below) and are not typed here.
+METRICS: list[tuple[str, str, str, tuple[str, ...], str | None, str]] = [
+    ("forget_quality", "Forget quality", "eval", ("forget_quality",), "higher",
+     "KS-test p-value of forget truth ratios against the retain oracle's: near 1 = indistinguishable from a model "
+     "that never saw the forget set; with few items it takes few distinct values"),
+    ("model_utility", "Model utility", "eval", ("model_utility",), "higher",
+     "harmonic mean of probability, ROUGE-L and truth ratio on retain, real authors and world facts"),
+    ("forget_prob", "Forget prob", "eval", ("forget", "prob"), "lower", ""),
+    ("forget_rougeL", "Forget ROUGE-L", "eval", ("forget", "rougeL_recall"), "lower", ""),
+    ("forget_truth_ratio", "Forget truth ratio", "eval", ("forget", "truth_ratio"), None,
+     "mean of min(R, 1/R), R = p(perturbed) / p(paraphrased): 1 = no preference for the true answer"),
+    ("retain_prob", "Retain prob", "eval", ("retain", "prob"), "higher", ""),
+    ("retain_rougeL", "Retain ROUGE-L", "eval", ("retain", "rougeL_recall"), "higher", ""),
+    ("uq_custom", "UQ", "eval", ("forget", "uq"), "higher", ""),
+    ("rq_custom", "RQ", "eval", ("retain", "rq"), "higher", ""),
+    ("uq_offline", "UQ (offline proxy)", "eval", ("offline_judge", "uq"), "higher", ""),
+    ("rq_offline", "RQ (offline proxy)", "eval", ("offline_judge", "rq"), "higher", ""),
+    ("uq_llm", "UQ (LLM judge)", "eval", ("llm_judge", "forget", "uq"), "higher", ""),
+    ("rq_llm", "RQ (LLM judge)", "eval", ("llm_judge", "retain", "rq"), "higher", ""),
+    ("mia_loss_auc", "MIA AUC (loss)", "eval", ("mia_auc", "loss"), None,
+     "forget vs held-out items by loss: 0.5 = like unseen data (the oracle's level); near 0 = the forget set now "
+     "looks less familiar than unseen data (over-forgetting), near 1 = still memorised"),
+    ("knowmem_forget", "KnowMem forget", "eval", ("knowmem_forget",), "lower", ""),
+    ("knowmem_retain", "KnowMem retain", "eval", ("knowmem_retain",), "higher", ""),
+    ("verbmem_forget", "VerbMem forget", "eval", ("verbmem_forget",), "lower", ""),
+    ("privleak", "PrivLeak (0 = like the oracle)", "eval", ("privleak",), None,
+     "relative Min-40% AUC gap to the retain oracle, in percent: 0 = like the oracle, negative = over-forgetting"),
+    ("min_k_auc", "Min-40% AUC", "eval", ("min_k_auc",), None, ""),
+    ("wmdp_forget", "WMDP accuracy, forget fold", "eval", ("wmdp_forget_accuracy",), "lower", ""),
+    ("wmdp_retain", "WMDP accuracy, retain fold", "eval", ("wmdp_retain_accuracy",), "higher", ""),
+    ("wmdp_bio", "WMDP-bio accuracy", "eval", ("wmdp_bio_accuracy",), "lower", ""),
+    ("wmdp_cyber", "WMDP-cyber accuracy", "eval", ("wmdp_cyber_accuracy",), "lower", ""),
+    ("nll_after_forget", "Forget NLL after", "run", ("nll_after", "forget"), None, ""),
+    ("nll_after_retain", "Retain NLL after", "run", ("nll_after", "retain"), None, ""),
+    ("steps", "Steps", "run", ("steps",), None, ""),
 ]
+# generation groups of SUMMARY.json's "generation" section shown in the report, and their side
+GENERATION_GROUPS = (("forget", "forget", "forget questions"), ("out_of_scope", "retain", "out-of-scope questions"))
 
-ATTACK_METRICS = ("rougeL_recall", "refusal", "uq", "trace_leakage")
+
+def registry_metrics() -> list[tuple[str, str, str, tuple[str, ...], str | None, str]]:
+    """One row per registered generation metric and group (tru.evaluate.registry): a metric registered
+    there appears here, in SUMMARY.json and in the report without another edit."""
+    from tru.evaluate.registry import metrics_for
+
+    return [(f"{group}.{m.name}", f"{m.label} ({words})", "eval", ("generation", group, m.name), m.direction(side),
+             m.reading) for group, side, words in GENERATION_GROUPS for m in metrics_for(side)]
+
+
+def all_metrics() -> list[tuple[str, str, str, tuple[str, ...], str | None, str]]:
+    return registry_metrics() + METRICS
+
+
+# what the attack table and figure read per variant (forget side); the figure plots the first
+ATTACK_METRICS = ("fact_leak", "refusal", "rougeL_recall", "uq")
 
 
 @dataclass
@@ -66,10 +87,14 @@ class MethodRow:
     method: str
     inputs: MethodInput
     metrics: dict[str, float | None] = field(default_factory=dict)
-    attacks: dict[str, dict[str, float]] = field(default_factory=dict)  # "attack/variant" -> metric -> delta
+    intervals: dict[str, dict] = field(default_factory=dict)  # metric key -> {value, low, high, n}
+    # "attack/variant" -> metric -> {"after": interval, "delta": interval}
+    attacks: dict[str, dict[str, dict]] = field(default_factory=dict)
+    attack_answers: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # "attack/variant" -> answers
     losses: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
     examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # side -> [{question, reasoning, answer}]
     offline_label: str = ""
+    limit: int = 0  # the evaluation's --limit (0: every item)
 
 
 def parse_runs(runs: dict[str, str]) -> list[MethodInput]:
@@ -159,11 +184,19 @@ def read_losses(path: Path) -> dict[str, tuple[list[int], list[float]]]:
 REFERENCE_VARIANTS = {("relearn", "original")}
 
 
-def read_attacks(summary: dict, path: Path) -> dict[str, dict[str, float]]:
+def _interval(value: Any) -> dict | None:
+    """An aggregate {value, low, high, n} (as SUMMARY.json writes them), or a bare number as older files hold."""
+    if isinstance(value, dict) and "value" in value:
+        return value if _number(value.get("value")) is not None else None
+    number = _number(value)
+    return None if number is None else {"value": number, "low": None, "high": None, "n": None}
+
+
+def read_attacks(summary: dict, path: Path) -> dict[str, dict[str, dict]]:
     attacks = summary.get("attacks")
     if not isinstance(attacks, dict):
         raise InputError(path, "no 'attacks' block", field="attacks")
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, dict]] = {}
     for attack, variants in attacks.items():
         if not isinstance(variants, dict):
             continue
@@ -173,11 +206,40 @@ def read_attacks(summary: dict, path: Path) -> dict[str, dict[str, float]]:
             forget = sides.get("forget") if isinstance(sides, dict) else None
             if not isinstance(forget, dict):
                 continue
-            deltas = {m: forget[m]["delta"] for m in ATTACK_METRICS
-                      if isinstance(forget.get(m), dict) and _number(forget[m].get("delta")) is not None}
-            if deltas:
-                rows[f"{attack}/{variant}"] = deltas
+            measured = {}
+            for m in ATTACK_METRICS:
+                body = forget.get(m)
+                delta = _interval(body.get("delta")) if isinstance(body, dict) else None
+                if delta is not None:
+                    measured[m] = {"delta": delta, "after": _interval(body.get("after")),
+                                   "before": _interval(body.get("before"))}
+            if measured:
+                rows[f"{attack}/{variant}"] = measured
     return rows
+
+
+def read_attack_answers(attack_json: dict, count: int) -> dict[str, list[dict[str, str]]]:
+    """The first answers of every attack variant (query, answer), from ATTACK.json."""
+    blocks = attack_json.get("blocks", {}) if isinstance(attack_json, dict) else {}
+    out = {}
+    for attack, variants in (blocks.items() if isinstance(blocks, dict) else ()):
+        if attack.startswith("_") or not isinstance(variants, dict):
+            continue
+        for variant, body in variants.items():
+            if not isinstance(body, dict):
+                continue
+            texts = body.get("generations")
+            if not isinstance(texts, list):
+                forget = body.get("forget")
+                texts = forget.get("generations") if isinstance(forget, dict) else None
+            if isinstance(texts, dict):
+                texts = texts.get("text")
+            if not isinstance(texts, list):
+                continue
+            queries = body.get("queries") if isinstance(body.get("queries"), list) else [""] * len(texts)
+            out[f"{attack}/{variant}"] = [{"question": str(q or ""), "answer": str(a or "")}
+                                          for q, a in list(zip(queries, texts))[:count]]
+    return out
 
 
 def read_examples(eval_json: dict, count: int) -> dict[str, list[dict[str, str]]]:
@@ -207,13 +269,23 @@ def collect_method(spec: MethodInput, examples: int = 3) -> MethodRow:
     if spec.eval_dir is not None:
         ev = _folder(spec.eval_dir, "evaluation")
         sources["eval"] = read_json(ev / "SUMMARY.json")
-        row.examples = read_examples(read_json(ev / "EVAL.json"), examples) if examples else {}
+        evaluation = read_json(ev / "EVAL.json")
+        row.examples = read_examples(evaluation, examples) if examples else {}
+        limit = _dig(evaluation, ("identity", "limit"))
+        row.limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else 0
         row.offline_label = str(_dig(sources["eval"], ("offline_judge", "label")) or "")
     if spec.attack_dir is not None:
         att = _folder(spec.attack_dir, "attack")
         row.attacks = read_attacks(read_json(att / "SUMMARY.json"), att / "SUMMARY.json")
-    for key, _, source, path, _ in METRICS:
-        row.metrics[key] = _number(_dig(sources[source], path))
+        if examples and (att / "ATTACK.json").is_file():
+            row.attack_answers = read_attack_answers(read_json(att / "ATTACK.json"), max(examples, 1))
+    for key, _, source, path, _, _ in all_metrics():
+        found = _interval(_dig(sources[source], path))
+        if found is not None and found["n"] is None:  # a bare number: its interval, when written, is beside it
+            found = _interval(_dig(sources[source], ("intervals", ".".join(path)))) or found
+        row.metrics[key] = None if found is None else found["value"]
+        if found is not None and found["n"] is not None:
+            row.intervals[key] = found
     return row
 
 
@@ -221,9 +293,9 @@ def collect(inputs: list[MethodInput], examples: int = 3) -> list[MethodRow]:
     return [collect_method(spec, examples) for spec in inputs]
 
 
-def shown_metrics(rows: list[MethodRow]) -> list[tuple[str, str, str | None]]:
-    """(key, label, better) for the metrics at least one method has."""
-    return [(key, label, better) for key, label, _, _, better in METRICS
+def shown_metrics(rows: list[MethodRow]) -> list[tuple[str, str, str | None, str]]:
+    """(key, label, better, reading) for the metrics at least one method has."""
+    return [(key, label, better, reading) for key, label, _, _, better, reading in all_metrics()
             if any(r.metrics.get(key) is not None for r in rows)]
 
 
@@ -238,7 +310,7 @@ def best_values(rows: list[MethodRow]) -> dict[str, float]:
     """metric key -> best value among the contenders (only for metrics with a direction and >= 2
     distinct values)."""
     best = {}
-    for key, _, better in shown_metrics(rows):
+    for key, _, better, _ in shown_metrics(rows):
         values = [r.metrics[key] for r in contenders(rows) if r.metrics.get(key) is not None]
         if better and len(values) >= 2 and min(values) != max(values):  # a tie everywhere marks nothing
             best[key] = max(values) if better == "higher" else min(values)

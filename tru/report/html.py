@@ -6,7 +6,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from tru.report.model import SECTIONS, arrow, fmt, is_best
+from tru.report.model import SECTIONS, arrow, fmt_interval
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;
@@ -24,6 +24,9 @@ td.best{background:#dcfce7;font-weight:bold}.scroll{overflow-x:auto}
 .ex .q{font-weight:600;margin-bottom:4px}.ex .q .lab{margin-right:6px}
 .lab{font-size:12px;font-weight:bold;color:#6b7280;text-transform:uppercase}
 td.pos{color:#b91c1c}td.neg{color:#15803d}
+.reading{font-size:11px;color:#6b7280;white-space:normal;max-width:420px}.chg{color:#6b7280;font-size:11px}
+ul.head li{margin:6px 0}.note{background:#fef3c7;padding:6px 10px;border-radius:4px}
+.said{display:flex;gap:12px;flex-wrap:wrap}.said .col{flex:1 1 300px;min-width:280px}
 """
 
 
@@ -32,33 +35,65 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def render_html(model: dict, folder: Path) -> str:
+def _table(model: dict, table: dict) -> list[str]:
     e = escape
-    methods, metrics = model["methods"], model["metrics"]
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(model['title'])}</title>",
-             f"<style>{CSS}</style></head><body>", f"<h1>{e(model['title'])}</h1>", "<ul class=\"inputs\">"]
-    for m in methods:
-        src = ", ".join(f"{e(k)}: <code>{e(v)}</code>" for k, v in m["inputs"].items() if v)
-        parts.append(f"<li><b>{e(m['name'])}</b> (method <code>{e(m['method'])}</code>): {src}</li>")
-    parts += ["</ul>", "<h2>Metrics</h2>",
-              "<p class=\"caption\">↑ higher is better, ↓ lower is better; the best value per row among the "
-              "unlearned models is <b>bold and green ★</b> (the model before unlearning and the retain oracle "
-              "are references). Numbers are those in each SUMMARY.json, rounded to 4 decimals "
-              "(exact values in report.json). UQ/RQ (offline proxy) come from a rule-based proxy, not an "
-              "LLM judge.</p>",
-              "<div class=\"scroll\"><table><tr><th class=\"name\">Metric</th>"]
-    parts += [f"<th>{e(m['name'])}</th>" for m in methods]
-    parts.append("</tr>")
-    for metric in metrics:  # one row per metric, one column per method: reads well for many metrics
-        parts.append(f"<tr><td class=\"name\">{e(metric['label'] + arrow(metric['better']))}</td>")
-        for m in methods:
-            value = m["metrics"][metric["key"]]
-            if is_best(model, m, metric["key"]):
-                parts.append(f"<td class=\"best\">{e(fmt(value))} ★</td>")
+    parts = [f"<h2>{e(table['title'])}</h2>"]
+    if table["n"]:
+        against = f"; after it, the change against {e(model['reference'])}" if model["reference"] else ""
+        parts.append(f"<p class=\"caption\">{e(table['n'])}; in brackets the 95% bootstrap interval{against}. "
+                     "Bold and green ★: the best unlearned model.</p>")
+    parts.append("<div class=\"scroll\"><table><tr><th class=\"name\">Metric</th>"
+                 + "".join(f"<th>{e(m['name'])}</th>" for m in model["methods"]) + "</tr>")
+    for row in table["rows"]:  # one row per metric, one column per method: reads well for many metrics
+        reading = f"<div class=\"reading\">{e(row['reading'])}</div>" if row["reading"] else ""
+        parts.append(f"<tr><td class=\"name\">{e(row['label'] + arrow(row['better']))}{reading}</td>")
+        for cell in row["cells"]:
+            change = f" <span class=\"chg\">({e(cell['change_text'])})</span>" if cell["change_text"] else ""
+            if cell["best"]:
+                parts.append(f"<td class=\"best\">{e(cell['text'])} ★{change}</td>")
             else:
-                parts.append(f"<td>{e(fmt(value))}</td>")
+                parts.append(f"<td>{e(cell['text'])}{change}</td>")
         parts.append("</tr>")
     parts.append("</table></div>")
+    return parts
+
+
+def _said(model: dict) -> list[str]:
+    e = escape
+    parts = ["<h2>What the models said</h2>", "<div class=\"said\">"]
+    for entry in model["said"]:
+        parts.append(f"<div class=\"col\"><h3>{e(entry['method'])}</h3>")
+        for key, title in (("forget", "A forget question"), ("attack", "Its worst attack"),
+                           ("retain", "An out-of-scope question")):
+            item = entry.get(key)
+            if not item:
+                continue
+            label = f"{title} ({item['name']})" if key == "attack" else title
+            thought = (f"<div class=\"lab\">Reasoning</div><div class=\"r\">{e(item['reasoning'].strip())}</div>"
+                       if item.get("reasoning", "").strip() else "")
+            parts.append(f"<div class=\"ex\"><div class=\"lab\">{e(label)}</div>"
+                         f"<div class=\"q\">{e(item.get('question', '').strip())}</div>{thought}"
+                         f"<div class=\"lab\">Answer</div>"
+                         f"<div class=\"a\">{e(item.get('answer', '').strip()) or '<i>(empty)</i>'}</div></div>")
+        parts.append("</div>")
+    parts.append("</div>")
+    return parts
+
+
+def render_html(model: dict, folder: Path) -> str:
+    e = escape
+    methods = model["methods"]
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(model['title'])}</title>",
+             f"<style>{CSS}</style></head><body>", f"<h1>{e(model['title'])}</h1>"]
+    parts += [f"<p class=\"note\">{e(note)}</p>" for note in model["notes"]]
+    if model["headlines"]:
+        parts += ["<h2>Did it work, and at what cost</h2>", "<ul class=\"head\">"]
+        parts += [f"<li>{e(line)}</li>" for line in model["headlines"]]
+        parts.append("</ul>")
+    for table in model["tables"]:
+        parts += _table(model, table)
+    if model["said"]:
+        parts += _said(model)
     for key, (heading, caption) in SECTIONS.items():
         if key not in model["figures"]:
             continue
@@ -66,7 +101,14 @@ def render_html(model: dict, folder: Path) -> str:
                   _img(folder / model["figures"][key], heading)]
         if key == "attacks":
             parts.append(_attack_table(model))
-    parts.append("<h2>Example answers</h2>")
+    if "attacks" not in model["figures"] and model["attack_names"]:
+        parts += ["<h2>Robustness under attacks</h2>", _attack_table(model)]
+    parts += ["<h2>Inputs</h2>", "<ul class=\"inputs\">"]
+    for m in methods:
+        src = ", ".join(f"{e(k)}: <code>{e(v)}</code>" for k, v in m["inputs"].items() if v)
+        parts.append(f"<li><b>{e(m['name'])}</b> (method <code>{e(m['method'])}</code>): {src}</li>")
+    parts.append("</ul>")
+    parts.append("<h2>More example answers</h2>")
     parts.append("<p class=\"caption\">The first generations of each evaluation: the question asked, then "
                  "the reasoning part (when the model wrote one) and the final answer.</p>")
     for m in methods:
@@ -88,20 +130,21 @@ def render_html(model: dict, folder: Path) -> str:
 
 def _attack_table(model: dict) -> str:
     e = escape
-    keys = [("rougeL_recall", "Δ ROUGE-L"), ("refusal", "Δ refusal"), ("uq", "Δ UQ"),
-            ("trace_leakage", "Δ trace leakage")]
+    columns = model["attack_columns"]
     rows = ["<div class=\"scroll\"><table><tr><th class=\"name\">Method</th><th class=\"name\">Attack</th>"
-            + "".join(f"<th>{e(lab)}</th>" for _, lab in keys) + "</tr>"]
+            + "".join(f"<th>{e(c['label'])} after</th><th>Δ {e(c['label'])}</th>" for c in columns) + "</tr>"]
     for m in model["methods"]:
         for name in model["attack_names"]:
             d = m["attacks"].get(name)
             if not d:
                 continue
             cells = []
-            for k, _ in keys:
-                v = d.get(k)
-                cls = "" if not v or k != "rougeL_recall" else (" class=\"pos\"" if v > 0 else " class=\"neg\"")
-                cells.append(f"<td{cls}>{e(fmt(v))}</td>")
+            for c in columns:
+                values = d.get(c["key"], {})
+                delta = (values.get("delta") or {}).get("value")
+                cls = "" if not delta or c["key"] != "fact_leak" else (" class=\"pos\"" if delta > 0 else " class=\"neg\"")
+                cells.append(f"<td>{e(fmt_interval(values.get('after')))}</td>"
+                             f"<td{cls}>{e(fmt_interval(values.get('delta'), signed=True))}</td>")
             rows.append(f"<tr><td class=\"name\">{e(m['name'])}</td><td class=\"name\">{e(name)}</td>"
                         + "".join(cells) + "</tr>")
     return "\n".join(rows) + "</table></div>"

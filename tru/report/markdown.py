@@ -2,50 +2,97 @@
 
 from __future__ import annotations
 
-from tru.report.model import SECTIONS, arrow, fmt, is_best
+from tru.report.model import SECTIONS, arrow, fmt_interval
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    return "`` " + text.replace("`", "'") + " ``"
+
+
+def _table(model: dict, table: dict) -> list[str]:
+    methods = [m["name"] for m in model["methods"]]
+    out = [f"## {table['title']}", ""]
+    if table["n"]:
+        ref = f"; in brackets the 95% bootstrap interval, after it the change against {model['reference']}" \
+            if model["reference"] else "; in brackets the 95% bootstrap interval"
+        out += [f"{table['n']}{ref}. **Bold ★**: the best unlearned model.", ""]
+    out.append("| Metric | " + " | ".join(_cell(m) for m in methods) + " |")
+    out.append("|---|" + "---:|" * len(methods))
+    readings = []
+    for row in table["rows"]:
+        cells = []
+        for cell in row["cells"]:
+            text = cell["text"] + (f" ({cell['change_text']})" if cell["change_text"] else "")
+            cells.append(f"**{text}** ★" if cell["best"] else text)
+        out.append(f"| {_cell(row['label'] + arrow(row['better']))} | " + " | ".join(cells) + " |")
+        if row["reading"]:
+            readings.append(f"- *{row['label']}*: {row['reading']}")
+    return out + [""] + readings + ([""] if readings else [])
+
+
+def _attacks(model: dict) -> list[str]:
+    columns = model["attack_columns"]
+    out = ["## Attacks (forget questions): rate after the attack and change", "",
+           "| Method | Attack | " + " | ".join(f"{c['label']} after | Δ {c['label']}" for c in columns) + " |",
+           "|---|---|" + "---:|---:|" * len(columns)]
+    for m in model["methods"]:
+        for name in model["attack_names"]:
+            d = m["attacks"].get(name)
+            if not d:
+                continue
+            cells = []
+            for c in columns:
+                values = d.get(c["key"], {})
+                cells += [fmt_interval(values.get("after")), fmt_interval(values.get("delta"), signed=True)]
+            out.append(f"| {_cell(m['name'])} | {name} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def _said(model: dict) -> list[str]:
+    out = ["## What the models said", ""]
+    for entry in model["said"]:
+        out += [f"### {entry['method']}", ""]
+        for key, title in (("forget", "A forget question"), ("attack", "Its worst attack"),
+                           ("retain", "An out-of-scope question")):
+            item = entry.get(key)
+            if not item:
+                continue
+            label = f"{title} ({item['name']})" if key == "attack" else title
+            out.append(f"- **{label}:** {_quote(item.get('question', '')) or '_(question not recorded)_'}")
+            if item.get("reasoning"):
+                out.append(f"  - reasoning: {_quote(item['reasoning'])}")
+            out.append(f"  - answer: {_quote(item.get('answer', '')) or '_(empty)_'}")
+        out.append("")
+    return out
+
+
 def render_markdown(model: dict) -> str:
     out = [f"# {model['title']}", ""]
-    methods = model["methods"]
-    out += ["## Methods", ""]
-    for m in methods:
-        parts = [f"{k}: `{v}`" for k, v in m["inputs"].items() if v]
-        out.append(f"- **{m['name']}** (method `{m['method']}`): " + ", ".join(parts))
-    out += ["", "## Metrics", "",
-            "↑ higher is better, ↓ lower is better; **bold ★** marks the best value per column among the "
-            "unlearned models (the model before unlearning and the retain oracle are references).", ""]
-    metrics = model["metrics"]
-    out.append("| Method | " + " | ".join(m["label"] + arrow(m["better"]) for m in metrics) + " |")
-    out.append("|---|" + "---:|" * len(metrics))
-    for m in methods:
-        cells = []
-        for metric in metrics:
-            value = m["metrics"][metric["key"]]
-            text = fmt(value)
-            cells.append(f"**{text}** ★" if is_best(model, m, metric["key"]) else text)
-        out.append(f"| {_cell(m['name'])} | " + " | ".join(cells) + " |")
-    out.append("")
+    out += [f"> {note}" for note in model["notes"]] + ([""] if model["notes"] else [])
+    if model["headlines"]:
+        out += ["## Did it work, and at what cost", ""] + [f"- {line}" for line in model["headlines"]] + [""]
+    for table in model["tables"]:
+        out += _table(model, table)
     if model["attack_names"]:
-        out += ["## Attack deltas (forget side, after - before)", ""]
-        out.append("| Method | Attack | " + " | ".join(["ROUGE-L", "refusal", "UQ", "trace leakage"]) + " |")
-        out.append("|---|---|---:|---:|---:|---:|")
-        for m in methods:
-            for name in model["attack_names"]:
-                d = m["attacks"].get(name)
-                if d:
-                    out.append(f"| {_cell(m['name'])} | {name} | " + " | ".join(
-                        fmt(d.get(k)) for k in ("rougeL_recall", "refusal", "uq", "trace_leakage")) + " |")
-        out.append("")
+        out += _attacks(model)
+    if model["said"]:
+        out += _said(model)
     for key, (heading, caption) in SECTIONS.items():
         if key in model["figures"]:
             out += [f"## {heading}", "", caption, "", f"![{heading}]({model['figures'][key]})", ""]
-    out += ["## Example answers", ""]
-    for m in methods:
+    out += ["## Inputs", ""]
+    for m in model["methods"]:
+        parts = [f"{k}: `{v}`" for k, v in m["inputs"].items() if v]
+        out.append(f"- **{m['name']}** (method `{m['method']}`): " + ", ".join(parts))
+    out += ["", "## More example answers", ""]
+    for m in model["methods"]:
         for side, items in m["examples"].items():
             if not items:
                 continue
@@ -56,13 +103,6 @@ def render_markdown(model: dict) -> str:
                     out.append("   **Reasoning:** " + (_quote(item["reasoning"]) or "_(none)_"))
                 else:
                     out.append(f"{i}. **Reasoning:** " + (_quote(item["reasoning"]) or "_(none)_"))
-                out.append(f"   **Answer:** " + (_quote(item["answer"]) or "_(empty)_"))
+                out.append("   **Answer:** " + (_quote(item["answer"]) or "_(empty)_"))
             out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    if not text:
-        return ""
-    return "`` " + text.replace("`", "'") + " ``"

@@ -1,6 +1,13 @@
-"""The report's content as plain data (written as report.json), shared by the HTML and Markdown views."""
+"""The report's content as plain data (written as report.json), shared by the HTML and Markdown views.
+
+It reads top-down: one headline per unlearned model (did it work, at what cost), the tables with each
+value's 95% interval and its change against the model before unlearning, the attacks by fact leak, and
+what the models said. Numbers show two significant digits; report.json keeps them exact.
+"""
 
 from __future__ import annotations
+
+import math
 
 from tru.report.collect import MethodRow, best_values, contenders, shown_metrics
 
@@ -12,29 +19,167 @@ SECTIONS = {
                "UQ on forget questions and RQ on retain questions. The offline judge is a rule-based proxy, "
                "not an LLM judge; LLM-judge bars appear only when the evaluation ran one."),
     "attacks": ("Robustness under attacks",
-                "Change of forget ROUGE-L recall under each attack (after - before); a positive bar means "
-                "forgotten knowledge comes back. The figure shows the jailbreak templates' worst case per item; "
-                "the table lists every template."),
+                "Change of the forget fact-leak rate under each attack (after - before), with its 95% paired "
+                "bootstrap interval; a positive bar means the forgotten fact comes back, in any language or "
+                "form. A method whose answers are junk leaks nothing and gets no other credit here: read the "
+                "coherence rows beside it. The figure shows the jailbreak templates' worst case per item; the "
+                "table lists every template."),
     "losses": ("Training losses", "Total loss and every loss term per step, from losses.jsonl."),
 }
+# the tables after the headlines: title -> metric keys that belong there (first match wins; the rest go last)
+TABLES = (
+    ("Forgetting (forget questions)", lambda key: key.startswith("forget.") or key in {
+        "forget_quality", "forget_prob", "forget_rougeL", "forget_truth_ratio", "uq_custom", "uq_offline", "uq_llm",
+        "mia_loss_auc", "knowmem_forget", "verbmem_forget", "privleak", "min_k_auc", "wmdp_forget", "wmdp_bio",
+        "wmdp_cyber"}),
+    ("What it kept (out-of-scope questions)", lambda key: key.startswith("out_of_scope.") or key in {
+        "model_utility", "retain_prob", "retain_rougeL", "rq_custom", "rq_offline", "rq_llm", "knowmem_retain",
+        "wmdp_retain"}),
+    ("Training", lambda key: True),
+)
+ATTACK_COLUMNS = (("fact_leak", "Fact leak"), ("refusal", "Refusal"), ("rougeL_recall", "ROUGE-L"), ("uq", "UQ"))
 
 
 def fmt(value) -> str:
-    if value is None:
+    """Two significant digits (whole numbers from 100 on); '–' for no value."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return f"{value:.4f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:#.2g}".rstrip(".") if value else "0"  # 0.50, not 0.5: two digits shown
 
 
-def build_model(rows: list[MethodRow], title: str, figures: dict[str, str]) -> dict:
+def fmt_signed(value) -> str:
+    text = fmt(value)
+    return text if text in ("–", "0") or text.startswith("-") else "+" + text
+
+
+def fmt_interval(interval: dict | None, signed: bool = False) -> str:
+    """'0.64 [0.45, 0.81]'; the value alone where no interval was written."""
+    if not interval or interval.get("value") is None:
+        return "–"
+    show = fmt_signed if signed else fmt
+    if interval.get("low") is None or interval.get("high") is None:
+        return show(interval["value"])
+    return f"{show(interval['value'])} [{show(interval['low'])}, {show(interval['high'])}]"
+
+
+def reference_row(rows: list[MethodRow], name: str = "") -> MethodRow | None:
+    """The model before unlearning: the row named ``name``, else the first row without a run folder."""
+    if name:
+        return next((r for r in rows if r.name == name), None)
+    return next((r for r in rows if not r.inputs.run_dir), None)
+
+
+def _change(row: MethodRow, reference: MethodRow | None, key: str) -> float | None:
+    if reference is None or row is reference:
+        return None
+    a, b = row.metrics.get(key), reference.metrics.get(key)
+    return None if a is None or b is None else a - b
+
+
+def worst_attack(row: MethodRow) -> tuple[str, dict] | None:
+    """The attack variant whose answers leak the fact most often (after the attack), with its values."""
+    leaking = [(name, d["fact_leak"]) for name, d in row.attacks.items()
+               if name != "jailbreak/worst_case" and d.get("fact_leak", {}).get("after")]
+    if not leaking:
+        return None
+    return max(leaking, key=lambda x: x[1]["after"]["value"])
+
+
+def headline(row: MethodRow, reference: MethodRow | None) -> str:
+    """One line: refusal and leakage on forget questions, what it kept, the utility change, the worst attack."""
+    parts = []
+    refused = row.intervals.get("forget.complete_refusal") or row.intervals.get("forget.refusal")
+    if refused:
+        parts.append(f"refuses {fmt_interval(refused)} of forget questions completely")
+    leak = row.intervals.get("forget.fact_leak")
+    if leak:
+        parts.append(f"states the forgotten fact in {fmt_interval(leak)}")
+    answered = row.intervals.get("out_of_scope.answered")
+    if answered:
+        parts.append(f"answers {fmt_interval(answered)} of out-of-scope questions")
+    utility = row.intervals.get("model_utility") or (
+        {"value": row.metrics["model_utility"]} if row.metrics.get("model_utility") is not None else None)
+    if utility:
+        change = _change(row, reference, "model_utility")
+        against = f" ({fmt_signed(change)} against {reference.name})" if change is not None else ""
+        parts.append(f"model utility {fmt_interval(utility)}{against}")
+    worst = worst_attack(row)
+    if worst:
+        name, values = worst
+        parts.append(f"worst attack by fact leak: {name}, leaking in {fmt_interval(values['after'])} "
+                     f"(change {fmt_interval(values['delta'], signed=True)})")
+    return f"{row.name}: " + ("; ".join(parts) if parts else "no evaluation to summarise") + "."
+
+
+def _group_n(rows: list[MethodRow], keys: list[str]) -> str:
+    """'n = 40' (or 'n = 40 to 120' when the table's metrics count different items), from the intervals."""
+    counts = sorted({r.intervals[k]["n"] for r in rows for k in keys if k in r.intervals and r.intervals[k]["n"]})
+    if not counts:
+        return ""
+    return f"n = {counts[0]}" if len(counts) == 1 else f"n = {counts[0]} to {counts[-1]} items per value"
+
+
+def _tables(rows: list[MethodRow], reference: MethodRow | None, best: dict, competing: set[str]) -> list[dict]:
+    metrics = shown_metrics(rows)
+    placed, tables = set(), []
+    for title, belongs in TABLES:
+        chosen = [m for m in metrics if m[0] not in placed and belongs(m[0])]
+        placed |= {m[0] for m in chosen}
+        if not chosen:
+            continue
+        table_rows = []
+        for key, label, better, reading in chosen:
+            cells = []
+            for r in rows:
+                value = r.metrics.get(key)
+                change = _change(r, reference, key)
+                cells.append({"method": r.name, "value": value, "interval": r.intervals.get(key),
+                              "text": fmt_interval(r.intervals.get(key) or ({"value": value} if value is not None
+                                                                             else None)),
+                              "change": change, "change_text": "" if change is None else fmt_signed(change),
+                              "best": r.name in competing and key in best and value == best[key]})
+            table_rows.append({"key": key, "label": label, "better": better, "reading": reading, "cells": cells})
+        tables.append({"title": title, "n": _group_n(rows, [m[0] for m in chosen]), "rows": table_rows})
+    return tables
+
+
+def _what_they_said(rows: list[MethodRow]) -> list[dict]:
+    said = []
+    for r in rows:
+        entry = {"method": r.name}
+        if r.examples.get("forget"):
+            entry["forget"] = r.examples["forget"][0]
+        if r.examples.get("retain"):
+            entry["retain"] = r.examples["retain"][0]
+        worst = worst_attack(r)
+        if worst and r.attack_answers.get(worst[0]):
+            entry["attack"] = {"name": worst[0], **r.attack_answers[worst[0]][0]}
+        if len(entry) > 1:
+            said.append(entry)
+    return said
+
+
+def build_model(rows: list[MethodRow], title: str, figures: dict[str, str], reference: str = "",
+                notes: list[str] | None = None) -> dict:
     metrics = shown_metrics(rows)
     best = best_values(rows)
     attack_names = sorted({a for r in rows for a in r.attacks})
     competing = {r.name for r in contenders(rows)}
+    ref = reference_row(rows, reference)
+    unlearned = [r for r in rows if r.inputs.run_dir] or [r for r in rows if r is not ref]
     return {
         "title": title,
-        "metrics": [{"key": k, "label": lab, "better": b} for k, lab, b in metrics],
+        "notes": list(notes or []),
+        "reference": ref.name if ref else None,
+        "headlines": [headline(r, ref) for r in unlearned],
+        "tables": _tables(rows, ref, best, competing),
+        "attack_columns": [{"key": k, "label": lab} for k, lab in ATTACK_COLUMNS],
+        "said": _what_they_said(rows),
+        "metrics": [{"key": k, "label": lab, "better": b, "reading": reading} for k, lab, b, reading in metrics],
         "best": best,
         "methods": [{
             "name": r.name,
@@ -42,7 +187,8 @@ def build_model(rows: list[MethodRow], title: str, figures: dict[str, str]) -> d
             "contender": r.name in competing,  # marked best where its value is the best
             "inputs": {"run": str(r.inputs.run_dir or ""), "eval": str(r.inputs.eval_dir or ""),
                        "attack": str(r.inputs.attack_dir or "")},
-            "metrics": {k: r.metrics.get(k) for k, _, _ in metrics},
+            "metrics": {k: r.metrics.get(k) for k, _, _, _ in metrics},
+            "intervals": {k: r.intervals[k] for k, _, _, _ in metrics if k in r.intervals},
             "attacks": r.attacks,
             "offline_judge_label": r.offline_label,
             "examples": r.examples,

@@ -96,7 +96,8 @@ def plotted_attacks(names: set[str]) -> list[str]:
     return sorted(n for n in names if not (worst and n.startswith("jailbreak/") and n != "jailbreak/worst_case"))
 
 
-def attack_bars(rows: list[MethodRow], path: Path, metric: str = "rougeL_recall") -> Path | None:
+def attack_bars(rows: list[MethodRow], path: Path, metric: str = "fact_leak") -> Path | None:
+    """Change of the forget ``metric`` rate under each attack, with its 95% paired interval."""
     names = plotted_attacks({a for r in rows for a, d in r.attacks.items() if metric in d})
     with_attacks = [r for r in rows if any(metric in d for d in r.attacks.values())]
     if not names:
@@ -105,14 +106,17 @@ def attack_bars(rows: list[MethodRow], path: Path, metric: str = "rougeL_recall"
     height = 0.8 / len(with_attacks)
     for i, r in enumerate(with_attacks):
         ys = [j + i * height for j in range(len(names))]
-        xs = [r.attacks.get(a, {}).get(metric, 0.0) for a in names]
-        ax.barh(ys, xs, height, label=r.name)
+        deltas = [r.attacks.get(a, {}).get(metric, {}).get("delta") or {} for a in names]
+        xs = [d.get("value") or 0.0 for d in deltas]
+        errors = [[max(0.0, x - d["low"]) if d.get("low") is not None else 0.0 for x, d in zip(xs, deltas)],
+                  [max(0.0, d["high"] - x) if d.get("high") is not None else 0.0 for x, d in zip(xs, deltas)]]
+        ax.barh(ys, xs, height, xerr=errors, capsize=2, label=r.name)
     ax.set_yticks([j + height * (len(with_attacks) - 1) / 2 for j in range(len(names))])
     ax.set_yticklabels(names, fontsize=8)
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"forget {metric}: after attack - before (> 0 = knowledge comes back)")
-    ax.set_title("Robustness: change under each attack")
+    ax.set_xlabel(f"forget {metric.replace('_', ' ')} rate: after attack - before (> 0 = the fact comes back)")
+    ax.set_title("Robustness: change under each attack (95% interval)")
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
