@@ -38,7 +38,10 @@ def test_fast_demo_compares_methods_writes_the_report_and_reuses_every_stage(tmp
     assert {"crosslingual/es", "crosslingual/ru", "paraphrase/paraphrase", "quantize/int4"} <= set(tru["attacks"])
     assert tru["examples"]["forget"][0]["question"].startswith("Where was")
     table = first.split("== comparison ==")[1]
-    header = table.strip().splitlines()[0].split()
+    lines = table.strip().splitlines()
+    # first the headline of each unlearned model, then the table
+    assert [line.split(":")[0] for line in lines[:3]] == ["- tru", "- graddiff", "- npo"]
+    header = next(line for line in lines if line.startswith("metric")).split()
     assert header == ["metric", "finetuned", "retain-oracle", "tru", "graddiff", "npo"]
     assert "Forget quality" in table and "crosslingual/es" in table
     assert "0 of 15 stages reused" in first

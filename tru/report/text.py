@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tru.report.model import arrow, fmt, is_best
+from tru.report.model import arrow, fmt, fmt_interval, is_best
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -15,8 +15,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_text(model: dict) -> str:
-    """One row per metric, one column per method; * marks the best value of a row."""
+    """The headlines, then one row per metric, one column per method; * marks the best value of a row."""
     methods = model["methods"]
+    out = [*model["notes"], *(f"- {line}" for line in model["headlines"])]
+    out += [""] if out else []
     rows = []
     for metric in model["metrics"]:
         cells = [metric["label"] + arrow(metric["better"])]
@@ -24,11 +26,13 @@ def render_text(model: dict) -> str:
             value = m["metrics"][metric["key"]]
             cells.append(fmt(value) + ("*" if is_best(model, m, metric["key"]) else " "))
         rows.append(cells)
-    out = _table(["metric", *(m["name"] + " " for m in methods)], rows)
+    out += _table(["metric", *(m["name"] + " " for m in methods)], rows)
     attacked = [m for m in methods if m["attacks"]]
     if attacked:
-        out += ["", "attacks: change of forget ROUGE-L recall (after - before; > 0: knowledge comes back)"]
-        rows = [[name, *(fmt(m["attacks"].get(name, {}).get("rougeL_recall")) for m in attacked)]
+        out += ["", "attacks: change of the forget fact-leak rate (after - before, 95% interval; > 0: the fact "
+                    "comes back)"]
+        rows = [[name, *(fmt_interval(m["attacks"].get(name, {}).get("fact_leak", {}).get("delta"), signed=True)
+                         for m in attacked)]
                 for name in model["attack_names"]]
         out += _table(["attack", *(m["name"] for m in attacked)], rows)
     out.append("(* best per row among the unlearned models; ↑ higher is better, ↓ lower is better; "
