@@ -61,7 +61,7 @@ def unlearn_config(args, method: str, overrides: dict | None = None, **settings)
                          forget="tofu:forget01", retain="tofu:retain99", tofu=str(data / "tofu"),
                          targets=f"rtofu:{data / 'rtofu' / 'idkcot.jsonl'}", refusals=str(data / "tofu" / "idk.jsonl"),
                          max_length=args.max_length, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-                         **settings)
+                         validation_share=0.0, **settings)  # the whole forget set in every step, as before
 
 
 def prepare(args, method: str, overrides: dict | None = None, **settings):

@@ -101,6 +101,29 @@ def _unlearn(config: UnlearnConfig) -> None:
     run_dir = unlearn(config)
     if is_main_process():
         print(f"unlearned model: {run_dir / 'model'}  (summary: {run_dir / 'summary.json'})")
+        print(scope_check_lines(run_dir))
+
+
+def scope_check_lines(run_dir) -> str:
+    """The end-of-run scope check as the user reads it: the rates, examples, and --until's outcome last."""
+    import json
+
+    from tru.unlearn.validation import headline
+
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    check_file = run_dir / "scope_check.json"
+    if not check_file.exists():
+        return "scope check: none (no held-out questions: --validation-share 0 and no --validation)"
+    check = json.loads(check_file.read_text(encoding="utf-8"))
+    lines = [f"scope check on held-out questions (step {check['step']}): {headline(check)}"]
+    for side in ("forget", "retain"):
+        for example in check.get(f"{side}_examples", []):
+            lines.append(f"  [{side}] {example['question']} -> {' '.join(example['answer'].split())[:160]}")
+    until = summary.get("until")
+    if until:
+        lines.append(f"--until {until['criteria']}: met at step {until['met_at_step']}" if until["met"] else
+                     f"--until {until['criteria']}: NOT met; the best state (step {until['saved_step']}) was saved")
+    return "\n".join(lines)
 
 
 def _eval(config: EvalConfig) -> None:
@@ -189,6 +212,8 @@ def _methods(_args) -> None:
         settings.pop("method")
         shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "(no settings)"
         print(f"{name:9s} streams={'+'.join(METHODS[name].streams)}  {shown}")
+        for preset, values in METHODS[name].presets.items():
+            print(f"{'':9s} --preset {preset}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -65,7 +65,7 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
                    lr=5e-5, batch_size=4, max_length=256, report_to="none", summary_items=64, save_steps=0)
     methods = {
         "tru": UnlearnConfig(method="tru", targets=str(data / "targets.jsonl"),
-                             set={"target_sampling": "paired", "lam": 5.0}, **unlearn),
+                             **unlearn),
         "graddiff": UnlearnConfig(method="graddiff", **unlearn),
         "npo": UnlearnConfig(method="npo", **unlearn),
     }

@@ -7,8 +7,7 @@ what the models said. Numbers show two significant digits; report.json keeps the
 
 from __future__ import annotations
 
-import math
-
+from tru.evaluate.formatting import fmt, fmt_interval, fmt_signed  # noqa: F401 (fmt: for the views)
 from tru.report.collect import MethodRow, best_values, contenders, shown_metrics
 
 SECTIONS = {
@@ -38,32 +37,6 @@ TABLES = (
     ("Training", lambda key: True),
 )
 ATTACK_COLUMNS = (("fact_leak", "Fact leak"), ("refusal", "Refusal"), ("rougeL_recall", "ROUGE-L"), ("uq", "UQ"))
-
-
-def fmt(value) -> str:
-    """Two significant digits (whole numbers from 100 on); '–' for no value."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:#.2g}".rstrip(".") if value else "0"  # 0.50, not 0.5: two digits shown
-
-
-def fmt_signed(value) -> str:
-    text = fmt(value)
-    return text if text in ("–", "0") or text.startswith("-") else "+" + text
-
-
-def fmt_interval(interval: dict | None, signed: bool = False) -> str:
-    """'0.64 [0.45, 0.81]'; the value alone where no interval was written."""
-    if not interval or interval.get("value") is None:
-        return "–"
-    show = fmt_signed if signed else fmt
-    if interval.get("low") is None or interval.get("high") is None:
-        return show(interval["value"])
-    return f"{show(interval['value'])} [{show(interval['low'])}, {show(interval['high'])}]"
 
 
 def reference_row(rows: list[MethodRow], name: str = "") -> MethodRow | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -12,7 +12,7 @@ from tru.config import UnlearnConfig
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem
 from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
-from tru.errors import ConfigError
+from tru.errors import ConfigError, TrainingDiverged
 from tru.io import write_json
 from tru.models import resolve_device
 from tru.scoring import mean_nll, score_sequences
@@ -26,6 +26,8 @@ from tru.unlearn.context import StepContext
 from tru.unlearn.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
+from tru.unlearn.validation import (RETAIN_CAP, ScopeMonitor, ValidationSplit, check_until, hold_out, parse_until,
+                                    scope_check)
 
 
 # forget items whose NLL the divergence guard measures on a checkpoint when --summary-items is 0
@@ -39,7 +41,7 @@ def _load_sources(config: UnlearnConfig, recipe) -> StreamSources:
         raise ConfigError("the forget set is empty")
     retain_spec = config.retain or retain_default(config.forget)
     retain = load_items(retain_spec, config.tofu) if retain_spec and (
-        "retain" in streams or config.summary_items) else []
+        "retain" in streams or config.summary_items or config.validation_share) else []
     if "retain" in streams and not retain:
         raise ConfigError(f"method '{recipe.name}' needs retain data: give --retain FILE or tofu:SPLIT")
     refusals = load_refusals(config.refusals) if config.refusals else list(DEFAULT_REFUSALS)
@@ -52,6 +54,29 @@ def _load_sources(config: UnlearnConfig, recipe) -> StreamSources:
     if any("idk" == s for s in streams) and not all(isinstance(i, QAItem) for i in forget):
         raise ConfigError(f"method '{recipe.name}' pairs forget questions with refusals; it needs QA forget data")
     return StreamSources(forget=forget, retain=retain, targets=targets, refusals=refusals)
+
+
+def split_off_validation(config: UnlearnConfig, sources: StreamSources) -> tuple[StreamSources, ValidationSplit]:
+    """The training sources without the held-out validation items, and the validation split
+    (tru.unlearn.validation). Only QA items have questions to ask: passages are never held out."""
+    qa = all(isinstance(x, QAItem) for x in sources.forget)
+    share = config.validation_share
+    if config.validation:
+        held_forget, kept = list(load_items(config.validation, config.tofu)), list(range(len(sources.forget)))
+        if not all(isinstance(x, QAItem) for x in held_forget):
+            raise ConfigError(f"--validation {config.validation} must hold QA items (question/answer)")
+    elif qa:
+        kept, held = hold_out(list(range(len(sources.forget))), share, config.seed, "forget")
+        held_forget = [sources.forget[i] for i in held]
+    else:
+        kept, held_forget = list(range(len(sources.forget))), []
+    retain_qa = all(isinstance(x, QAItem) for x in sources.retain)
+    retain, held_retain = (hold_out(sources.retain, share, config.seed, "retain", cap=RETAIN_CAP) if retain_qa
+                           else (sources.retain, []))
+    training = StreamSources(forget=[sources.forget[i] for i in kept], retain=retain,
+                             targets=[sources.targets[i] for i in kept] if sources.targets else [],
+                             refusals=sources.refusals)
+    return training, ValidationSplit(forget=held_forget, retain=held_retain)
 
 
 def _precompute_reference(dataset: UnlearnDataset, model, streams, pad_id: int, batch_size: int) -> dict:
@@ -88,6 +113,7 @@ class UnlearnSetup:
     reference: FrozenReference | None = None
     logits_chunk: int = 0  # see UnlearnConfig.logits_chunk
     logits_workspace: LogitsWorkspace | None = None  # the fused step's logits memory (CPU), see logits_workspace_for
+    validation: ValidationSplit = field(default_factory=lambda: ValidationSplit([], []))
 
     @property
     def pad_id(self) -> int:
@@ -120,8 +146,10 @@ class UnlearnSetup:
 def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
     """Validate the settings, read the data and load the model (nothing is written)."""
     config.validate()
-    recipe = build_recipe(config.method, config.set)
-    sources = _load_sources(config, recipe)
+    recipe = build_recipe(config.method, config.set, config.preset)
+    sources, validation = split_off_validation(config, _load_sources(config, recipe))
+    if config.until:
+        check_until(parse_until(config.until), validation)
     tokenizer, model = load_for_training(config, recipe)
     formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
     dataset = UnlearnDataset(sources, formatter, recipe.required_streams(), seed=config.seed,
@@ -130,7 +158,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
     if config.logits_chunk:
         check_chunkable_head(model)
     return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset, logits_chunk=config.logits_chunk,
-                        logits_workspace=logits_workspace_for(config, model))
+                        logits_workspace=logits_workspace_for(config, model), validation=validation)
 
 
 def check_chunkable_head(model) -> None:
@@ -182,20 +210,69 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
     probe = forget_eval or _summary_examples(setup.sources, setup.formatter, GUARD_PROBE_ITEMS)[0]
     guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll,
                             forget_nll_probe=lambda m: mean_nll(m, probe, pad_id))
+    monitor = _scope_monitor(config, setup, run_dir)
+    if monitor is not None and config.eval_steps:
+        trainer.add_callback(monitor.callback())
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, guard)
+    best_step = monitor.restore_best(model) if monitor is not None else None
+    if best_step is not None:
+        problem = guard.weights_problem(model)
+        if problem:
+            raise TrainingDiverged(f"the best state by --until (step {best_step}) fails the guard: {problem}")
     after = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
     save_model_atomically(trainer, tokenizer, run_dir / "model")
+    scope = _final_scope_check(monitor, model, result.global_step, best_step)
     if trainer.is_world_process_zero():
+        if scope is not None:
+            write_json(run_dir / "scope_check.json", scope)
         write_json(run_dir / "summary.json", {
             "method": recipe.name, "steps": result.global_step, "train_loss": result.training_loss,
             "seconds": round(time.time() - started, 2), "nll_before": before, "nll_after": after,
             "lora": config.lora_r > 0, "resumed_from": str(checkpoint) if checkpoint else None,
-            "early_stop": guard.reached,
+            "early_stop": guard.reached, "until": _until_outcome(config, monitor, best_step),
+            "scope_check": scope and {side: scope[side] for side in ("forget", "retain") if side in scope},
         })
         if not config.keep_checkpoints:
             remove_checkpoints(run_dir)
     return run_dir
+
+
+def _scope_monitor(config: UnlearnConfig, setup: UnlearnSetup, run_dir: Path) -> ScopeMonitor | None:
+    """The scope check of this run (None: nothing held out, or several processes, where it is skipped)."""
+    from tru.processes import world_size
+
+    if setup.validation.empty or world_size() > 1:
+        return None
+
+    def measure(model) -> dict:
+        return scope_check(model, setup.tokenizer, setup.formatter, setup.validation,
+                           max_new_tokens=config.validation_new_tokens, batch_size=16)
+
+    return ScopeMonitor(measure, config.eval_steps, parse_until(config.until) if config.until else [],
+                        run_dir / "validation.jsonl")
+
+
+def _final_scope_check(monitor: ScopeMonitor | None, model, step: int, best_step: int | None) -> dict | None:
+    """The scope check of the weights being saved: the best state's measurement when it was restored, the
+    last measurement when it was taken at the last step, else measured now. Printed; None without one."""
+    if monitor is None:
+        return None
+    if best_step is not None:
+        step, result = best_step, monitor.best_result
+    elif monitor.last is not None and monitor.last[0] == step:
+        result = monitor.last[1]
+    else:
+        monitor.check(model, step)
+        result = monitor.last[1]
+    return {"step": step, **result}
+
+
+def _until_outcome(config: UnlearnConfig, monitor: ScopeMonitor | None, best_step: int | None) -> dict | None:
+    if not config.until or monitor is None:
+        return None
+    return {"criteria": config.until, "met": monitor.met_at is not None, "met_at_step": monitor.met_at,
+            "saved_step": best_step if best_step is not None else (monitor.last[0] if monitor.last else None)}
 
 
 def _nll_summary(model, forget_eval, retain_eval, pad_id) -> dict:
