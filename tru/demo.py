@@ -3,12 +3,13 @@
 1. builds the synthetic fictitious-people benchmark (6 people; one to forget, one held out);
 2. fine-tunes the model on it so that it knows the facts, and a retain oracle without the forget person;
 3. unlearns the person with TRU, GradDiff and NPO, each from the fine-tuned model with the same budget
-   (20 steps, lr 5e-5, 4 items per stream). TRU keeps the settings tuned for this data: paired template
-   targets and lam=5 (with only 28 retain facts the authors' 0.1 retain weight lets the reasoning
-   format spill onto retained questions). GradDiff and NPO keep their published weights (gamma 1,
-   alpha 1; NPO beta 0.1): the same optimiser budget, each method's own loss;
+   (20 steps, lr 5e-5, 4 items per stream), each holding out a fifth of the forget and retain facts for
+   its end-of-run scope check. TRU runs with its defaults: paired template targets and lam=5 (with only
+   28 retain facts the authors' 0.1 retain weight lets the reasoning format spill onto retained
+   questions). GradDiff and NPO keep their published weights (gamma 1, alpha 1; NPO beta 0.1): the same
+   optimiser budget, each method's own loss;
 4. evaluates every model on the TOFU suite (forget quality against the oracle, model utility, offline
-   judge UQ/RQ, scope control), attacks the unlearned ones (Spanish/Russian queries, paraphrases,
+   judge UQ/RQ, the generation metrics with intervals), attacks the unlearned ones (Spanish/Russian queries, paraphrases,
    four jailbreak templates, relearning on half of the forget set, 4-bit quantization), prints a
    comparison table and writes the report. The attacks take the unattacked model's answers from its
    evaluation instead of generating them again.
