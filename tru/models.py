@@ -73,8 +73,11 @@ def _smollm2_gguf() -> Path:
 def _publish_dir(build, target: Path) -> Path:
     """Build into a temporary sibling folder and rename it into place, so a crash leaves no half cache."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    from tru.io import current_umask
+
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a shared cache must stay readable
         build(tmp)
         try:
             tmp.rename(target)

@@ -30,7 +30,8 @@ def load_data(config: EvalConfig) -> dict:
 
 def measure_and_summarise(config: EvalConfig, em: EvalModel, data: dict, store: EvalStore, log) -> tuple[dict, dict]:
     item_metrics, summary, intervals, groups = {}, {}, {}, {}
-    answers = {role: store.compute(f"{role}/answer", lambda i=items: answer_block(em, i)) for role, items in data.items()}
+    answers = {role: store.compute(f"{role}/answer", lambda i=items: answer_block(em, i))
+               for role, items in data.items()}
     generated = store_generations(store, em, {f"{role}/generations": [x.question for x in items]
                                               for role, items in data.items()}, log)
     for role, items in data.items():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tru.config import ReportConfig
 from tru.errors import ConfigError
-from tru.io import write_json
+from tru.io import current_umask, write_json
 
 
 def limit_notes(rows) -> list[str]:
@@ -39,9 +39,7 @@ def build_report(config: ReportConfig) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is an ordinary folder
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the report is an ordinary folder
         figures = {k: p.name for k, p in all_figures(rows, tmp).items()}
         model = build_model(rows, config.title, figures, reference=config.reference, notes=limit_notes(rows))
         write_json(tmp / "report.json", model)

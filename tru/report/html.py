@@ -6,7 +6,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from tru.report.model import SECTIONS, arrow, fmt_interval
+from tru.report.model import SECTIONS, arrow
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;
@@ -63,15 +63,10 @@ def _said(model: dict) -> list[str]:
     parts = ["<h2>What the models said</h2>", "<div class=\"said\">"]
     for entry in model["said"]:
         parts.append(f"<div class=\"col\"><h3>{e(entry['method'])}</h3>")
-        for key, title in (("forget", "A forget question"), ("attack", "Its worst attack"),
-                           ("retain", "An out-of-scope question")):
-            item = entry.get(key)
-            if not item:
-                continue
-            label = f"{title} ({item['name']})" if key == "attack" else title
+        for item in entry["answers"]:
             thought = (f"<div class=\"lab\">Reasoning</div><div class=\"r\">{e(item['reasoning'].strip())}</div>"
                        if item.get("reasoning", "").strip() else "")
-            parts.append(f"<div class=\"ex\"><div class=\"lab\">{e(label)}</div>"
+            parts.append(f"<div class=\"ex\"><div class=\"lab\">{e(item['label'])}</div>"
                          f"<div class=\"q\">{e(item.get('question', '').strip())}</div>{thought}"
                          f"<div class=\"lab\">Answer</div>"
                          f"<div class=\"a\">{e(item.get('answer', '').strip()) or '<i>(empty)</i>'}</div></div>")
@@ -130,21 +125,16 @@ def render_html(model: dict, folder: Path) -> str:
 
 def _attack_table(model: dict) -> str:
     e = escape
-    columns = model["attack_columns"]
     rows = ["<div class=\"scroll\"><table><tr><th class=\"name\">Method</th><th class=\"name\">Attack</th>"
-            + "".join(f"<th>{e(c['label'])} after</th><th>Δ {e(c['label'])}</th>" for c in columns) + "</tr>"]
-    for m in model["methods"]:
-        for name in model["attack_names"]:
-            d = m["attacks"].get(name)
-            if not d:
-                continue
-            cells = []
-            for c in columns:
-                values = d.get(c["key"], {})
-                delta = (values.get("delta") or {}).get("value")
-                cls = "" if not delta or c["key"] != "fact_leak" else (" class=\"pos\"" if delta > 0 else " class=\"neg\"")
-                cells.append(f"<td>{e(fmt_interval(values.get('after')))}</td>"
-                             f"<td{cls}>{e(fmt_interval(values.get('delta'), signed=True))}</td>")
-            rows.append(f"<tr><td class=\"name\">{e(m['name'])}</td><td class=\"name\">{e(name)}</td>"
-                        + "".join(cells) + "</tr>")
+            + "".join(f"<th>{e(c['label'])} after</th><th>Δ {e(c['label'])}</th>" for c in model["attack_columns"])
+            + "</tr>"]
+    for row in model["attack_rows"]:
+        cells = []
+        for cell in row["cells"]:
+            change = cell["delta_value"]
+            leak = cell["key"] == "fact_leak" and change
+            cls = "" if not leak else (" class=\"pos\"" if change > 0 else " class=\"neg\"")
+            cells.append(f"<td>{e(cell['after'])}</td><td{cls}>{e(cell['delta'])}</td>")
+        rows.append(f"<tr><td class=\"name\">{e(row['method'])}</td><td class=\"name\">{e(row['attack'])}</td>"
+                    + "".join(cells) + "</tr>")
     return "\n".join(rows) + "</table></div>"

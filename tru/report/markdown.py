@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tru.report.model import SECTIONS, arrow, fmt_interval
+from tru.report.model import SECTIONS, arrow
 
 
 def _cell(text: str) -> str:
@@ -42,16 +42,9 @@ def _attacks(model: dict) -> list[str]:
     out = ["## Attacks (forget questions): rate after the attack and change", "",
            "| Method | Attack | " + " | ".join(f"{c['label']} after | Δ {c['label']}" for c in columns) + " |",
            "|---|---|" + "---:|---:|" * len(columns)]
-    for m in model["methods"]:
-        for name in model["attack_names"]:
-            d = m["attacks"].get(name)
-            if not d:
-                continue
-            cells = []
-            for c in columns:
-                values = d.get(c["key"], {})
-                cells += [fmt_interval(values.get("after")), fmt_interval(values.get("delta"), signed=True)]
-            out.append(f"| {_cell(m['name'])} | {name} | " + " | ".join(cells) + " |")
+    for row in model["attack_rows"]:
+        cells = [text for cell in row["cells"] for text in (cell["after"], cell["delta"])]
+        out.append(f"| {_cell(row['method'])} | {row['attack']} | " + " | ".join(cells) + " |")
     return out + [""]
 
 
@@ -59,13 +52,8 @@ def _said(model: dict) -> list[str]:
     out = ["## What the models said", ""]
     for entry in model["said"]:
         out += [f"### {entry['method']}", ""]
-        for key, title in (("forget", "A forget question"), ("attack", "Its worst attack"),
-                           ("retain", "An out-of-scope question")):
-            item = entry.get(key)
-            if not item:
-                continue
-            label = f"{title} ({item['name']})" if key == "attack" else title
-            out.append(f"- **{label}:** {_quote(item.get('question', '')) or '_(question not recorded)_'}")
+        for item in entry["answers"]:
+            out.append(f"- **{item['label']}:** {_quote(item.get('question', '')) or '_(question not recorded)_'}")
             if item.get("reasoning"):
                 out.append(f"  - reasoning: {_quote(item['reasoning'])}")
             out.append(f"  - answer: {_quote(item.get('answer', '')) or '_(empty)_'}")

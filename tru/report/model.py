@@ -121,19 +121,38 @@ def _tables(rows: list[MethodRow], reference: MethodRow | None, best: dict, comp
 
 
 def _what_they_said(rows: list[MethodRow]) -> list[dict]:
+    """Per method: its first forget answer, its worst attack's first answer, its first out-of-scope answer."""
     said = []
     for r in rows:
-        entry = {"method": r.name}
+        answers = []
         if r.examples.get("forget"):
-            entry["forget"] = r.examples["forget"][0]
-        if r.examples.get("retain"):
-            entry["retain"] = r.examples["retain"][0]
+            answers.append({"label": "A forget question", **r.examples["forget"][0]})
         worst = worst_attack(r)
         if worst and r.attack_answers.get(worst[0]):
-            entry["attack"] = {"name": worst[0], **r.attack_answers[worst[0]][0]}
-        if len(entry) > 1:
-            said.append(entry)
+            answers.append({"label": f"Its worst attack ({worst[0]})", **r.attack_answers[worst[0]][0]})
+        if r.examples.get("retain"):
+            answers.append({"label": "An out-of-scope question", **r.examples["retain"][0]})
+        if answers:
+            said.append({"method": r.name, "answers": answers})
     return said
+
+
+def _attack_rows(rows: list[MethodRow], names: list[str]) -> list[dict]:
+    """One row per method and attack variant: each column's rate after the attack and its change."""
+    out = []
+    for r in rows:
+        for name in names:
+            measured = r.attacks.get(name)
+            if not measured:
+                continue
+            cells = []
+            for key, _ in ATTACK_COLUMNS:
+                values = measured.get(key, {})
+                cells.append({"key": key, "after": fmt_interval(values.get("after")),
+                              "delta": fmt_interval(values.get("delta"), signed=True),
+                              "delta_value": (values.get("delta") or {}).get("value")})
+            out.append({"method": r.name, "attack": name, "cells": cells})
+    return out
 
 
 def build_model(rows: list[MethodRow], title: str, figures: dict[str, str], reference: str = "",
@@ -151,6 +170,7 @@ def build_model(rows: list[MethodRow], title: str, figures: dict[str, str], refe
         "headlines": [headline(r, ref) for r in unlearned],
         "tables": _tables(rows, ref, best, competing),
         "attack_columns": [{"key": k, "label": lab} for k, lab in ATTACK_COLUMNS],
+        "attack_rows": _attack_rows(rows, attack_names),
         "said": _what_they_said(rows),
         "metrics": [{"key": k, "label": lab, "better": b, "reading": reading} for k, lab, b, reading in metrics],
         "best": best,
