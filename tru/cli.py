@@ -118,7 +118,9 @@ def scope_check_lines(run_dir) -> str:
     lines = [f"scope check on held-out questions (step {check['step']}): {headline(check)}"]
     for side in ("forget", "retain"):
         for example in check.get(f"{side}_examples", []):
-            lines.append(f"  [{side}] {example['question']} -> {' '.join(example['answer'].split())[:160]}")
+            shown = " ".join(example["answer"].split())[:160] or "(no answer; reasoning: " + " ".join(
+                example.get("reasoning", "").split())[:120] + ")"
+            lines.append(f"  [{side}] {example['question']} -> {shown}")
     until = summary.get("until")
     if until:
         lines.append(f"--until {until['criteria']}: met at step {until['met_at_step']}" if until["met"] else

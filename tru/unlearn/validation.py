@@ -112,8 +112,8 @@ def scope_check(model, tokenizer, formatter, split: ValidationSplit, *, max_new_
     for side, items in sides.items():
         per_item = registry.per_item(registry.generations_of(items, blocks[side]), side)
         result[side] = registry.aggregate_all(per_item)
-        result[f"{side}_examples"] = [{"question": x.question, "answer": a}
-                                      for x, a in list(zip(items, blocks[side]["answer"]))[:EXAMPLES]]
+        result[f"{side}_examples"] = [{"question": x.question, "reasoning": r, "answer": a} for x, r, a
+                                      in list(zip(items, blocks[side]["reasoning"], blocks[side]["answer"]))[:EXAMPLES]]
     return result
 
 
