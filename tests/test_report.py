@@ -240,3 +240,30 @@ def test_a_tie_marks_no_best_value():
     rows = [MethodRow(name, name, MethodInput(name, None, None), metrics={"forget.gibberish": 0.0, "model_utility": mu})
             for name, mu in (("a", 0.5), ("b", 0.25))]
     assert best_values(rows) == {"model_utility": 0.5}
+
+
+def test_changes_against_the_reference_are_paired_and_the_leak_rule_is_stated(tmp_path):
+    """Per-item values of the same items give the change a paired interval; key terms are said in the header."""
+    def evaluation(path, leaks, refusals):
+        summary = {"benchmark": "custom", "forget": {"prob": 0.5, "rougeL_recall": 0.5, "uq": 5.0},
+                   "fact_leak_keys": "the key terms of the gold answers (the data gives no key values; "
+                                     "tru.evaluate.fact_leak)",
+                   "generation": {"forget": {"fact_leak": _interval(sum(leaks) / 4, n=4)}}}
+        _eval(path, summary)
+        saved = json.loads((path / "EVAL.json").read_text())
+        saved["metrics"] = {"forget": {"generation": {"fact_leak": leaks, "refusal": refusals}}}
+        (path / "EVAL.json").write_text(json.dumps(saved))
+        return path
+
+    base = evaluation(tmp_path / "base", [1.0, 1.0, 1.0, 1.0], [0.0] * 4)
+    after = evaluation(tmp_path / "after", [0.0, 0.0, 0.0, 1.0], [1.0] * 4)
+    out = build_report(ReportConfig(runs={"base": f",{base}", "m": f"{_run(tmp_path / 'run', 'tru')},{after}"},
+                                    out=str(tmp_path / "report")))
+    data = json.loads((out / "report.json").read_text())
+    cell = next(c for t in data["tables"] for r in t["rows"] if r["key"] == "forget.fact_leak"
+                for c in r["cells"] if c["method"] == "m")
+    assert cell["change"] == -0.75 and cell["change_interval"]["n"] == 4
+    assert cell["change_interval"]["low"] <= -0.75 <= cell["change_interval"]["high"] < 0
+    assert cell["change_text"].startswith("-0.75 [")
+    assert any(note.startswith("Fact leak is measured against the key terms of the gold answers")
+               for note in data["notes"])

@@ -52,4 +52,5 @@ def measure_and_summarise(config: EvalConfig, em: EvalModel, data: dict, store: 
             item_metrics[role]["generation"])
     summary["intervals"] = intervals
     summary["generation"] = groups
+    summary["fact_leak_keys"] = registry.leak_keys_rule(data["forget"])
     return item_metrics, summary

@@ -118,6 +118,20 @@ def aggregate_all(per_item_values: dict[str, list[float | None]]) -> dict[str, d
     return {name: aggregate_metric(name, values) for name, values in per_item_values.items()}
 
 
+KEY_VALUES_RULE = "the facts' key values given by the data"
+KEY_TERMS_RULE = "the key terms of the gold answers (the data gives no key values; tru.evaluate.fact_leak)"
+
+
+def leak_keys_rule(items: Sequence[QAItem]) -> str:
+    """Which rule gives the fact-leak keys of these items, as SUMMARY.json and the report state it."""
+    with_values = sum(1 for x in items if x.key_values)
+    if with_values == len(items):
+        return KEY_VALUES_RULE
+    if not with_values:
+        return KEY_TERMS_RULE
+    return f"{KEY_VALUES_RULE} for {with_values} of {len(items)} items, {KEY_TERMS_RULE} for the rest"
+
+
 def generations_of(items: Sequence[QAItem], block: dict, *, queries: Sequence[str] | None = None,
                    lang: str = "en") -> list[Generated]:
     """The stored generation block (lists "answer", "reasoning", "text") as Generated views."""

@@ -114,6 +114,7 @@ def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str
     summary["mia_auc"] = {name: metrics.mia_auc(forget_mia[name], holdout_mia[name]) for name in forget_mia}
     summary["mia_n"] = {"forget": len(data["forget"]), "holdout": len(data["holdout"])}
     summary["generation"] = generation_summary(data, store, item_metrics)
+    summary["fact_leak_keys"] = registry.leak_keys_rule(data["forget"])
 
     forget_gen = store.get("forget/generations")
     questions = [x.question for x in data["forget"]]

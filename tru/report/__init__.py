@@ -12,11 +12,18 @@ from tru.errors import ConfigError
 from tru.io import current_umask, write_json
 
 
-def limit_notes(rows) -> list[str]:
-    """A header line for every evaluation that used --limit: its numbers are from part of the data."""
+def reading_notes(rows) -> list[str]:
+    """Header lines: evaluations that used --limit (their numbers are from part of the data), and the rule
+    that found the facts whose leakage is measured, where the data gives no key values."""
     limited = sorted({r.limit for r in rows if r.limit})
-    return [f"Evaluated on the first {n} items of each split (--limit {n}), not every item: "
-            f"{', '.join(r.name for r in rows if r.limit == n)}." for n in limited]
+    notes = [f"Evaluated on the first {n} items of each split (--limit {n}), not every item: "
+             f"{', '.join(r.name for r in rows if r.limit == n)}." for n in limited]
+    from tru.evaluate.registry import KEY_VALUES_RULE
+
+    rules = sorted({r.leak_keys for r in rows if r.leak_keys and r.leak_keys != KEY_VALUES_RULE})
+    notes += [f"Fact leak is measured against {rule}: "
+              f"{', '.join(r.name for r in rows if r.leak_keys == rule)}." for rule in rules]
+    return notes
 
 
 def build_report(config: ReportConfig) -> Path:
@@ -41,7 +48,7 @@ def build_report(config: ReportConfig) -> Path:
     try:
         tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the report is an ordinary folder
         figures = {k: p.name for k, p in all_figures(rows, tmp).items()}
-        model = build_model(rows, config.title, figures, reference=config.reference, notes=limit_notes(rows))
+        model = build_model(rows, config.title, figures, reference=config.reference, notes=reading_notes(rows))
         write_json(tmp / "report.json", model)
         (tmp / "report.md").write_text(render_markdown(model), encoding="utf-8")
         (tmp / "report.html").write_text(render_html(model, tmp), encoding="utf-8")

@@ -95,6 +95,8 @@ class MethodRow:
     examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # side -> [{question, reasoning, answer}]
     offline_label: str = ""
     limit: int = 0  # the evaluation's --limit (0: every item)
+    leak_keys: str = ""  # how the evaluation found the facts whose leakage it measured
+    per_item: dict[str, list] = field(default_factory=dict)  # registry metric key -> per-item values (EVAL.json)
 
 
 def parse_runs(runs: dict[str, str]) -> list[MethodInput]:
@@ -218,6 +220,28 @@ def read_attacks(summary: dict, path: Path) -> dict[str, dict[str, dict]]:
     return rows
 
 
+# the EVAL.json splits whose per-item generation metrics make up each group of SUMMARY.json, in order
+GROUP_SPLITS = {"forget": ("forget",), "out_of_scope": ("retain", "real_authors", "world_facts")}
+
+
+def read_generation_items(evaluation: dict) -> dict[str, list]:
+    """Per-item values of the registered generation metrics, pooled per group as the summary pools them,
+    so that two models evaluated on the same items can be compared item by item (a paired interval)."""
+    metrics = evaluation.get("metrics") if isinstance(evaluation, dict) else None
+    out: dict[str, list] = {}
+    if not isinstance(metrics, dict):
+        return out
+    for group, splits in GROUP_SPLITS.items():
+        for split in splits:
+            values = _dig(metrics, (split, "generation"))
+            if not isinstance(values, dict):
+                continue
+            for name, per_item in values.items():
+                if isinstance(per_item, list):
+                    out.setdefault(f"{group}.{name}", []).extend(per_item)
+    return out
+
+
 def read_attack_answers(attack_json: dict, count: int) -> dict[str, list[dict[str, str]]]:
     """The first answers of every attack variant (query, answer), from ATTACK.json."""
     blocks = attack_json.get("blocks", {}) if isinstance(attack_json, dict) else {}
@@ -273,6 +297,8 @@ def collect_method(spec: MethodInput, examples: int = 3) -> MethodRow:
         row.examples = read_examples(evaluation, examples) if examples else {}
         limit = _dig(evaluation, ("identity", "limit"))
         row.limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else 0
+        row.per_item = read_generation_items(evaluation)
+        row.leak_keys = str(sources["eval"].get("fact_leak_keys") or "")
         row.offline_label = str(_dig(sources["eval"], ("offline_judge", "label")) or "")
     if spec.attack_dir is not None:
         att = _folder(spec.attack_dir, "attack")

@@ -53,6 +53,22 @@ def _change(row: MethodRow, reference: MethodRow | None, key: str) -> float | No
     return None if a is None or b is None else a - b
 
 
+def _change_interval(row: MethodRow, reference: MethodRow | None, key: str) -> dict | None:
+    """The change against the reference with a paired 95% bootstrap interval, where both evaluations
+    hold per-item values of the same items (their answers to the same questions, in the same order)."""
+    from tru.metrics import paired_bootstrap_difference
+
+    if reference is None or row is reference:
+        return None
+    mine, theirs = row.per_item.get(key), reference.per_item.get(key)
+    if not mine or not theirs or len(mine) != len(theirs):
+        return None
+    pairs = [(a, b) for a, b in zip(mine, theirs) if a is not None and b is not None]
+    if not pairs:
+        return None
+    return paired_bootstrap_difference([a for a, _ in pairs], [b for _, b in pairs]).to_dict()
+
+
 def worst_attack(row: MethodRow) -> tuple[str, dict] | None:
     """The attack variant whose answers leak the fact most often (after the attack), with its values."""
     leaking = [(name, d["fact_leak"]) for name, d in row.attacks.items()
@@ -110,10 +126,13 @@ def _tables(rows: list[MethodRow], reference: MethodRow | None, best: dict, comp
             for r in rows:
                 value = r.metrics.get(key)
                 change = _change(r, reference, key)
+                paired = _change_interval(r, reference, key)
+                change_text = fmt_interval(paired, signed=True) if paired else (
+                    "" if change is None else fmt_signed(change))
                 cells.append({"method": r.name, "value": value, "interval": r.intervals.get(key),
                               "text": fmt_interval(r.intervals.get(key) or ({"value": value} if value is not None
                                                                              else None)),
-                              "change": change, "change_text": "" if change is None else fmt_signed(change),
+                              "change": change, "change_interval": paired, "change_text": change_text,
                               "best": r.name in competing and key in best and value == best[key]})
             table_rows.append({"key": key, "label": label, "better": better, "reading": reading, "cells": cells})
         tables.append({"title": title, "n": _group_n(rows, [m[0] for m in chosen]), "rows": table_rows})
