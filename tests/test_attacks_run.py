@@ -66,6 +66,8 @@ def test_attack_end_to_end_and_rerun_reuses_blocks(small_tofu, tmp_path, monkeyp
         assert after["n"] == LIMIT and after["low"] <= after["value"] <= after["high"]
         assert len(blocks["crosslingual"][lang]["generations"]) == LIMIT
     assert blocks["paraphrase"]["paraphrase"]["queries"][0].startswith("<paraphrase>")
+    # a paraphrase is asked in the data's language: scored against the reference answer
+    assert None not in blocks["paraphrase"]["paraphrase"]["forget"]["per_item"]["rougeL_recall"]["after"]
 
     jail = summary["attacks"]["jailbreak"]
     assert {t.name for t in LIBRARY} | {"worst_case"} <= set(jail)

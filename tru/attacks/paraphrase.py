@@ -10,6 +10,9 @@ from tru.attacks.sources import PARAPHRASE
 class Paraphrase(CrossLingual):
     name = "paraphrase"
 
+    def language(self, variant: str) -> str:
+        return "en"  # rephrased in the data's own language: scored against its reference answer
+
     def check(self, ctx) -> None:
         self._source(ctx).check(PARAPHRASE)
 
