@@ -149,7 +149,7 @@ def test_a_missing_or_unreadable_retain_evaluation_is_reported_before_anything_r
         evaluate(EvalConfig(**{**tofu.__dict__, "retain_eval": str(bad)}), **QUIET)
     muse = EvalConfig(model="tiny-llama", benchmark="muse-news", muse=str(shared_data / "muse_news"), limit=2,
                       out=str(tmp_path / "m"), retain_eval=str(bad))
-    with pytest.raises(InputError, match="SUMMARY.json: field 'min_k_auc'"):
+    with pytest.raises(InputError, match="SUMMARY.json: expected the JSON object tru writes, got a JSON list"):
         evaluate(muse, **QUIET)
     with pytest.raises(InputError, match="retain model summary not found"):
         evaluate(EvalConfig(**{**muse.__dict__, "retain_eval": str(tmp_path / "missing")}), **QUIET)

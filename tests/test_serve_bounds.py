@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from polling import wait_until
 
 from tru.errors import ConfigError
 from tru.serve import ServeConfig
@@ -31,14 +32,6 @@ def post_in_background(url: str, results: list) -> threading.Thread:
     thread = threading.Thread(target=lambda: results.append(post(url)), daemon=True)
     thread.start()
     return thread
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def open_socket(server) -> socket.socket:

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from polling import wait_until
 
 TOKEN = "s3cret-token"
 LIMIT = 4_000_000  # --max-body-bytes for the large bodies: the server discards up to four times as much
@@ -52,14 +53,6 @@ def raw_exchange(server, request: bytes) -> tuple[int, dict, bytes]:
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(request)
         return split_answer(read_all(sock))
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 # -- refusals before the body is read -----------------------------------------------------------------

@@ -22,6 +22,21 @@ def json_kind(value: object) -> str:
     return JSON_KINDS.get(type(value), "object")
 
 
+def read_json_object(path: str | Path, *, hint: str) -> dict:
+    """A JSON file that must hold one object (a summary, a results file tru wrote): anything else, or a
+    file that cannot be read, is an InputError naming the file with ``hint`` on what to do."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON ({exc.msg})", line=exc.lineno, hint=hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot be read ({getattr(exc, 'strerror', None) or exc})", hint=hint) from None
+    if not isinstance(data, dict):
+        raise InputError(path, f"expected the JSON object tru writes, got a JSON {json_kind(data)}", hint=hint)
+    return data
+
+
 def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")

@@ -3,12 +3,12 @@ how it checks --retain-eval, and how it measures and summarises. Adding a benchm
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from tru.config import EvalConfig
+from tru.data.readers import read_json_object
 from tru.errors import InputError
 from tru.evaluate import custom_suite, muse_wmdp, tofu_suite
 from tru.evaluate.qa_blocks import EvalModel
@@ -50,13 +50,8 @@ def read_retain_summary(path: str) -> dict | None:
     hint = "run tru eval on the retain model first, and give its output folder"
     if not file.is_file():
         raise InputError(file, "retain model summary not found", hint=hint)
-    try:
-        summary = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(file, f"invalid JSON ({exc.msg})", line=exc.lineno, hint=hint) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(file, f"cannot be read ({getattr(exc, 'strerror', None) or exc})", hint=hint) from None
-    if not isinstance(summary, dict) or not isinstance(summary.get("min_k_auc"), (int, float)):
+    summary = read_json_object(file, hint=hint)
+    if not isinstance(summary.get("min_k_auc"), (int, float)):
         raise InputError(file, "holds no MUSE min_k_auc", field="min_k_auc", hint=hint)
     return summary
 

@@ -8,11 +8,10 @@ blocks only when both are unchanged, and says which of the two changed when not.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
-from tru.data.readers import json_kind
+from tru.data.readers import read_json_object
 from tru.errors import ConfigError, InputError
 from tru.io import write_json
 
@@ -55,14 +54,7 @@ class EvalStore:
 def read_results(path: Path) -> dict:
     """An EVAL.json / ATTACK.json as tru wrote it ({"identity": {...}, "blocks": {...}}), or InputError."""
     hint = "delete it, choose another --out or pass --overwrite"
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"invalid JSON ({exc.msg})", line=exc.lineno, hint=hint) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot be read ({getattr(exc, 'strerror', None) or exc})", hint=hint) from None
-    if not isinstance(saved, dict):
-        raise InputError(path, f"expected the JSON object tru writes, got a JSON {json_kind(saved)}", hint=hint)
+    saved = read_json_object(path, hint=hint)
     for name in ("identity", "blocks"):
         if not isinstance(saved.get(name), dict):
             raise InputError(path, "is not a results file tru wrote (no object here)", field=name, hint=hint)
