@@ -61,6 +61,15 @@ def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path, small_tofu, capsys)
     assert snapshot(out) == before and sorted(os.listdir(out)) == ["data", "thesis.tex"]
 
 
+def test_resume_refuses_a_folder_without_a_run(tmp_path, small_tofu, capsys):
+    assert main(finetune_args(small_tofu, tmp_path / "nowhere", "--resume")) == 2
+    assert "does not exist: there is no run to continue" in one_error_line(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(finetune_args(small_tofu, tmp_path / "empty", "--resume")) == 2
+    assert "is empty: there is no run to continue" in one_error_line(capsys)
+    assert not (tmp_path / "nowhere").exists() and not list((tmp_path / "empty").iterdir())
+
+
 def test_resume_refuses_a_finished_run(finished_run, small_tofu, capsys):
     before = snapshot(finished_run)
     assert main(finetune_args(small_tofu, finished_run, "--max-steps", "2", "--save-steps", "0", "--resume")) == 2

@@ -54,6 +54,9 @@ def inspect_folder(out: str | Path) -> FolderState:
 
 def check_output_folder(state: FolderState, *, overwrite: bool, resume: bool) -> None:
     """Refuse, before anything is written or deleted, an --out that this run may not take over."""
+    if resume and state.empty:
+        found = "is empty" if state.exists else "does not exist"
+        raise ConfigError(f"--resume: {state.path} {found}: there is no run to continue; drop --resume to start one")
     if state.empty:
         return
     if resume:
