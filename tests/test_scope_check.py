@@ -86,3 +86,11 @@ def test_an_until_that_can_never_be_met_is_refused_before_training(small_tofu, t
     assert not out.exists()
     assert main(unlearn_args(small_tofu, out, "--until", "refusal>=2")) == 2
     assert "can never be met" in capsys.readouterr().err
+
+
+def test_without_held_out_questions_the_run_says_why(small_tofu, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(unlearn_args(small_tofu, out, "--summary-items", "0", "--validation-share", "0")) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
+        "scope check: none (no held-out questions (--validation-share 0")
+    assert not (out / "scope_check.json").exists()

@@ -113,7 +113,7 @@ def scope_check_lines(run_dir) -> str:
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     check_file = run_dir / "scope_check.json"
     if not check_file.exists():
-        return "scope check: none (no held-out questions: --validation-share 0 and no --validation)"
+        return f"scope check: none ({summary.get('scope_check_skipped') or 'no held-out questions'})"
     check = json.loads(check_file.read_text(encoding="utf-8"))
     lines = [f"scope check on held-out questions (step {check['step']}): {headline(check)}"]
     for side in ("forget", "retain"):

@@ -232,6 +232,7 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
             "lora": config.lora_r > 0, "resumed_from": str(checkpoint) if checkpoint else None,
             "early_stop": guard.reached, "until": _until_outcome(config, monitor, best_step),
             "scope_check": scope and {side: scope[side] for side in ("forget", "retain") if side in scope},
+            "scope_check_skipped": _why_no_scope_check(setup, args) if scope is None else None,
         })
         if not config.keep_checkpoints:
             remove_checkpoints(run_dir)
@@ -266,6 +267,13 @@ def _final_scope_check(monitor: ScopeMonitor | None, model, step: int, best_step
         monitor.check(model, step)
         result = monitor.last[1]
     return {"step": step, **result}
+
+
+def _why_no_scope_check(setup: UnlearnSetup, args) -> str:
+    if setup.validation.empty:
+        return "no held-out questions (--validation-share 0 and no --validation, or passages, or under 3 items)"
+    return (f"skipped under {args.world_size} processes: evaluate the saved model with tru eval "
+            "(the scope check generates in one process)")
 
 
 def _until_outcome(config: UnlearnConfig, monitor: ScopeMonitor | None, best_step: int | None) -> dict | None:
