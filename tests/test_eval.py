@@ -90,10 +90,16 @@ def test_wmdp_and_muse_news(shared_data, tmp_path):
     assert len(block["choice_log_probs"]) == 8 and len(block["choice_log_probs"][0]) == 4
     assert summary["wmdp_bio_accuracy"] == pytest.approx(m.multiple_choice_accuracy(block["choice_log_probs"],
                                                                                     block["answer"]))
+    accuracy = summary["intervals"]["wmdp_bio_accuracy"]
+    assert accuracy["n"] == 8 and accuracy["value"] == pytest.approx(summary["wmdp_bio_accuracy"])
     muse = evaluate(EvalConfig(model="tiny-llama", benchmark="muse-news", muse=str(shared_data / "muse_news"),
                                limit=4, max_length=128, out=str(tmp_path / "muse")), log=lambda *_: None)
     summary = json.loads((muse / "SUMMARY.json").read_text())
     assert {"knowmem_forget", "knowmem_retain", "verbmem_forget", "min_k_auc"} <= set(summary)
+    for key in ("knowmem_forget", "knowmem_retain", "verbmem_forget"):  # every mean with its n and interval
+        interval = summary["intervals"][key]
+        assert interval["value"] == pytest.approx(summary[key]) and interval["n"] >= 1
+        assert interval["low"] <= interval["value"] <= interval["high"]
 
 
 def test_custom_benchmark_and_bad_options(small_tofu, tmp_path):

@@ -48,8 +48,12 @@ def test_llm_judge_scores_retries_malformed_and_caches(tmp_path, small_tofu, tru
     server = tru_server(canned_reply=replies, log_requests=True)
     out = run_eval(tmp_path, small_tofu, server, "eval")
     summary = json.loads((out / "SUMMARY.json").read_text())["llm_judge"]
+    intervals = summary["forget"].pop("intervals")
     assert summary["forget"] == {"judged": 3, "failures": 0, "relevance": 9.0, "rejection": 8.0,
                                  "helpfulness": 4.0, "uq": pytest.approx(7.0)}
+    # every judged mean with its n and interval (constant scores here: a zero-width interval)
+    assert intervals["uq"]["n"] == 3 and intervals["uq"]["low"] == intervals["uq"]["high"] == pytest.approx(7.0)
+    assert set(intervals) == {"relevance", "rejection", "helpfulness", "uq"}
     assert summary["retain"]["rq"] == pytest.approx(5.0) and summary["retain"]["failures"] == 0
     assert server.stats()["chat_requests"] == 3 + 3 + 3  # forget, retain, retain re-asked
     assert summary["usage"]["requests"] >= 9

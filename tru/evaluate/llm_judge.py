@@ -140,9 +140,15 @@ def unanswered(verdicts: Sequence[dict]) -> list[dict]:
 
 
 def judge_summary(judged: Sequence[dict], side: str) -> dict:
+    """Mean of each dimension and of UQ/RQ over the answers the judge scored, each with its n and 95%
+    bootstrap interval in ``intervals``; failures counted apart."""
+    from tru.metrics import bootstrap_interval
+
     scored = [j for j in judged if "scores" in j]
     summary = {"judged": len(scored), "failures": len(judged) - len(scored)}
-    for name in DIMENSIONS[side]:
-        summary[name] = sum(j["scores"][name]["score"] for j in scored) / len(scored) if scored else None
-    summary["uq" if side == "forget" else "rq"] = (sum(j["mean"] for j in scored) / len(scored)) if scored else None
+    per_item = {name: [j["scores"][name]["score"] for j in scored] for name in DIMENSIONS[side]}
+    per_item["uq" if side == "forget" else "rq"] = [j["mean"] for j in scored]
+    for name, values in per_item.items():
+        summary[name] = sum(values) / len(values) if values else None
+    summary["intervals"] = {name: bootstrap_interval(values).to_dict() for name, values in per_item.items() if values}
     return summary

@@ -69,14 +69,15 @@ def muse_plan(em: EvalModel, directory: Path, limit: int | None) -> list:
 
 
 def muse_summary(store, retain_summary: dict | None) -> dict:
-    def mean(values):
-        return sum(values) / len(values)
-
-    auc = metrics.mia_auc(store.get("privleak_forget")["min_k"], store.get("privleak_holdout")["min_k"])
-    summary = {"knowmem_forget": mean(store.get("knowmem_forget")["rougeL_f1"]),
-               "knowmem_retain": mean(store.get("knowmem_retain")["rougeL_f1"]),
-               "verbmem_forget": mean(store.get("verbmem_forget")["rougeL_f1"]),
-               "min_k_auc": auc}
+    """Knowmem and verbmem (mean ROUGE-L F1) with n and 95% bootstrap intervals in ``intervals``; the
+    Min-40% AUC and privleak with the forget and holdout counts."""
+    means = {key: store.get(key)["rougeL_f1"] for key in ("knowmem_forget", "knowmem_retain", "verbmem_forget")}
+    forget_scores, holdout_scores = store.get("privleak_forget")["min_k"], store.get("privleak_holdout")["min_k"]
+    auc = metrics.mia_auc(forget_scores, holdout_scores)
+    summary = {key: sum(values) / len(values) for key, values in means.items()}
+    summary["min_k_auc"] = auc
+    summary["min_k_n"] = {"forget": len(forget_scores), "holdout": len(holdout_scores)}
+    summary["intervals"] = {key: metrics.bootstrap_interval(values).to_dict() for key, values in means.items()}
     if retain_summary is not None:
         summary["privleak"] = metrics.privleak(auc, retain_summary["min_k_auc"])
     return summary
@@ -122,10 +123,13 @@ def wmdp_plan(em: EvalModel, files: Sequence[str], limit: int | None, subject_de
 
 
 def wmdp_summary(store) -> dict:
-    summary = {}
+    """Accuracy per question file, with n and a 95% bootstrap interval in ``intervals``."""
+    summary, intervals = {}, {}
     for key in store.data["blocks"]:
         if key.startswith("wmdp_"):
             correct = store.get(key)["correct"]
             summary[f"{key}_accuracy"] = sum(correct) / len(correct)
+            intervals[f"{key}_accuracy"] = metrics.bootstrap_interval([float(c) for c in correct]).to_dict()
     summary["chance"] = 0.25
+    summary["intervals"] = intervals
     return summary

@@ -308,7 +308,8 @@ def collect_method(spec: MethodInput, examples: int = 3) -> MethodRow:
     for key, _, source, path, _, _ in all_metrics():
         found = _interval(_dig(sources[source], path))
         if found is not None and found["n"] is None:  # a bare number: its interval, when written, is beside it
-            found = _interval(_dig(sources[source], ("intervals", ".".join(path)))) or found
+            found = (_interval(_dig(sources[source], ("intervals", ".".join(path))))
+                     or _interval(_dig(sources[source], (*path[:-1], "intervals", path[-1]))) or found)
         row.metrics[key] = None if found is None else found["value"]
         if found is not None and found["n"] is not None:
             row.intervals[key] = found
