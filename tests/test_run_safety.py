@@ -273,3 +273,19 @@ def test_data_synth_never_writes_into_a_folder_of_other_files(tmp_path, capsys):
     fresh = tmp_path / "fresh"
     assert main(["data", "synth", "--entities", "5", "--out", str(fresh)]) == 0
     assert main(["data", "synth", "--entities", "5", "--out", str(fresh)]) == 0  # its own folder: rewritten
+
+
+def test_the_final_check_reuses_a_save_at_the_same_step(tmp_path):
+    from types import SimpleNamespace
+
+    from tru.checkpoints import DivergenceGuard
+
+    calls = []
+    guard = DivergenceGuard(max_forget_nll=5.0, forget_nll_probe=lambda m: calls.append(1) or 1.0)
+    model = torch.nn.Linear(2, 2)
+    args, control = SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(should_training_stop=False)
+    guard.on_save(args, SimpleNamespace(global_step=5, is_world_process_zero=True), control, model=model)
+    assert len(calls) == 1 and guard.final_problem(model, 5) is None and len(calls) == 1
+    assert guard.final_problem(model, 6) is None and len(calls) == 2  # weights changed since: measured
+    guard.forget_nll_probe = lambda m: 9.0
+    assert "past the bound" in guard.final_problem(model, 7)

@@ -165,6 +165,7 @@ class DivergenceGuard(TrainerCallback):
         self.diverged: str | None = None
         self.reached: str | None = None
         self.rejected: list[str] = []
+        self.passed_step: int | None = None  # the last step whose weights passed the check at a save
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -207,7 +208,16 @@ class DivergenceGuard(TrainerCallback):
             control.should_training_stop = True
             if state.is_world_process_zero:
                 shutil.rmtree(path, ignore_errors=True)
-        elif state.is_world_process_zero and path.is_dir():
-            fsync_tree(path)
-            write_text_atomically(path / MARKER, "ok\n")
+        else:
+            self.passed_step = state.global_step
+            if state.is_world_process_zero and path.is_dir():
+                fsync_tree(path)
+                write_text_atomically(path / MARKER, "ok\n")
         return control
+
+    def final_problem(self, model, step: int) -> str | None:
+        """``weights_problem`` of the weights training ended with; a save at that very step already
+        checked them (the Trainer saves at the last step), so the forget-NLL probe is not run twice."""
+        if self.diverged is None and self.passed_step == step:
+            return None
+        return self.diverged or self.weights_problem(model)

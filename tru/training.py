@@ -209,7 +209,7 @@ def train_with_recovery(trainer, run_dir: Path, checkpoint: Path | None, guard):
 
     trainer.add_callback(guard)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    problem = guard.diverged or guard.weights_problem(trainer.model)
+    problem = guard.final_problem(trainer.model, trainer.state.global_step)
     if problem:
         good = last_complete_checkpoint(run_dir)
         if trainer.is_world_process_zero():
