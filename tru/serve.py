@@ -1,21 +1,46 @@
-"""`tru serve`: an OpenAI-compatible chat server backed by a local model.
+"""`tru serve`: an OpenAI-compatible server backed by a local model.
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (streaming with ``"stream": true``),
-``GET /v1/stats`` (request counts) and ``GET /health``. It binds 127.0.0.1 unless told otherwise and
-will not bind any other address without a bearer token (from ``$TRU_SERVE_TOKEN`` or ``--token-file``,
-never a command-line value that would sit in the shell history and the process list); with a token
-set, every ``/v1`` request must carry ``Authorization: Bearer <token>``. Malformed requests get 400
-with the reason and the field at fault; request bodies, message counts and ``max_tokens`` are bounded.
-Every error, the standard library's own included (an unknown path: 404, another method: 405 with
-``Allow``), is JSON in the OpenAI shape, and a request refused before its body is read (413, 401,
-404, 405) gets its answer even while the client is still sending the body.
+``POST /v1/completions`` (the legacy completions with ``echo`` and ``logprobs``, enough for
+lm-evaluation-harness's ``local-completions`` to score loglikelihood tasks: see
+``tru.serve_completions``), ``GET /v1/stats`` (request counts) and ``GET /health``. It binds 127.0.0.1
+unless told otherwise and will not bind any other address without a bearer token (from
+``$TRU_SERVE_TOKEN`` or ``--token-file``, never a command-line value that would sit in the shell history
+and the process list); with a token set, every ``/v1`` request must carry ``Authorization: Bearer
+<token>``. Malformed requests get 400 with the reason and the field at fault; request bodies, message
+and prompt counts and ``max_tokens`` are bounded. Every error, the standard library's own included (an
+unknown path: 404, another method: 405 with ``Allow``), is JSON in the OpenAI shape, and a request
+refused before its body is read (413, 401, 404, 405) gets its answer even while the client is still
+sending the body.
+
+Explainable answers: a reasoning model's output (s1 style ``think ... answer\nAnswer: ...`` or
+``<think>...</think>``) is split into the message's ``reasoning_content`` and ``content``; streamed,
+the reasoning goes out as ``delta.reasoning_content`` and the answer as ``delta.content``, and the
+markers never reach the client (``tru.serve_reasoning``). Plain text has no ``reasoning_content``.
+
+Parameters (``tru.serve_params``): a parameter the server does not implement is a 400 naming it, never
+ignored. Null is always accepted (it means "not set").
+
+- chat completions implement ``model``, ``messages``, ``max_tokens``, ``max_completion_tokens``,
+  ``temperature``, ``top_p``, ``seed``, ``stop`` (up to 4 sequences, streamed or not), ``n`` (1 only),
+  ``stream`` and ``stream_options.include_usage``; they accept, where it asks for nothing,
+  ``logprobs: false``, ``top_logprobs: 0``, ``tools``/``functions: []``, ``tool_choice``/``function_call``
+  ``"none"`` or ``"auto"``, ``parallel_tool_calls`` (any boolean), ``response_format: {"type": "text"}``,
+  ``modalities: ["text"]``, ``store: false``, ``service_tier`` ``"auto"`` or ``"default"``, ``metadata``
+  (any object), ``presence_penalty``/``frequency_penalty: 0``, ``logit_bias: {}`` and the identifiers
+  ``user``, ``safety_identifier`` and ``prompt_cache_key`` (any string);
+- completions implement ``model``, ``prompt``, ``max_tokens``, ``echo``, ``logprobs`` (0..5),
+  ``temperature``, ``top_p``, ``seed``, ``stop`` and ``n`` (1 only); they accept ``stream: false``,
+  ``best_of: 1``, ``suffix: ""``, ``presence_penalty``/``frequency_penalty: 0``, ``logit_bias: {}`` and
+  ``user``.
 
 Built on the standard library's threading HTTP server: no web framework to install. Requests are
 accepted concurrently and the model answers them one at a time. Everything is bounded so that load
 cannot exhaust the process:
 
-- at most ``--max-pending`` chat requests wait for or use the model; one more gets 429 at once, with
-  an OpenAI-style error body and a ``Retry-After`` header (never a wait in an unbounded queue);
+- at most ``--max-pending`` requests (chat or completions) wait for or use the model; one more gets
+  429 at once, with an OpenAI-style error body and a ``Retry-After`` header (never a wait in an
+  unbounded queue);
 - at most ``--max-connections`` connections are handled at once, one thread each; one more is
   answered 429 by a single refusing thread (which reads the request first, for half a second at most)
   without starting a thread;
@@ -51,12 +76,20 @@ from typing import Iterator
 
 from tru.config import ModelFields, setting
 from tru.errors import ConfigError, InputError
+from tru.serve_completions import CompletionCall, answer_completion, parse_completion
+from tru.serve_fields import (ApiError, bounded_number, flag, json_type, max_tokens, only_one_choice, seed,
+                              stop_sequences, utf8_text, wrong_type)
+from tru.serve_params import (CHAT_HARMLESS, CHAT_IMPLEMENTED, COMPLETION_HARMLESS, COMPLETION_IMPLEMENTED,
+                              refuse_unsupported)
+from tru.serve_reasoning import ReasoningStream, reasoning_message
+from tru.serve_stop import StopCutter
 from tru.serve_testing import CannedReplies, FaultPlan, RequestLog
 
 ROLES = ("system", "developer", "user", "assistant")
 ROUTES = {"/health": "GET", "/v1/models": "GET", "/models": "GET", "/v1/stats": "GET", "/stats": "GET",
-          "/v1/chat/completions": "POST", "/chat/completions": "POST"}
-SEED_RANGE = (-2**63, 2**64 - 1)  # what torch.manual_seed accepts
+          "/v1/chat/completions": "POST", "/chat/completions": "POST",
+          "/v1/completions": "POST", "/completions": "POST"}
+COMPLETION_ROUTES = ("/v1/completions", "/completions")
 DISCARD_FACTOR = 4  # a body left unread is discarded up to this many times --max-body-bytes ...
 DISCARD_FLOOR = 1 << 20  # ... and at least this many bytes, so that a tiny limit still lets a usual request hear why
 
@@ -73,6 +106,7 @@ class ServeConfig(ModelFields):
     default_max_tokens: int = setting(256, "max_tokens when a request gives none (at most --max-tokens-limit)")
     max_tokens_limit: int = setting(2048, "largest max_tokens a request may ask for")
     max_messages: int = setting(64, "most messages in one request")
+    max_prompts: int = setting(64, "most prompts in one /v1/completions request")
     max_body_bytes: int = setting(1_000_000, "largest request body in bytes")
     max_pending: int = setting(8, "most chat requests waiting for or using the model at once; "
                                   "more get 429 with Retry-After")
@@ -93,8 +127,8 @@ class ServeConfig(ModelFields):
         check_field_values(self)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port must be in 0..65535, got {self.port}")
-        for name in ("default_max_tokens", "max_tokens_limit", "max_messages", "max_body_bytes", "max_pending",
-                     "max_connections"):
+        for name in ("default_max_tokens", "max_tokens_limit", "max_messages", "max_prompts", "max_body_bytes",
+                     "max_pending", "max_connections"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 400 <= self.fail_status <= 599:
@@ -137,19 +171,6 @@ def resolve_token(config: ServeConfig) -> str | None:
     return token
 
 
-class ApiError(Exception):
-    """An error answer in the OpenAI format."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
-                 headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param = status, message, kind, param
-        self.headers = headers or {}
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": None}}
-
-
 @dataclass
 class ChatCall:
     """A validated chat request."""
@@ -169,69 +190,30 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-def _number(body: dict, name: str, low: float, high: float, default: float) -> float:
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ApiError(400, f"'{name}' must be a number in [{low:g}, {high:g}], got {value!r}", param=name)
-    return float(value)
-
-
-def _json_type(value) -> str:
-    """How a JSON value is named in an error: 'a number', 'a list', ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
-
-
-def _wrong_type(field: str, wanted: str, value) -> ApiError:
-    return ApiError(400, f"'{field}' must be {wanted}, got {_json_type(value)}", param=field)
-
-
-def _flag(field: str, value) -> bool:
-    if value is not None and not isinstance(value, bool):
-        raise _wrong_type(field, "a boolean", value)
-    return bool(value)
-
-
-def _text(field: str, value: str) -> str:
-    """The string, if UTF-8 can encode it: JSON allows lone surrogates (\\ud800), which a tokenizer cannot take."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(400, f"'{field}' is not valid Unicode (a lone surrogate)", param=field) from None
-    return value
-
-
 def _content_text(field: str, content) -> str:
     """A message's text: a string, or a list of text parts ``{"type": "text", "text": "..."}``."""
     if isinstance(content, str):
-        return _text(field, content)
+        return utf8_text(field, content)
     if not isinstance(content, list):
-        raise _wrong_type(field, "a string or a list of text parts", content)
+        raise wrong_type(field, "a string or a list of text parts", content)
     return "".join(_part_text(f"{field}[{index}]", part) for index, part in enumerate(content))
 
 
 def _part_text(field: str, part) -> str:
     if not isinstance(part, dict):
-        raise _wrong_type(field, 'a text part {"type": "text", "text": "..."}', part)
+        raise wrong_type(field, 'a text part {"type": "text", "text": "..."}', part)
     if part.get("type") != "text":
         raise ApiError(400, f"'{field}' has type {part.get('type')!r:.40}; only text parts are supported", param=field)
     if not isinstance(part.get("text"), str):
-        raise _wrong_type(f"{field}.text", "a string", part.get("text"))
-    return _text(f"{field}.text", part["text"])
+        raise wrong_type(f"{field}.text", "a string", part.get("text"))
+    return utf8_text(f"{field}.text", part["text"])
 
 
 def _message(index: int, message) -> dict:
     """One validated message, ``developer`` read as ``system``, its content as one string."""
     field = f"messages[{index}]"
     if not isinstance(message, dict):
-        raise _wrong_type(field, "an object with a role and a content", message)
+        raise wrong_type(field, "an object with a role and a content", message)
     role = message.get("role")
     if not isinstance(role, str) or role not in ROLES:
         raise ApiError(400, f"{field} needs a role among {', '.join(ROLES)}; '{field}.role' is {role!r:.40}",
@@ -299,65 +281,50 @@ class ChatService:
     def parse(self, body) -> ChatCall:
         """The request checked field by field: a value of the wrong type or range is a 400 naming the field."""
         config = self.config
-        if not isinstance(body, dict):
-            raise ApiError(400, f"the request body must be a JSON object, got {_json_type(body)}")
-        self._check_model(body.get("model"))
+        self._check_body(body, CHAT_IMPLEMENTED, CHAT_HARMLESS)
         clean = self._messages(body.get("messages"))
-        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-        if max_tokens is None:
-            max_tokens = min(config.default_max_tokens, config.max_tokens_limit)
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ApiError(400, f"'max_tokens' must be a positive integer, got {max_tokens!r}", param="max_tokens")
-        if max_tokens > config.max_tokens_limit:
-            raise ApiError(400, f"'max_tokens' {max_tokens} exceeds this server's limit of "
-                                f"{config.max_tokens_limit}", param="max_tokens")
-        n = body.get("n")
-        if n is not None and (isinstance(n, bool) or n != 1):
-            raise ApiError(400, "only n=1 is supported", param="n")
+        most = max_tokens(body, config.default_max_tokens, config.max_tokens_limit)
+        only_one_choice(body)
         options = body.get("stream_options")
         if options is not None and not isinstance(options, dict):
-            raise _wrong_type("stream_options", "an object", options)
-        return ChatCall(messages=clean, max_tokens=max_tokens,
-                        temperature=_number(body, "temperature", 0, 2, 0.0),
-                        top_p=_number(body, "top_p", 0, 1, 1.0), seed=self._seed(body.get("seed")),
-                        stop=self._stop(body.get("stop")), stream=_flag("stream", body.get("stream")),
-                        include_usage=_flag("stream_options.include_usage", (options or {}).get("include_usage")))
+            raise wrong_type("stream_options", "an object", options)
+        return ChatCall(messages=clean, max_tokens=most,
+                        temperature=bounded_number(body, "temperature", 0, 2, 0.0),
+                        top_p=bounded_number(body, "top_p", 0, 1, 1.0), seed=seed(body.get("seed")),
+                        stop=stop_sequences(body.get("stop")), stream=flag("stream", body.get("stream")),
+                        include_usage=flag("stream_options.include_usage", (options or {}).get("include_usage")))
+
+    def parse_completion(self, body) -> CompletionCall:
+        config = self.config
+        self._check_body(body, COMPLETION_IMPLEMENTED, COMPLETION_HARMLESS)
+        return parse_completion(body, self.chat, default_max_tokens=config.default_max_tokens,
+                                max_tokens_limit=config.max_tokens_limit, max_prompts=config.max_prompts)
+
+    def _check_body(self, body, implemented: frozenset, harmless: dict) -> None:
+        if not isinstance(body, dict):
+            raise ApiError(400, f"the request body must be a JSON object, got {json_type(body)}")
+        self._check_model(body.get("model"))
+        refuse_unsupported(body, implemented, harmless)
 
     def _check_model(self, model) -> None:
         if model is None:
             return
         if not isinstance(model, str):
-            raise _wrong_type("model", "a string", model)
+            raise wrong_type("model", "a string", model)
         if model not in (self.name, self.config.model):
             raise ApiError(404, f"model '{model}' does not exist; this server has '{self.name}'",
                            kind="not_found_error", param="model")
 
     def _messages(self, messages) -> list[dict]:
         if not isinstance(messages, list) or not messages:
-            raise ApiError(400, f"'messages' must be a non-empty list, got {_json_type(messages)}", param="messages")
+            raise ApiError(400, f"'messages' must be a non-empty list, got {json_type(messages)}", param="messages")
         if len(messages) > self.config.max_messages:
             raise ApiError(400, f"too many messages: {len(messages)} (limit {self.config.max_messages})",
                            param="messages")
         return [_message(index, message) for index, message in enumerate(messages)]
 
-    @staticmethod
-    def _stop(stop) -> list[str]:
-        if stop is None or stop == "":
-            return []
-        stop = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > 4:
-            raise ApiError(400, "'stop' must be a string or a list of at most 4 strings", param="stop")
-        return stop
-
-    @staticmethod
-    def _seed(seed) -> int | None:
-        low, high = SEED_RANGE
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed <= high):
-            raise ApiError(400, f"'seed' must be an integer in [-2**63, 2**64 - 1], got {seed!r:.40}", param="seed")
-        return seed
-
-    def check_fault(self, number: int, call: ChatCall) -> None:
-        status = self.faults.status_for(number, call.messages)
+    def check_fault(self, number: int, messages: list[dict]) -> None:
+        status = self.faults.status_for(number, messages)
         if status is not None:
             raise ApiError(status, f"injected failure for request {number} (testing aid)", kind="server_error")
 
@@ -368,42 +335,56 @@ class ChatService:
                                 f"exceeds the model's context of {limit} tokens", param="messages")
 
     def answer(self, number: int, call: ChatCall) -> tuple[dict, dict, str]:
-        """(message, usage, finish_reason) for a non-streaming request."""
+        """(message, usage, finish_reason) for a non-streaming request; a reasoning part goes to reasoning_content."""
         if self.config.reply_delay:
             time.sleep(self.config.reply_delay)
         canned = self.canned.reply(call.messages, number) if self.canned else None
         if canned is not None:
             content, reasoning = canned
             usage = _usage(len(self.chat.prompt_ids(call.messages)), len(self.chat.count_ids(content)))
-            message = {"role": "assistant", "content": content}
-            if reasoning is not None:
-                message["reasoning_content"] = reasoning
-            return message, usage, "stop"
+            return _canned_message(content, reasoning), usage, "stop"
         self._check_length(len(self.chat.prompt_ids(call.messages)), call)
         generation = self.chat.generate(call.messages, max_tokens=call.max_tokens, temperature=call.temperature,
                                         top_p=call.top_p, seed=call.seed, stop=call.stop)
-        return {"role": "assistant", "content": generation.text}, generation.usage, generation.finish_reason
+        return reasoning_message(generation.text), generation.usage, generation.finish_reason
 
     def stream(self, number: int, call: ChatCall) -> Iterator[dict]:
-        """Chunk deltas: ``{"content": ...}`` pieces, then the finish reason and usage (no stop sequences)."""
+        """Deltas (``{"reasoning_content": ...}`` pieces, then ``{"content": ...}``), then finish reason and usage."""
         if self.config.reply_delay:
             time.sleep(self.config.reply_delay)
         canned = self.canned.reply(call.messages, number) if self.canned else None
         if canned is not None:
             content, reasoning = canned
-            if reasoning is not None:
-                yield {"delta": {"reasoning_content": reasoning}}
-            yield {"delta": {"content": content}}
+            message = _canned_message(content, reasoning)
+            if "reasoning_content" in message:
+                yield {"delta": {"reasoning_content": message["reasoning_content"]}}
+            yield {"delta": {"content": message["content"]}}
             prompt_tokens, completion = len(self.chat.prompt_ids(call.messages)), len(self.chat.count_ids(content))
             finish = "stop"
         else:
             stream = self.chat.stream(call.messages, max_tokens=call.max_tokens, temperature=call.temperature,
                                       top_p=call.top_p, seed=call.seed)
             self._check_length(stream.prompt_tokens, call)
-            for piece in stream:
-                yield {"delta": {"content": piece}}
-            prompt_tokens, completion, finish = stream.prompt_tokens, stream.completion_tokens, stream.finish_reason
+            cutter, splitter = StopCutter(call.stop), ReasoningStream()
+            for piece in stream:  # after a stop sequence the generation still runs to its end, as without a stream
+                yield from ({"delta": delta} for delta in splitter.feed(cutter.feed(piece)))
+            yield from ({"delta": delta} for delta in splitter.feed(cutter.finish()) + splitter.finish())
+            prompt_tokens, completion = stream.prompt_tokens, stream.completion_tokens
+            finish = "stop" if cutter.stopped else stream.finish_reason
         yield {"finish_reason": finish, "usage": _usage(prompt_tokens, completion)}
+
+    def complete(self, number: int, call: CompletionCall) -> dict:
+        """The body of a ``/v1/completions`` answer."""
+        if self.config.reply_delay:
+            time.sleep(self.config.reply_delay)
+        return answer_completion(self.chat, call, self.name)
+
+
+def _canned_message(content: str, reasoning: str | None) -> dict:
+    """A canned reply's message: its own reasoning_content, or else its content split as a model's output."""
+    if reasoning is None:
+        return reasoning_message(content)
+    return {"role": "assistant", "content": content, "reasoning_content": reasoning}
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -621,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reject_busy(number)
         started = time.monotonic()
         try:
-            answer = self._chat(number, raw)
+            answer = self._completion(number, raw) if self._path() in COMPLETION_ROUTES else self._chat(number, raw)
         finally:  # the place is free before the answer is written: a slow reader holds no place
             service.admission.leave(time.monotonic() - started)
         if answer is not None:
@@ -651,24 +632,39 @@ class _Handler(BaseHTTPRequestHandler):
         call = None
         try:
             call = service.parse(self._decode_json(raw))
-            service.check_fault(number, call)
+            service.check_fault(number, call.messages)
             if call.stream:
                 self._stream(number, call)
                 service.log.record(number, call.messages, 200)
                 return None
             message, usage, finish = service.answer(number, call)
-        except ApiError as exc:
-            service.log.record(number, call.messages if call else None, exc.status)
-            return exc.status, exc.body()
-        except Exception as exc:  # a model failure must not kill the server
-            service.log.record(number, call.messages if call else None, 500)
-            return 500, ApiError(500, f"generation failed: {exc}", "server_error").body()
+        except Exception as exc:
+            return self._failed(number, call.messages if call else None, exc)
         service.log.record(number, call.messages, 200)
         return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": service.name,
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
             "usage": usage}
+
+    def _completion(self, number: int, raw: bytes) -> tuple[int, dict]:
+        """The (status, body) of a ``/v1/completions`` request."""
+        service = self.service
+        call = None
+        try:
+            call = service.parse_completion(self._decode_json(raw))
+            service.check_fault(number, call.log_messages())
+            body = service.complete(number, call)
+        except Exception as exc:
+            return self._failed(number, call.log_messages() if call else None, exc)
+        service.log.record(number, call.log_messages(), 200)
+        return 200, body
+
+    def _failed(self, number: int, messages: list[dict] | None, exc: Exception) -> tuple[int, dict]:
+        """The error answer of a request that failed, logged; a model failure must not kill the server."""
+        error = exc if isinstance(exc, ApiError) else ApiError(500, f"generation failed: {exc}", "server_error")
+        self.service.log.record(number, messages, error.status)
+        return error.status, error.body()
 
     def _stream(self, number: int, call: ChatCall) -> None:
         """Server-sent events; the connection closes at the end (HTTP/1.0)."""

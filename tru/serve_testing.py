@@ -6,7 +6,8 @@ fail, and lets them count the requests that reached the server.
 
 Canned reply file (``--canned-reply``): a JSON object, or a list of objects tried in order, each with
 - ``content`` (a string) or ``content_json`` (any JSON value, sent serialised as the content),
-- ``reasoning_content`` (optional string, sent as the message's reasoning channel),
+- ``reasoning_content`` (optional string, sent as the message's reasoning channel; without it, a
+  content in a reasoning format, s1 or ``<think>`` tags, is split as a model's output is),
 - ``match`` (optional regular expression searched in the last user message; the first entry that
   matches, or has no ``match``, is used).
 Strings may hold placeholders: ``{user}`` (the last user message), ``{digest}`` (8 letters a-p from a
