@@ -209,7 +209,8 @@ EVAL_CASES = [
                      "--judge-key-file", f.folder], [f.folder, "--judge-key-file"]), "judge-key-is-a-folder"),
     case(lambda f: (["--judge", "llm", "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "m",
                      "--judge-key-file", f.binary], [f.binary, "not valid UTF-8"]), "judge-key-not-utf8"),
-    case(lambda f: (["--benchmark", "wmdp", "--wmdp", f.folder], [f.folder, "--wmdp"]), "wmdp-is-a-folder"),
+    case(lambda f: (["--benchmark", "wmdp", "--forget", "", "--wmdp", f.folder], [f.folder, "--wmdp"]),
+         "wmdp-is-a-folder"),
 ])
 def test_eval(capsys, f, build):
     base = ["eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", f.qa, "--out", f.out]

@@ -1,11 +1,13 @@
 """tru eval end to end on the tiny model: files written, values consistent, resumable."""
 
 import json
+import shutil
 
 import pytest
 
 import tru.metrics as m
 from tru.config import EvalConfig
+from tru.evaluate import tofu_suite
 from tru.evaluate.run import evaluate
 
 
@@ -14,12 +16,13 @@ def tofu_eval(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "tofu"
     config = EvalConfig(model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"), limit=5,
                         max_new_tokens=12, batch_size=4, out=str(out))
-    evaluate(config, log=lambda *_: None)
-    return config, out
+    printed = []
+    evaluate(config, log=printed.append)
+    return config, out, "\n".join(printed)
 
 
 def test_tofu_eval_writes_per_item_values_and_summary(tofu_eval):
-    _, out = tofu_eval
+    _, out, printed = tofu_eval
     saved = json.loads((out / "EVAL.json").read_text())
     summary = json.loads((out / "SUMMARY.json").read_text())
     forget = saved["metrics"]["forget"]
@@ -53,10 +56,22 @@ def test_tofu_eval_writes_per_item_values_and_summary(tofu_eval):
     utility = intervals["model_utility"]
     assert utility["value"] == pytest.approx(summary["model_utility"]) and utility["n"] == 15
     assert utility["low"] <= utility["value"] <= utility["high"]
+    # every MIA AUC with its n (forget + holdout items) and interval, recomputable from the stored scores
+    forget_mia, holdout_mia = blocks["forget/answer"]["mia"], blocks["holdout/answer"]["mia"]
+    for name, auc in summary["mia_auc"].items():
+        interval = intervals[f"mia_auc.{name}"]
+        assert auc == interval["value"] == m.mia_auc(forget_mia[name], holdout_mia[name])
+        assert interval == m.auc_interval(forget_mia[name], holdout_mia[name]).to_dict()
+        assert interval["n"] == 10 and interval["low"] <= auc <= interval["high"]
+    # no --retain-eval: forget quality says what it needs, in SUMMARY.json and in the printed table
+    assert summary["forget_quality"] == {"value": None, "low": None, "high": None, "n": 0,
+                                         "missing": tofu_suite.FORGET_QUALITY_NEEDS}
+    assert "forget_quality" in printed and "n/a (needs --retain-eval: the evaluation folder of the retain model" \
+        in next(line for line in printed.splitlines() if line.startswith("forget_quality "))
 
 
 def test_rerun_reuses_finished_blocks(tofu_eval, shared_data):
-    config, out = tofu_eval
+    config, out, _ = tofu_eval
     saved = json.loads((out / "EVAL.json").read_text())
     saved["blocks"]["forget/answer"]["nll"] = [0.0] * 5  # a planted value: kept only if not recomputed
     (out / "EVAL.json").write_text(json.dumps(saved))
@@ -67,17 +82,18 @@ def test_rerun_reuses_finished_blocks(tofu_eval, shared_data):
 
 
 def test_forget_quality_against_a_retain_evaluation(tofu_eval, tmp_path):
-    config, out = tofu_eval
+    config, out, _ = tofu_eval
     other = EvalConfig(**{**config.__dict__, "out": str(tmp_path / "again"), "retain_eval": str(out)})
     evaluate(other, log=lambda *_: None)
     summary = json.loads((tmp_path / "again" / "SUMMARY.json").read_text())
     assert summary["forget_quality"] == pytest.approx(1.0)  # the same model: identical truth ratios
+    assert summary["forget_quality_n"] == 5
 
 
 def test_changed_settings_do_not_mix_into_an_old_evaluation(tofu_eval):
     from tru.errors import ConfigError
 
-    config, out = tofu_eval
+    config, out, _ = tofu_eval
     with pytest.raises(ConfigError, match="other settings"):
         evaluate(EvalConfig(**{**config.__dict__, "limit": 3}), log=lambda *_: None)
 
@@ -100,6 +116,22 @@ def test_wmdp_and_muse_news(shared_data, tmp_path):
         interval = summary["intervals"][key]
         assert interval["value"] == pytest.approx(summary[key]) and interval["n"] >= 1
         assert interval["low"] <= interval["value"] <= interval["high"]
+    blocks = json.loads((muse / "EVAL.json").read_text())["blocks"]
+    scores = blocks["privleak_forget"]["min_k"], blocks["privleak_holdout"]["min_k"]
+    assert summary["intervals"]["min_k_auc"] == m.auc_interval(*scores).to_dict()
+    assert summary["intervals"]["min_k_auc"]["value"] == summary["min_k_auc"] == m.mia_auc(*scores)
+    assert summary["intervals"]["min_k_auc"]["n"] == 8
+    assert summary["privleak"]["value"] is None and summary["privleak"]["missing"].startswith("needs --retain-eval")
+    # against a retain evaluation with per-item scores of the same passages (here: the same model, its
+    # blocks reused), privleak has a paired interval: identical scores give exactly 0 in every resample
+    again = tmp_path / "muse-again"
+    again.mkdir()
+    shutil.copy(muse / "EVAL.json", again / "EVAL.json")
+    evaluate(EvalConfig(model="tiny-llama", benchmark="muse-news", muse=str(shared_data / "muse_news"), limit=4,
+                        max_length=128, out=str(again), retain_eval=str(muse)), log=lambda *_: None)
+    summary = json.loads((again / "SUMMARY.json").read_text())
+    assert summary["privleak"] == 0.0
+    assert summary["intervals"]["privleak"] == {"value": 0.0, "low": 0.0, "high": 0.0, "n": 8}
 
 
 def test_custom_benchmark_and_bad_options(small_tofu, tmp_path):

@@ -36,7 +36,8 @@ def _tofu_summary(fp, fr, mu, fq, uq, rq, gib):
                        "trace_fact_leak": {"value": None, "low": None, "high": None, "n": 0,
                                            "missing": "the model wrote no reasoning"}},
             "out_of_scope": {"answered": _interval(0.875, n=120), "gibberish": _interval(gib, n=120)}},
-        "intervals": {"model_utility": _interval(mu, n=120), "forget.prob": _interval(fp)},
+        "intervals": {"model_utility": _interval(mu, n=120), "forget.prob": _interval(fp),
+                      "mia_auc.loss": {"value": 0.52, "low": 0.25, "high": 0.75, "n": 40}},
         "offline_judge": {"label": "offline rule-based proxy (not an LLM judge)", "uq": uq, "rq": rq},
     }
     if fq is not None:
@@ -170,6 +171,10 @@ def test_numbers_match_summaries(inputs):
         assert method["metrics"]["nll_after_forget"] == 3.25
         # the interval written beside a bare number is the one shown
         assert method["intervals"]["model_utility"] == summary["intervals"]["model_utility"]
+        assert method["intervals"]["mia_loss_auc"] == summary["intervals"]["mia_auc.loss"]
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert next(line for line in md.splitlines() if line.startswith("| MIA AUC (loss) |")).count(
+        "0.52 [0.25, 0.75]") == 2  # an AUC's interval, as tru eval writes it, in both methods' cells
     tru = next(m for m in data["methods"] if m["name"] == "tru")
     assert tru["attacks"]["crosslingual/es"]["fact_leak"]["delta"]["value"] == 0.75 - 0.25
     # the relearning attack's reference (the model before unlearning) is not shown as an attack

@@ -10,7 +10,8 @@ answer given its question; probabilities are exp(-NLL).
 
 Uncertainty: ``bootstrap_interval`` gives a statistic of per-item values with a percentile bootstrap
 interval, ``paired_bootstrap_difference`` the mean per-item difference between two methods evaluated on
-the same items (see their docstrings for the method).
+the same items, ``auc_interval`` a membership-inference AUC and ``privleak_interval`` MUSE's privacy
+leakage, each with a bootstrap that resamples the two classes separately (see their docstrings).
 """
 
 from __future__ import annotations
@@ -265,3 +266,86 @@ def grouped_bootstrap_interval(groups: Mapping[str, Mapping[str, Sequence[float]
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(np.array(draws, dtype=float), [tail, 1.0 - tail])
     return Interval(value, float(low), float(high), n)
+
+
+def auc_interval(scores_neg: Sequence[float], scores_pos: Sequence[float], *, resamples: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> Interval:
+    """ROC AUC of ``scores_neg`` (label 0) against ``scores_pos`` (label 1) with a stratified percentile
+    bootstrap interval; ``n`` counts both classes.
+
+    Each resample draws the negatives and the positives separately, each with replacement and at its own
+    size, so that every resample keeps both classes at their sizes (a pooled draw could leave one class
+    out, and the AUC would be undefined). Quantiles, seeding and the meaning of the interval are those of
+    ``bootstrap_interval``. ``value`` is ``mia_auc(scores_neg, scores_pos)``; the resamples use the
+    equivalent rank formula (ties count one half). A class without scores gives NaN for value, low and
+    high. Raises ValueError for NaN scores or bad settings.
+    """
+    neg, pos = _per_item_values(scores_neg, "scores_neg"), _per_item_values(scores_pos, "scores_pos")
+    _check_bootstrap_settings(resamples, level)
+    n = len(neg) + len(pos)
+    if not len(neg) or not len(pos):
+        return Interval(math.nan, math.nan, math.nan, n)
+    neg_picks, pos_picks = _stratified_picks(len(neg), len(pos), resamples, seed)
+    draws = rank_auc(neg[neg_picks], pos[pos_picks])
+    return _percentile_interval(mia_auc(neg, pos), draws, level, n)
+
+
+def privleak_interval(model_neg: Sequence[float], model_pos: Sequence[float], retain_neg: Sequence[float],
+                      retain_pos: Sequence[float], *, resamples: int = 1000, seed: int = 0,
+                      level: float = 0.95) -> Interval:
+    """``privleak`` of a model against the retain model, with a paired stratified bootstrap interval.
+
+    Both models scored the same items in the same order: ``*_neg`` the forget items (label 0), ``*_pos``
+    the holdout items (label 1). Each resample draws forget and holdout indices as ``auc_interval`` does
+    and takes both models' scores at the same indices, so that an item that is easy to tell apart for
+    both models moves both AUCs together rather than adding its spread twice (the reason for pairing
+    given at ``paired_bootstrap_difference``). ``n`` counts the items of one model. Privleak is undefined
+    where the retain model's AUC is 0: such resamples are left out of the quantiles, and value, low and
+    high are NaN when the data's own retain AUC is 0 (or a class has no scores). Raises ValueError when
+    the two models have different numbers of forget or holdout scores (naming them).
+    """
+    sides = {name: _per_item_values(v, name) for name, v in (("model_neg", model_neg), ("model_pos", model_pos),
+                                                           ("retain_neg", retain_neg), ("retain_pos", retain_pos))}
+    for cls in ("neg", "pos"):
+        if len(sides[f"model_{cls}"]) != len(sides[f"retain_{cls}"]):
+            raise ValueError(f"privleak_interval needs both models' scores of the same items; model_{cls} has "
+                             f"{len(sides[f'model_{cls}'])} values, retain_{cls} has {len(sides[f'retain_{cls}'])}")
+    _check_bootstrap_settings(resamples, level)
+    model_neg_v, model_pos_v, retain_neg_v, retain_pos_v = sides.values()
+    n = len(model_neg_v) + len(model_pos_v)
+    retain_auc = mia_auc(retain_neg_v, retain_pos_v) if len(model_neg_v) and len(model_pos_v) else 0.0
+    if retain_auc == 0:
+        return Interval(math.nan, math.nan, math.nan, n)
+    value = privleak(mia_auc(model_neg_v, model_pos_v), retain_auc)
+    neg_picks, pos_picks = _stratified_picks(len(model_neg_v), len(model_pos_v), resamples, seed)
+    retain_draws = rank_auc(retain_neg_v[neg_picks], retain_pos_v[pos_picks])
+    defined = retain_draws > 0
+    draws = privleak(rank_auc(model_neg_v[neg_picks], model_pos_v[pos_picks])[defined], retain_draws[defined])
+    return _percentile_interval(value, draws, level, n)
+
+
+def rank_auc(scores_neg: np.ndarray, scores_pos: np.ndarray) -> np.ndarray | float:
+    """ROC AUC by ranks (Mann-Whitney U / (n_neg * n_pos), tied scores get their average rank), along
+    the last axis: one AUC per row for 2-D inputs (one resample per row)."""
+    from scipy.stats import rankdata
+
+    neg, pos = np.asarray(scores_neg, dtype=float), np.asarray(scores_pos, dtype=float)
+    n_neg, n_pos = neg.shape[-1], pos.shape[-1]
+    ranks = rankdata(np.concatenate([neg, pos], axis=-1), axis=-1)
+    u = ranks[..., n_neg:].sum(axis=-1) - n_pos * (n_pos + 1) / 2.0
+    return u / (n_neg * n_pos)
+
+
+def _stratified_picks(n_neg: int, n_pos: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """resamples x n_neg and resamples x n_pos indices, each class drawn with replacement on its own."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, n_neg, size=(int(resamples), n_neg)),
+            rng.integers(0, n_pos, size=(int(resamples), n_pos)))
+
+
+def _percentile_interval(value: float, draws: np.ndarray, level: float, n: int) -> Interval:
+    if not len(draws):
+        return Interval(float(value), math.nan, math.nan, n)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(np.asarray(draws, dtype=float), [tail, 1.0 - tail])
+    return Interval(float(value), float(low), float(high), n)

@@ -12,7 +12,7 @@ from tru.data.readers import read_json_object
 from tru.errors import InputError
 from tru.evaluate import custom_suite, muse_wmdp, tofu_suite
 from tru.evaluate.qa_blocks import EvalModel
-from tru.evaluate.store import EvalStore
+from tru.evaluate.store import EvalStore, read_results
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,32 @@ def read_retain_summary(path: str) -> dict | None:
     return summary
 
 
+def read_retain_scores(path: str) -> tuple[dict | None, str]:
+    """The MUSE retain model's per-item Min-40% scores from its EVAL.json (for privleak's paired
+    interval), or None and why not: the interval is optional, so a missing or unreadable file is a reason
+    written into the summary, not an error."""
+    folder = Path(path).expanduser()
+    file = folder / "EVAL.json" if folder.is_dir() else folder.with_name("EVAL.json")
+    if not file.is_file():
+        return None, f"{file} (the retain model's per-item scores) not found"
+    try:
+        blocks = read_results(file)["blocks"]
+    except InputError as exc:
+        return None, str(exc)
+    scores = {side: _field(blocks.get(f"privleak_{side}"), "min_k") for side in ("forget", "holdout")}
+    if not all(isinstance(v, list) and all(_is_number(x) for x in v) for v in scores.values()):
+        return None, f"{file} holds no per-item Min-40% scores (blocks privleak_forget, privleak_holdout)"
+    return scores, ""
+
+
+def _field(block, name: str):
+    return block.get(name) if isinstance(block, dict) else None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def _run_plan(plan, store: EvalStore, log) -> None:
     for key, compute in plan:
         log(f"  {key}: reused" if store.has(key) else f"  {key} ...")
@@ -70,7 +96,9 @@ def _muse_load(config):
 
 def _muse_run(config, em, _data, store, log):
     _run_plan(muse_wmdp.muse_plan(em, Path(config.muse).expanduser(), config.limit or None), store, log)
-    return None, muse_wmdp.muse_summary(store, read_retain_summary(config.retain_eval))
+    retain = read_retain_summary(config.retain_eval)
+    scores, why_not = read_retain_scores(config.retain_eval) if retain is not None else (None, "")
+    return None, muse_wmdp.muse_summary(store, retain, scores, why_not)
 
 
 def _wmdp_files(config) -> list[str]:

@@ -18,6 +18,7 @@ from tru import metrics
 from tru.data.corpora import load_muse_knowmem, load_passages, load_wmdp_mcq
 from tru.data.records import MCQItem, QAItem
 from tru.evaluate.qa_blocks import EvalModel
+from tru.evaluate.registry import aggregate
 from tru.evaluate.token_stats import token_stats
 from tru.generation import generate_from_ids
 
@@ -68,19 +69,55 @@ def muse_plan(em: EvalModel, directory: Path, limit: int | None) -> list:
     ]
 
 
-def muse_summary(store, retain_summary: dict | None) -> dict:
-    """Knowmem and verbmem (mean ROUGE-L F1) with n and 95% bootstrap intervals in ``intervals``; the
-    Min-40% AUC and privleak with the forget and holdout counts."""
+PRIVLEAK_NEEDS = ("needs --retain-eval: the evaluation folder of the retain model (trained without the forget "
+                  "set)")
+
+
+def muse_summary(store, retain_summary: dict | None, retain_scores: dict | None = None,
+                 why_no_retain_scores: str = "") -> dict:
+    """Knowmem and verbmem (mean ROUGE-L F1), the Min-40% AUC and privleak, each with n and a 95%
+    bootstrap interval in ``intervals``.
+
+    ``retain_scores``: the retain model's per-item Min-40% scores ({"forget": [...], "holdout": [...]})
+    for privleak's paired interval; without them (``why_no_retain_scores`` says why) privleak's entry in
+    ``intervals`` has no low and high, and says why under ``missing``. Without a retain summary privleak
+    is the registry's aggregate without a value, saying what it needs."""
     means = {key: store.get(key)["rougeL_f1"] for key in ("knowmem_forget", "knowmem_retain", "verbmem_forget")}
-    forget_scores, holdout_scores = store.get("privleak_forget")["min_k"], store.get("privleak_holdout")["min_k"]
-    auc = metrics.mia_auc(forget_scores, holdout_scores)
+    scores = {"forget": store.get("privleak_forget")["min_k"], "holdout": store.get("privleak_holdout")["min_k"]}
+    auc = metrics.auc_interval(scores["forget"], scores["holdout"])
     summary = {key: sum(values) / len(values) for key, values in means.items()}
-    summary["min_k_auc"] = auc
-    summary["min_k_n"] = {"forget": len(forget_scores), "holdout": len(holdout_scores)}
+    summary["min_k_auc"] = auc.value
+    summary["min_k_n"] = {side: len(values) for side, values in scores.items()}
     summary["intervals"] = {key: metrics.bootstrap_interval(values).to_dict() for key, values in means.items()}
-    if retain_summary is not None:
-        summary["privleak"] = metrics.privleak(auc, retain_summary["min_k_auc"])
+    summary["intervals"]["min_k_auc"] = auc.to_dict()
+    if retain_summary is None:
+        summary["privleak"] = aggregate([], missing=PRIVLEAK_NEEDS)
+        return summary
+    summary["privleak"] = metrics.privleak(auc.value, retain_summary["min_k_auc"])
+    summary["intervals"]["privleak"] = privleak_entry(summary["privleak"], scores, retain_scores,
+                                                      why_no_retain_scores)
     return summary
+
+
+def privleak_entry(value: float, scores: dict, retain_scores: dict | None, why_not: str) -> dict:
+    """Privleak's paired interval where the retain model scored the same passages, else ``value`` with
+    no low and high and the reason under ``missing``."""
+    n = len(scores["forget"]) + len(scores["holdout"])
+    reason = why_not or "the retain model's per-item scores were not given"
+    if retain_scores is not None:
+        counts = {side: (len(scores[side]), len(retain_scores[side])) for side in ("forget", "holdout")}
+        if any(mine != theirs for mine, theirs in counts.values()):
+            reason = (f"the retain evaluation scored {counts['forget'][1]} forget and {counts['holdout'][1]} "
+                      f"holdout passages, this one {counts['forget'][0]} and {counts['holdout'][0]}; the paired "
+                      f"interval needs both models' scores of the same passages")
+        else:
+            interval = metrics.privleak_interval(scores["forget"], scores["holdout"], retain_scores["forget"],
+                                                 retain_scores["holdout"])
+            if abs(interval.value - value) <= 1e-9 * max(1.0, abs(value)):
+                return interval.to_dict()
+            reason = ("the retain evaluation's per-item scores (EVAL.json) do not give the Min-40% AUC of its "
+                      "SUMMARY.json")
+    return {"value": value, "low": None, "high": None, "n": n, "missing": f"no interval: {reason}"}
 
 
 def mcq_prompt(item: MCQItem, subject: str) -> str:

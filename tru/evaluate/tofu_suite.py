@@ -90,10 +90,16 @@ def load_retain_truth_ratios(path: str) -> list[float]:
                          hint="give the EVAL.json that tru eval wrote for the retain model") from None
 
 
+FORGET_QUALITY_NEEDS = ("needs --retain-eval: the evaluation folder of the retain model (trained without the "
+                        "forget set)")
+
+
 def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str | None) -> dict:
-    """Aggregates of the stored per-item values. Every mean and rate carries its n and a 95% bootstrap
-    interval: the registered generation metrics in ``generation`` (tru.evaluate.registry), the
-    likelihood metrics in ``intervals`` under the same dotted path as their value."""
+    """Aggregates of the stored per-item values. Every mean, rate and AUC carries its n and a 95%
+    bootstrap interval: the registered generation metrics in ``generation`` (tru.evaluate.registry), the
+    likelihood metrics and the membership-inference AUCs in ``intervals`` under the same dotted path as
+    their value. Forget quality without a retain evaluation is the registry's aggregate without a value,
+    saying what it needs."""
     summary: dict = {}
     for role, values in item_metrics.items():
         side = "forget" if role == "forget" else "retain"
@@ -110,8 +116,12 @@ def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str
         summary["forget_quality"] = metrics.forget_quality(item_metrics["forget"]["truth_ratio"],
                                                            load_retain_truth_ratios(retain_eval))
         summary["forget_quality_n"] = len(item_metrics["forget"]["truth_ratio"])
+    else:
+        summary["forget_quality"] = registry.aggregate([], missing=FORGET_QUALITY_NEEDS)
     forget_mia, holdout_mia = store.get("forget/answer")["mia"], store.get("holdout/answer")["mia"]
-    summary["mia_auc"] = {name: metrics.mia_auc(forget_mia[name], holdout_mia[name]) for name in forget_mia}
+    aucs = {name: metrics.auc_interval(forget_mia[name], holdout_mia[name]) for name in forget_mia}
+    summary["mia_auc"] = {name: auc.value for name, auc in aucs.items()}
+    summary["intervals"].update({f"mia_auc.{name}": auc.to_dict() for name, auc in aucs.items()})
     summary["mia_n"] = {"forget": len(data["forget"]), "holdout": len(data["holdout"])}
     summary["generation"] = generation_summary(data, store, item_metrics)
     summary["fact_leak_keys"] = registry.leak_keys_rule(data["forget"])
