@@ -4,6 +4,7 @@ the Python API all fill the same fields, so every subcommand is callable with th
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class TrainConfig(ModelFields):
     save_steps: int = setting(50, "write a resumable checkpoint every N steps (0: none)")
     keep_checkpoints: bool = setting(False, "keep the checkpoints after a successful run")
     resume: bool = setting(False, "continue the run in --out from its last complete checkpoint")
+    push_to_hub: str = setting("", "upload the saved model (with its model card) to this Hugging Face hub repo, "
+                                   "owner/name, created if missing; the login is checked before training")
 
     def validate(self) -> None:
         check_field_values(self)
@@ -277,6 +280,11 @@ def _read_yaml_mapping(path: Path) -> list[tuple[str, Any, int]]:
         loader.dispose()
 
 
+def _nearest_setting(name: str, fields: dict) -> str:
+    match = difflib.get_close_matches(name, list(fields), n=1)
+    return f"did you mean '{match[0]}'?" if match else f"known settings: {', '.join(sorted(fields))}"
+
+
 def load_yaml_settings(path: str | Path, config_type: type) -> dict:
     """Read a YAML preset and convert each value to its setting's type.
 
@@ -291,7 +299,7 @@ def load_yaml_settings(path: str | Path, config_type: type) -> dict:
         name = key.replace("-", "_")
         if name not in fields:
             raise InputError(path, f"unknown setting '{key}'", line=line, field=key,
-                             hint=f"known settings: {', '.join(sorted(fields))}")
+                             hint=_nearest_setting(name, fields))
         if name in lines:
             raise InputError(path, f"given twice (first on line {lines[name]})", line=line, field=key)
         convert = YAML_CONVERTERS.get(fields[name])
@@ -380,7 +388,8 @@ class QASourceFields(ModelFields):
     model: str = setting("", "model folder, run directory, hub id or alias")
     tofu: str = setting("locuslab/TOFU", "TOFU source: a local folder or hub id")
     forget_split: str = setting("forget01", "TOFU forget split: forget01, forget05, forget10")
-    forget: str = setting("", "custom benchmark: forget QA file")
+    forget: str = setting("", "custom benchmark: forget QA file (with --benchmark tofu, tru unlearn's spelling "
+                              "tofu:forgetNN may repeat --forget-split, never contradict it)")
     retain: str = setting("", "custom benchmark: retain QA file")
     limit: int = setting(0, "use at most N items per split (0: all)")
     batch_size: int = setting(16, "sequences per forward pass or generation batch")
@@ -440,12 +449,34 @@ class EvalConfig(QASourceFields):
             raise ConfigError(f"the LLM judge scores QA answers: use it with --benchmark {qa}")
         if benchmark.needs and not getattr(self, benchmark.needs[0]):
             raise ConfigError(f"--benchmark {self.benchmark} needs {benchmark.needs[1]}")
+        self.check_split_options()
         check_at_least(self, 1, ("judge_concurrency",))
         for file in filter(None, self.wmdp.split(",")):
             if Path(file).expanduser().is_dir():
                 raise InputError(file, f"is a folder; --wmdp takes question files ({DATA_FILE}), comma separated")
         if self.judge != "offline" and self.judge_key_file:
             check_text_file(self.judge_key_file, "--judge-key-file")
+
+    def check_split_options(self) -> None:
+        """--forget and --retain are the custom benchmark's files: another benchmark would evaluate other
+        data than they name, so they are refused there. With --benchmark tofu, --forget tofu:forgetNN may
+        repeat --forget-split (which picks the split), never contradict it."""
+        from tru.data.tofu import FORGET_SPLITS
+
+        if self.benchmark == "custom":
+            return
+        named = self.forget.split(":", 1)[1] if self.forget.startswith("tofu:") else ""
+        repeats_split = self.benchmark == "tofu" and named in FORGET_SPLITS
+        if repeats_split and named != self.forget_split:
+            raise ConfigError(f"--forget {self.forget} and --forget-split {self.forget_split} disagree: "
+                              f"--benchmark tofu evaluates the split --forget-split names (default forget01); "
+                              f"give --forget-split {named} and drop --forget")
+        reads = ("evaluates the TOFU split --forget-split names" if self.benchmark == "tofu"
+                 else "would not read it")
+        for flag, value in (("--forget", "" if repeats_split else self.forget), ("--retain", self.retain)):
+            if value:
+                raise ConfigError(f"{flag} is read only by --benchmark custom; --benchmark {self.benchmark} "
+                                  f"{reads} (drop {flag}, or use --benchmark custom)")
 
 
 @dataclass(kw_only=True)
