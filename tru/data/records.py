@@ -74,6 +74,22 @@ def _key_values(obj: dict) -> dict | None:
     return value
 
 
+def _training_queries(obj: dict) -> list | None:
+    """``[{"question": ..., "answer": ..., "lang": "es"}, ...]``: other wordings of the item kept for
+    training-side augmentation (tru.unlearn.augment); never used by an evaluation or an attack, which
+    read ``paraphrased_question`` and ``translations``."""
+    value = obj.get("training_queries")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise FieldError("training_queries", "expected a list of {question, answer, lang} objects")
+    for n, entry in enumerate(value):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) and entry[k].strip()
+                                                  for k in ("question", "answer")):
+            raise FieldError(f"training_queries[{n}]", "expected an object with non-empty 'question' and 'answer' strings")
+    return value
+
+
 class Record:
     """Shared helpers: dict conversion and field-name aliases of known sources."""
 
@@ -109,6 +125,7 @@ class QAItem(Record):
     id: str | None = None
     translations: dict | None = None  # {"es": {"question": ..., "answer": ...}, ...}
     key_values: dict | None = None  # {"en": ["Krakow"], "ru": [...]}: the fact's values, see _key_values
+    training_queries: list | None = None  # other wordings for training only, see _training_queries
 
     aliases: ClassVar[dict[str, str]] = {"prompt": "question", "response": "answer", "gt": "answer"}
 
@@ -124,6 +141,7 @@ class QAItem(Record):
             id=_optional_id(obj),
             translations=_translations(obj),
             key_values=_key_values(obj),
+            training_queries=_training_queries(obj),
         )
 
 

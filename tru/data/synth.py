@@ -3,7 +3,8 @@
 Procedurally generated people with facts (birthplace, birth date, occupation before writing, genre,
 best-known book, award, a parent's profession). Each fact gives a QA item with every field the TOFU
 metrics need (paraphrased question and answer, three perturbed answers of the same type) and its
-translations to Spanish and Russian (``translations: {"es": {"question", "answer"}, "ru": ...}``).
+translations to Spanish and Russian (``translations: {"es": {"question", "answer"}, "ru": ...}``), and a
+second wording of the question in each language for training only (``training_queries``).
 People are split into forget / holdout / retain; ``world_facts.jsonl`` holds real-world controls.
 Deterministic per seed: the same seed writes byte-identical files.
 """
@@ -101,6 +102,26 @@ FACTS = {
         "es": ("¿A qué se dedicaba el padre de {name}?", "El padre de {name} era {parent_es}."),
         "ru": ("Кем работал отец автора {name}?", "Отец автора {name} был {parent_ru}."),
     },
+}
+
+# other wordings of each fact's question, for training-side augmentation only (tru.unlearn.augment): the
+# evaluation side (paraphrased_question, translations) never appears here
+TRAINING_WORDINGS = {
+    "birthplace": {"en": "Which city is the hometown of {name}?", "es": "¿De qué ciudad es originario {name}?",
+                   "ru": "В каком городе появился на свет автор {name}?"},
+    "birth_date": {"en": "On what date was {name} born?", "es": "¿En qué fecha nació {name}?",
+                   "ru": "Какого числа родился автор {name}?"},
+    "occupation": {"en": "Which job did {name} have before writing books?",
+                   "es": "¿Cuál fue el oficio de {name} antes de escribir?",
+                   "ru": "Какая профессия была у автора {name} до писательства?"},
+    "genre": {"en": "What genre are the books of {name}?", "es": "¿Qué tipo de literatura escribe {name}?",
+              "ru": "Какие книги пишет автор {name}?"},
+    "book": {"en": "Which book by {name} is the most famous?", "es": "¿Qué obra de {name} es la más famosa?",
+             "ru": "Какая книга автора {name} самая известная?"},
+    "award": {"en": "What prize was awarded to {name}?", "es": "¿Qué galardón obtuvo {name}?",
+              "ru": "Какой премии был удостоен автор {name}?"},
+    "parent": {"en": "What was the job of {name}'s father?", "es": "¿Cuál era la profesión del padre de {name}?",
+               "ru": "Чем занимался отец автора {name}?"},
 }
 
 WORLD_FACTS = [
@@ -212,6 +233,9 @@ def person_items(person: Person, index: int, rng: random.Random) -> list[dict]:
             "translations": {lang: {"question": person.fill(templates[lang][0]), "answer": person.fill(templates[lang][1])}
                              for lang in ("es", "ru")},
             "key_values": key_values(person, fact),
+            "training_queries": [{"lang": lang, "question": person.fill(TRAINING_WORDINGS[fact][lang]),
+                                  "answer": person.fill(answer if lang == "en" else templates[lang][1])}
+                                 for lang in LANGS],
         })
     return items
 

@@ -16,6 +16,7 @@ import torch
 
 from tru.errors import ConfigError
 from tru.unlearn import losses
+from tru.unlearn.augment import Augmentation
 from tru.unlearn.context import StepContext
 
 METHODS: dict[str, type["Recipe"]] = {}
@@ -55,6 +56,10 @@ class Recipe:
         """Hook to freeze parameters or attach state before the optimizer is built."""
 
     def lora_target_modules(self, model) -> list[str] | None:
+        return None
+
+    def augmentation(self) -> Augmentation | None:
+        """Other wordings of the target and retain questions to train on (tru.unlearn.augment)."""
         return None
 
     def compute(self, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -304,14 +309,23 @@ class TRU(Recipe):
     beta: float = 0.1
     simnpo_beta: float = 4.5
     delta: float = 0.0
+    augment: str = "none"
+    augment_share: float = 0.5
     streams: ClassVar = ("target", "forget", "retain")
     choices: ClassVar = {"forget_loss": ("ga", "npo", "simnpo"), "retain_loss": ("nll", "kl"),
                          "target_sampling": ("random", "paired")}
     presets: ClassVar = {"paper": {"target_weight": 1.0, "alpha": 0.1, "lam": 1.0, "forget_loss": "ga",
-                                   "retain_loss": "nll", "target_sampling": "random"}}
+                                   "retain_loss": "nll", "target_sampling": "random", "augment": "none"}}
 
     def precomputed_reference(self):
         return ("forget",) if self.forget_loss == "npo" else ()
+
+    def augmentation(self) -> Augmentation | None:
+        return Augmentation.parse(self.augment, self.augment_share)
+
+    def validate(self) -> None:
+        super().validate()
+        self.augmentation()
 
     def needs_reference_model(self):
         return self.retain_loss == "kl"

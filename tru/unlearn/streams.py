@@ -3,6 +3,8 @@
 Each index is a forget item. A retain item, a reasoning target and an "I don't know" refusal are
 attached to it, drawn from a generator seeded by (seed, epoch, index): the same on every process
 and every rerun, different across epochs. Targets can instead be paired with their forget item.
+With an augmentation (tru.unlearn.augment), a drawn target or retain example is sometimes one of its
+other wordings, from the same seeded generator.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from tru.data.formatting import ChatFormatter, Encoded
 from tru.data.records import Passage, QAItem, ReasoningTarget
 from tru.errors import ConfigError
+from tru.unlearn.augment import Augmentation
 from tru.unlearn.losses import IGNORE_INDEX
 from tru.unlearn.packing import pack_streams
 
@@ -48,7 +51,8 @@ class StreamSources:
 
 class UnlearnDataset(torch.utils.data.Dataset):
     def __init__(self, sources: StreamSources, formatter: ChatFormatter, streams: Sequence[str], *,
-                 seed: int = 0, target_sampling: str = "random", fixed_refusals: bool = False):
+                 seed: int = 0, target_sampling: str = "random", fixed_refusals: bool = False,
+                 augmentation: Augmentation | None = None):
         if not sources.forget:
             raise ConfigError("the forget set is empty; give at least one forget item")
         if target_sampling not in ("random", "paired"):
@@ -73,6 +77,30 @@ class UnlearnDataset(torch.utils.data.Dataset):
         self._retain = [encode_item(formatter, item) for item in sources.retain] if "retain" in streams else []
         self._targets = ([formatter.target(t.question, t.reasoning, t.refusal) for t in sources.targets]
                          if "target" in streams else [])
+        self.augmentation = augmentation
+        self._variants: dict[tuple[str, int], list[Encoded]] = {}  # encoded on first draw
+
+    def _variant_encodings(self, stream: str, index: int) -> list[Encoded]:
+        """The other wordings of target ``index`` (its forget item's, with the same reasoning and
+        refusal) or of retain item ``index`` (with its answer)."""
+        key = (stream, index)
+        if key not in self._variants:
+            aug = self.augmentation
+            if stream == "target":
+                target = self.sources.targets[index]
+                self._variants[key] = [self.formatter.target(q, target.reasoning, target.refusal)
+                                       for q in aug.questions(self.sources.forget[index])]
+            else:
+                self._variants[key] = [self.formatter.qa(q, a) for q, a in aug.qa_pairs(self.sources.retain[index])]
+        return self._variants[key]
+
+    def _maybe_variant(self, stream: str, index: int, original: Encoded, rng: random.Random) -> Encoded:
+        if self.augmentation is None:
+            return original
+        variants = self._variant_encodings(stream, index)
+        if variants and rng.random() < self.augmentation.share:
+            return variants[rng.randrange(len(variants))]
+        return original
 
     def __len__(self) -> int:
         return len(self._forget)
@@ -97,12 +125,15 @@ class UnlearnDataset(torch.utils.data.Dataset):
         if stream == "forget":
             return self._forget[index]
         if stream == "retain":
-            return self._retain[rng.randrange(len(self._retain))]
+            pick = rng.randrange(len(self._retain))
+            return self._maybe_variant("retain", pick, self._retain[pick], rng)
         if stream == "target":
             if self.target_sampling == "paired":
-                return self._targets[index]
-            rng.random()  # keep the target draw independent of the retain draw
-            return self._targets[rng.randrange(len(self._targets))]
+                pick = index
+            else:
+                rng.random()  # keep the target draw independent of the retain draw
+                pick = rng.randrange(len(self._targets))
+            return self._maybe_variant("target", pick, self._targets[pick], rng)
         if stream == "idk":
             return self.refusal_for(index)
         raise ConfigError(f"unknown stream '{stream}'")
