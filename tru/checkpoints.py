@@ -25,7 +25,7 @@ from tru.io import fsync_tree, write_jsonl, write_text_atomically
 MARKER = ".complete"
 # not compared on --resume: the run's own switches, and how a fine-tuning step runs rather than what it
 # computes (packed and padded steps give the same loss; runs from before --pack existed lack it)
-RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "pack")
+RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "pack", "push_to_hub")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:

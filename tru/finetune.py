@@ -20,6 +20,7 @@ from tru.data.formatting import ChatFormatter
 from tru.data.specs import load_items
 from tru.errors import ConfigError
 from tru.io import write_json
+from tru.model_card import check_hub_push, data_entry, push_model_folder, training_card
 from tru.packed_lm import PackingCollator, packed_lm_loss
 from tru.unlearn.logits_workspace import LogitsWorkspace, workspace_for
 from tru.rundir import save_model_atomically
@@ -70,6 +71,8 @@ def finetune(config: FinetuneConfig) -> Path:
     config.validate()
     inputs = {"--model": config.model, "--data": config.data, "--tofu": config.tofu}
     check_run_folder(config, inputs)  # before the model loads
+    if config.push_to_hub:
+        check_hub_push(config.push_to_hub)
     items = load_items(config.data, config.tofu)
     if not items:
         raise ConfigError("the training data is empty")
@@ -102,13 +105,20 @@ def _train_and_save(config: FinetuneConfig, model, tokenizer, encoded, args, run
     after = mean_nll(model, probe, pad_id)
     if config.lora_r > 0:  # the fine-tuned model is the starting point of later runs: keep it whole
         trainer.model = trainer.model.merge_and_unload()
-    save_model_atomically(trainer, tokenizer, run_dir / "model")
-    if trainer.is_world_process_zero():
-        write_json(run_dir / "summary.json", {
-            "items": len(encoded), "steps": result.global_step, "train_loss": result.training_loss,
-            "seconds": round(time.time() - started, 2),
-            "train_nll_before": before, "train_nll_after": after, "lora": config.lora_r > 0,
-            "resumed_from": str(checkpoint) if checkpoint else None,
-        })
+    summary = {
+        "items": len(encoded), "steps": result.global_step, "train_loss": result.training_loss,
+        "seconds": round(time.time() - started, 2),
+        "train_nll_before": before, "train_nll_after": after, "lora": config.lora_r > 0,
+        "resumed_from": str(checkpoint) if checkpoint else None,
+    }
+    main = trainer.is_world_process_zero()
+    card = training_card(config, command="tru finetune", summary=summary,
+                         data=[data_entry("training data", config.data, len(encoded), config.tofu)]) if main else None
+    save_model_atomically(trainer, tokenizer, run_dir / "model", card=card)
+    if main:
+        write_json(run_dir / "summary.json", summary)
         if not config.keep_checkpoints:
             remove_checkpoints(run_dir)
+        if config.push_to_hub:
+            url = push_model_folder(run_dir / "model", config.push_to_hub, message=f"tru finetune on {config.data}")
+            print(f"tru: uploaded {run_dir / 'model'} to {url}")

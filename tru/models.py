@@ -24,6 +24,8 @@ from tru.errors import ConfigError, InputError
 SMOLLM2_ALIAS = "smollm2-135m"
 TINY_ALIAS = "tiny-llama"
 ALIASES = (SMOLLM2_ALIAS, TINY_ALIAS)
+# the hub model an alias stands for: what a saved adapter and a model card name as the base model
+ALIAS_HUB_IDS = {SMOLLM2_ALIAS: "HuggingFaceTB/SmolLM2-135M-Instruct"}
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -137,6 +139,14 @@ def tiny_llama_path() -> Path:
         tokenizer.save_pretrained(tmp)
 
     return _publish_dir(build, target)
+
+
+def alias_hub_id(name: str) -> str | None:
+    return ALIAS_HUB_IDS.get(name)
+
+
+def alias_of_hub_id(hub_id: str) -> str | None:
+    return next((alias for alias, known in ALIAS_HUB_IDS.items() if known == hub_id), None)
 
 
 def resolve_model_path(name: str) -> str:
@@ -257,7 +267,10 @@ def load_model(settings: ModelSettings):
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(settings.name)
-    if (Path(path) / "adapter_config.json").exists():
+    alias_base = _alias_adapter_base(Path(path))
+    if alias_base is not None:
+        model = _load_adapter_on(alias_base, path, settings)
+    elif (Path(path) / "adapter_config.json").exists():
         from peft import AutoPeftModelForCausalLM
 
         model = AutoPeftModelForCausalLM.from_pretrained(
@@ -276,6 +289,25 @@ def load_model(settings: ModelSettings):
         enable()
         model.config.use_cache = False
     return model
+
+
+def _alias_adapter_base(folder: Path) -> str | None:
+    """The alias whose hub id an adapter names as its base (tru writes the hub id, not the local cache)."""
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return alias_of_hub_id(config.get("base_model_name_or_path")) if isinstance(config, dict) else None
+
+
+def _load_adapter_on(alias: str, adapter: str, settings: ModelSettings):
+    """The adapter merged into the alias's local weights, the ones it was trained on: no download."""
+    from dataclasses import replace
+
+    from peft import PeftModel
+
+    base = load_model(replace(settings, name=alias, gradient_checkpointing=False))
+    return PeftModel.from_pretrained(base, adapter).merge_and_unload()
 
 
 def is_peft_model(model) -> bool:

@@ -144,14 +144,17 @@ def write_environment(path: Path, *, world_size: int, per_device_batch: int, gra
     return record
 
 
-def save_model_atomically(trainer, tokenizer, target: Path) -> None:
-    """Save weights (safetensors, or the LoRA adapter) and tokenizer, then rename into place.
+def save_model_atomically(trainer, tokenizer, target: Path, *, card: str | None = None,
+                          adapter_base: str | None = None) -> None:
+    """Save weights (safetensors, or the LoRA adapter), tokenizer and model card, then rename into place.
 
     Every process takes part (DeepSpeed and FSDP gather weights for the save); the main one writes.
     The files reach the disk (fsync) before the rename, so a power loss leaves the old model or the
-    whole new one.
+    whole new one. ``card`` replaces the README.md (PEFT writes a blank one); ``adapter_base`` is the
+    base model a saved adapter names (an alias's hub id instead of its local cache).
     """
     from tru.io import fsync_tree
+    from tru.model_card import name_adapter_base, write_model_card
 
     tmp = target.with_name(f".{target.name}.partial")
     main = trainer.is_world_process_zero()
@@ -161,6 +164,10 @@ def save_model_atomically(trainer, tokenizer, target: Path) -> None:
     trainer.save_model(str(tmp))
     if main:
         tokenizer.save_pretrained(tmp)
+        if adapter_base:
+            name_adapter_base(tmp, adapter_base)
+        if card is not None:
+            write_model_card(tmp, card)
         fsync_tree(tmp)
         if target.exists():
             shutil.rmtree(target)

@@ -14,7 +14,8 @@ from tru.data.records import QAItem
 from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
 from tru.errors import ConfigError, TrainingDiverged
 from tru.io import write_json
-from tru.models import resolve_device
+from tru.model_card import check_hub_push, data_entry, push_model_folder, training_card
+from tru.models import alias_hub_id, is_peft_model, resolve_device
 from tru.scoring import mean_nll, score_sequences
 from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.rundir import save_model_atomically
@@ -154,7 +155,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
     formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
     dataset = UnlearnDataset(sources, formatter, recipe.required_streams(), seed=config.seed,
                              target_sampling=getattr(recipe, "target_sampling", "random"),
-                             fixed_refusals=recipe.fixed_refusals())
+                             fixed_refusals=recipe.fixed_refusals(), augmentation=recipe.augmentation())
     if config.logits_chunk:
         check_chunkable_head(model)
     return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset, logits_chunk=config.logits_chunk,
@@ -183,6 +184,8 @@ def unlearn(config: UnlearnConfig) -> Path:
     inputs = {"--model": config.model, "--forget": config.forget, "--retain": config.retain,
               "--targets": config.targets, "--refusals": config.refusals, "--tofu": config.tofu}
     check_run_folder(config, inputs)  # before the model loads
+    if config.push_to_hub:
+        check_hub_push(config.push_to_hub)
     setup = prepare_unlearning(config)
     args = training_arguments(config, Path(config.out).expanduser())  # validated before anything is written
     if config.fuse:
@@ -221,22 +224,47 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
         if problem:
             raise TrainingDiverged(f"the best state by --until (step {best_step}) fails the guard: {problem}")
     after = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
-    save_model_atomically(trainer, tokenizer, run_dir / "model")
-    scope = _final_scope_check(monitor, model, result.global_step, best_step)
-    if trainer.is_world_process_zero():
+    scope = _final_scope_check(monitor, model, result.global_step, best_step)  # before the save: the card shows it
+    summary = {
+        "method": recipe.name, "steps": result.global_step, "train_loss": result.training_loss,
+        "seconds": round(time.time() - started, 2), "nll_before": before, "nll_after": after,
+        "lora": config.lora_r > 0, "resumed_from": str(checkpoint) if checkpoint else None,
+        "early_stop": guard.reached, "until": _until_outcome(config, monitor, best_step),
+        "scope_check": scope and {side: scope[side] for side in ("forget", "retain") if side in scope},
+        "scope_check_skipped": _why_no_scope_check(setup, args) if scope is None else None,
+    }
+    main = trainer.is_world_process_zero()
+    card = _model_card(config, setup, summary, scope) if main else None
+    save_model_atomically(trainer, tokenizer, run_dir / "model", card=card, adapter_base=alias_hub_id(config.model))
+    if main:
         if scope is not None:
             write_json(run_dir / "scope_check.json", scope)
-        write_json(run_dir / "summary.json", {
-            "method": recipe.name, "steps": result.global_step, "train_loss": result.training_loss,
-            "seconds": round(time.time() - started, 2), "nll_before": before, "nll_after": after,
-            "lora": config.lora_r > 0, "resumed_from": str(checkpoint) if checkpoint else None,
-            "early_stop": guard.reached, "until": _until_outcome(config, monitor, best_step),
-            "scope_check": scope and {side: scope[side] for side in ("forget", "retain") if side in scope},
-            "scope_check_skipped": _why_no_scope_check(setup, args) if scope is None else None,
-        })
+        write_json(run_dir / "summary.json", summary)
         if not config.keep_checkpoints:
             remove_checkpoints(run_dir)
+        if config.push_to_hub:
+            url = push_model_folder(run_dir / "model", config.push_to_hub,
+                                    message=f"tru unlearn --method {recipe.name} on {config.model}")
+            print(f"tru: uploaded {run_dir / 'model'} to {url}")
     return run_dir
+
+
+def _model_card(config: UnlearnConfig, setup: UnlearnSetup, summary: dict, scope: dict | None) -> str:
+    trained, held = len(setup.sources.forget), len(setup.validation.forget)
+    if config.validation:
+        data = [data_entry("forget set", config.forget, trained, config.tofu),
+                data_entry("held-out questions (scope check)", config.validation, held, config.tofu)]
+    else:
+        note = f"{trained} trained on, {held} held out for the scope check" if held else ""
+        data = [data_entry("forget set", config.forget, trained + held, config.tofu, note=note)]
+    retain_spec = config.retain or retain_default(config.forget)
+    if setup.sources.retain and retain_spec:
+        data.append(data_entry("retain set", retain_spec, len(setup.sources.retain), config.tofu))
+    if setup.sources.targets:
+        data.append(data_entry("reasoning targets", config.targets, len(setup.sources.targets)))
+    return training_card(config, command="tru unlearn", method=setup.recipe.name,
+                         settings=recipe_settings(setup.recipe), data=data, summary=summary, scope=scope,
+                         adapter=is_peft_model(setup.model))
 
 
 def _scope_monitor(config: UnlearnConfig, setup: UnlearnSetup, run_dir: Path) -> ScopeMonitor | None:
