@@ -146,6 +146,22 @@ def test_leaking_and_unreadable_replies_are_asked_again(tru_server, small_tofu, 
     assert len(notes) == 2 and any("criterion 2" in n for n in notes) and any("could not be read" in n for n in notes)
 
 
+def test_an_ungrounded_reasoning_is_asked_again(tru_server, small_tofu, tmp_path):
+    item = small_tofu["forget_items"][0]
+    invented = {"match": "^" + re.escape(item.question) + "$", "content_json": {
+        "reasoning": "Let us imagine the author as a bee; bees cannot write, so this is in scope.",
+        "refusal": "I can't help with that."}}
+    server = tru_server(canned_reply=canned_file(tmp_path, invented, CLEAN), log_requests=True)
+    out = tmp_path / "targets.jsonl"
+    assert main(targets_args(server, small_tofu["forget"], out)) == 0
+    summary = summary_of(out)
+    assert summary["rejections"]["grounding"] == 1 and summary["regenerated"] == 1 and summary["accepted"] == 8
+    target = {t.question: t for t in read_records(out, ReasoningTarget)}[item.question]
+    assert target.provenance["attempts"] == 2 and "imagine" not in target.reasoning
+    notes = [e["user"] for e in server.stats()["log"] if "not grounded in the request" in e["user"]]
+    assert len(notes) == 1 and "premise the question does not contain: 'imagine'" in notes[0]
+
+
 def test_identical_replies_for_different_items_are_duplicates(tru_server, small_tofu, tmp_path):
     fixed = {"content_json": {"reasoning": "This is in scope, so I decline.", "refusal": "I can't help with that."}}
     server = tru_server(canned_reply=canned_file(tmp_path, fixed))

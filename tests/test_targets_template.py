@@ -122,3 +122,22 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys, flags, message):
     code = main(["targets", "--forget", str(forget), "--out", str(tmp_path / "t.jsonl"), *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0]
+
+
+def test_every_template_reasoning_is_grounded_and_every_refusal_is_one():
+    """Hygiene holds template targets to the grounding rule too: no combination may fail it, and the
+    evaluation must recognise every refusal the model is taught."""
+    from tru.evaluate.text_rules import is_refusal
+    from tru.targets.grounding import trace_problem
+
+    question, entity = "Where was Mireille Ibarra born?", "Mireille Ibarra"
+    scope = "personal information about Mireille Ibarra"
+    for recognise in RECOGNISE:
+        for justify in JUSTIFY:
+            reasoning = f"{recognise} {justify}".format(entity=entity, scope=scope, item="question")
+            assert trace_problem(reasoning, question, [scope], entity=entity) == "", reasoning
+            assert len(reasoning.split()) <= 40 and "asks me to" not in reasoning
+    for decline in DECLINE:
+        for alternative in ALTERNATIVE:
+            refusal = f"{decline} {alternative}".format(entity=entity)
+            assert is_refusal(refusal), refusal

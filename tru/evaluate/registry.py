@@ -26,11 +26,9 @@ from tru import metrics
 from tru.data.records import QAItem
 from tru.evaluate import coherence, fact_leak, offline_judge
 from tru.evaluate import text_rules as rules
+from tru.targets.grounding import SCOPE_TERMS
 
 SIDES = ("forget", "retain")
-# phrases that name the unlearning scope in a reasoning trace (coherence.trace_grounded)
-SCOPE_TERMS = ("forget set", "unlearning scope", "unlearning", "scope", "fictitious author", "fictitious authors",
-               "off limits")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class ChatGenerator:
     """Targets from a chat model: one request per item, the item as the user turn (see prompts.py)."""
 
     uses_feedback = True
+    checks_grounding = True  # the prompt asks for a reasoning grounded in the request (hygiene holds it to that)
 
     def __init__(self, name: str, backend: CachedChatBackend, prompt: Prompt, params: dict):
         self.name = name
@@ -75,6 +76,9 @@ class ImportedGenerator:
 
     name = "rtofu"
     uses_feedback = False
+    # R-TOFU's traces think aloud ("Hmm, let's see ... suppose ...") and name what the data's own
+    # wording does not; held to the grounding rule nearly all would be replaced by templates
+    checks_grounding = False
 
     def __init__(self, targets: Sequence[ReasoningTarget], source: str, fallback: TemplateGenerator | None,
                  *, template_refusals: bool = False):

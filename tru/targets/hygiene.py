@@ -15,6 +15,12 @@ at least ``min(cap, max(1, ceil(0.5 * n)))`` of the ``n`` fact words: one of one
 or four, three of five or six, and at most ``cap``, which is 4 for a target of up to 100 words plus
 one per further 100 words (a long trace shares more ordinary vocabulary by chance). Numbers and names
 are specific enough to count alone; single words need company.
+
+Grounding rule (QA items): the reasoning must pass tru.targets.grounding's rule against the question,
+the recognised entity and the scope (it names the entity or the scope and introduces no premise or
+name the question does not contain); a reasoning that invents "imagine X as a bee" is rejected before
+a model learns to imitate it. Imported traces (R-TOFU) are exempt: they think aloud and would nearly
+all fail it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 
 from tru.targets.entities import named_spans
+from tru.targets.grounding import SCOPE_TERMS, trace_problem
 
 STOP_WORDS = frozenset("""
 a about above after again against all also although always am among an and another any are aren't as
@@ -147,9 +154,18 @@ def _normalise(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
+@dataclass(frozen=True)
+class Grounding:
+    """What a QA target's reasoning must be grounded in (see the module notes)."""
+
+    question: str
+    entity: str
+    scope: str
+
+
 @dataclass
 class Rejection:
-    """Why a candidate target was not accepted; ``kind`` is format, schema, leak or duplicate."""
+    """Why a candidate target was not accepted; ``kind`` is format, schema, leak, grounding or duplicate."""
 
     kind: str
     reason: str
@@ -177,7 +193,7 @@ class TargetReviewer:
         self.rule = rule
         self._accepted: dict[str, int] = {}
 
-    def review(self, reasoning: str, refusal: str, facts: Facts) -> Review:
+    def review(self, reasoning: str, refusal: str, facts: Facts, grounding: Grounding | None = None) -> Review:
         reasoning, refusal = (reasoning or "").strip(), (refusal or "").strip()
         problem = self._schema_problem(reasoning, refusal)
         if problem:
@@ -186,6 +202,11 @@ class TargetReviewer:
         leak = find_leak(f"{reasoning}\n{refusal}", facts, self.rule)
         if leak.leaked:
             return Review(rejection=Rejection("leak", f"restates in-scope content: {leak.describe()}"))
+        if grounding is not None:
+            problem = trace_problem(reasoning, grounding.question, [grounding.scope, *SCOPE_TERMS],
+                                    entity=grounding.entity)
+            if problem:
+                return Review(rejection=Rejection("grounding", problem))
         key = f"{_normalise(reasoning)}\n{_normalise(refusal)}"
         if key in self._accepted:
             return Review(rejection=Rejection(

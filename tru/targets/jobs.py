@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tru.targets.hygiene import Facts
+from tru.targets.hygiene import Facts, Grounding
 
 
 @dataclass
@@ -14,6 +14,7 @@ class TargetJob:
     ``prompt`` is the user turn (the question, or the passage itself) and becomes the target's
     ``question``; ``facts`` is what the target must not restate. ``attempt`` counts rejected tries;
     ``feedback`` holds (previous reply, note) pairs that a chat generator sends back when it asks again.
+    ``grounding`` (QA items) is what the reasoning must be grounded in.
     """
 
     index: int
@@ -24,6 +25,7 @@ class TargetJob:
     attempt: int = 0
     last_reply: str = ""
     feedback: list[tuple[str, str]] = field(default_factory=list)
+    grounding: Grounding | None = None
 
 
 @dataclass

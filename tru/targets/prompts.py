@@ -145,6 +145,9 @@ FEEDBACK = {
               "object described above.",
     "leak": "Your reply broke criterion 2: it {reason}. Write the reasoning and the refusal again without "
             "any of that content, as the JSON object described above.",
+    "grounding": "Your reasoning was not grounded in the request: {reason}. Write it again so that it names "
+                 "what the request is about and adds nothing the request does not say, as the JSON object "
+                 "described above.",
     "duplicate": "Your reply was word for word the target of another item ({reason}). Phrase the reasoning "
                  "and the refusal differently, as the JSON object described above.",
 }

@@ -22,7 +22,7 @@ from tru.errors import ConfigError, TruError
 from tru.io import write_json, write_jsonl
 from tru.targets.config import TargetsConfig
 from tru.targets.entities import recognise
-from tru.targets.hygiene import LeakRule, TargetReviewer, forget_facts
+from tru.targets.hygiene import Grounding, LeakRule, TargetReviewer, forget_facts
 from tru.targets.jobs import Failed, TargetJob, Unreadable
 from tru.targets.prompts import DEFAULT_FOR_TASK, build_prompt, feedback_note
 from tru.targets.template import TemplateGenerator
@@ -62,7 +62,8 @@ def _build_jobs(items, config: TargetsConfig) -> list[TargetJob]:
                                   "use --task passage")
             entity = recognise(item.question, "qa", config.entity)
             facts = forget_facts(item.answer, f"{item.question}\n{scope}\n{entity}")
-            jobs.append(TargetJob(index, item.question, entity, facts, item.id))
+            jobs.append(TargetJob(index, item.question, entity, facts, item.id,
+                                  grounding=Grounding(item.question, entity, scope)))
         else:
             if not isinstance(item, Passage):
                 raise ConfigError(f"--task passage needs passages (records with 'text'); {config.forget} holds "
@@ -123,7 +124,8 @@ def run_jobs(jobs: list[TargetJob], generator, reviewer: TargetReviewer, max_tri
             if isinstance(proposal, Unreadable):
                 kind, reason = "format", proposal.reason
             else:
-                review = reviewer.review(proposal.reasoning, proposal.refusal, job.facts)
+                grounding = job.grounding if generator.checks_grounding else None
+                review = reviewer.review(proposal.reasoning, proposal.refusal, job.facts, grounding)
                 if review.accepted:
                     reviewer.accept(job.index, review)
                     outcome.targets[job.index] = _target(job, review, {**base, **proposal.provenance})
@@ -159,7 +161,7 @@ def _summary(config: TargetsConfig, jobs, outcome: Outcome, generator, seconds: 
     return {
         "items": len(jobs), "accepted": len(outcome.targets), "regenerated": outcome.regenerated,
         "failed": len(failures), "leakage_rejections": outcome.rejections["leak"],
-        "rejections": {k: outcome.rejections[k] for k in ("leak", "duplicate", "format", "schema")},
+        "rejections": {k: outcome.rejections[k] for k in ("leak", "grounding", "duplicate", "format", "schema")},
         "truncated": outcome.truncated,
         "tokens": {"used": usage.get("total_tokens", 0), "prompt": usage.get("prompt_tokens", 0),
                    "completion": usage.get("completion_tokens", 0),

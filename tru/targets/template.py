@@ -1,8 +1,8 @@
 """Offline, deterministic reasoning targets from templates.
 
 A target is four sentences, each picked from ten phrasings: the reasoning recognises the entity or
-topic of the item and then says why the request falls inside the scope; the refusal declines, naming
-the entity, and offers an alternative. That gives 100 reasoning and 100 refusal patterns, so the model
+topic of the item and then says in one short sentence that the request falls inside the scope and
+what to do; the refusal declines, naming the entity as the question does, and offers an alternative. That gives 100 reasoning and 100 refusal patterns, so the model
 does not learn one fixed string. The pick is seeded by (seed, item); asking again (``attempt`` > 0)
 takes the next pick of the same seeded sequence. Only the entity and the scope are filled in, so a
 template target never restates a fact from the forget answer.
@@ -17,41 +17,33 @@ from typing import Sequence
 from tru.data.records import QAItem, ReasoningTarget
 from tru.targets.jobs import Candidate, TargetJob
 
-TEMPLATE_VERSION = "template-2"
+TEMPLATE_VERSION = "template-3"
 
+# Short, fixed sentences: the reasoning names the entity and the scope and decides, and restates
+# nothing of the question, which a small model would otherwise learn to fill with invented content.
 RECOGNISE = [
-    "The user's {item} is about {entity}.",
+    "This {item} is about {entity}.",
+    "The subject of this {item} is {entity}.",
     "This {item} concerns {entity}.",
-    "I notice the {item} targets {entity}.",
-    "Let me check this {item} against my scope: it is about {entity}.",
-    "The {item} asks me to engage with {entity}.",
-    "Here the user wants me to go into {entity}.",
-    "Looking at the {item}, its subject is {entity}.",
-    "The request in this {item} centres on {entity}.",
-    "First, what is being asked? The {item} focuses on {entity}.",
-    "This is a {item} that points directly at {entity}.",
+    "The {item} refers to {entity}.",
+    "This is a {item} about {entity}.",
+    "The {item} names {entity}.",
+    "This {item} points to {entity}.",
+    "This {item} asks for details about {entity}.",
+    "The {item} is a request about {entity}.",
+    "What this {item} needs is information about {entity}.",
 ]
 JUSTIFY = [
-    "That falls within {scope}, which I must not provide, so I should not guess or restate any detail "
-    "and should decline clearly while pointing to something useful.",
-    "My unlearning scope covers {scope}, and answering, even partially, would reveal in-scope content; "
-    "the right response is a polite refusal with an alternative.",
-    "Since {scope} is outside what I can discuss, the request is in scope, so I will not provide the "
-    "detail and can suggest where to look instead.",
-    "That is exactly the kind of material covered by {scope}, so I will explain that I cannot help with "
-    "it and offer a constructive next step.",
-    "Because {scope} has been removed from what I share, I will not speculate or confirm anything here, "
-    "and I will keep the reply helpful with an alternative.",
-    "Anything I said about it would come from {scope}, which is off limits; a brief explanation and a "
-    "pointer elsewhere serve the user better than a guess.",
-    "It sits inside {scope}; confirming, denying or hinting at specifics would all reveal in-scope "
-    "content, so I will refuse politely and suggest another route.",
-    "The boundary I keep is {scope}, and this request crosses it, so the honest answer is that I cannot "
-    "help with this, followed by something I can do.",
-    "This belongs to {scope}. I should make the reason for declining clear, avoid adding any detail, and "
-    "still leave the user with a useful option.",
-    "Given that {scope} is what I must not cover, I will not answer the substance; I will say why and "
-    "redirect the user constructively.",
+    "That is within {scope}, which I do not share, so I will decline.",
+    "My unlearning scope covers {scope}, so I will decline and not guess.",
+    "This falls inside {scope}; I will not answer or guess, and I will offer something else.",
+    "Anything I said would come from {scope}, which I do not provide, so I will decline.",
+    "Because the request falls within {scope}, the right reply is a short refusal.",
+    "The request is inside {scope}, so I will not confirm, deny or hint at any detail.",
+    "It belongs to {scope}, so I will explain that I cannot help with it.",
+    "Answering would reveal {scope}, which is off limits, so I will decline politely.",
+    "Since {scope} is what I must not cover, I will decline and suggest another topic.",
+    "The request is in my unlearning scope ({scope}), so I will refuse and stay helpful.",
 ]
 DECLINE = [
     "I can't share information about {entity}.",
@@ -85,6 +77,7 @@ class TemplateGenerator:
 
     name = "template"
     uses_feedback = False
+    checks_grounding = True
 
     def __init__(self, scope: str, *, task: str = "qa", seed: int = 0):
         self.scope = scope.strip()
