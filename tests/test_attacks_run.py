@@ -216,3 +216,30 @@ def test_attacks_reuse_the_evaluations_measurements(small_tofu, tiny_finetuned, 
                    original_eval=str(tmp_path / "missing")), log=lambda _: None)
     with pytest.raises(ConfigError, match="--original-model"):
         _config(small_tofu, tmp_path / "x", original_model="", original_eval=str(evaluation)).validate()
+
+
+def test_retain_questions_under_the_same_query_attacks(small_tofu, tmp_path):
+    """--retain-queries asks out-of-scope questions under every wrapper and language too; a language
+    without retain translations is left out of the retain side with its reason, not silently."""
+    items = small_tofu["forget_items"]
+    config = _config(small_tofu, tmp_path / "out", attacks="jailbreak,crosslingual", languages="es",
+                     jailbreak_library="prefix_injection,many_shot_priming", retain_queries=2,
+                     translations=str(_translations(tmp_path, items, langs=("es",))))
+    out = attack(config, log=lambda _: None)
+    blocks = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))["blocks"]
+    from tru.data.specs import load_items
+
+    retain_questions = [x.question for x in load_items(small_tofu["retain"], "")[:2]]
+    for name in ("prefix_injection", "many_shot_priming"):
+        body = blocks["jailbreak"][name]
+        template = next(t for t in LIBRARY if t.name == name)
+        assert body["retain_queries"] == [template.fill(q) for q in retain_questions]
+        assert len(body["retain_generations"]) == 2
+        answered = body["retain"]["per_item"]["answered"]
+        assert len(answered["before"]) == len(answered["after"]) == 2
+        assert body["retain"]["aggregate"]["answered"]["after"]["n"] == 2
+        assert len(body["forget"]["per_item"]["fact_leak"]["after"]) == LIMIT  # the forget side as before
+    assert "retain" not in blocks["crosslingual"]["es"]
+    assert "2 of 2 retain questions have no 'es' translations" in blocks["crosslingual"]["es"]["retain_skipped"]
+    summary = json.loads((out / "SUMMARY.json").read_text(encoding="utf-8"))
+    assert "answered" in summary["attacks"]["jailbreak"]["prefix_injection"]["retain"]

@@ -28,6 +28,8 @@ class AttackConfig(QASourceFields):
     jailbreak_templates: str = setting("", "extra jailbreak templates: a JSONL/JSON file of {name, family, template}")
     jailbreak_library: str = setting("all", "built-in jailbreak templates to run: a comma list of names, all, "
                                             "or none (only --jailbreak-templates)")
+    retain_queries: int = setting(0, "also ask the first N out-of-scope (retain) questions under every query "
+                                     "attack, to measure refusals that a wrapper or a language alone causes (0: none)")
     relearn_share: float = setting(0.5, "share of the forget set the relearning attack trains on (0 < share < 1)")
     relearn_steps: int = setting(10, "relearning optimizer steps")
     relearn_lr: float = setting(1e-4, "relearning learning rate (AdamW)")
@@ -88,6 +90,8 @@ class AttackConfig(QASourceFields):
             raise ConfigError(f"unknown benchmark '{self.benchmark}'; tru attack supports tofu and custom")
         if self.benchmark == "custom" and not self.forget:
             raise ConfigError("--benchmark custom needs --forget")
+        if self.benchmark == "tofu":
+            self.check_tofu_split_options()
         names = self.attack_names()
         if "crosslingual" in names and not self.language_list():
             raise ConfigError("--languages is empty; give e.g. es,ru")
@@ -96,7 +100,9 @@ class AttackConfig(QASourceFields):
         if not 0 < self.relearn_share < 1:
             raise ConfigError(f"--relearn-share must be between 0 and 1 (exclusive), got {self.relearn_share}")
         check_at_least(self, 1, ("relearn_steps", "relearn_batch_size", "quant_group_size"))
-        check_at_least(self, 0, ("seed",))
+        check_at_least(self, 0, ("seed", "retain_queries"))
+        if self.retain_queries and self.benchmark == "custom" and not self.retain:
+            raise ConfigError("--retain-queries needs --retain (the out-of-scope questions to ask)")
         if self.original_eval and not self.original_model:
             raise ConfigError("--original-eval needs --original-model (the model it evaluated)")
         if self.relearn_lr <= 0:
@@ -107,6 +113,21 @@ class AttackConfig(QASourceFields):
             raise ConfigError("--jailbreak-library none leaves no jailbreak template; give --jailbreak-templates "
                               "or drop jailbreak from --attacks")
         self.check_input_files(names)
+
+    def check_tofu_split_options(self) -> None:
+        """--benchmark tofu attacks the split --forget-split names: --forget tofu:forgetNN may repeat it, never
+        contradict it, and the custom benchmark's files would be ignored (as in tru eval)."""
+        from tru.data.tofu import FORGET_SPLITS
+
+        named = self.forget.split(":", 1)[1] if self.forget.startswith("tofu:") else ""
+        if named in FORGET_SPLITS and named != self.forget_split:
+            raise ConfigError(f"--forget {self.forget} and --forget-split {self.forget_split} disagree: "
+                              f"--benchmark tofu attacks the split --forget-split names (default forget01); "
+                              f"give --forget-split {named} and drop --forget")
+        for flag, value in (("--forget", "" if named in FORGET_SPLITS else self.forget), ("--retain", self.retain)):
+            if value:
+                raise ConfigError(f"{flag} is read only by --benchmark custom; --benchmark tofu attacks the TOFU "
+                                  f"split --forget-split names (drop {flag}, or use --benchmark custom)")
 
     def check_input_files(self, names: list[str]) -> None:
         """Files read during the attacks, checked before anything is measured or written."""

@@ -16,10 +16,12 @@ from tru.attacks.sources import QuerySource
 class CrossLingual(QueryAttack):
     name = "crosslingual"
 
-    def _source(self, ctx: AttackContext) -> QuerySource:
-        if "source" not in ctx.prepared:
-            ctx.prepared["source"] = QuerySource(ctx.config, ctx.data["forget"], ctx.raw.get("forget", []), ctx.out)
-        return ctx.prepared["source"]
+    def _source(self, ctx: AttackContext, items: list | None = None, side: str = "forget") -> QuerySource:
+        key = f"source/{side}"
+        if key not in ctx.prepared:
+            ctx.prepared[key] = QuerySource(ctx.config, ctx.data["forget"] if items is None else items,
+                                            ctx.raw.get(side, []), ctx.out, side=side)
+        return ctx.prepared[key]
 
     def check(self, ctx: AttackContext) -> None:
         for lang in ctx.config.language_list():
@@ -28,10 +30,11 @@ class CrossLingual(QueryAttack):
     def language(self, variant: str) -> str:
         return variant  # the variant is the language code
 
-    def variants(self, ctx: AttackContext) -> dict:
+    def variants(self, ctx: AttackContext, items: list, side: str) -> dict:
+        source, prefix = self._source(ctx, items, side), self.name if side == "forget" else f"{self.name}/{side}"
         out = {}
         for lang in ctx.config.language_list():
-            queries = ctx.store.compute(f"{self.name}/{lang}/queries", lambda l=lang: dict(zip(
-                ("queries", "origin"), self._source(ctx).queries(l))))
+            queries = ctx.store.compute(f"{prefix}/{lang}/queries", lambda l=lang: dict(zip(
+                ("queries", "origin"), source.queries(l))))
             out[lang] = (queries["queries"], {"origin": queries["origin"]})
         return out

@@ -16,7 +16,8 @@ class Paraphrase(CrossLingual):
     def check(self, ctx) -> None:
         self._source(ctx).check(PARAPHRASE)
 
-    def variants(self, ctx) -> dict:
-        queries = ctx.store.compute(f"{self.name}/queries", lambda: dict(zip(
-            ("queries", "origin"), self._source(ctx).queries(PARAPHRASE))))
+    def variants(self, ctx, items: list, side: str) -> dict:
+        source, prefix = self._source(ctx, items, side), self.name if side == "forget" else f"{self.name}/{side}"
+        queries = ctx.store.compute(f"{prefix}/queries", lambda: dict(zip(
+            ("queries", "origin"), source.queries(PARAPHRASE))))
         return {"paraphrase": (queries["queries"], {"origin": queries["origin"]})}

@@ -75,6 +75,8 @@ def attack_identity(config: AttackConfig) -> dict:
     from tru.llm_client import public_url
 
     identity = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IN_IDENTITY}
+    if not config.retain_queries:  # only when set, so that the identity of earlier runs stays as it was
+        identity.pop("retain_queries")
     if config.translate_url:  # only when set, so that the identity of other runs stays as it was
         identity["translator"] = {"endpoint": public_url(config.translate_url), "model": config.translate_model}
     identity[MODEL_FINGERPRINT] = model_fingerprint(config.model)

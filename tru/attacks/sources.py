@@ -77,8 +77,9 @@ def _prompt(question: str, lang: str) -> list[dict]:
 
 
 class QuerySource:
-    def __init__(self, config, items, raw_rows: Sequence[dict], out: Path):
+    def __init__(self, config, items, raw_rows: Sequence[dict], out: Path, side: str = "forget"):
         self.config = config
+        self.side = side
         self.items = list(items)
         self.raw = list(raw_rows) + [{}] * (len(self.items) - len(raw_rows))
         self.file = load_translation_file(config.translations) if config.translations else {}
@@ -90,8 +91,9 @@ class QuerySource:
             value = item.paraphrased_question
         else:
             value = row.get(f"question_{lang}")
-            if not value and isinstance(row.get("translations"), dict):
-                value = row["translations"].get(lang)
+            translations = row.get("translations") or item.translations
+            if not value and isinstance(translations, dict):
+                value = translations.get(lang)
                 if isinstance(value, dict):  # {"question": ..., "answer": ...}, as `tru data synth` writes
                     value = value.get("question")
         if isinstance(value, str) and value.strip():
@@ -108,7 +110,7 @@ class QuerySource:
             what = "paraphrases" if lang == PARAPHRASE else f"'{lang}' translations"
             first = self.items[missing[0]].question
             raise ConfigError(
-                f"{len(missing)} of {len(self.items)} forget questions have no {what} (first: {first!r}); "
+                f"{len(missing)} of {len(self.items)} {self.side} questions have no {what} (first: {first!r}); "
                 f"provide them in the data (field {'paraphrased_question' if lang == PARAPHRASE else 'question_' + lang}"
                 f" or a 'translations' mapping), in --translations (JSON Lines of {{\"question\", \"lang\": "
                 f"\"{lang}\", \"translation\"}}), or through --translate-url and --translate-model")
