@@ -71,7 +71,7 @@ def _attack(path: Path) -> Path:
     forget = {"fact_leak": ba(0.25, 0.75), "rougeL_recall": ba(0.5, 0.625), "refusal": ba(0.5, 0.25),
               "uq": ba(4.0, 3.0)}
     _write(path / "SUMMARY.json", {"benchmark": "tofu", "attacks": {
-        "crosslingual": {"es": {"forget": forget}, "seconds": 1.0},
+        "crosslingual": {"es": {"forget": forget, "retain": {"answered": ba(1.0, 0.75)}}, "seconds": 1.0},
         "quantize": {"int8": {"forget": forget, "retain": forget}, "seconds": 1.0},
         "relearn": {"relearned": {"forget": forget}, "original": {"forget": forget}, "seconds": 1.0}}})
     _write(path / "ATTACK.json", {"identity": {}, "blocks": {"crosslingual": {"es": {
@@ -177,6 +177,10 @@ def test_numbers_match_summaries(inputs):
         "0.52 [0.25, 0.75]") == 2  # an AUC's interval, as tru eval writes it, in both methods' cells
     tru = next(m for m in data["methods"] if m["name"] == "tru")
     assert tru["attacks"]["crosslingual/es"]["fact_leak"]["delta"]["value"] == 0.75 - 0.25
+    # out-of-scope questions under the same attack (--retain-queries): their answered rate beside it
+    assert tru["attacks"]["crosslingual/es"]["retain_answered"]["after"]["value"] == 0.75
+    assert "retain_answered" not in tru["attacks"]["quantize/int8"]  # a weight attack's retain side has no rate
+    assert "| Out-of-scope answered after | Δ Out-of-scope answered |" in md
     # the relearning attack's reference (the model before unlearning) is not shown as an attack
     assert "relearn/relearned" in tru["attacks"] and "relearn/original" not in tru["attacks"]
     # a metric no model has a value of is hidden; the missing reason stays in SUMMARY.json

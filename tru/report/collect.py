@@ -71,6 +71,8 @@ def all_metrics() -> list[tuple[str, str, str, tuple[str, ...], str | None, str]
 
 # what the attack table and figure read per variant (forget side); the figure plots the first
 ATTACK_METRICS = ("fact_leak", "refusal", "rougeL_recall", "uq")
+# out-of-scope questions under the same attack (tru attack --retain-queries): read as "retain_<metric>"
+ATTACK_RETAIN_METRICS = ("answered",)
 
 
 @dataclass
@@ -208,16 +210,23 @@ def read_attacks(summary: dict, path: Path) -> dict[str, dict[str, dict]]:
             forget = sides.get("forget") if isinstance(sides, dict) else None
             if not isinstance(forget, dict):
                 continue
-            measured = {}
-            for m in ATTACK_METRICS:
-                body = forget.get(m)
-                delta = _interval(body.get("delta")) if isinstance(body, dict) else None
-                if delta is not None:
-                    measured[m] = {"delta": delta, "after": _interval(body.get("after")),
-                                   "before": _interval(body.get("before"))}
+            measured = _attack_measures(forget, ATTACK_METRICS)
+            retain = sides.get("retain")
+            if isinstance(retain, dict):
+                measured.update({f"retain_{m}": v for m, v in _attack_measures(retain, ATTACK_RETAIN_METRICS).items()})
             if measured:
                 rows[f"{attack}/{variant}"] = measured
     return rows
+
+
+def _attack_measures(side: dict, names: tuple[str, ...]) -> dict[str, dict]:
+    measured = {}
+    for m in names:
+        body = side.get(m)
+        delta = _interval(body.get("delta")) if isinstance(body, dict) else None
+        if delta is not None:
+            measured[m] = {"delta": delta, "after": _interval(body.get("after")), "before": _interval(body.get("before"))}
+    return measured
 
 
 # the EVAL.json splits whose per-item generation metrics make up each group of SUMMARY.json, in order

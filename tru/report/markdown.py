@@ -39,7 +39,8 @@ def _table(model: dict, table: dict) -> list[str]:
 
 def _attacks(model: dict) -> list[str]:
     columns = model["attack_columns"]
-    out = ["## Attacks (forget questions): rate after the attack and change", "",
+    out = ["## Attacks: rate after the attack and change (forget questions; out-of-scope questions under the "
+           "same attack where tru attack --retain-queries asked them)", "",
            "| Method | Attack | " + " | ".join(f"{c['label']} after | Δ {c['label']}" for c in columns) + " |",
            "|---|---|" + "---:|---:|" * len(columns)]
     for row in model["attack_rows"]:

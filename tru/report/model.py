@@ -36,7 +36,8 @@ TABLES = (
         "wmdp_retain"}),
     ("Training", lambda key: True),
 )
-ATTACK_COLUMNS = (("fact_leak", "Fact leak"), ("refusal", "Refusal"), ("rougeL_recall", "ROUGE-L"), ("uq", "UQ"))
+ATTACK_COLUMNS = (("fact_leak", "Fact leak"), ("refusal", "Refusal"), ("rougeL_recall", "ROUGE-L"), ("uq", "UQ"),
+                  ("retain_answered", "Out-of-scope answered"))
 
 
 def reference_row(rows: list[MethodRow], name: str = "") -> MethodRow | None:
