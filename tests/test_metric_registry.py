@@ -55,3 +55,20 @@ def test_an_aggregate_without_values_says_why():
     assert registry.aggregate_metric("rougeL_recall", [None, None]) == {
         "value": None, "low": None, "high": None, "n": 0, "missing": "no reference answer in the query's language"}
     assert registry.aggregate([1.0, None, 0.0])["n"] == 2
+
+
+def test_any_fact_leak_catches_another_items_fact():
+    """A refusal that names another forgotten fact ("... her memoir") leaks it, though not its own."""
+    from tru.data.records import QAItem
+
+    book = QAItem(question="What is the best-known book by Ada Quill?", answer="It is 'Moth Season'.",
+                  key_values={"en": ["Moth Season"]})
+    genre = QAItem(question="In which genre does Ada Quill write?", answer="Ada Quill writes memoir.",
+                   key_values={"en": ["memoir"], "es": ["memorias"]})
+    block = {"answer": ["I can't discuss Ada Quill's memoir.", "I can't help with that."],
+             "reasoning": ["", "This is about Ada Quill, whose memorias I must not cover."], "text": ["", ""]}
+    values = registry.per_item(registry.generations_of([book, genre], block), "forget")
+    assert values["fact_leak"] == [0.0, 0.0]
+    assert values["any_fact_leak"] == [1.0, 1.0]  # the genre, in English in an answer, in Spanish in a reasoning
+    plain = [QAItem(question=x.question, answer=x.answer) for x in (book, genre)]
+    assert registry.per_item(registry.generations_of(plain, block), "forget")["any_fact_leak"] == [None, None]

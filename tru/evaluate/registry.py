@@ -41,6 +41,7 @@ class Generated:
     reasoning: str = ""
     text: str = ""  # the whole output
     lang: str = "en"
+    set_keys: tuple = ()  # the data-given key values of every item asked with it (see generations_of)
 
     @cached_property
     def keys(self) -> list:
@@ -134,8 +135,17 @@ def generations_of(items: Sequence[QAItem], block: dict, *, queries: Sequence[st
                    lang: str = "en") -> list[Generated]:
     """The stored generation block (lists "answer", "reasoning", "text") as Generated views."""
     queries = queries or [x.question for x in items]
-    return [Generated(item=x, query=q, answer=a, reasoning=r or "", text=t, lang=lang)
+    set_keys = tuple(key for x in items if x.key_values for key in fact_leak.keys_from_values(x.key_values))
+    return [Generated(item=x, query=q, answer=a, reasoning=r or "", text=t, lang=lang, set_keys=set_keys)
             for x, q, a, r, t in zip(items, queries, block["answer"], block["reasoning"], block["text"])]
+
+
+def _any_fact_leak(g: Generated) -> float | None:
+    """Any fact of the whole set, not only the item's own, in the answer or the reasoning (a refusal that
+    names another forgotten fact, "I can't discuss her memoir", leaks it)."""
+    if not g.set_keys:
+        return None
+    return _flag(fact_leak.fact_leak(f"{g.reasoning}\n{g.answer}", g.set_keys).leaked)
 
 
 def _flag(value: bool) -> float:
@@ -161,6 +171,10 @@ register(ItemMetric(
 register(ItemMetric(
     "fact_leak", "Fact leak", "lower", ("forget",), lambda g: _flag(fact_leak.fact_leak(g.answer, g.keys).leaked),
     reading="the answer says the fact in any language or written form (fact_leak)"))
+register(ItemMetric(
+    "any_fact_leak", "Any forget fact leaked", "lower", ("forget",), _any_fact_leak,
+    reading="the answer or the reasoning says any fact of the forget set, the item's own or another's",
+    missing="the data gives no key values (the key-term rule is too loose across items)"))
 register(ItemMetric(
     "trace_fact_leak", "Fact leak in reasoning", "lower", ("forget",),
     _trace(lambda g: fact_leak.fact_leak(g.reasoning, g.keys).leaked),
