@@ -22,12 +22,14 @@ def finetune_config(config: BenchFields, data: str, out: Path) -> FinetuneConfig
 def unlearn_configs(config: BenchFields, forget: str, retain: str, targets: str) -> dict[str, UnlearnConfig]:
     """One UnlearnConfig per method with the same budget (steps or epochs, lr, batch); each method keeps
     its published loss weights unless --set METHOD.KEY=VALUE says otherwise."""
+    from tru.unlearn.methods import METHODS
+
     budget = dict(max_steps=config.unlearn_steps if config.unlearn_steps > 0 else -1, epochs=config.unlearn_epochs,
                   lr=config.unlearn_lr, batch_size=config.batch_size, max_length=config.max_length,
                   seed=config.seed, report_to="none", save_steps=0, **model_fields(config))
     out = {}
     for method in config.method_list():
-        extra = {"targets": targets} if method == "tru" else {}
+        extra = {"targets": targets} if "target" in METHODS[method].streams else {}
         out[method] = UnlearnConfig(method=method, forget=forget, retain=retain, refusals=config.refusals,
                                     set=config.method_settings(method), **extra, **budget)
     return out

@@ -1,21 +1,22 @@
-"""Unlearning methods as recipes over the pure loss functions (DESIGN.md sections 1 and 3).
+"""Unlearning methods as recipes over the pure loss functions (the paper's Eq. 2-4; the baselines as
+README "Methods and their settings" defines them).
 
 A recipe is a dataclass of hyper-parameters (defaults: the published TOFU settings) that names
 the streams it reads and turns a StepContext into named loss terms plus their weighted ``loss``.
-Adding a method means adding a recipe here and registering it; nothing else changes.
+Adding a method means adding a recipe here and registering it; nothing else changes. The GA-based
+forget losses are terms of their own (tru.unlearn.terms) that recipes build from their settings.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
 from tru.errors import ConfigError
-from tru.unlearn import losses
+from tru.unlearn import losses, terms
 from tru.unlearn.augment import Augmentation
 from tru.unlearn.context import StepContext
 
@@ -47,6 +48,10 @@ class Recipe:
 
     def needs_reference_model(self) -> bool:
         return False
+
+    def target_sampling_mode(self) -> str:
+        """How a target item is drawn beside each forget item: at random (the authors') or paired."""
+        return "random"
 
     def fixed_refusals(self) -> bool:
         """Whether each forget item keeps one refusal for the whole run (needed to precompute)."""
@@ -85,21 +90,6 @@ def retain_term(ctx: StepContext, kind: str) -> torch.Tensor:
                           normalizer=ctx.token_normalizer("retain"))
 
 
-def forget_term(ctx: StepContext, kind: str, *, beta: float, delta: float = 0.0) -> torch.Tensor:
-    if kind == "ga":
-        return losses.ga_loss(*ctx.log_probs("forget"), normalizer=ctx.token_normalizer("forget"))
-    if kind == "wga":
-        return losses.wga_loss(*ctx.log_probs("forget"), beta=beta, normalizer=ctx.token_normalizer("forget"))
-    seq_logp, lengths = ctx.sequence("forget")
-    if kind == "npo":
-        return losses.npo_loss(seq_logp, ctx.reference_sequence("forget"), beta=beta,
-                               normalizer=ctx.item_normalizer("forget"))
-    if kind == "simnpo":
-        return losses.simnpo_loss(seq_logp, lengths, beta=beta, delta=delta,
-                                  normalizer=ctx.item_normalizer("forget"))
-    raise ConfigError(f"unknown forget loss '{kind}'")
-
-
 def weighted(terms: dict[str, tuple[float, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Named terms plus their weighted sum under ``loss``."""
     out = {name: value for name, (_, value) in terms.items()}
@@ -120,19 +110,35 @@ class RetainMixin:
 
 
 @dataclass
-class ForgetPlusRetain(RetainMixin, Recipe):
-    """gamma * (a GA-based forget term of kind ``forget_kind``) + alpha * retain term."""
+class WithForgetTerm(Recipe):
+    """A recipe around one forget term (tru.unlearn.terms) named by ``forget_loss``; the term's
+    parameters are the recipe's fields of the same names."""
 
-    forget_kind: ClassVar[str] = "ga"
+    forget_loss: ClassVar[str] = "ga"
+
+    def forget_term(self) -> terms.ForgetTerm:
+        return terms.build_term(self.forget_loss, dataclasses.asdict(self))
+
+    def precomputed_reference(self):
+        return self.forget_term().precomputed_reference()
+
+    def needs_reference_model(self):
+        return self.forget_term().needs_reference_model()
+
+
+@dataclass
+class ForgetPlusRetain(RetainMixin, WithForgetTerm):
+    """gamma * forget term + alpha * retain term."""
+
     streams: ClassVar = ("forget", "retain")
     choices: ClassVar = {"retain_loss": ("nll", "kl")}
 
-    def forget_params(self) -> dict:
-        return {"beta": 0.0}
+    def needs_reference_model(self):
+        return RetainMixin.needs_reference_model(self) or WithForgetTerm.needs_reference_model(self)
 
     def compute(self, ctx):
         return weighted({
-            f"forget_{self.forget_kind}": (self.gamma, forget_term(ctx, self.forget_kind, **self.forget_params())),
+            f"forget_{self.forget_loss}": (self.gamma, self.forget_term().compute(ctx)),
             f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
 
 
@@ -140,30 +146,25 @@ class ForgetPlusRetain(RetainMixin, Recipe):
 
 @register("ga")
 @dataclass
-class GA(Recipe):
+class GA(WithForgetTerm):
+    forget_loss: ClassVar[str] = "ga"
     streams: ClassVar = ("forget",)
 
     def compute(self, ctx):
-        return weighted({"forget_ga": (1.0, forget_term(ctx, "ga", beta=0.0))})
+        return weighted({f"forget_{self.forget_loss}": (1.0, self.forget_term().compute(ctx))})
 
 
 @register("graddiff")
 @dataclass
 class GradDiff(ForgetPlusRetain):
-    forget_kind: ClassVar[str] = "ga"
+    forget_loss: ClassVar[str] = "ga"
 
 
 @register("npo")
 @dataclass
 class NPO(ForgetPlusRetain):
     beta: float = 0.1
-    forget_kind: ClassVar[str] = "npo"
-
-    def precomputed_reference(self):
-        return ("forget",)
-
-    def forget_params(self):
-        return {"beta": self.beta}
+    forget_loss: ClassVar[str] = "npo"
 
 
 @register("simnpo")
@@ -172,20 +173,14 @@ class SimNPO(ForgetPlusRetain):
     beta: float = 4.5
     delta: float = 0.0
     gamma: float = 0.125
-    forget_kind: ClassVar[str] = "simnpo"
-
-    def forget_params(self):
-        return {"beta": self.beta, "delta": self.delta}
+    forget_loss: ClassVar[str] = "simnpo"
 
 
 @register("wga")
 @dataclass
 class WGA(ForgetPlusRetain):
     beta: float = 1.0
-    forget_kind: ClassVar[str] = "wga"
-
-    def forget_params(self):
-        return {"beta": self.beta}
+    forget_loss: ClassVar[str] = "wga"
 
 
 @register("idkpo")
@@ -252,31 +247,37 @@ class RMU(Recipe):
             raise ConfigError(f"method 'rmu': layer {layer} does not exist; the model has {count} layers")
         return layer
 
-    def _trainable_pattern(self, model) -> str:
+    def trainable_modules(self, model) -> dict[str, torch.nn.Module]:
+        """The MLP output projections that train, by their path in the (base) model."""
+        path, layers = decoder_layers(model)
         layer = self._layer(model)
-        layers = range(max(0, layer - self.trainable_layers + 1), layer + 1)
-        return r"layers\.(" + "|".join(str(i) for i in layers) + r")\.mlp\.down_proj"
+        out = {}
+        for i in range(max(0, layer - self.trainable_layers + 1), layer + 1):
+            name = mlp_output_name(model, layers[i])
+            out[f"{path}.{i}.{name}"] = layers[i].get_submodule(name)
+        return out
 
     def prepare_model(self, model) -> None:
-        pattern = re.compile(self._trainable_pattern(model))
         self._resolved_layer = self._layer(model)
         hidden = _base_config(model).hidden_size
         generator = torch.Generator().manual_seed(self.seed)
         direction = torch.rand(hidden, generator=generator)
         self._control = (direction / direction.norm()) * self.steering_coeff
-        peft = hasattr(model, "peft_config")
-        for name, parameter in model.named_parameters():
-            if peft:
-                continue  # peft already limits training to the adapters on the chosen modules
-            parameter.requires_grad_(bool(pattern.search(name)))
+        if hasattr(model, "peft_config"):
+            return  # peft already limits training to the adapters on the chosen modules
+        trainable = {id(p) for module in self.trainable_modules(model).values() for p in module.parameters()}
+        for parameter in model.parameters():
+            parameter.requires_grad_(id(parameter) in trainable)
 
     def lora_target_modules(self, model):
-        layer = self._layer(model)
-        return [f"model.layers.{i}.mlp.down_proj"
-                for i in range(max(0, layer - self.trainable_layers + 1), layer + 1)]
+        return list(self.trainable_modules(model))
+
+    def hidden_state_index(self) -> int:
+        """Where the steered layer's output sits in a model's ``hidden_states`` (0: the embeddings)."""
+        return self._resolved_layer + 1
 
     def compute(self, ctx):
-        layer = self._resolved_layer + 1  # hidden_states[0] is the embedding output
+        layer = self.hidden_state_index()
         forget_hidden = ctx.answer_hidden("forget", layer)
         if (self._control.device, self._control.dtype) != (forget_hidden.device, forget_hidden.dtype):
             self._control = self._control.to(forget_hidden.device, forget_hidden.dtype)  # once, not every step
@@ -298,6 +299,10 @@ class TRU(Recipe):
     Defaults: each forget item's own target beside it (paired) and a five-fold retain weight, the
     recipe measured best on a small model (docs/results.md). ``--preset paper`` gives the authors'
     settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random.
+
+    The forget term is the registered term ``forget_loss`` (tru.unlearn.terms). Its parameters come
+    from TRU's own settings ``beta``, ``simnpo_beta`` and ``delta``, which run configs already set;
+    ``term_fields`` is the one place that says which setting feeds which parameter.
     """
 
     target_weight: float = 1.0
@@ -312,13 +317,24 @@ class TRU(Recipe):
     augment: str = "none"
     augment_share: float = 0.5
     streams: ClassVar = ("target", "forget", "retain")
-    choices: ClassVar = {"forget_loss": ("ga", "npo", "simnpo"), "retain_loss": ("nll", "kl"),
+    # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
+    # (published 0.1 and 4.5), so each has a setting of its own.
+    term_fields: ClassVar[dict[str, dict[str, str]]] = {
+        "ga": {}, "npo": {"beta": "beta"}, "simnpo": {"beta": "simnpo_beta", "delta": "delta"}}
+    choices: ClassVar = {"forget_loss": tuple(term_fields), "retain_loss": ("nll", "kl"),
                          "target_sampling": ("random", "paired")}
     presets: ClassVar = {"paper": {"target_weight": 1.0, "alpha": 0.1, "lam": 1.0, "forget_loss": "ga",
                                    "retain_loss": "nll", "target_sampling": "random", "augment": "none"}}
 
+    def forget_term(self) -> terms.ForgetTerm:
+        fields = self.term_fields.get(self.forget_loss, {})
+        return terms.build_term(self.forget_loss, {param: getattr(self, field) for param, field in fields.items()})
+
     def precomputed_reference(self):
-        return ("forget",) if self.forget_loss == "npo" else ()
+        return self.forget_term().precomputed_reference()
+
+    def target_sampling_mode(self) -> str:
+        return self.target_sampling
 
     def augmentation(self) -> Augmentation | None:
         return Augmentation.parse(self.augment, self.augment_share)
@@ -328,19 +344,51 @@ class TRU(Recipe):
         self.augmentation()
 
     def needs_reference_model(self):
-        return self.retain_loss == "kl"
+        return self.retain_loss == "kl" or self.forget_term().needs_reference_model()
 
     def compute(self, ctx):
-        beta = self.simnpo_beta if self.forget_loss == "simnpo" else self.beta
         return weighted({
             "target_ce": (self.target_weight, nll_term(ctx, "target")),
-            f"forget_{self.forget_loss}": (self.alpha, forget_term(ctx, self.forget_loss, beta=beta, delta=self.delta)),
+            f"forget_{self.forget_loss}": (self.alpha, self.forget_term().compute(ctx)),
             f"retain_{self.retain_loss}": (self.alpha * self.lam, retain_term(ctx, self.retain_loss)),
         })
 
 
+def _base_model(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def _base_config(model):
-    return model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    return _base_model(model).config
+
+
+# the MLP's output projection inside a decoder layer: Llama, Mistral, Qwen; GPT-2; Phi; GPT-NeoX, Falcon
+MLP_OUTPUT_NAMES = ("mlp.down_proj", "mlp.c_proj", "mlp.fc2", "mlp.dense_4h_to_h")
+
+
+def decoder_layers(model) -> tuple[str, torch.nn.ModuleList]:
+    """The decoder layers of a decoder-only transformers model and their path: the first ModuleList
+    with as many entries as the config has hidden layers."""
+    base = _base_model(model)
+    count = base.config.num_hidden_layers
+    for path, module in base.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count:
+            return path, module
+    raise ConfigError(f"{type(base).__name__} has no list of {count} decoder layers (config.num_hidden_layers); "
+                      "representation methods (rmu) need a decoder-only model that keeps its layers in one "
+                      "ModuleList: choose another method or model")
+
+
+def mlp_output_name(model, layer: torch.nn.Module) -> str:
+    for name in MLP_OUTPUT_NAMES:
+        try:
+            layer.get_submodule(name)
+        except AttributeError:
+            continue
+        return name
+    raise ConfigError(f"{type(_base_model(model)).__name__}'s decoder layers have no MLP output projection by a "
+                      f"known name ({', '.join(MLP_OUTPUT_NAMES)}), which rmu trains: choose another method "
+                      "or model, or add the name to tru.unlearn.methods.MLP_OUTPUT_NAMES")
 
 
 def _convert(raw: str, default):

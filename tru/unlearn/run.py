@@ -154,7 +154,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
     tokenizer, model = load_for_training(config, recipe)
     formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
     dataset = UnlearnDataset(sources, formatter, recipe.required_streams(), seed=config.seed,
-                             target_sampling=getattr(recipe, "target_sampling", "random"),
+                             target_sampling=recipe.target_sampling_mode(),
                              fixed_refusals=recipe.fixed_refusals(), augmentation=recipe.augmentation())
     if config.logits_chunk:
         check_chunkable_head(model)
