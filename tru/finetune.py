@@ -2,10 +2,10 @@
 
 By default a batch is packed into one unpadded row (the fused unlearning step's packing and packed
 attention) and the vocabulary projection runs only where a label is predicted: on QA data most tokens
-are prompt (61% on TOFU, 73% on the demo's data), and the output layer is a fifth of SmolLM2's weights. The loss is
-the one transformers' Trainer computes (label tokens summed over the accumulated batch on every
-process, divided by their count; a batch without label tokens gives 0 where the Trainer's gives NaN);
-``--no-pack`` runs the Trainer's own padded step.
+are prompt (BENCHMARKS.md, "Fine-tuning step"), and the output layer is a fifth of SmolLM2's
+weights. The loss is the one transformers' Trainer computes (label tokens summed over the accumulated
+batch on every process, divided by their count; a batch without label tokens gives 0 where the
+Trainer's gives NaN); ``--no-pack`` runs the Trainer's own padded step.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ from typing import Sequence
 
 import torch
 
-from tru.data.formatting import ChatFormatter
-
 
 @torch.no_grad()
 def generate_from_ids(model, tokenizer, prompts: Sequence[list[int]], *, max_new_tokens: int = 64,
@@ -43,11 +41,3 @@ def generate_from_ids(model, tokenizer, prompts: Sequence[list[int]], *, max_new
         progress.close()
         model.train(was_training)
     return answers  # type: ignore[return-value]
-
-
-def generate_answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 64,
-                     batch_size: int = 8) -> list[str]:
-    """Greedy answers to chat questions in the model's own template."""
-    formatter = ChatFormatter(tokenizer, max_length=4096)
-    return generate_from_ids(model, tokenizer, [formatter.prompt_ids(q) for q in questions],
-                             max_new_tokens=max_new_tokens, batch_size=batch_size)

@@ -6,13 +6,12 @@ its heap beyond twice that threshold. Below the threshold, blocks come from the 
 block stays there until something else fits into it. A training step allocates and frees gigabytes
 of activations and gradients, which either way costs something:
 
-- memory the kernel hands out afresh faults in 4 KiB pages, each zeroed (on the 2-core benchmark VM
-  several microseconds a page): the fused TRU benchmark step faulted in 1.08 M, 658 k, 183 k and 27 k
-  pages in its first four steps;
+- memory the kernel hands out afresh faults in 4 KiB pages, each zeroed: the fused TRU benchmark step
+  faults in a large number of pages in each of its first steps, fewer as glibc's threshold rises;
 - once the threshold has risen, the activations come from the heap, where blocks that live through
   the step (layer inputs kept for the backward pass, gradients) are laid among ones freed at once, so
   the heap holds freed space the size of a step's transients: with gradient checkpointing the TRU
-  benchmark step peaks at 3.9-4.2 GiB resident while its live tensors peak at about 3.0 GiB.
+  benchmark step's resident memory peaks well above its live tensors.
 
 The ``TRU_HOST_MEMORY`` modes (set before the run; unset: ``compact`` with gradient checkpointing,
 ``glibc`` without):
@@ -20,15 +19,16 @@ The ``TRU_HOST_MEMORY`` modes (set before the run; unset: ``compact`` with gradi
 - ``glibc``: glibc's defaults.
 - ``compact``: every block of 4 MiB or more is mapped on its own and returned when freed (a fixed
   mmap threshold; the heap keeps glibc's default trim threshold). The activations then stop holding
-  heap space once freed: TRU with checkpointing peaks at 3.34-3.53 GiB on the benchmark against
-  3.86-4.21 GiB, for steps about 9% slower (their activations fault in again). Gradient checkpointing is the setting for memory over
-  speed, so it comes with it.
+  heap space once freed: TRU with checkpointing peaks lower on the benchmark, for somewhat slower
+  steps (their activations fault in again; BENCHMARKS.md, "Peak memory per method", latest entry).
+  Gradient checkpointing is the setting for memory over speed, so it comes with it.
 - ``keep``: blocks up to 1 GiB come from the heap and its free top is kept up to 2 GiB, so after a
-  few steps a step faults in no pages (fused TRU 3% quicker, ``--no-fuse`` 16%; BENCHMARKS.md "freed
-  memory kept in the process"). Resident memory then no longer shrinks after its peak, and where a
-  step allocates one large block and frees it, glibc often places the next one above the freed one
-  (PyTorch's 64-byte aligned requests do not fit the freed chunk exactly): a loop of one 256 MiB
-  tensor ends at 2.0 GiB resident instead of 0.2 GiB. So only when asked.
+  few steps a step faults in no pages (both steps quicker, ``--no-fuse`` the more; BENCHMARKS.md,
+  throughput section, "freed memory kept in the process"). Resident memory then no longer shrinks
+  after its peak, and where a step allocates one large block and frees it, glibc often places the next
+  one above the freed one (PyTorch's 64-byte aligned requests do not fit the freed chunk exactly): a
+  loop of one large tensor allocated and freed ends with several times its size resident, up to the
+  trim threshold. So only when asked.
 
 Setting any threshold switches glibc's own adjustment of both thresholds off. Nothing is set off the CPU
 (accelerators have caching allocators), off glibc, or where the user set glibc's malloc tunables in

@@ -1,4 +1,5 @@
-"""Metric math on per-item values (DESIGN.md section 4). Pure functions, no model.
+"""Metric math on per-item values (TOFU's definitions, Maini et al. 2024, and MUSE's and WMDP's; README
+"Evaluation: `tru eval`"). Pure functions, no model.
 
 Every function takes values a run saved in EVAL.json, so aggregates can be recomputed (and checked
 against published logs) without the model. NLLs are mean per-token negative log-likelihoods of an

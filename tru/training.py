@@ -48,16 +48,16 @@ def load_for_training(config: TrainConfig, recipe=None):
 def sparse_tied_embedding_gradient(model, device) -> bool:
     """Let the input embedding pass a sparse gradient when its weight is the output layer's too.
 
-    The embedding's dense backward fills a [vocabulary, hidden] tensor of zeros for the few rows a
-    batch uses, and autograd then adds it to the output layer's dense gradient of the same weight:
-    for SmolLM2 two 113 MB tensors per step, about 0.5 s of a 9 s TRU step on a 2-core CPU (mostly
-    faulting fresh pages in). A sparse gradient (the used rows only) is added into the dense one, so
-    the weight's gradient is the same dense tensor. Only for a tied trainable weight (an untied
-    embedding would end up with a sparse gradient, which AdamW does not take), in one process: DDP
-    buckets an embedding marked sparse as a sparse gradient and fails on the dense sum, and FSDP and
-    DeepSpeed shard gradients themselves. On the CPU only: on an accelerator the dense backward costs
-    little, and the sparse one drops the padding token's rows by boolean indexing, which copies their
-    count to the host (a synchronisation inside the step). True when switched on.
+    The embedding's dense backward fills a [vocabulary, hidden] tensor of zeros for the few rows a batch
+    uses, and autograd then adds it to the output layer's dense gradient of the same weight: for SmolLM2
+    two 113 MB tensors per step, a measurable part of a TRU step on a CPU (mostly faulting fresh pages
+    in; BENCHMARKS.md, "Figures behind the code's comments"). A sparse gradient (the used rows only) is
+    added into the dense one, so the weight's gradient is the same dense tensor. Only for a tied
+    trainable weight (an untied embedding would end up with a sparse gradient, which AdamW does not
+    take), in one process: DDP buckets an embedding marked sparse as a sparse gradient and fails on the
+    dense sum, and FSDP and DeepSpeed shard gradients themselves. On the CPU only: on an accelerator the
+    dense backward costs little, and the sparse one drops the padding token's rows by boolean indexing,
+    which copies their count to the host (a synchronisation inside the step). True when switched on.
     """
     import os
 
@@ -75,7 +75,7 @@ def sparse_tied_embedding_gradient(model, device) -> bool:
 
 def fused_adamw_available() -> bool:
     """torch has a fused AdamW kernel for CPUs too from 2.4 on: the same update as the per-tensor loop,
-    about 5x faster on a CPU (0.12 s against 0.57 s per step for 135M parameters on 2 cores)."""
+    several times faster on a CPU (BENCHMARKS.md, "Figures behind the code's comments")."""
     import torch
 
     return tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 4)

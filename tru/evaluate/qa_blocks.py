@@ -6,8 +6,8 @@
 - ``generations`` / ``paraphrase_generations``: greedy outputs split into reasoning and answer.
 
 Several generation blocks are produced by one batched generation run (``store_generations``): a
-block of 7 questions alone leaves most of a batch empty, and on a CPU a decoding step for 56 rows
-costs about 1.5x one for 14.
+block of a few questions alone leaves most of a batch empty, and on a CPU a decoding step's cost grows
+far more slowly than its number of rows (BENCHMARKS.md, "Figures behind the code's comments").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The TOFU evaluation (Maini et al. 2024, DESIGN.md section 4) plus judges and scope control.
+"""The TOFU evaluation (Maini et al. 2024; README "Evaluation: `tru eval`") plus judges and scope control.
 
 Splits: forget (``forgetNN_perturbed``), retain (``retain_perturbed``), real authors and world facts
 (``*_perturbed``), holdout (``holdoutNN``, for membership inference). Measurements are stored block

@@ -1,13 +1,13 @@
 """The fused step's logits written into memory kept from one step to the next (CPU).
 
-The fused step projects the final hidden states at its loss positions onto the vocabulary: on the
-benchmark's TRU step a [1,540, 49,152] float32 tensor, 300 MB, allocated afresh every step. On a CPU
-glibc maps a block that large from the kernel and returns it when freed, so each step the matmul
-writes 300 MB of memory new to the process (page faults, zeroing, cold caches): inside the step it
-ran at 94-99 GFLOP/s, and at 155 GFLOP/s into this buffer (573 against 930 ms per step, out of
-12-14 s; with transparent huge pages the fresh tensor was hardly quicker). An accelerator's caching
-allocator reuses memory already, so this is for the CPU only. `tru finetune`'s packed step and the
-relearning attack (tru.packed_lm) project the same way.
+The fused step projects the final hidden states at its loss positions onto the vocabulary: a
+[loss positions, vocabulary] float32 tensor, hundreds of megabytes on the benchmark's TRU step,
+allocated afresh every step. On a CPU glibc maps a block that large from the kernel and returns it
+when freed, so each step the matmul writes memory new to the process (page faults, zeroing, cold
+caches): inside the step it ran markedly slower than into this buffer (BENCHMARKS.md, throughput
+section, "after the logits workspace"; with transparent huge pages the fresh tensor was hardly
+quicker). An accelerator's caching allocator reuses memory already, so this is for the CPU only.
+`tru finetune`'s packed step and the relearning attack (tru.packed_lm) project the same way.
 
 ``LogitsWorkspace.project(hidden, head)`` computes ``head(hidden)`` into its buffer, which grows to
 the largest step seen and is then reused. The returned logits are a view of that buffer: a later
@@ -72,7 +72,8 @@ def head_weight_for_projection(head: torch.nn.Linear) -> torch.Tensor:
     autograd runs the backward nodes made last first, so the embedding's sparse gradient (the first
     operation of the forward pass) reaches the shared weight after the projection's dense one, and
     autograd adds a sparse gradient to a dense one it already holds out of place: for SmolLM2 a 113 MB
-    copy per step (about 0.16 s of a fused TRU step on 2 cores). Through a node made before the forward
+    copy per step (BENCHMARKS.md, throughput section, "after the tied weight's gradient sum went in
+    place"). Through a node made before the forward
     pass, the projection's gradient arrives last and the sparse one is added into it in place (it is a
     fresh contiguous tensor). Same values either way."""
     return _SameWeight.apply(head.weight)

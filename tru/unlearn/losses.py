@@ -1,4 +1,5 @@
-"""Loss math as small pure functions on tensors (DESIGN.md sections 1 and 3).
+"""Loss math as small pure functions on tensors: the paper's objective (Liao, Wang et al., ICLR 2026,
+arXiv 2603.09980, Eq. 2-4) and the baselines of README's "Methods and their settings" table.
 
 Conventions:
 - ``labels`` use -100 for positions that carry no loss (prompt, padding).

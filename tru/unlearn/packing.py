@@ -41,8 +41,9 @@ def _length_groups(lengths: list[int]) -> list[list[int]]:
     """Sequence indices, longest first, grouped so that each group padded to its longest member
     stays within PADDING_BOUND times the attention its sequences need. Causal attention costs about
     a length squared, and a right-padded slot is a query at the row's end, the dearest kind: bounding
-    padded tokens instead let a 117-token answer ride in a bucket of 397-token traces (11.5x its own
-    attention) and cost the benchmark's TRU step about 12% more attention kernel time than this bound."""
+    padded tokens instead let a short answer ride in a bucket of long reasoning traces (many times its
+    own attention) and cost the benchmark's TRU step more attention kernel time than this bound
+    (BENCHMARKS.md, throughput section, "after attention buckets bounded by padded attention")."""
     groups, current = [], []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         if current and (len(current) + 1) * lengths[current[0]] ** 2 > PADDING_BOUND * (

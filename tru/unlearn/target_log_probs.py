@@ -5,13 +5,13 @@ Two forms, with the same backward formula ``d log p(t) / d logits = onehot(t) - 
 - ``target_log_probs(logits, targets)``: from logits the model already produced. The composite
   ``gather - logsumexp`` (or ``log_softmax`` + ``gather``) makes about ten passes over the
   [rows, vocabulary] tensor with as many fresh tensors of that size; on a CPU those passes, not the
-  arithmetic, were a fifth of a fused TRU step (1,540 rows x 49,152 words, 300 MB in float32). Here
-  the forward pass keeps one log-sum-exp per row and the backward pass writes the gradient block by
-  block, each block small enough to stay in the CPU's cache: one read of the logits forward, one read
-  and one write backward. When the caller says nothing else reads the logits afterwards
-  (``may_overwrite_logits``, asked in the backward pass), the gradient is written into the logits'
-  own storage: no second [rows, vocabulary] tensor at the peak of the step, and no fresh memory to
-  fault in (on the CPU, writing 300 MB of new pages took longer than computing the gradient).
+  arithmetic, were a large part of a fused TRU step (BENCHMARKS.md, throughput section, "What changed
+  on 2026-12-01"). Here the forward pass keeps one log-sum-exp per row and the backward pass writes
+  the gradient block by block, each block small enough to stay in the CPU's cache: one read of the
+  logits forward, one read and one write backward. When the caller says nothing else reads the logits afterwards
+  (``may_overwrite_logits``, asked in the backward pass), the gradient is written into the logits' own
+  storage: no second [rows, vocabulary] tensor at the peak of the step, and no fresh memory to fault in
+  (on the CPU, writing a logits-sized tensor's new pages took longer than computing the gradient).
 - ``chunked_target_log_probs(hidden, head, targets, chunk_rows)`` (``--logits-chunk``): the output
   projection too is applied ``chunk_rows`` rows at a time, and applied again in the backward pass, so
   no [rows, vocabulary] tensor lives between the passes, at the price of one more projection matmul
