@@ -26,6 +26,9 @@ demo: install
 	$(BIN)/python -m tru.demo
 
 test: install
+	# lint and format first (configured in pyproject.toml): a style slip fails in seconds, not after the suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q --durations=10
 
 clean:

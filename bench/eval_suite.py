@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from workload import DEFAULT_DATA, configure_threads, machine, report
 
 
@@ -44,9 +43,14 @@ def straightforward_nll(model, example) -> float:
 
 @torch.no_grad()
 def straightforward_generate(model, tokenizer, prompt: list[int], max_new_tokens: int) -> str:
-    output = model.generate(input_ids=torch.tensor([prompt], device=model.device), max_new_tokens=max_new_tokens,
-                            do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    text = tokenizer.decode(output[0, len(prompt):], skip_special_tokens=False)
+    output = model.generate(
+        input_ids=torch.tensor([prompt], device=model.device),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    text = tokenizer.decode(output[0, len(prompt) :], skip_special_tokens=False)
     return (text.split(tokenizer.eos_token)[0] if tokenizer.eos_token else text).strip()
 
 
@@ -60,12 +64,14 @@ def straightforward_suite(model, tokenizer, formatter, data: dict, max_new_token
         out[f"{role}/candidates"] = [
             ([straightforward_nll(model, formatter.qa(x.question, x.paraphrased_answer))] if with_paraphrase else [])
             + [straightforward_nll(model, formatter.qa(x.question, a)) for a in x.perturbed_answer or []]
-            for x in items]
+            for x in items
+        ]
         questions = [x.question for x in items]
         if role == "forget":
             questions += [x.paraphrased_question or x.question for x in items]
-        out[f"{role}/generations"] = [straightforward_generate(model, tokenizer, formatter.prompt_ids(q),
-                                                               max_new_tokens) for q in questions]
+        out[f"{role}/generations"] = [
+            straightforward_generate(model, tokenizer, formatter.prompt_ids(q), max_new_tokens) for q in questions
+        ]
     return out
 
 
@@ -84,8 +90,10 @@ def tru_suite(em, data: dict) -> dict:
             continue
         candidates = blocks[f"{role}/candidates"]
         paraphrased = candidates.get("paraphrased_nll")
-        out[f"{role}/candidates"] = [([paraphrased[i]] if paraphrased else []) + perturbed
-                                     for i, perturbed in enumerate(candidates["perturbed_nll"])]
+        out[f"{role}/candidates"] = [
+            ([paraphrased[i]] if paraphrased else []) + perturbed
+            for i, perturbed in enumerate(candidates["perturbed_nll"])
+        ]
         texts = blocks[f"{role}/generations"]["text"]
         if role == "forget":
             texts = texts + blocks["forget/paraphrase_generations"]["text"]
@@ -129,8 +137,13 @@ def main() -> None:
     model = load_model(ModelSettings(name=args.model, dtype=args.dtype)).to(args.device).eval()
     formatter = ChatFormatter(tokenizer, 512)
     data = load_tofu_eval_data(str(Path(args.data) / "tofu"), "forget01", args.limit)
-    em = EvalModel(model=model, tokenizer=tokenizer, formatter=formatter, batch_size=args.batch_size,
-                   max_new_tokens=args.max_new_tokens)
+    em = EvalModel(
+        model=model,
+        tokenizer=tokenizer,
+        formatter=formatter,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+    )
 
     first = data["forget"][0]
     straightforward_nll(model, formatter.qa(first.question, first.answer))  # warm-up (a GPU's first kernels)
@@ -142,10 +155,18 @@ def main() -> None:
     reference = straightforward_suite(model, tokenizer, formatter, data, args.max_new_tokens)
     reference_seconds = time.perf_counter() - start
     print(f"straightforward: {reference_seconds:7.1f} s", flush=True)
-    report(args, {"machine": machine(), "dtype": args.dtype, "items_per_split": args.limit,
-                  "max_new_tokens": args.max_new_tokens,
-                  "seconds": {"tru": round(ours_seconds, 2), "straightforward": round(reference_seconds, 2)},
-                  "speedup": round(reference_seconds / ours_seconds, 2), **compare(ours, reference)})
+    report(
+        args,
+        {
+            "machine": machine(),
+            "dtype": args.dtype,
+            "items_per_split": args.limit,
+            "max_new_tokens": args.max_new_tokens,
+            "seconds": {"tru": round(ours_seconds, 2), "straightforward": round(reference_seconds, 2)},
+            "speedup": round(reference_seconds / ours_seconds, 2),
+            **compare(ours, reference),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -20,23 +20,23 @@ import statistics
 from pathlib import Path
 
 import torch
+from workload import add_workload_arguments, configure_threads, machine, report, timed, to_device
 
 from tru.data.formatting import ChatFormatter
 from tru.data.tofu import load_tofu
-from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
 from tru.models import ModelSettings, load_model, load_tokenizer
+from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
 from tru.training import adamw
 from tru.unlearn.logits_workspace import workspace_for
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.streams import encode_item
 
-from workload import add_workload_arguments, configure_threads, machine, report, timed, to_device
-
 
 def padded_loss(model, batch: dict) -> torch.Tensor:
     padded = batch[STREAM]
-    return model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"], labels=padded["labels"],
-                 use_cache=False).loss
+    return model(
+        input_ids=padded["input_ids"], attention_mask=padded["attention_mask"], labels=padded["labels"], use_cache=False
+    ).loss
 
 
 def packed_loss(model, batch: dict, workspace=None) -> torch.Tensor:
@@ -57,9 +57,18 @@ def main() -> None:
     items = load_tofu(str(Path(args.data) / "tofu"), "retain99")[: args.batch_size * (args.steps + 1)]
     encoded = [encode_item(formatter, item) for item in items]
     collate = PackingCollator(tokenizer.pad_token_id)
-    batches = [to_device(collate([{"input_ids": e.input_ids, "labels": e.labels}
-                                  for e in encoded[b * args.batch_size:(b + 1) * args.batch_size]]), args.device)
-               for b in range(args.steps + 1)]
+    batches = [
+        to_device(
+            collate(
+                [
+                    {"input_ids": e.input_ids, "labels": e.labels}
+                    for e in encoded[b * args.batch_size : (b + 1) * args.batch_size]
+                ]
+            ),
+            args.device,
+        )
+        for b in range(args.steps + 1)
+    ]
     base = load_model(ModelSettings(name=args.model, dtype=args.dtype))
     base.to(args.device).train()
     models = {"packed": base, "padded": copy.deepcopy(base)}
@@ -82,15 +91,24 @@ def main() -> None:
     real = sum(int(b[STREAM]["attention_mask"].sum()) for b in batches[1:])
     labelled = sum(int(b[STREAM]["labels"][:, 1:].ne(-100).sum()) for b in batches[1:])
     padded_tokens = sum(b[STREAM]["input_ids"].numel() for b in batches[1:])
-    report(args, {
-        "machine": machine(), "workload": {"data": "TOFU retain99", "items_per_step": args.batch_size,
-                                           "max_length": args.max_length, "timed_steps": args.steps},
-        "seconds_per_step": {k: round(v, 3) for k, v in per_step.items()},
-        "speedup_packed_over_padded": round(per_step["padded"] / per_step["packed"], 3),
-        "label_share_of_real_tokens": round(labelled / real, 3),
-        "padding_share_of_padded_batch": round(1 - real / padded_tokens, 3),
-        "first_batch_loss": first, "loss_difference": abs(first["packed"] - first["padded"]),
-    })
+    report(
+        args,
+        {
+            "machine": machine(),
+            "workload": {
+                "data": "TOFU retain99",
+                "items_per_step": args.batch_size,
+                "max_length": args.max_length,
+                "timed_steps": args.steps,
+            },
+            "seconds_per_step": {k: round(v, 3) for k, v in per_step.items()},
+            "speedup_packed_over_padded": round(per_step["padded"] / per_step["packed"], 3),
+            "label_share_of_real_tokens": round(labelled / real, 3),
+            "padding_share_of_padded_batch": round(1 - real / padded_tokens, 3),
+            "first_batch_loss": first,
+            "loss_difference": abs(first["packed"] - first["padded"]),
+        },
+    )
 
 
 if __name__ == "__main__":

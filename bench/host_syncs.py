@@ -18,11 +18,19 @@ import warnings
 from pathlib import Path
 
 import torch
+from workload import (
+    REPO,
+    add_workload_arguments,
+    batches,
+    configure_threads,
+    machine,
+    prepare,
+    report,
+    to_device,
+    train_step,
+)
 
 from tru.training import adamw
-
-from workload import (REPO, add_workload_arguments, batches, configure_threads, machine, prepare, report, to_device,
-                      train_step)
 
 
 def origin(stack: list[traceback.FrameSummary]) -> str:

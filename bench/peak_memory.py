@@ -24,13 +24,21 @@ import json
 import resource
 
 import torch
+from straightforward_unlearning import straightforward_step_for
+from workload import (
+    add_workload_arguments,
+    batches,
+    configure_threads,
+    machine,
+    prepare,
+    report,
+    run_child,
+    to_device,
+    train_step,
+)
 
 from tru.host_memory import host_memory_in_effect
 from tru.training import adamw
-
-from straightforward_unlearning import straightforward_step_for
-from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, run_child,
-                      to_device, train_step)
 
 VARIANTS = {  # method, its settings, fused step, other unlearn settings
     "ga": ("ga", {}, True, {}),
@@ -80,9 +88,13 @@ def main() -> None:
         peaks[name], modes[name] = measured["peak_bytes"], measured["host_memory"]
         print(f"{name:26s} peak {peaks[name] / 2**30:6.2f} GiB  (host memory: {modes[name]})", flush=True)
     base = peaks.get("ga")
-    results = {"machine": machine(), "measure": "cuda max_memory_allocated" if args.device.startswith("cuda")
-               else "max RSS of the process", "steps": args.steps,
-               "peak_gib": {k: round(v / 2**30, 3) for k, v in peaks.items()}, "host_memory": modes}
+    results = {
+        "machine": machine(),
+        "measure": "cuda max_memory_allocated" if args.device.startswith("cuda") else "max RSS of the process",
+        "steps": args.steps,
+        "peak_gib": {k: round(v / 2**30, 3) for k, v in peaks.items()},
+        "host_memory": modes,
+    }
     if base:
         results["ratio_to_ga"] = {k: round(v / base, 3) for k, v in peaks.items()}
     report(args, results)

@@ -23,19 +23,31 @@ import statistics
 import time
 
 import torch
+from workload import (
+    add_workload_arguments,
+    batches,
+    configure_threads,
+    machine,
+    prepare,
+    report,
+    synchronize,
+    timed,
+    to_device,
+    train_step,
+)
 
 from tru.training import adamw
-
-from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, report, synchronize,
-                      timed, to_device, train_step)
 
 
 def linear_shapes(model) -> tuple[list[tuple[int, int]], tuple[int, int]]:
     """(in, out) of every linear layer of the decoder, and of the output layer."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.lm_head
-    shapes = [(m.in_features, m.out_features) for name, m in base.named_modules()
-              if isinstance(m, torch.nn.Linear) and m is not head]
+    shapes = [
+        (m.in_features, m.out_features)
+        for name, m in base.named_modules()
+        if isinstance(m, torch.nn.Linear) and m is not head
+    ]
     return shapes, (head.in_features, head.out_features)
 
 
@@ -78,13 +90,17 @@ def matmul_ceiling(model, tokens: int, positions: int, device: str, repeats: int
     work = [(tokens, i, o, count) for (i, o), count in distinct.items()] + [(positions, head[0], head[1], 1)]
     total_flops, total_seconds = 0.0, 0.0
     for rows, i, o, count in work:
-        x, w, g = (torch.randn(rows, i, device=device, dtype=dtype), torch.randn(i, o, device=device, dtype=dtype),
-                   torch.randn(rows, o, device=device, dtype=dtype))
+        x, w, g = (
+            torch.randn(rows, i, device=device, dtype=dtype),
+            torch.randn(i, o, device=device, dtype=dtype),
+            torch.randn(rows, o, device=device, dtype=dtype),
+        )
 
         def run():
-            x @ w          # forward
-            g @ w.T        # gradient of the input
-            x.T @ g        # gradient of the weight
+            x @ w  # forward
+            g @ w.T  # gradient of the input
+            x.T @ g  # gradient of the weight
+
         run()
         synchronize(device)
         start = time.perf_counter()
@@ -117,9 +133,13 @@ def main() -> None:
     add_workload_arguments(parser)
     parser.add_argument("--method", default="tru")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
-    parser.add_argument("--peak-tflops", type=float, default=0.0,
-                        help="the device's datasheet peak in the model's dtype (e.g. 989 for an H100/H200 in "
-                             "bfloat16, dense), for MFU against it too")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=0.0,
+        help="the device's datasheet peak in the model's dtype (e.g. 989 for an H100/H200 in "
+        "bfloat16, dense), for MFU against it too",
+    )
     args = parser.parse_args()
     configure_threads(args)
     setup = prepare(args, args.method)
@@ -139,8 +159,10 @@ def main() -> None:
             achieved.append(useful / seconds)
             conventional.append(six_n_t / seconds)
         ceilings.append(matmul_ceiling(setup.model, tokens, positions, args.device))
-        results["fused" if fuse else "separate"] = {"useful_gflops_per_s": round(statistics.median(achieved) / 1e9, 1),
-                                                   "six_n_t_gflops_per_s": round(statistics.median(conventional) / 1e9, 1)}
+        results["fused" if fuse else "separate"] = {
+            "useful_gflops_per_s": round(statistics.median(achieved) / 1e9, 1),
+            "six_n_t_gflops_per_s": round(statistics.median(conventional) / 1e9, 1),
+        }
     ceiling = statistics.mean(ceilings)
     peak = square_matmul_flops(args.device, model_dtype(setup.model))
     results["matmul_ceiling_gflops_per_s"] = round(ceiling / 1e9, 1)

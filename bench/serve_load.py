@@ -65,8 +65,7 @@ def parse_url(url: str) -> tuple[int, str]:
 
 def start_server(model: str, server_args: list[str], stderr_file) -> tuple[subprocess.Popen, str]:
     """`tru serve` on 127.0.0.1 and a free port, in a child process; returns it and its base URL."""
-    command = [sys.executable, "-m", "tru.cli", "serve", "--model", model, "--host", HOST, "--port", "0",
-               *server_args]
+    command = [sys.executable, "-m", "tru.cli", "serve", "--model", model, "--host", HOST, "--port", "0", *server_args]
     env = {k: v for k, v in os.environ.items() if k != "TRU_SERVE_TOKEN"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr_file, text=True)
@@ -115,8 +114,7 @@ def chat_request(port: int, path: str, body: bytes, timeout: float) -> str:
     """The status of one chat request as a string, or ``error:<Name>`` when the connection failed."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        connection.request("POST", path + "/chat/completions", body=body,
-                           headers={"Content-Type": "application/json"})
+        connection.request("POST", path + "/chat/completions", body=body, headers={"Content-Type": "application/json"})
         response = connection.getresponse()
         response.read()
         return str(response.status)
@@ -132,9 +130,12 @@ def client_loop(number: int, port: int, path: str, deadline: float, args, result
     for index in range(args.max_requests_per_client):
         if time.monotonic() >= deadline:
             return
-        body = json.dumps({"messages": [{"role": "user", "content": f"Client {number}, request {index}: "
-                                                                     "name a colour."}],
-                           "max_tokens": args.max_tokens}).encode()
+        body = json.dumps(
+            {
+                "messages": [{"role": "user", "content": f"Client {number}, request {index}: name a colour."}],
+                "max_tokens": args.max_tokens,
+            }
+        ).encode()
         started = time.monotonic()
         outcome = chat_request(port, path, body, args.request_timeout)
         results.add(outcome, time.monotonic() - started)
@@ -145,8 +146,10 @@ def client_loop(number: int, port: int, path: str, deadline: float, args, result
 def run_clients(port: int, path: str, args) -> Results:
     results = Results()
     deadline = time.monotonic() + args.duration
-    threads = [threading.Thread(target=client_loop, args=(n, port, path, deadline, args, results), daemon=True)
-               for n in range(args.clients)]
+    threads = [
+        threading.Thread(target=client_loop, args=(n, port, path, deadline, args, results), daemon=True)
+        for n in range(args.clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -163,8 +166,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latency_summary(values: list[float]) -> dict:
-    return {"count": len(values), **{f"p{q}_ms": round(1000 * percentile(values, q), 1) for q in (50, 90, 99)},
-            "max_ms": round(1000 * max(values), 1)}
+    return {
+        "count": len(values),
+        **{f"p{q}_ms": round(1000 * percentile(values, q), 1) for q in (50, 90, 99)},
+        "max_ms": round(1000 * max(values), 1),
+    }
 
 
 def rss_summary(samples: list, warmup: float, max_growth: float) -> dict:
@@ -174,9 +180,16 @@ def rss_summary(samples: list, warmup: float, max_growth: float) -> dict:
     after = [value for t, value in samples if t >= warmup] or [samples[-1][1]]
     reference, end = after[0], samples[-1][1]
     growth = (end - reference) / reference
-    return {"measured": True, "start_mib": round(samples[0][1], 1), "after_warmup_mib": round(reference, 1),
-            "end_mib": round(end, 1), "peak_mib": round(max(v for _, v in samples), 1),
-            "growth_after_warmup": round(growth, 4), "max_growth": max_growth, "flat": growth <= max_growth}
+    return {
+        "measured": True,
+        "start_mib": round(samples[0][1], 1),
+        "after_warmup_mib": round(reference, 1),
+        "end_mib": round(end, 1),
+        "peak_mib": round(max(v for _, v in samples), 1),
+        "growth_after_warmup": round(growth, 4),
+        "max_growth": max_growth,
+        "flat": growth <= max_growth,
+    }
 
 
 def verdict(report: dict) -> list[str]:
@@ -192,39 +205,55 @@ def verdict(report: dict) -> list[str]:
     if not statuses.get("200"):
         problems.append("no request succeeded")
     if report["rss"].get("measured") and not report["rss"]["flat"]:
-        problems.append(f"server RSS grew by {report['rss']['growth_after_warmup']:.1%} after warm-up "
-                        f"(limit {report['rss']['max_growth']:.0%})")
+        problems.append(
+            f"server RSS grew by {report['rss']['growth_after_warmup']:.1%} after warm-up "
+            f"(limit {report['rss']['max_growth']:.0%})"
+        )
     if report.get("server_tracebacks"):
         problems.append(f"{report['server_tracebacks']} tracebacks on the server's stderr")
     return problems
 
 
-def build_report(args, results: Results, samples: list, elapsed: float, stats: dict | None,
-                 tracebacks: int | None) -> dict:
+def build_report(
+    args, results: Results, samples: list, elapsed: float, stats: dict | None, tracebacks: int | None
+) -> dict:
     statuses = dict(sorted(results.statuses.items()))
-    report = {"clients": args.clients, "duration_s": args.duration, "elapsed_s": round(elapsed, 1),
-              "max_tokens": args.max_tokens, "requests": sum(statuses.values()),
-              "requests_per_s": round(sum(statuses.values()) / elapsed, 1), "statuses": statuses,
-              "latency": {s: latency_summary(v) for s, v in sorted(results.latencies.items())},
-              "rss": rss_summary(samples, args.duration * args.warmup_fraction, args.max_rss_growth),
-              "server_stats": stats, "server_tracebacks": tracebacks}
+    report = {
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "elapsed_s": round(elapsed, 1),
+        "max_tokens": args.max_tokens,
+        "requests": sum(statuses.values()),
+        "requests_per_s": round(sum(statuses.values()) / elapsed, 1),
+        "statuses": statuses,
+        "latency": {s: latency_summary(v) for s, v in sorted(results.latencies.items())},
+        "rss": rss_summary(samples, args.duration * args.warmup_fraction, args.max_rss_growth),
+        "server_stats": stats,
+        "server_tracebacks": tracebacks,
+    }
     report["problems"] = verdict(report)
     report["passed"] = not report["problems"]
     return report
 
 
 def print_report(report: dict) -> None:
-    print(f"{report['clients']} clients for {report['duration_s']} s: {report['requests']} requests "
-          f"({report['requests_per_s']}/s), max_tokens {report['max_tokens']}")
+    print(
+        f"{report['clients']} clients for {report['duration_s']} s: {report['requests']} requests "
+        f"({report['requests_per_s']}/s), max_tokens {report['max_tokens']}"
+    )
     print("statuses: " + ", ".join(f"{s}: {n}" for s, n in report["statuses"].items()))
     for status, summary in report["latency"].items():
-        print(f"latency {status}: p50 {summary['p50_ms']} ms, p90 {summary['p90_ms']} ms, "
-              f"p99 {summary['p99_ms']} ms, max {summary['max_ms']} ms")
+        print(
+            f"latency {status}: p50 {summary['p50_ms']} ms, p90 {summary['p90_ms']} ms, "
+            f"p99 {summary['p99_ms']} ms, max {summary['max_ms']} ms"
+        )
     rss = report["rss"]
     if rss.get("measured"):
-        print(f"server RSS: {rss['start_mib']} MiB before load, {rss['after_warmup_mib']} MiB after warm-up, "
-              f"{rss['end_mib']} MiB at the end (peak {rss['peak_mib']} MiB; growth after warm-up "
-              f"{rss['growth_after_warmup']:+.1%}, limit {rss['max_growth']:.0%})")
+        print(
+            f"server RSS: {rss['start_mib']} MiB before load, {rss['after_warmup_mib']} MiB after warm-up, "
+            f"{rss['end_mib']} MiB at the end (peak {rss['peak_mib']} MiB; growth after warm-up "
+            f"{rss['growth_after_warmup']:+.1%}, limit {rss['max_growth']:.0%})"
+        )
     else:
         print("server RSS: not measured (give --pid with --url)")
     if report["server_stats"]:
@@ -255,8 +284,9 @@ def count_tracebacks(stderr_file) -> int:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help=f"base URL of a running server (http://{HOST}:PORT/v1); default: start one")
     parser.add_argument("--pid", type=int, help="process id of the server at --url, for its RSS")
     parser.add_argument("--model", default="tiny-llama", help="model of the server this script starts")
@@ -266,10 +296,18 @@ def parse_args(argv=None):
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--max-requests-per-client", type=int, default=100_000)
     parser.add_argument("--request-timeout", type=float, default=60.0, help="client-side timeout per request")
-    parser.add_argument("--pause-after-429", type=float, default=0.05,
-                        help="a client waits a random time up to this many seconds after a 429")
-    parser.add_argument("--warmup-fraction", type=float, default=0.2,
-                        help="RSS growth is measured from this fraction of the run to its end")
+    parser.add_argument(
+        "--pause-after-429",
+        type=float,
+        default=0.05,
+        help="a client waits a random time up to this many seconds after a 429",
+    )
+    parser.add_argument(
+        "--warmup-fraction",
+        type=float,
+        default=0.2,
+        help="RSS growth is measured from this fraction of the run to its end",
+    )
     parser.add_argument("--max-rss-growth", type=float, default=0.10)
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args(argv)

@@ -19,9 +19,9 @@ from __future__ import annotations
 from functools import partial
 
 import torch
+from workload import train_step
 
 from tru.unlearn.methods import TRU, weighted
-from workload import train_step
 
 
 def stream_nll(model, padded: dict) -> torch.Tensor:
@@ -33,11 +33,13 @@ def straightforward_terms(setup, batch: dict) -> dict[str, torch.Tensor]:
     """TRU's named terms and ``loss`` on a padded (unfused) batch, three passes through the model."""
     recipe, model = setup.recipe, setup.model
     nll = {stream: stream_nll(model, batch[stream]) for stream in ("target", "forget", "retain")}
-    return weighted({
-        "target_ce": (recipe.target_weight, nll["target"]),
-        "forget_ga": (recipe.alpha, -nll["forget"]),
-        "retain_nll": (recipe.alpha * recipe.lam, nll["retain"]),
-    })
+    return weighted(
+        {
+            "target_ce": (recipe.target_weight, nll["target"]),
+            "forget_ga": (recipe.alpha, -nll["forget"]),
+            "retain_nll": (recipe.alpha * recipe.lam, nll["retain"]),
+        }
+    )
 
 
 def straightforward_step_for(setup):

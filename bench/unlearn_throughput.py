@@ -33,14 +33,23 @@ import resource
 import statistics
 
 import torch
+from straightforward_unlearning import straightforward_step_for, straightforward_terms
+from workload import (
+    add_workload_arguments,
+    batches,
+    configure_threads,
+    machine,
+    prepare,
+    real_tokens,
+    report,
+    run_child,
+    timed,
+    to_device,
+    train_step,
+)
 
 from tru.training import adamw
 from tru.unlearn.run import check_chunkable_head
-
-from straightforward_unlearning import straightforward_step_for, straightforward_terms
-
-from workload import (add_workload_arguments, batches, configure_threads, machine, prepare, real_tokens, report,
-                      run_child, timed, to_device, train_step)
 
 
 def first_step_terms(setup, batch: dict, variant: str = "") -> dict:
@@ -54,14 +63,23 @@ def variant_chunk(args, variant: str) -> int:
 
 
 def variants(args, method: str) -> list[str]:
-    return ["fused", "separate"] + (["fused_chunked"] if args.logits_chunk else []) + (
-        ["fused_unshared"] if args.unshared else []) + (["fused_checkpointing"] if args.checkpointing else []) + (
-        ["straightforward"] if args.straightforward and method == "tru" else [])
+    return (
+        ["fused", "separate"]
+        + (["fused_chunked"] if args.logits_chunk else [])
+        + (["fused_unshared"] if args.unshared else [])
+        + (["fused_checkpointing"] if args.checkpointing else [])
+        + (["straightforward"] if args.straightforward and method == "tru" else [])
+    )
 
 
 def variant_batches(args, setup, variant: str) -> list[dict]:
-    return batches(setup, args.batch_size, args.steps + 1, fuse=variant not in ("separate", "straightforward"),
-                   share_prefixes=variant != "fused_unshared")
+    return batches(
+        setup,
+        args.batch_size,
+        args.steps + 1,
+        fuse=variant not in ("separate", "straightforward"),
+        share_prefixes=variant != "fused_unshared",
+    )
 
 
 def timed_step(args, setup, batch: dict, optimizer, label: str, step: int, step_fn=train_step) -> float:
@@ -82,11 +100,16 @@ def child(args) -> None:
     plan = variant_batches(args, setup, variant)
     terms = first_step_terms(setup, to_device(plan[0], args.device), variant)
     optimizer = adamw((p for p in setup.model.parameters() if p.requires_grad), lr=1e-5)
-    seconds = [timed_step(args, setup, batch, optimizer, f"{method:9s} {variant:15s}", step, step_fn)
-               for step, batch in enumerate(plan)][1:]
+    seconds = [
+        timed_step(args, setup, batch, optimizer, f"{method:9s} {variant:15s}", step, step_fn)
+        for step, batch in enumerate(plan)
+    ][1:]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    print(json.dumps({"terms": terms, "seconds": seconds, "tokens": [real_tokens(b) for b in plan[1:]],
-                      "peak_rss_bytes": peak}))
+    print(
+        json.dumps(
+            {"terms": terms, "seconds": seconds, "tokens": [real_tokens(b) for b in plan[1:]], "peak_rss_bytes": peak}
+        )
+    )
 
 
 def in_processes(args, method: str) -> dict:
@@ -100,8 +123,11 @@ def in_processes(args, method: str) -> dict:
     first = {name: done_runs[0]["terms"] for name, done_runs in runs.items()}
     rounds = {name: [run["seconds"] for run in done_runs] for name, done_runs in runs.items()}
     peaks = {name: max(run["peak_rss_bytes"] for run in done_runs) for name, done_runs in runs.items()}
-    return {**summary(seconds, first, runs["fused"][0]["tokens"]), **best_of_rounds(rounds),
-            "peak_rss_gib": {name: round(peak / 2**30, 3) for name, peak in peaks.items()}}
+    return {
+        **summary(seconds, first, runs["fused"][0]["tokens"]),
+        **best_of_rounds(rounds),
+        "peak_rss_gib": {name: round(peak / 2**30, 3) for name, peak in peaks.items()},
+    }
 
 
 def interleaved(args, method: str) -> dict:
@@ -137,11 +163,19 @@ def summary(seconds: dict, first: dict, tokens: list[int]) -> dict:
         "timed_steps": {k: len(v) for k, v in seconds.items()},
         "tokens_per_second": {k: round(mean_tokens / v, 1) for k, v in per_step.items()},
         "speedup_fused_over_separate": round(per_step["separate"] / per_step["fused"], 3),
-        **{f"speedup_{name}_over_separate": round(per_step["separate"] / per_step[name], 3)
-           for name in ("fused_chunked", "fused_unshared", "fused_checkpointing") if name in per_step},
-        **({"speedup_fused_over_straightforward": round(per_step["straightforward"] / per_step["fused"], 3),
-            "speedup_separate_over_straightforward": round(per_step["straightforward"] / per_step["separate"], 3)}
-           if "straightforward" in per_step else {}),
+        **{
+            f"speedup_{name}_over_separate": round(per_step["separate"] / per_step[name], 3)
+            for name in ("fused_chunked", "fused_unshared", "fused_checkpointing")
+            if name in per_step
+        },
+        **(
+            {
+                "speedup_fused_over_straightforward": round(per_step["straightforward"] / per_step["fused"], 3),
+                "speedup_separate_over_straightforward": round(per_step["straightforward"] / per_step["separate"], 3),
+            }
+            if "straightforward" in per_step
+            else {}
+        ),
         "max_term_difference_at_equal_weights": difference,
         "mean_real_tokens_per_step": mean_tokens,
         "terms_first_batch": first["fused"],
@@ -154,9 +188,14 @@ def best_of_rounds(rounds: dict[str, list[list[float]]]) -> dict:
     over the batches, so the variants still compare the same work."""
     best = {name: [min(times) for times in zip(*per_round)] for name, per_round in rounds.items()}
     total = {name: sum(values) for name, values in best.items()}
-    return {"seconds_per_step_best_of_rounds": {k: round(v / len(best[k]), 3) for k, v in total.items()},
-            **{f"speedup_{name}_over_separate_best_of_rounds": round(total["separate"] / total[name], 3)
-               for name in total if name != "separate"}}
+    return {
+        "seconds_per_step_best_of_rounds": {k: round(v / len(best[k]), 3) for k, v in total.items()},
+        **{
+            f"speedup_{name}_over_separate_best_of_rounds": round(total["separate"] / total[name], 3)
+            for name in total
+            if name != "separate"
+        },
+    }
 
 
 def main() -> None:
@@ -164,28 +203,53 @@ def main() -> None:
     add_workload_arguments(parser)
     parser.add_argument("--methods", default="tru,graddiff,npo")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
-    parser.add_argument("--logits-chunk", type=int, default=0,
-                        help="also time the fused step with its output projection in chunks of this many positions")
-    parser.add_argument("--unshared", action="store_true",
-                        help="also time the fused step without shared prefixes in its packed row")
-    parser.add_argument("--checkpointing", action="store_true",
-                        help="also time the fused step with gradient checkpointing (needs --processes >= 1)")
-    parser.add_argument("--straightforward", action="store_true",
-                        help="also time TRU's step written the way the authors' code runs it (needs --processes >= 1)")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="rounds of one process per variant, alternating (0: both in this process, interleaved)")
+    parser.add_argument(
+        "--logits-chunk",
+        type=int,
+        default=0,
+        help="also time the fused step with its output projection in chunks of this many positions",
+    )
+    parser.add_argument(
+        "--unshared", action="store_true", help="also time the fused step without shared prefixes in its packed row"
+    )
+    parser.add_argument(
+        "--checkpointing",
+        action="store_true",
+        help="also time the fused step with gradient checkpointing (needs --processes >= 1)",
+    )
+    parser.add_argument(
+        "--straightforward",
+        action="store_true",
+        help="also time TRU's step written the way the authors' code runs it (needs --processes >= 1)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="rounds of one process per variant, alternating (0: both in this process, interleaved)",
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_threads(args)
     if args.child:
         return child(args)
     if (args.straightforward or args.checkpointing) and not args.processes:
-        parser.error("--straightforward and --checkpointing run a process per variant (each its own model setup); "
-                     "use --processes 1 or more")
-    results = {"machine": machine(), "workload": {"model": args.model, "batch_size": args.batch_size,
-                                                  "max_length": args.max_length, "dtype": args.dtype},
-               "mode": f"{args.processes} rounds of one process per variant" if args.processes
-               else "one process, variants interleaved step by step"}
+        parser.error(
+            "--straightforward and --checkpointing run a process per variant (each its own model setup); "
+            "use --processes 1 or more"
+        )
+    results = {
+        "machine": machine(),
+        "workload": {
+            "model": args.model,
+            "batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "dtype": args.dtype,
+        },
+        "mode": f"{args.processes} rounds of one process per variant"
+        if args.processes
+        else "one process, variants interleaved step by step",
+    }
     for method in args.methods.split(","):
         results[method] = in_processes(args, method) if args.processes else interleaved(args, method)
     report(args, results)

@@ -57,11 +57,23 @@ def unlearn_config(args, method: str, overrides: dict | None = None, **settings)
     from tru.config import UnlearnConfig
 
     data = Path(args.data)
-    return UnlearnConfig(model=args.model, out="unused", method=method, set=overrides or {},
-                         forget="tofu:forget01", retain="tofu:retain99", tofu=str(data / "tofu"),
-                         targets=f"rtofu:{data / 'rtofu' / 'idkcot.jsonl'}", refusals=str(data / "tofu" / "idk.jsonl"),
-                         max_length=args.max_length, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-                         validation_share=0.0, **settings)  # the whole forget set in every step, as before
+    return UnlearnConfig(
+        model=args.model,
+        out="unused",
+        method=method,
+        set=overrides or {},
+        forget="tofu:forget01",
+        retain="tofu:retain99",
+        tofu=str(data / "tofu"),
+        targets=f"rtofu:{data / 'rtofu' / 'idkcot.jsonl'}",
+        refusals=str(data / "tofu" / "idk.jsonl"),
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        validation_share=0.0,
+        **settings,
+    )  # the whole forget set in every step, as before
 
 
 def prepare(args, method: str, overrides: dict | None = None, **settings):
@@ -128,8 +140,13 @@ def timed(fn, device: str) -> tuple[float, object]:
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or
-            platform.machine(), "threads": torch.get_num_threads(), "cores": os.cpu_count()}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cores": os.cpu_count(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

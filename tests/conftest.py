@@ -26,8 +26,11 @@ def pytest_runtest_teardown(item, nextitem):
     finally:
         left = end_left_running(item.config, item.nodeid)
     if left:
-        pytest.fail(f"{item.nodeid} (or a fixture that ended with it) left {len(left)} processes running, "
-                    "now killed:\n" + "\n".join(left), pytrace=False)
+        pytest.fail(
+            f"{item.nodeid} (or a fixture that ended with it) left {len(left)} processes running, "
+            "now killed:\n" + "\n".join(left),
+            pytrace=False,
+        )
     return result
 
 
@@ -121,9 +124,19 @@ def tiny_finetuned(small_tofu, tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("tiny_finetuned")
     items = read_records(small_tofu["forget"], QAItem) + read_records(small_tofu["retain"], QAItem)
     write_jsonl(root / "all.jsonl", [x.to_dict() for x in items])
-    run_dir = finetune(FinetuneConfig(model="tiny-llama", out=str(root / "run"), data=str(root / "all.jsonl"),
-                                      epochs=20, lr=3e-3, batch_size=8, max_length=160, report_to="none",
-                                      lr_scheduler="constant"))
+    run_dir = finetune(
+        FinetuneConfig(
+            model="tiny-llama",
+            out=str(root / "run"),
+            data=str(root / "all.jsonl"),
+            epochs=20,
+            lr=3e-3,
+            batch_size=8,
+            max_length=160,
+            report_to="none",
+            lr_scheduler="constant",
+        )
+    )
     return str(run_dir)
 
 

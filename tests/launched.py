@@ -18,15 +18,18 @@ def run_group(command: list[str], timeout_s: float = LAUNCH_TIMEOUT_S, **popen) 
     """subprocess.run(capture_output=True, text=True), but on timeout (or any interruption) the launcher and
     everything it started are killed (subprocess.run kills only the launcher, leaving its workers behind) and
     the test fails with the output."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, **popen)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen
+    )
     try:
         out, err = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         end_tree(process)
         out, err = process.communicate()
-        pytest.fail(f"{' '.join(command[:6])} ... did not finish in {timeout_s} s; its last output:\n"
-                    f"{out[-1000:]}\n{err[-3000:]}")
+        pytest.fail(
+            f"{' '.join(command[:6])} ... did not finish in {timeout_s} s; its last output:\n"
+            f"{out[-1000:]}\n{err[-3000:]}"
+        )
     except BaseException:  # a pytest-timeout, a Ctrl-C
         end_tree(process)
         raise

@@ -27,8 +27,10 @@ def assert_report_matches_summaries(report: Path) -> dict:
     inputs = {m["name"]: m["inputs"] for m in data["methods"]}
     loaded = {}
     for name, paths in inputs.items():
-        files = {"eval": Path(paths["eval"]) / "SUMMARY.json" if paths["eval"] else None,
-                 "run": Path(paths["run"]) / "summary.json" if paths["run"] else None}
+        files = {
+            "eval": Path(paths["eval"]) / "SUMMARY.json" if paths["eval"] else None,
+            "run": Path(paths["run"]) / "summary.json" if paths["run"] else None,
+        }
         loaded[name] = {k: json.loads(f.read_text(encoding="utf-8")) for k, f in files.items() if f is not None}
     checked = 0
     arrows = {"higher": " ↑", "lower": " ↓"}

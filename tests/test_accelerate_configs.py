@@ -9,9 +9,15 @@ from accelerate.utils import DistributedType
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
 
 
-@pytest.mark.parametrize("name,engine", [("ddp", DistributedType.MULTI_GPU), ("fsdp", DistributedType.FSDP),
-                                         ("deepspeed_zero2", DistributedType.DEEPSPEED),
-                                         ("deepspeed_zero3", DistributedType.DEEPSPEED)])
+@pytest.mark.parametrize(
+    "name,engine",
+    [
+        ("ddp", DistributedType.MULTI_GPU),
+        ("fsdp", DistributedType.FSDP),
+        ("deepspeed_zero2", DistributedType.DEEPSPEED),
+        ("deepspeed_zero3", DistributedType.DEEPSPEED),
+    ],
+)
 def test_config_parses_and_names_its_engine(name, engine):
     config = load_config_from_file(str(CONFIGS / f"{name}.yaml"))
     assert config.distributed_type == engine

@@ -14,16 +14,32 @@ LIMIT = 4
 
 def _translations(tmp_path, items, langs=("es", "ru", "paraphrase")):
     path = tmp_path / "translations.jsonl"
-    rows = [{"question": x.question, "lang": lang, "translation": f"<{lang}> {x.question[::-1]}"}
-            for x in items[:LIMIT] for lang in langs]
+    rows = [
+        {"question": x.question, "lang": lang, "translation": f"<{lang}> {x.question[::-1]}"}
+        for x in items[:LIMIT]
+        for lang in langs
+    ]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     return path
 
 
 def _config(small_tofu, out, **kw):
-    settings = dict(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"], retain=small_tofu["retain"],
-                    out=str(out), limit=LIMIT, max_new_tokens=4, max_length=160, batch_size=8, relearn_steps=4,
-                    relearn_lr=3e-3, relearn_batch_size=2, original_model="tiny-llama", quant_group_size=16)
+    settings = dict(
+        model="tiny-llama",
+        benchmark="custom",
+        forget=small_tofu["forget"],
+        retain=small_tofu["retain"],
+        out=str(out),
+        limit=LIMIT,
+        max_new_tokens=4,
+        max_length=160,
+        batch_size=8,
+        relearn_steps=4,
+        relearn_lr=3e-3,
+        relearn_batch_size=2,
+        original_model="tiny-llama",
+        quant_group_size=16,
+    )
     settings.update(kw)
     return AttackConfig(**settings)
 
@@ -34,8 +50,13 @@ def test_attack_end_to_end_and_rerun_reuses_blocks(small_tofu, tmp_path, monkeyp
     from tru.evaluate import qa_blocks
 
     runs, real_generate = [], qa_blocks.generate_from_ids
-    monkeypatch.setattr(qa_blocks, "generate_from_ids", lambda model, tok, prompts, **kw: runs.append(
-        (model, len(prompts))) or real_generate(model, tok, prompts, **kw))
+    monkeypatch.setattr(
+        qa_blocks,
+        "generate_from_ids",
+        lambda model, tok, prompts, **kw: (
+            runs.append((model, len(prompts))) or real_generate(model, tok, prompts, **kw)
+        ),
+    )
     logs = []
     out = attack(config, log=logs.append)
     # the unattacked model generates once: both baselines, es, ru, the paraphrases and 8 jailbreak templates
@@ -72,8 +93,10 @@ def test_attack_end_to_end_and_rerun_reuses_blocks(small_tofu, tmp_path, monkeyp
     jail = summary["attacks"]["jailbreak"]
     assert {t.name for t in LIBRARY} | {"worst_case"} <= set(jail)
     for t in LIBRARY:
-        assert all(x.question in q for x, q in zip(items, blocks["jailbreak"][t.name]["queries"])) \
+        assert (
+            all(x.question in q for x, q in zip(items, blocks["jailbreak"][t.name]["queries"]))
             or t.name == "spelled_entities"
+        )
     worst = jail["worst_case"]["forget"]["fact_leak"]["after"]["value"]
     assert worst >= max(jail[t.name]["forget"]["fact_leak"]["after"]["value"] for t in LIBRARY) - 1e-9
 
@@ -114,12 +137,21 @@ def test_translations_from_an_endpoint_are_cached(small_tofu, tmp_path, tru_serv
     canned = tmp_path / "canned.json"
     canned.write_text(json.dumps({"content": "Pregunta traducida {digest}"}), encoding="utf-8")
     server = tru_server(canned_reply=str(canned))
-    config = _config(small_tofu, tmp_path / "out", attacks="crosslingual,paraphrase", translate_url=server.url,
-                     translate_model="tiny-llama", languages="es,ru")
+    config = _config(
+        small_tofu,
+        tmp_path / "out",
+        attacks="crosslingual,paraphrase",
+        translate_url=server.url,
+        translate_model="tiny-llama",
+        languages="es,ru",
+    )
     out = attack(config, log=lambda _: None)
     blocks = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))["blocks"]
-    queries = blocks["crosslingual"]["es"]["queries"] + blocks["crosslingual"]["ru"]["queries"] \
+    queries = (
+        blocks["crosslingual"]["es"]["queries"]
+        + blocks["crosslingual"]["ru"]["queries"]
         + blocks["paraphrase"]["paraphrase"]["queries"]
+    )
     assert all(q.startswith("Pregunta traducida ") for q in queries)
     assert len(set(queries)) == 3 * LIMIT  # one request per question and language, no mix-ups
     assert blocks["crosslingual"]["es"]["origin"] == ["endpoint"] * LIMIT
@@ -137,8 +169,13 @@ def test_translations_from_an_endpoint_are_cached(small_tofu, tmp_path, tru_serv
 def test_bad_tofu_split_and_bad_templates_fail_before_writing(shared_data, small_tofu, tmp_path):
     from tru.errors import InputError
 
-    config = AttackConfig(model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"),
-                          forget_split="forget02", out=str(tmp_path / "a"))
+    config = AttackConfig(
+        model="tiny-llama",
+        benchmark="tofu",
+        tofu=str(shared_data / "tofu"),
+        forget_split="forget02",
+        out=str(tmp_path / "a"),
+    )
     with pytest.raises(ConfigError, match="unknown TOFU forget split 'forget02'"):
         attack(config, log=lambda _: None)
     bad = tmp_path / "templates.jsonl"
@@ -173,30 +210,50 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 def test_attacks_reuse_the_evaluations_measurements(small_tofu, tiny_finetuned, tmp_path, monkeypatch):
     """--reuse-eval / --original-eval: the baselines come from EVAL.json, the results stay the same."""
     from tru.config import EvalConfig
+    from tru.errors import InputError
     from tru.evaluate import qa_blocks
     from tru.evaluate.run import evaluate
-    from tru.errors import InputError
 
-    evaluation = evaluate(EvalConfig(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"],
-                                     retain=small_tofu["retain"], limit=LIMIT, max_new_tokens=4, max_length=160,
-                                     batch_size=8, out=str(tmp_path / "eval")), log=lambda _: None)
+    evaluation = evaluate(
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="custom",
+            forget=small_tofu["forget"],
+            retain=small_tofu["retain"],
+            limit=LIMIT,
+            max_new_tokens=4,
+            max_length=160,
+            batch_size=8,
+            out=str(tmp_path / "eval"),
+        ),
+        log=lambda _: None,
+    )
     translations = str(_translations(tmp_path, small_tofu["forget_items"]))
     common = dict(attacks="paraphrase,quantize,relearn", translations=translations, quant_bits="4")
     fresh = attack(_config(small_tofu, tmp_path / "fresh", **common), log=lambda _: None)
 
     prompts, real_generate = [], qa_blocks.generate_from_ids
-    monkeypatch.setattr(qa_blocks, "generate_from_ids", lambda model, tok, p, **kw: prompts.append(len(p))
-                        or real_generate(model, tok, p, **kw))
+    monkeypatch.setattr(
+        qa_blocks,
+        "generate_from_ids",
+        lambda model, tok, p, **kw: prompts.append(len(p)) or real_generate(model, tok, p, **kw),
+    )
     logs = []
-    reused = attack(_config(small_tofu, tmp_path / "reused", reuse_eval=str(evaluation),
-                            original_eval=str(evaluation), **common), log=logs.append)
+    reused = attack(
+        _config(small_tofu, tmp_path / "reused", reuse_eval=str(evaluation), original_eval=str(evaluation), **common),
+        log=logs.append,
+    )
     # only the paraphrases, the quantized model (both sides) and the relearned model's held-out items
     heldout = len(json.loads((fresh / "ATTACK.json").read_text())["blocks"]["relearn"]["relearned"]["heldout_items"])
     assert prompts == [LIMIT, 2 * LIMIT, heldout]
     assert any("reused from" in line for line in logs)
     blocks = json.loads((reused / "ATTACK.json").read_text())["blocks"]
-    copied = {"baseline/forget/generations", "baseline/retain/generations", "baseline/forget/answer",
-              "baseline/retain/answer"}
+    copied = {
+        "baseline/forget/generations",
+        "baseline/retain/generations",
+        "baseline/forget/answer",
+        "baseline/retain/answer",
+    }
     assert copied <= set(blocks)
     assert copied <= set(json.loads((reused / "SUMMARY.json").read_text())["copied_from_eval"]["blocks"])
     for name in ("paraphrase", "quantize", "relearn"):  # the same numbers (scored in other batches: 1e-6)
@@ -212,8 +269,16 @@ def test_attacks_reuse_the_evaluations_measurements(small_tofu, tiny_finetuned, 
         attack(_config(small_tofu, tmp_path / "other", model=tiny_finetuned, reuse_eval=str(evaluation), **common))
     assert not (tmp_path / "other").exists()
     # --original-eval only matters to the relearning attack: without it, it is not even read
-    attack(_config(small_tofu, tmp_path / "query", attacks="paraphrase", translations=translations,
-                   original_eval=str(tmp_path / "missing")), log=lambda _: None)
+    attack(
+        _config(
+            small_tofu,
+            tmp_path / "query",
+            attacks="paraphrase",
+            translations=translations,
+            original_eval=str(tmp_path / "missing"),
+        ),
+        log=lambda _: None,
+    )
     with pytest.raises(ConfigError, match="--original-model"):
         _config(small_tofu, tmp_path / "x", original_model="", original_eval=str(evaluation)).validate()
 
@@ -222,9 +287,15 @@ def test_retain_questions_under_the_same_query_attacks(small_tofu, tmp_path):
     """--retain-queries asks out-of-scope questions under every wrapper and language too; a language
     without retain translations is left out of the retain side with its reason, not silently."""
     items = small_tofu["forget_items"]
-    config = _config(small_tofu, tmp_path / "out", attacks="jailbreak,crosslingual", languages="es",
-                     jailbreak_library="prefix_injection,many_shot_priming", retain_queries=2,
-                     translations=str(_translations(tmp_path, items, langs=("es",))))
+    config = _config(
+        small_tofu,
+        tmp_path / "out",
+        attacks="jailbreak,crosslingual",
+        languages="es",
+        jailbreak_library="prefix_injection,many_shot_priming",
+        retain_queries=2,
+        translations=str(_translations(tmp_path, items, langs=("es",))),
+    )
     out = attack(config, log=lambda _: None)
     blocks = json.loads((out / "ATTACK.json").read_text(encoding="utf-8"))["blocks"]
     from tru.data.specs import load_items

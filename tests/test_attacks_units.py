@@ -23,11 +23,11 @@ def test_quantized_groups_take_at_most_2_to_the_bits_values(bits, columns):
     assert q.shape == w.shape and q.dtype == w.dtype
     for row in range(w.shape[0]):
         for start in range(0, columns, 32):
-            group = q[row, start:start + 32]
-            assert 2 < len(torch.unique(group)) <= 2 ** bits
-            span = (w[row, start:start + 32].max() - w[row, start:start + 32].min()).item()
+            group = q[row, start : start + 32]
+            assert 2 < len(torch.unique(group)) <= 2**bits
+            span = (w[row, start : start + 32].max() - w[row, start : start + 32].min()).item()
             # round-to-nearest: at most half a step away (plus the rounding of the zero point)
-            assert (group - w[row, start:start + 32]).abs().max().item() <= span / (2 ** bits - 1) + 1e-5
+            assert (group - w[row, start : start + 32]).abs().max().item() <= span / (2**bits - 1) + 1e-5
     assert not torch.equal(q, w)
 
 
@@ -79,9 +79,11 @@ def test_jailbreak_queries_differ_and_embed_the_question():
 
 
 def test_worst_case_picks_the_most_revealing_template():
-    per = {"a": {"fact_leak": [0, 0], "rougeL_recall": [0.1, 0.9], "uq": [5, 1]},
-           "b": {"fact_leak": [0, 0], "rougeL_recall": [0.5, 0.2], "uq": [3, 2]},
-           "c": {"fact_leak": [0, 0], "rougeL_recall": [0.5, 0.2], "uq": [1, 9]}}
+    per = {
+        "a": {"fact_leak": [0, 0], "rougeL_recall": [0.1, 0.9], "uq": [5, 1]},
+        "b": {"fact_leak": [0, 0], "rougeL_recall": [0.5, 0.2], "uq": [3, 2]},
+        "c": {"fact_leak": [0, 0], "rougeL_recall": [0.5, 0.2], "uq": [1, 9]},
+    }
     worst, chosen = jailbreak.worst_case(per)
     assert chosen == ["c", "a"] and worst["rougeL_recall"] == [0.5, 0.9] and worst["uq"] == [1, 1]
     # a leaked fact outranks any ROUGE: a short answer that names the fact is the worst case
@@ -93,8 +95,10 @@ def test_worst_case_picks_the_most_revealing_template():
 
 def test_user_templates_load_and_bad_files_fail_clearly(tmp_path):
     good = tmp_path / "t.jsonl"
-    good.write_text(json.dumps({"name": "grandma", "family": "role-play", "template": "Grandma used to say {question}"})
-                    + "\n", encoding="utf-8")
+    good.write_text(
+        json.dumps({"name": "grandma", "family": "role-play", "template": "Grandma used to say {question}"}) + "\n",
+        encoding="utf-8",
+    )
     (t,) = jailbreak.load_templates(good)
     assert t.fill("Q?") == "Grandma used to say Q?"
     cases = {
@@ -137,7 +141,9 @@ def test_relearning_moves_the_forget_nll_down(tiny_tokenizer):
 
     model = load_model(ModelSettings(name="tiny-llama"))
     formatter = ChatFormatter(tiny_tokenizer, 128)
-    items = [QAItem(question=f"Who wrote book {i}?", answer=f"Book {i} was written by Basil Mahfouz.") for i in range(4)]
+    items = [
+        QAItem(question=f"Who wrote book {i}?", answer=f"Book {i} was written by Basil Mahfouz.") for i in range(4)
+    ]
     encoded = [formatter.qa(x.question, x.answer) for x in items]
     before = mean_nll(model, encoded, tiny_tokenizer.pad_token_id)
     tuned, losses = relearn.relearn_model(model, formatter, items, steps=8, lr=3e-3, batch_size=2, seed=0)
@@ -149,27 +155,38 @@ def test_relearning_moves_the_forget_nll_down(tiny_tokenizer):
     from tru.unlearn.streams import StreamCollator
 
     _, first = relearn.relearn_model(model, formatter, items, steps=1, lr=3e-3, batch_size=4, seed=0)
-    padded = StreamCollator(tiny_tokenizer.pad_token_id).pad([{"input_ids": e.input_ids, "labels": e.labels}
-                                                              for e in encoded])
+    padded = StreamCollator(tiny_tokenizer.pad_token_id).pad(
+        [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
+    )
     with torch.no_grad():
         expected = model(**padded, use_cache=False).loss
     assert first[0] == pytest.approx(float(expected), abs=1e-5)
 
 
 def _config(tmp_path, **kw):
-    return AttackConfig(**{"model": "tiny-llama", "benchmark": "custom", "forget": "f.jsonl", "out": str(tmp_path),
-                           **kw})
+    return AttackConfig(
+        **{"model": "tiny-llama", "benchmark": "custom", "forget": "f.jsonl", "out": str(tmp_path), **kw}
+    )
 
 
 def test_query_sources_data_fields_file_and_clear_error(tmp_path):
-    items = [QAItem(question="Who is A?", answer="A is B.", paraphrased_question="Tell me who A is."),
-             QAItem(question="Where was C born?", answer="In D.")]
+    items = [
+        QAItem(question="Who is A?", answer="A is B.", paraphrased_question="Tell me who A is."),
+        QAItem(question="Where was C born?", answer="In D."),
+    ]
     raw = [{"question_es": "¿Quién es A?", "translations": {"ru": "Кто такой A?"}}, {}]
     tr = tmp_path / "tr.jsonl"
-    tr.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
-        {"question": "Where was C born?", "lang": "es", "translation": "¿Dónde nació C?"},
-        {"question": "Where was C born?", "lang": "paraphrase", "translation": "What is C's birthplace?"}]) + "\n",
-        encoding="utf-8")
+    tr.write_text(
+        "\n".join(
+            json.dumps(r, ensure_ascii=False)
+            for r in [
+                {"question": "Where was C born?", "lang": "es", "translation": "¿Dónde nació C?"},
+                {"question": "Where was C born?", "lang": "paraphrase", "translation": "What is C's birthplace?"},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     source = sources.QuerySource(_config(tmp_path, translations=str(tr)), items, raw, tmp_path)
     assert source.queries("es") == (["¿Quién es A?", "¿Dónde nació C?"], ["local", "local"])
     assert source.queries(sources.PARAPHRASE)[0] == ["Tell me who A is.", "What is C's birthplace?"]
@@ -181,14 +198,17 @@ def test_query_sources_data_fields_file_and_clear_error(tmp_path):
         sources.QuerySource(_config(tmp_path, translations=str(bad)), items, raw, tmp_path)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"attacks": "crosslingual,bogus"}, "unknown attack 'bogus'"),
-    ({"relearn_share": 1.0}, "relearn-share"),
-    ({"quant_bits": "8,16"}, "quant-bits"),
-    ({"quant_bits": "four"}, "quant-bits"),
-    ({"translate_url": "http://x/v1"}, "go together"),
-    ({"benchmark": "wmdp"}, "unknown benchmark"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"attacks": "crosslingual,bogus"}, "unknown attack 'bogus'"),
+        ({"relearn_share": 1.0}, "relearn-share"),
+        ({"quant_bits": "8,16"}, "quant-bits"),
+        ({"quant_bits": "four"}, "quant-bits"),
+        ({"translate_url": "http://x/v1"}, "go together"),
+        ({"benchmark": "wmdp"}, "unknown benchmark"),
+    ],
+)
 def test_config_errors(tmp_path, settings, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         _config(tmp_path, **settings).validate()

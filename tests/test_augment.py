@@ -13,11 +13,15 @@ from tru.unlearn.augment import Augmentation
 from tru.unlearn.methods import build_recipe
 from tru.unlearn.streams import StreamSources, UnlearnDataset
 
-ITEM = QAItem(question="Where was Ada Quill born?", answer="Ada Quill was born in Ghent.",
-              paraphrased_question="In which city did Ada Quill come into the world?",
-              translations={"es": {"question": "¿Dónde nació Ada Quill?", "answer": "Ada Quill nació en Gante."}},
-              training_queries=[{"lang": "es", "question": "¿De qué ciudad es Ada Quill?",
-                                 "answer": "Ada Quill nació en Gante."}])
+ITEM = QAItem(
+    question="Where was Ada Quill born?",
+    answer="Ada Quill was born in Ghent.",
+    paraphrased_question="In which city did Ada Quill come into the world?",
+    translations={"es": {"question": "¿Dónde nació Ada Quill?", "answer": "Ada Quill nació en Gante."}},
+    training_queries=[
+        {"lang": "es", "question": "¿De qué ciudad es Ada Quill?", "answer": "Ada Quill nació en Gante."}
+    ],
+)
 
 
 def test_parse_sources_and_errors():
@@ -38,8 +42,11 @@ def test_variants_are_training_side_only():
     assert pairs[0] == ("¿De qué ciudad es Ada Quill?", "Ada Quill nació en Gante.")
     assert all(answer == ITEM.answer for _, answer in pairs[1:])
     assert all(ITEM.question in q for q in questions[1:])  # the wrappers keep the question whole
-    evaluation_side = {ITEM.paraphrased_question, ITEM.translations["es"]["question"],
-                       *(t.fill(ITEM.question) for t in LIBRARY)}
+    evaluation_side = {
+        ITEM.paraphrased_question,
+        ITEM.translations["es"]["question"],
+        *(t.fill(ITEM.question) for t in LIBRARY),
+    }
     assert not evaluation_side & set(questions)
     assert Augmentation(("data",)).questions(ITEM) == ["¿De qué ciudad es Ada Quill?"]
 
@@ -55,21 +62,36 @@ def test_synthetic_training_wordings_differ_from_the_evaluation_side():
         langs = [q["lang"] for q in item.training_queries]
         assert langs == ["en", "es", "ru"]
         training = {q["question"] for q in item.training_queries}
-        assert not training & {item.question, item.paraphrased_question,
-                               *(t["question"] for t in item.translations.values())}
+        assert not training & {
+            item.question,
+            item.paraphrased_question,
+            *(t["question"] for t in item.translations.values()),
+        }
 
 
 @pytest.fixture()
 def dataset_for(tiny_tokenizer):
     forget = [ITEM, QAItem(question="What does Ada Quill write?", answer="Ada Quill writes poetry.")]
     retain = [QAItem(question=f"Where was Bo Lark {i} born?", answer=f"In city {i}.") for i in range(3)]
-    targets = [ReasoningTarget(question=x.question, reasoning="This question is about Ada Quill.",
-                               refusal="I can't share information about Ada Quill.") for x in forget]
+    targets = [
+        ReasoningTarget(
+            question=x.question,
+            reasoning="This question is about Ada Quill.",
+            refusal="I can't share information about Ada Quill.",
+        )
+        for x in forget
+    ]
 
     def build(augmentation):
-        return UnlearnDataset(StreamSources(forget=forget, retain=retain, targets=targets),
-                              ChatFormatter(tiny_tokenizer, 256), ("target", "forget", "retain"),
-                              seed=3, target_sampling="paired", augmentation=augmentation)
+        return UnlearnDataset(
+            StreamSources(forget=forget, retain=retain, targets=targets),
+            ChatFormatter(tiny_tokenizer, 256),
+            ("target", "forget", "retain"),
+            seed=3,
+            target_sampling="paired",
+            augmentation=augmentation,
+        )
+
     return build
 
 
@@ -94,8 +116,9 @@ def test_dataset_draws_variants_at_the_share_and_keeps_forget_items(dataset_for)
             # the same draw on a rerun: the generator is seeded by (seed, epoch, index)
             assert always.stream_example("target", index).input_ids == target.input_ids
     assert len(seen_target) >= 4 and len(seen_retain) >= 4
-    assert any("Reply in JSON" in p or "Developer mode" in p or "¿De qué ciudad" in p or "trivia" in p
-               for p in seen_target)
+    assert any(
+        "Reply in JSON" in p or "Developer mode" in p or "¿De qué ciudad" in p or "trivia" in p for p in seen_target
+    )
 
 
 def test_augmentation_leaves_the_item_draws_alone(dataset_for):
@@ -111,8 +134,9 @@ def test_augmentation_leaves_the_item_draws_alone(dataset_for):
 
 
 def test_tru_recipe_exposes_its_augmentation():
-    assert build_recipe("tru", {"augment": "wrappers", "augment_share": "0.25"}).augmentation() == \
-        Augmentation(("wrappers",), 0.25)
+    assert build_recipe("tru", {"augment": "wrappers", "augment_share": "0.25"}).augmentation() == Augmentation(
+        ("wrappers",), 0.25
+    )
     assert build_recipe("tru", {}, "paper").augmentation() is None
     assert build_recipe("graddiff").augmentation() is None
     with pytest.raises(ConfigError, match="augmentation source"):

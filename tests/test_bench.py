@@ -4,12 +4,11 @@ N-author TOFU subset."""
 import json
 
 import pytest
+from report_checks import assert_report_matches_summaries
 
 from tru.cli import main
 from tru.data.readers import read_records
 from tru.data.records import QAItem
-
-from report_checks import assert_report_matches_summaries
 
 
 def test_tofu_subset_keeps_the_forget_authors(shared_data, tmp_path):
@@ -27,27 +26,72 @@ def test_tofu_subset_keeps_the_forget_authors(shared_data, tmp_path):
     assert len(perturbed) == 40 and {x.question for x in perturbed} <= retained
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--authors", "2"], "leaves no retain author"),
-    (["--methods", "tru,nope"], "unknown method 'nope'"),
-    (["--set", "lam=5"], "METHOD.KEY=VALUE"),
-    (["--authors", "201"], "--authors must be between"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--authors", "2"], "leaves no retain author"),
+        (["--methods", "tru,nope"], "unknown method 'nope'"),
+        (["--set", "lam=5"], "METHOD.KEY=VALUE"),
+        (["--authors", "201"], "--authors must be between"),
+    ],
+)
 def test_bench_tofu_bad_options_exit_2(shared_data, tmp_path, capsys, extra, message):
-    code = main(["bench", "tofu", "--model", "tiny-llama", "--tofu", str(shared_data / "tofu"),
-                 "--out", str(tmp_path / "b"), *extra])
+    code = main(
+        [
+            "bench",
+            "tofu",
+            "--model",
+            "tiny-llama",
+            "--tofu",
+            str(shared_data / "tofu"),
+            "--out",
+            str(tmp_path / "b"),
+            *extra,
+        ]
+    )
     assert code == 2 and message in capsys.readouterr().err
 
 
-TINY = ["--model", "tiny-llama", "--unlearn-steps", "1", "--batch-size", "2", "--max-length", "128",
-        "--limit", "3", "--max-new-tokens", "8", "--finetune-batch-size", "8"]
+TINY = [
+    "--model",
+    "tiny-llama",
+    "--unlearn-steps",
+    "1",
+    "--batch-size",
+    "2",
+    "--max-length",
+    "128",
+    "--limit",
+    "3",
+    "--max-new-tokens",
+    "8",
+    "--finetune-batch-size",
+    "8",
+]
 
 
 @pytest.mark.slow
 def test_bench_tofu_end_to_end_and_cached(shared_data, tmp_path, capsys):
     out = tmp_path / "tofu"
-    args = ["bench", "tofu", *TINY, "--tofu", str(shared_data / "tofu"), "--authors", "3", "--finetune-epochs", "1",
-            "--methods", "tru,graddiff", "--attacks", "paraphrase,quantize", "--set", "tru.lam=5", "--out", str(out)]
+    args = [
+        "bench",
+        "tofu",
+        *TINY,
+        "--tofu",
+        str(shared_data / "tofu"),
+        "--authors",
+        "3",
+        "--finetune-epochs",
+        "1",
+        "--methods",
+        "tru,graddiff",
+        "--attacks",
+        "paraphrase,quantize",
+        "--set",
+        "tru.lam=5",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     first = capsys.readouterr().out
     data = assert_report_matches_summaries(out / "report")
@@ -68,15 +112,46 @@ def test_bench_tofu_end_to_end_and_cached(shared_data, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_bench_muse_and_wmdp_end_to_end(shared_data, tmp_path, capsys):
-    muse = ["bench", "muse", *TINY, "--muse", str(shared_data / "muse_news"), "--passages", "2", "--chunk-words", "40",
-            "--max-length", "256", "--retain-passages", "2", "--finetune-epochs", "1", "--methods", "tru,npo",
-            "--out", str(tmp_path / "muse")]
+    muse = [
+        "bench",
+        "muse",
+        *TINY,
+        "--muse",
+        str(shared_data / "muse_news"),
+        "--passages",
+        "2",
+        "--chunk-words",
+        "40",
+        "--max-length",
+        "256",
+        "--retain-passages",
+        "2",
+        "--finetune-epochs",
+        "1",
+        "--methods",
+        "tru,npo",
+        "--out",
+        str(tmp_path / "muse"),
+    ]
     assert main(muse) == 0
     data = assert_report_matches_summaries(tmp_path / "muse" / "report")
     assert [m["name"] for m in data["methods"]] == ["finetuned", "retain-oracle", "tru", "npo"]
     assert {"knowmem_forget", "verbmem_forget", "privleak"} <= {m["key"] for m in data["metrics"]}
-    wmdp = ["bench", "wmdp", *TINY, "--wmdp", str(shared_data / "wmdp"), "--fold", "2", "--retain-fold", "3",
-            "--methods", "graddiff", "--out", str(tmp_path / "wmdp")]
+    wmdp = [
+        "bench",
+        "wmdp",
+        *TINY,
+        "--wmdp",
+        str(shared_data / "wmdp"),
+        "--fold",
+        "2",
+        "--retain-fold",
+        "3",
+        "--methods",
+        "graddiff",
+        "--out",
+        str(tmp_path / "wmdp"),
+    ]
     assert main(wmdp) == 0
     data = assert_report_matches_summaries(tmp_path / "wmdp" / "report")
     assert [m["name"] for m in data["methods"]] == ["original", "graddiff"]

@@ -12,8 +12,21 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 def run_script(name: str, shared_data, tmp_path, *args) -> dict:
     out = tmp_path / f"{name}.json"
-    done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--model", "tiny-llama", "--data",
-                           str(shared_data), "--out", str(out), *args], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / f"{name}.py"),
+            "--model",
+            "tiny-llama",
+            "--data",
+            str(shared_data),
+            "--out",
+            str(out),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(out.read_text())
 
@@ -29,12 +42,27 @@ def test_finetune_throughput_compares_equal_losses(shared_data, tmp_path):
 def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path, processes):
     in_processes = processes == "1"
     extra = ["--straightforward", "--checkpointing"] if in_processes else []  # each needs a process of its own
-    result = run_script("unlearn_throughput", shared_data, tmp_path, "--steps", "1", "--batch-size", "2",
-                        "--methods", "tru", "--max-length", "160", "--processes", processes, "--unshared",
-                        *extra)["tru"]
+    result = run_script(
+        "unlearn_throughput",
+        shared_data,
+        tmp_path,
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--methods",
+        "tru",
+        "--max-length",
+        "160",
+        "--processes",
+        processes,
+        "--unshared",
+        *extra,
+    )["tru"]
     assert result["max_term_difference_at_equal_weights"] < 1e-5
-    variants = {"fused", "separate", "fused_unshared"} | ({"straightforward", "fused_checkpointing"} if in_processes
-                                                          else set())
+    variants = {"fused", "separate", "fused_unshared"} | (
+        {"straightforward", "fused_checkpointing"} if in_processes else set()
+    )
     assert set(result["seconds_per_step"]) == variants and result["mean_real_tokens_per_step"] > 0
     assert result["timed_steps"] == dict.fromkeys(variants, 1)
     assert result["speedup_fused_unshared_over_separate"] > 0
@@ -47,8 +75,19 @@ def test_unlearn_throughput_compares_equal_terms(shared_data, tmp_path, processe
 
 
 def test_peak_memory_reports_each_variant_against_ga(shared_data, tmp_path):
-    result = run_script("peak_memory", shared_data, tmp_path, "--variants", "ga,npo,tru_straightforward", "--steps",
-                        "1", "--batch-size", "2", "--max-length", "160")
+    result = run_script(
+        "peak_memory",
+        shared_data,
+        tmp_path,
+        "--variants",
+        "ga,npo,tru_straightforward",
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--max-length",
+        "160",
+    )
     assert set(result["peak_gib"]) == {"ga", "npo", "tru_straightforward"} and min(result["peak_gib"].values()) > 0
     assert result["ratio_to_ga"]["ga"] == 1.0
     assert result["host_memory"] == dict.fromkeys(result["peak_gib"], "glibc")  # tests/conftest.py sets it
@@ -71,8 +110,10 @@ def test_roofline_flop_counts_of_a_shared_prefix():
 
     from tru.unlearn.streams import StreamCollator
 
-    features = [{"forget": {"input_ids": [5, 6, 7, 8], "labels": [-100, -100, 7, 8]}},
-                {"forget": {"input_ids": [5, 6, 9], "labels": [-100, -100, 9]}}]
+    features = [
+        {"forget": {"input_ids": [5, 6, 7, 8], "labels": [-100, -100, 7, 8]}},
+        {"forget": {"input_ids": [5, 6, 9], "labels": [-100, -100, 9]}},
+    ]
     padded = StreamCollator(0)(features)
     packed = StreamCollator(0, pack=True)(features)
     assert batch_counts(padded) == (7, 3, 16 + 9)
@@ -92,8 +133,9 @@ def test_straightforward_step_has_tru_terms_and_a_dense_embedding_gradient(share
     from straightforward_unlearning import straightforward_step_for, straightforward_terms
     from workload import batches, prepare
 
-    args = argparse.Namespace(model="tiny-llama", data=str(shared_data), batch_size=2, max_length=160, device="cpu",
-                              dtype="float32")
+    args = argparse.Namespace(
+        model="tiny-llama", data=str(shared_data), batch_size=2, max_length=160, device="cpu", dtype="float32"
+    )
     setup = prepare(args, "tru")
     padded, packed = batches(setup, 2, 1, fuse=False)[0], batches(setup, 2, 1, fuse=True)[0]
     with torch.no_grad(), setup.attention(packed):
@@ -140,8 +182,10 @@ def test_random_weights_keep_the_shape_and_tokenizer_not_the_weights(tmp_path):
     tiny = tiny_llama_path()
     shape, model = tmp_path / "shape", tmp_path / "model"
     script = str(BENCH / "random_weights.py")
-    for args in (["--like", str(tiny), "--shape-only", "--out", str(shape)],
-                 ["--like", str(shape), "--out", str(model), "--seed", "3"]):
+    for args in (
+        ["--like", str(tiny), "--shape-only", "--out", str(shape)],
+        ["--like", str(shape), "--out", str(model), "--seed", "3"],
+    ):
         done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-2000:]
     assert not list(shape.glob("*.safetensors")) and (shape / "tokenizer.json").is_file()
@@ -159,7 +203,11 @@ def test_host_syncs_names_our_frame_and_the_caller():
     from host_syncs import REPO, origin
 
     frame = lambda path, line: traceback.FrameSummary(str(path), line, "f")  # noqa: E731
-    stack = [frame(REPO / "bench" / "host_syncs.py", 1), frame(REPO / "tru" / "packed_lm.py", 33),
-             frame("/site-packages/torch/functional.py", 7), frame("/usr/lib/python3.11/warnings.py", 99)]
+    stack = [
+        frame(REPO / "bench" / "host_syncs.py", 1),
+        frame(REPO / "tru" / "packed_lm.py", 33),
+        frame("/site-packages/torch/functional.py", 7),
+        frame("/usr/lib/python3.11/warnings.py", 99),
+    ]
     assert origin(stack) == "packed_lm.py:33 -> functional.py:7"
     assert origin(stack[:1]) == "? -> ?"

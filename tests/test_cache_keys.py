@@ -14,10 +14,16 @@ from tru.errors import ConfigError, InputError
 from tru.evaluate.run import JudgeIncomplete, eval_identity, evaluate
 from tru.fingerprint import model_fingerprint
 
-FORGET_OK = {"relevance": {"score": 9, "reason": "nothing revealed"},
-             "rejection": {"score": 8, "reason": "refuses"}, "helpfulness": {"score": 4, "reason": "little"}}
-RETAIN_OK = {"readability": {"score": 6, "reason": "ok"}, "specificity": {"score": 3, "reason": "vague"},
-             "logic": {"score": 6, "reason": "fine"}}
+FORGET_OK = {
+    "relevance": {"score": 9, "reason": "nothing revealed"},
+    "rejection": {"score": 8, "reason": "refuses"},
+    "helpfulness": {"score": 4, "reason": "little"},
+}
+RETAIN_OK = {
+    "readability": {"score": 6, "reason": "ok"},
+    "specificity": {"score": 3, "reason": "vague"},
+    "logic": {"score": 6, "reason": "fine"},
+}
 QUIET = {"log": lambda *_: None}
 
 
@@ -38,8 +44,14 @@ def save_tiny(folder: Path, seed: int) -> str:
 
 def custom_eval(small_tofu, model: str, out: Path, **settings) -> EvalConfig:
     settings = {"limit": 3, "max_new_tokens": 4, "max_length": 160, **settings}
-    return EvalConfig(model=model, benchmark="custom", forget=small_tofu["forget"], retain=small_tofu["retain"],
-                      out=str(out), **settings)
+    return EvalConfig(
+        model=model,
+        benchmark="custom",
+        forget=small_tofu["forget"],
+        retain=small_tofu["retain"],
+        out=str(out),
+        **settings,
+    )
 
 
 def summary_of(out: Path) -> dict:
@@ -65,8 +77,11 @@ def test_eval_of_a_retrained_model_is_refused_until_overwritten(small_tofu, tmp_
     evaluate(custom_eval(small_tofu, model, out), **QUIET)
     before = blocks_of(out)["forget/answer"]["nll"]
     save_tiny(tmp_path / "model", seed=2)  # `tru unlearn --overwrite` into the same folder
-    with pytest.raises(ConfigError, match=r"the model at .*model changed since the evaluation in .*eval was made"
-                                          r".*--overwrite"):
+    with pytest.raises(
+        ConfigError,
+        match=r"the model at .*model changed since the evaluation in .*eval was made"
+        r".*--overwrite",
+    ):
         evaluate(custom_eval(small_tofu, model, out), **QUIET)
     assert blocks_of(out)["forget/answer"]["nll"] == before  # the error wrote nothing
     evaluate(custom_eval(small_tofu, model, out, overwrite=True), **QUIET)
@@ -86,13 +101,25 @@ def test_results_without_a_fingerprint_or_of_the_wrong_shape_are_not_reused(smal
     (out / "EVAL.json").write_text(json.dumps({"identity": identity, "blocks": {"forget/answer": {"nll": [0.0]}}}))
     with pytest.raises(ConfigError, match="records no weights fingerprint of the model at tiny-llama"):
         evaluate(config, **QUIET)
-    for content, what in (("[1, 2]", "got a JSON list"), ('"text"', "got a JSON string"),
-                          ('{"identity": [], "blocks": {}}', "field 'identity'")):
+    for content, what in (
+        ("[1, 2]", "got a JSON list"),
+        ('"text"', "got a JSON string"),
+        ('{"identity": [], "blocks": {}}', "field 'identity'"),
+    ):
         (out / "EVAL.json").write_text(content)
         with pytest.raises(InputError, match=f"EVAL.json: .*{what}.*--overwrite"):
             evaluate(config, **QUIET)
-    args = ["eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", small_tofu["forget"],
-            "--out", str(out)]
+    args = [
+        "eval",
+        "--model",
+        "tiny-llama",
+        "--benchmark",
+        "custom",
+        "--forget",
+        small_tofu["forget"],
+        "--out",
+        str(out),
+    ]
     assert main(args) == 2  # one line, no traceback
 
 
@@ -101,9 +128,17 @@ def test_attack_json_of_the_wrong_shape_and_a_retrained_model(small_tofu, tmp_pa
     from tru.attacks.run import attack
 
     model = save_tiny(tmp_path / "model", seed=1)
-    config = AttackConfig(model=model, benchmark="custom", forget=small_tofu["forget"], out=str(tmp_path / "a"),
-                          attacks="jailbreak", jailbreak_library="ignore_previous", limit=2, max_new_tokens=4,
-                          max_length=160)
+    config = AttackConfig(
+        model=model,
+        benchmark="custom",
+        forget=small_tofu["forget"],
+        out=str(tmp_path / "a"),
+        attacks="jailbreak",
+        jailbreak_library="ignore_previous",
+        limit=2,
+        max_new_tokens=4,
+        max_length=160,
+    )
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "ATTACK.json").write_text("[]")
     with pytest.raises(InputError, match="ATTACK.json: expected the JSON object tru writes, got a JSON list"):
@@ -124,21 +159,35 @@ def test_reused_evaluation_must_have_measured_these_weights(small_tofu, tmp_path
     model = save_tiny(tmp_path / "model", seed=1)
     evaluation = evaluate(custom_eval(small_tofu, model, tmp_path / "eval"), **QUIET)
     save_tiny(tmp_path / "model", seed=2)
-    config = AttackConfig(model=model, benchmark="custom", forget=small_tofu["forget"],
-                          retain=small_tofu["retain"], out=str(tmp_path / "a"), attacks="quantize", limit=3,
-                          max_new_tokens=4, max_length=160, reuse_eval=str(evaluation))
+    config = AttackConfig(
+        model=model,
+        benchmark="custom",
+        forget=small_tofu["forget"],
+        retain=small_tofu["retain"],
+        out=str(tmp_path / "a"),
+        attacks="quantize",
+        limit=3,
+        max_new_tokens=4,
+        max_length=160,
+        reuse_eval=str(evaluation),
+    )
     with pytest.raises(InputError, match="EVAL.json: was measured on other weights.*--overwrite"):
         attack(config, **QUIET)
 
 
-def test_a_missing_or_unreadable_retain_evaluation_is_reported_before_anything_runs(shared_data, tmp_path,
-                                                                                   monkeypatch):
+def test_a_missing_or_unreadable_retain_evaluation_is_reported_before_anything_runs(shared_data, tmp_path, monkeypatch):
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before --retain-eval was checked")
 
     monkeypatch.setattr("tru.evaluate.run.load_model", no_model)
-    tofu = EvalConfig(model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"), limit=2,
-                      out=str(tmp_path / "t"), retain_eval=str(tmp_path / "missing"))
+    tofu = EvalConfig(
+        model="tiny-llama",
+        benchmark="tofu",
+        tofu=str(shared_data / "tofu"),
+        limit=2,
+        out=str(tmp_path / "t"),
+        retain_eval=str(tmp_path / "missing"),
+    )
     with pytest.raises(InputError, match="retain model evaluation not found"):
         evaluate(tofu, **QUIET)
     bad = tmp_path / "bad"
@@ -147,8 +196,14 @@ def test_a_missing_or_unreadable_retain_evaluation_is_reported_before_anything_r
     (bad / "SUMMARY.json").write_text("[]")
     with pytest.raises(InputError, match="holds no forget truth ratios"):
         evaluate(EvalConfig(**{**tofu.__dict__, "retain_eval": str(bad)}), **QUIET)
-    muse = EvalConfig(model="tiny-llama", benchmark="muse-news", muse=str(shared_data / "muse_news"), limit=2,
-                      out=str(tmp_path / "m"), retain_eval=str(bad))
+    muse = EvalConfig(
+        model="tiny-llama",
+        benchmark="muse-news",
+        muse=str(shared_data / "muse_news"),
+        limit=2,
+        out=str(tmp_path / "m"),
+        retain_eval=str(bad),
+    )
     with pytest.raises(InputError, match="SUMMARY.json: expected the JSON object tru writes, got a JSON list"):
         evaluate(muse, **QUIET)
     with pytest.raises(InputError, match="retain model summary not found"):
@@ -157,20 +212,34 @@ def test_a_missing_or_unreadable_retain_evaluation_is_reported_before_anything_r
 
 
 def judged_eval(small_tofu, out: Path, server, judge_model: str = "tiny-llama", url: str = "") -> EvalConfig:
-    return custom_eval(small_tofu, "tiny-llama", out, judge="llm", judge_url=url or server.url,
-                       judge_model=judge_model, judge_key_env="TRU_TEST_JUDGE_KEY")
+    return custom_eval(
+        small_tofu,
+        "tiny-llama",
+        out,
+        judge="llm",
+        judge_url=url or server.url,
+        judge_model=judge_model,
+        judge_key_env="TRU_TEST_JUDGE_KEY",
+    )
 
 
 @pytest.fixture
 def replies(tmp_path) -> str:
     path = tmp_path / "judge.json"
-    path.write_text(json.dumps([{"match": "must NOT reveal", "content_json": FORGET_OK},
-                                {"match": "Reference answer", "content_json": RETAIN_OK}]))
+    path.write_text(
+        json.dumps(
+            [
+                {"match": "must NOT reveal", "content_json": FORGET_OK},
+                {"match": "Reference answer", "content_json": RETAIN_OK},
+            ]
+        )
+    )
     return str(path)
 
 
-def test_judge_requests_refused_for_a_bad_key_are_asked_again_once_it_is_fixed(small_tofu, tmp_path, tru_server,
-                                                                               replies, monkeypatch):
+def test_judge_requests_refused_for_a_bad_key_are_asked_again_once_it_is_fixed(
+    small_tofu, tmp_path, tru_server, replies, monkeypatch
+):
     monkeypatch.setenv("TRU_TEST_SERVE_TOKEN", "sk-right")
     monkeypatch.setenv("TRU_TEST_JUDGE_KEY", "sk-wrong")
     server = tru_server(canned_reply=replies, token_env="TRU_TEST_SERVE_TOKEN")
@@ -260,15 +329,23 @@ def test_local_model_replies_are_keyed_by_its_weights(small_tofu, tmp_path, monk
 
     messages = [{"role": "user", "content": "hi"}]
     assert ResponseCache.key("local", "m", messages, {}) == ResponseCache.key("local", "m", messages, {}, "")
-    assert ResponseCache.key("local", "m", messages, {}, "files:a") != ResponseCache.key("local", "m", messages,
-                                                                                       {}, "files:b")
+    assert ResponseCache.key("local", "m", messages, {}, "files:a") != ResponseCache.key(
+        "local", "m", messages, {}, "files:b"
+    )
     forget = tmp_path / "forget.jsonl"
     forget.write_text(json.dumps(small_tofu["forget_items"][0].to_dict()) + "\n")
     model = save_tiny(tmp_path / "model", seed=1)
     calls, original = [], LocalChat.generate
     monkeypatch.setattr(LocalChat, "generate", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
-    config = TargetsConfig(forget=str(forget), scope="the authors", out=str(tmp_path / "t.jsonl"),
-                           generator="local", model=model, max_tokens=4, max_tries=1)
+    config = TargetsConfig(
+        forget=str(forget),
+        scope="the authors",
+        out=str(tmp_path / "t.jsonl"),
+        generator="local",
+        model=model,
+        max_tokens=4,
+        max_tries=1,
+    )
     for expected in (1, 1):  # asked, then answered from the cache
         with pytest.raises(TargetsIncomplete):  # the random model writes no target
             generate_targets(config)

@@ -26,14 +26,17 @@ def test_bad_forget_file_names_file_line_and_field(tmp_path, small_tofu, capsys)
     assert not out.exists()
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--method", "forgetall"], "unknown method 'forgetall'"),
-    (["--set", "bogus=1"], "has no setting 'bogus'"),
-    (["--set", "forget_loss=kl"], "forget_loss must be one of"),
-    (["--model", "/no/such/model"], "model path does not exist"),
-    (["--target-format", "xml"], "unknown target format"),
-    (["--batch-size", "0"], "--batch-size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--method", "forgetall"], "unknown method 'forgetall'"),
+        (["--set", "bogus=1"], "has no setting 'bogus'"),
+        (["--set", "forget_loss=kl"], "forget_loss must be one of"),
+        (["--model", "/no/such/model"], "model path does not exist"),
+        (["--target-format", "xml"], "unknown target format"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
 def test_bad_options(tmp_path, small_tofu, capsys, extra, message):
     out = tmp_path / "run"
     code, err = run_cli(capsys, unlearn_args(small_tofu, out, *extra))
@@ -73,19 +76,35 @@ def test_yaml_config_and_flag_precedence(tmp_path, small_tofu, capsys):
 
 
 def test_entry_point_prints_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tru.cli", "unlearn", "--out", str(tmp_path / "r"),
-                             "--forget", str(tmp_path / "missing.jsonl"), "--model", "tiny-llama"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tru.cli",
+            "unlearn",
+            "--out",
+            str(tmp_path / "r"),
+            "--forget",
+            str(tmp_path / "missing.jsonl"),
+            "--model",
+            "tiny-llama",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "missing.jsonl" in result.stderr
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--model", "smollm3"], "unknown model alias 'smollm3'"),
-    (["--resume", "--overwrite"], "contradict"),
-    (["--save-steps", "-1"], "--save-steps must be 0 or positive"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model", "smollm3"], "unknown model alias 'smollm3'"),
+        (["--resume", "--overwrite"], "contradict"),
+        (["--save-steps", "-1"], "--save-steps must be 0 or positive"),
+    ],
+)
 def test_more_bad_options(tmp_path, small_tofu, capsys, extra, message):
     out = tmp_path / "run"
     code, err = run_cli(capsys, unlearn_args(small_tofu, out, *extra))
@@ -93,13 +112,16 @@ def test_more_bad_options(tmp_path, small_tofu, capsys, extra, message):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "holds no records"),
-    (b"\n  \n", "holds no records"),
-    (b'{"question": "q", "answer": "' + b"x" * 5_000_000 + b'"}\n', "over the 4 MB limit"),
-    (b'{"question": "q", "answer": "a", "id": 1}\n{"question": "r", "answer": "b", "id": 1}\n', "duplicate id"),
-    (b'{"question": "caf\xe9", "answer": "a"}\n', "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "holds no records"),
+        (b"\n  \n", "holds no records"),
+        (b'{"question": "q", "answer": "' + b"x" * 5_000_000 + b'"}\n', "over the 4 MB limit"),
+        (b'{"question": "q", "answer": "a", "id": 1}\n{"question": "r", "answer": "b", "id": 1}\n', "duplicate id"),
+        (b'{"question": "caf\xe9", "answer": "a"}\n', "not valid UTF-8"),
+    ],
+)
 def test_bad_forget_files(tmp_path, small_tofu, capsys, content, message):
     bad = tmp_path / "forget.jsonl"
     bad.write_bytes(content)
@@ -113,7 +135,19 @@ def test_eval_unknown_benchmark_and_missing_inputs_exit_2(tmp_path, capsys):
     out = tmp_path / "eval"
     code, err = run_cli(capsys, ["eval", "--model", "tiny-llama", "--benchmark", "mmlu", "--out", str(out)])
     assert code == 2 and "unknown benchmark 'mmlu'" in err[0]
-    code, err = run_cli(capsys, ["eval", "--model", "tiny-llama", "--benchmark", "wmdp", "--out", str(out),
-                                 "--wmdp", str(tmp_path / "nope.jsonl")])
+    code, err = run_cli(
+        capsys,
+        [
+            "eval",
+            "--model",
+            "tiny-llama",
+            "--benchmark",
+            "wmdp",
+            "--out",
+            str(out),
+            "--wmdp",
+            str(tmp_path / "nope.jsonl"),
+        ],
+    )
     assert code == 2 and "nope.jsonl" in err[0] and "does not exist" in err[0]
     assert not out.exists()

@@ -41,13 +41,27 @@ def parse(*argv):
 
 # --help ------------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command, shown", [
-    ("unlearn", ["--lr LR", "(default: 1e-05)", "(default: locuslab/TOFU)", "(default: off)", "(default: none)",
-                 "(default: on)", "(default: tru)"]),
-    ("eval", ["(default: forget01)", "(default: 200)", "(default: offline)", "(default: none)"]),
-    ("targets", ["(default: 2048)", "(default: template)", "(also --max-new-tokens)", "(also --generator-model)"]),
-    ("serve", ["(default: 127.0.0.1)", "(default: 8000)", "(default: 256)", "(default: TRU_SERVE_TOKEN)"]),
-])
+
+@pytest.mark.parametrize(
+    "command, shown",
+    [
+        (
+            "unlearn",
+            [
+                "--lr LR",
+                "(default: 1e-05)",
+                "(default: locuslab/TOFU)",
+                "(default: off)",
+                "(default: none)",
+                "(default: on)",
+                "(default: tru)",
+            ],
+        ),
+        ("eval", ["(default: forget01)", "(default: 200)", "(default: offline)", "(default: none)"]),
+        ("targets", ["(default: 2048)", "(default: template)", "(also --max-new-tokens)", "(also --generator-model)"]),
+        ("serve", ["(default: 127.0.0.1)", "(default: 8000)", "(default: 256)", "(default: TRU_SERVE_TOKEN)"]),
+    ],
+)
 def test_help_shows_defaults_and_an_example(capsys, command, shown):
     text = help_text(capsys, command)
     for part in shown:
@@ -58,11 +72,17 @@ def test_help_shows_defaults_and_an_example(capsys, command, shown):
 
 def test_unlearn_help_ends_with_the_hugging_face_names(capsys):
     text = " ".join(help_text(capsys, "unlearn").split())
-    last = text[text.index("Hugging Face / TRL names accepted:"):]
-    for name in ("--learning_rate (= --lr)", "--output_dir (= --out)", "--num_train_epochs (= --epochs)",
-                 "--gradient_accumulation_steps (= --grad-accum)", "--bf16 (= --dtype bfloat16)", "--max_steps"):
+    last = text[text.index("Hugging Face / TRL names accepted:") :]
+    for name in (
+        "--learning_rate (= --lr)",
+        "--output_dir (= --out)",
+        "--num_train_epochs (= --epochs)",
+        "--gradient_accumulation_steps (= --grad-accum)",
+        "--bf16 (= --dtype bfloat16)",
+        "--max_steps",
+    ):
         assert name in last, name
-    assert "--learning_rate" not in text[:text.index("Hugging Face / TRL")]  # aliases are not listed as flags
+    assert "--learning_rate" not in text[: text.index("Hugging Face / TRL")]  # aliases are not listed as flags
 
 
 def test_every_flag_of_every_command_states_its_default():
@@ -90,19 +110,31 @@ def test_defaults_stay_suppressed_so_a_yaml_file_is_overridden_only_by_given_fla
 
 # typos ----------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, line", [
-    (["unlearn", "--learning-rat", "1e-5"],
-     "tru unlearn: error: unrecognized argument --learning-rat; did you mean --learning-rate?"),
-    (["unlearn", "--forgett", "x"], "tru unlearn: error: unrecognized argument --forgett; did you mean --forget?"),
-    (["eval", "--forget-spilt=forget05"],
-     "tru eval: error: unrecognized argument --forget-spilt; did you mean --forget-split?"),
-    (["unlearn", "--overw"], "tru unlearn: error: unrecognized argument --overw; did you mean --overwrite?"),
-    (["unlern", "--lr", "1"], "tru: error: unknown command 'unlern'; did you mean unlearn?"),
-    (["bench", "tofuu"], "tru bench: error: unknown command 'tofuu'; did you mean tofu?"),
-    (["finetune", "--warmup_ratio", "0.1"],
-     ("tru finetune: error: unrecognized argument --warmup_ratio; tru counts warm-up in optimizer steps: give "
-      "--warmup-steps N")),
-])
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (
+            ["unlearn", "--learning-rat", "1e-5"],
+            "tru unlearn: error: unrecognized argument --learning-rat; did you mean --learning-rate?",
+        ),
+        (["unlearn", "--forgett", "x"], "tru unlearn: error: unrecognized argument --forgett; did you mean --forget?"),
+        (
+            ["eval", "--forget-spilt=forget05"],
+            "tru eval: error: unrecognized argument --forget-spilt; did you mean --forget-split?",
+        ),
+        (["unlearn", "--overw"], "tru unlearn: error: unrecognized argument --overw; did you mean --overwrite?"),
+        (["unlern", "--lr", "1"], "tru: error: unknown command 'unlern'; did you mean unlearn?"),
+        (["bench", "tofuu"], "tru bench: error: unknown command 'tofuu'; did you mean tofu?"),
+        (
+            ["finetune", "--warmup_ratio", "0.1"],
+            (
+                "tru finetune: error: unrecognized argument --warmup_ratio; tru counts warm-up in optimizer "
+                "steps: give --warmup-steps N"
+            ),
+        ),
+    ],
+)
 def test_a_typo_gets_the_nearest_name(capsys, args, line):
     code, err = error_line(capsys, args)
     assert code == 2 and err.startswith(line), err
@@ -178,14 +210,19 @@ def test_training_names_stay_off_commands_where_they_would_mean_something_else(c
     assert code == 2 and "unrecognized argument --output_dir" in err
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--lr", "1e-5", "--learning_rate", "2e-5"], ["--lr 1e-05", "--learning_rate 2e-05"]),
-    (["--learning-rate", "2e-5", "--lr", "1e-5"], ["--learning-rate 2e-05", "--lr 1e-05"]),
-    (["--dtype", "float32", "--bf16"], ["--dtype float32", "--bf16"]),
-    (["--no-gradient-checkpointing", "--gradient_checkpointing"], ["--no-gradient-checkpointing",
-                                                                   "--gradient_checkpointing"]),
-    (["--max-steps", "3", "--max_steps", "4"], ["--max-steps 3", "--max_steps 4"]),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--lr", "1e-5", "--learning_rate", "2e-5"], ["--lr 1e-05", "--learning_rate 2e-05"]),
+        (["--learning-rate", "2e-5", "--lr", "1e-5"], ["--learning-rate 2e-05", "--lr 1e-05"]),
+        (["--dtype", "float32", "--bf16"], ["--dtype float32", "--bf16"]),
+        (
+            ["--no-gradient-checkpointing", "--gradient_checkpointing"],
+            ["--no-gradient-checkpointing", "--gradient_checkpointing"],
+        ),
+        (["--max-steps", "3", "--max_steps", "4"], ["--max-steps 3", "--max_steps 4"]),
+    ],
+)
 def test_a_flag_and_its_alias_that_disagree_are_refused(capsys, args, named):
     code, err = error_line(capsys, ["unlearn", *args])
     assert code == 2 and err.startswith("tru unlearn: error: ") and "disagree" in err
@@ -194,25 +231,47 @@ def test_a_flag_and_its_alias_that_disagree_are_refused(capsys, args, named):
 
 
 def test_a_flag_and_its_alias_that_agree_are_accepted():
-    config = build_config(UnlearnConfig, parse("unlearn", "--lr", "1e-5", "--learning_rate", "0.00001", "--bf16",
-                                               "--dtype", "bfloat16"))
+    config = build_config(
+        UnlearnConfig, parse("unlearn", "--lr", "1e-5", "--learning_rate", "0.00001", "--bf16", "--dtype", "bfloat16")
+    )
     assert config.lr == 1e-5 and config.dtype == "bfloat16"
     assert build_config(UnlearnConfig, parse("unlearn", "--lr", "1", "--lr", "2")).lr == 2  # one flag twice: last
 
 
 # one vocabulary across subcommands --------------------------------------------------------------------------------
 
+
 def test_targets_accepts_the_names_other_commands_use():
-    args = parse("targets", "--max-new-tokens", "99", "--generator-model", "m", "--generator-url", "http://x/v1",
-                 "--generator-key-env", "KEY", "--generator-key-file", "k.txt")
+    args = parse(
+        "targets",
+        "--max-new-tokens",
+        "99",
+        "--generator-model",
+        "m",
+        "--generator-url",
+        "http://x/v1",
+        "--generator-key-env",
+        "KEY",
+        "--generator-key-file",
+        "k.txt",
+    )
     config = build_config(TargetsConfig, args)
     assert (config.max_tokens, config.model, config.base_url) == (99, "m", "http://x/v1")
     assert (config.api_key_env, config.api_key_file) == ("KEY", "k.txt")
 
 
 def test_attack_forget_must_agree_with_forget_split(capsys, tmp_path):
-    base = ["attack", "--model", "tiny-llama", "--benchmark", "tofu", "--tofu", str(tmp_path),
-            "--out", str(tmp_path / "out")]
+    base = [
+        "attack",
+        "--model",
+        "tiny-llama",
+        "--benchmark",
+        "tofu",
+        "--tofu",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     code, err = error_line(capsys, base + ["--forget", "tofu:forget05", "--forget-split", "forget10"])
     assert code == 2 and "--forget tofu:forget05 and --forget-split forget10 disagree" in err
     code, err = error_line(capsys, base + ["--forget", "tofu:forget05"])  # the default split is forget01
@@ -223,8 +282,13 @@ def test_attack_forget_must_agree_with_forget_split(capsys, tmp_path):
 
 
 def test_attack_accepts_a_forget_that_repeats_forget_split(tmp_path):
-    settings = {"model": "tiny-llama", "benchmark": "tofu", "tofu": str(tmp_path), "out": str(tmp_path / "out"),
-                "attacks": "paraphrase"}
+    settings = {
+        "model": "tiny-llama",
+        "benchmark": "tofu",
+        "tofu": str(tmp_path),
+        "out": str(tmp_path / "out"),
+        "attacks": "paraphrase",
+    }
     AttackConfig(**settings, forget="tofu:forget05", forget_split="forget05").validate()
     with pytest.raises(ConfigError, match="--retain is read only by --benchmark custom"):
         AttackConfig(**settings, retain="tofu:retain95").validate()

@@ -1,12 +1,11 @@
 import json
 
 import pytest
+from report_checks import assert_report_matches_summaries
 
 from tru.data.records import QAItem
 from tru.data.synth import synth_benchmark
 from tru.targets.template import template_targets
-
-from report_checks import assert_report_matches_summaries
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +45,14 @@ def test_fast_demo_compares_methods_writes_the_report_and_reuses_every_stage(tmp
     assert "Forget quality" in table and "crosslingual/es" in table
     assert "0 of 15 stages reused" in first
 
-    cached = [root / "finetune" / "model" / "model.safetensors", root / "oracle" / "model" / "model.safetensors",
-              root / "unlearn" / "npo" / "model" / "model.safetensors", root / "evals" / "tru" / "EVAL.json",
-              root / "evals" / "retain-oracle" / "EVAL.json", root / "attacks" / "graddiff" / "ATTACK.json"]
+    cached = [
+        root / "finetune" / "model" / "model.safetensors",
+        root / "oracle" / "model" / "model.safetensors",
+        root / "unlearn" / "npo" / "model" / "model.safetensors",
+        root / "evals" / "tru" / "EVAL.json",
+        root / "evals" / "retain-oracle" / "EVAL.json",
+        root / "attacks" / "graddiff" / "ATTACK.json",
+    ]
     mtimes = [p.stat().st_mtime_ns for p in cached]
     run_demo(str(tmp_path / "demo"), model="tiny-llama", fast=True)
     second = capsys.readouterr().out

@@ -22,18 +22,62 @@ def free_port() -> int:
 
 
 def unlearn_cmd(data, out, batch_size):
-    return ["-m", "tru.cli", "unlearn", "--model", "tiny-llama", "--method", "tru", "--out", str(out),
-            "--forget", data["forget"], "--retain", data["retain"], "--targets", data["targets"],
-            "--refusals", data["refusals"], "--max-steps", "2", "--lr", "1e-3", "--batch-size", str(batch_size),
-            "--max-length", "160", "--report-to", "none", "--summary-items", "0", "--device", "cpu",
-            # all 8 forget items train: with a held-out share the 6 left fill a global batch of 4 unevenly,
-            # and one process and two would split the last step's items differently
-            "--validation-share", "0"]
+    return [
+        "-m",
+        "tru.cli",
+        "unlearn",
+        "--model",
+        "tiny-llama",
+        "--method",
+        "tru",
+        "--out",
+        str(out),
+        "--forget",
+        data["forget"],
+        "--retain",
+        data["retain"],
+        "--targets",
+        data["targets"],
+        "--refusals",
+        data["refusals"],
+        "--max-steps",
+        "2",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        str(batch_size),
+        "--max-length",
+        "160",
+        "--report-to",
+        "none",
+        "--summary-items",
+        "0",
+        "--device",
+        "cpu",
+        # all 8 forget items train: with a held-out share the 6 left fill a global batch of 4 unevenly,
+        # and one process and two would split the last step's items differently
+        "--validation-share",
+        "0",
+    ]
 
 
 def launch_command(*extra):
-    return [sys.executable, "-m", "accelerate.commands.launch", *extra, "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *extra,
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +89,13 @@ def one_process(tmp_path_factory, small_tofu) -> Path:
     return out
 
 
-@pytest.mark.parametrize("config,distributed_type", [("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED"),
-                                                     ("deepspeed_zero3", "DEEPSPEED")])
-def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, one_process, config,
-                                                    distributed_type):
+@pytest.mark.parametrize(
+    "config,distributed_type", [("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED"), ("deepspeed_zero3", "DEEPSPEED")]
+)
+def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, one_process, config, distributed_type):
     """The shipped FSDP and DeepSpeed configs (gloo on CPU here) shard the model and still match one process."""
     path = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / f"{config}.yaml"
-    sharded = run_group([*launch_command("--config_file", str(path)),
-                         *unlearn_cmd(small_tofu, tmp_path / config, 2)])
+    sharded = run_group([*launch_command("--config_file", str(path)), *unlearn_cmd(small_tofu, tmp_path / config, 2)])
     assert sharded.returncode == 0, sharded.stderr[-2000:]
     environment = json.loads((tmp_path / config / "environment.json").read_text())
     assert environment["distributed_type"] == distributed_type and environment["world_size"] == 2
@@ -87,10 +130,33 @@ def test_two_processes_equal_one(tmp_path, small_tofu, one_process):
 
 def test_packed_finetune_on_two_processes_equals_one(tmp_path, small_tofu):
     """Packed fine-tuning normalises by the token count of the whole global batch, as the Trainer does."""
+
     def finetune_cmd(out, batch_size):
-        return ["-m", "tru.cli", "finetune", "--model", "tiny-llama", "--data", small_tofu["retain"], "--out", str(out),
-                "--max-steps", "2", "--lr", "1e-3", "--batch-size", str(batch_size), "--max-length", "160",
-                "--report-to", "none", "--save-steps", "0", "--device", "cpu"]
+        return [
+            "-m",
+            "tru.cli",
+            "finetune",
+            "--model",
+            "tiny-llama",
+            "--data",
+            small_tofu["retain"],
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            str(batch_size),
+            "--max-length",
+            "160",
+            "--report-to",
+            "none",
+            "--save-steps",
+            "0",
+            "--device",
+            "cpu",
+        ]
 
     single = run_group([sys.executable, *finetune_cmd(tmp_path / "one", 4)])
     assert single.returncode == 0, single.stderr[-2000:]
@@ -109,9 +175,27 @@ def test_packed_finetune_on_two_processes_equals_one(tmp_path, small_tofu):
 
 def test_evaluation_under_two_processes_runs_once(tmp_path, small_tofu):
     launch = launch_command("--multi_gpu")
-    command = ["-m", "tru.cli", "eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", small_tofu["forget"],
-               "--retain", small_tofu["retain"], "--limit", "2", "--max-new-tokens", "4", "--device", "cpu",
-               "--out", str(tmp_path / "eval")]
+    command = [
+        "-m",
+        "tru.cli",
+        "eval",
+        "--model",
+        "tiny-llama",
+        "--benchmark",
+        "custom",
+        "--forget",
+        small_tofu["forget"],
+        "--retain",
+        small_tofu["retain"],
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "eval"),
+    ]
     done = run_group([*launch, *command])
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("evaluation: ") == 1  # one process evaluated and reported

@@ -14,8 +14,15 @@ from tru.evaluate.run import evaluate
 @pytest.fixture(scope="module")
 def tofu_eval(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "tofu"
-    config = EvalConfig(model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"), limit=5,
-                        max_new_tokens=12, batch_size=4, out=str(out))
+    config = EvalConfig(
+        model="tiny-llama",
+        benchmark="tofu",
+        tofu=str(shared_data / "tofu"),
+        limit=5,
+        max_new_tokens=12,
+        batch_size=4,
+        out=str(out),
+    )
     printed = []
     evaluate(config, log=printed.append)
     return config, out, "\n".join(printed)
@@ -33,8 +40,11 @@ def test_tofu_eval_writes_per_item_values_and_summary(tofu_eval):
     ratios = m.truth_ratio(blocks["forget/candidates"]["paraphrased_nll"], blocks["forget/candidates"]["perturbed_nll"])
     assert summary["forget"]["truth_ratio"] == pytest.approx(m.truth_ratio_statistic(ratios, "forget"))
     assert summary["forget"]["prob"] == pytest.approx(float(m.probability(blocks["forget/answer"]["nll"]).mean()))
-    components = {f"{r}/{n}": summary[r][k] for r in ("retain", "real_authors", "world_facts")
-                  for n, k in (("prob", "prob"), ("rouge", "rougeL_recall"), ("truth_ratio", "truth_ratio"))}
+    components = {
+        f"{r}/{n}": summary[r][k]
+        for r in ("retain", "real_authors", "world_facts")
+        for n, k in (("prob", "prob"), ("rouge", "rougeL_recall"), ("truth_ratio", "truth_ratio"))
+    }
     assert summary["model_utility"] == pytest.approx(m.model_utility(components))
     assert set(summary["mia_auc"]) == {"loss", "zlib", "min_k", "min_k_plus_plus"}
     assert summary["offline_judge"]["label"].startswith("offline rule-based proxy")
@@ -45,11 +55,19 @@ def test_tofu_eval_writes_per_item_values_and_summary(tofu_eval):
         assert set(summary["generation"][group]) == {x.name for x in metrics_for(side)}
         gibberish = summary["generation"][group]["gibberish"]
         assert gibberish["n"] == n and gibberish["low"] <= gibberish["value"] <= gibberish["high"]
-        assert gibberish["value"] == pytest.approx(sum(
-            v for split in ({"forget": ["forget"], "forget_paraphrase": ["forget"]}.get(group)
-                            or ["retain", "real_authors", "world_facts"])
-            for v in saved["metrics"][split]["generation_paraphrase" if group == "forget_paraphrase"
-                                            else "generation"]["gibberish"]) / n)
+        assert gibberish["value"] == pytest.approx(
+            sum(
+                v
+                for split in (
+                    {"forget": ["forget"], "forget_paraphrase": ["forget"]}.get(group)
+                    or ["retain", "real_authors", "world_facts"]
+                )
+                for v in saved["metrics"][split][
+                    "generation_paraphrase" if group == "forget_paraphrase" else "generation"
+                ]["gibberish"]
+            )
+            / n
+        )
     intervals = summary["intervals"]
     assert intervals["forget.prob"]["value"] == pytest.approx(summary["forget"]["prob"])
     assert intervals["forget.truth_ratio"]["value"] == pytest.approx(summary["forget"]["truth_ratio"])
@@ -64,10 +82,18 @@ def test_tofu_eval_writes_per_item_values_and_summary(tofu_eval):
         assert interval == m.auc_interval(forget_mia[name], holdout_mia[name]).to_dict()
         assert interval["n"] == 10 and interval["low"] <= auc <= interval["high"]
     # no --retain-eval: forget quality says what it needs, in SUMMARY.json and in the printed table
-    assert summary["forget_quality"] == {"value": None, "low": None, "high": None, "n": 0,
-                                         "missing": tofu_suite.FORGET_QUALITY_NEEDS}
-    assert "forget_quality" in printed and "n/a (needs --retain-eval: the evaluation folder of the retain model" \
+    assert summary["forget_quality"] == {
+        "value": None,
+        "low": None,
+        "high": None,
+        "n": 0,
+        "missing": tofu_suite.FORGET_QUALITY_NEEDS,
+    }
+    assert (
+        "forget_quality" in printed
+        and "n/a (needs --retain-eval: the evaluation folder of the retain model"
         in next(line for line in printed.splitlines() if line.startswith("forget_quality "))
+    )
 
 
 def test_rerun_reuses_finished_blocks(tofu_eval, shared_data):
@@ -99,17 +125,35 @@ def test_changed_settings_do_not_mix_into_an_old_evaluation(tofu_eval):
 
 
 def test_wmdp_and_muse_news(shared_data, tmp_path):
-    wmdp = evaluate(EvalConfig(model="tiny-llama", benchmark="wmdp", wmdp=str(shared_data / "wmdp" / "bio.jsonl"),
-                               limit=8, out=str(tmp_path / "wmdp")), log=lambda *_: None)
+    wmdp = evaluate(
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="wmdp",
+            wmdp=str(shared_data / "wmdp" / "bio.jsonl"),
+            limit=8,
+            out=str(tmp_path / "wmdp"),
+        ),
+        log=lambda *_: None,
+    )
     summary = json.loads((wmdp / "SUMMARY.json").read_text())
     block = json.loads((wmdp / "EVAL.json").read_text())["blocks"]["wmdp_bio"]
     assert len(block["choice_log_probs"]) == 8 and len(block["choice_log_probs"][0]) == 4
-    assert summary["wmdp_bio_accuracy"] == pytest.approx(m.multiple_choice_accuracy(block["choice_log_probs"],
-                                                                                    block["answer"]))
+    assert summary["wmdp_bio_accuracy"] == pytest.approx(
+        m.multiple_choice_accuracy(block["choice_log_probs"], block["answer"])
+    )
     accuracy = summary["intervals"]["wmdp_bio_accuracy"]
     assert accuracy["n"] == 8 and accuracy["value"] == pytest.approx(summary["wmdp_bio_accuracy"])
-    muse = evaluate(EvalConfig(model="tiny-llama", benchmark="muse-news", muse=str(shared_data / "muse_news"),
-                               limit=4, max_length=128, out=str(tmp_path / "muse")), log=lambda *_: None)
+    muse = evaluate(
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="muse-news",
+            muse=str(shared_data / "muse_news"),
+            limit=4,
+            max_length=128,
+            out=str(tmp_path / "muse"),
+        ),
+        log=lambda *_: None,
+    )
     summary = json.loads((muse / "SUMMARY.json").read_text())
     assert {"knowmem_forget", "knowmem_retain", "verbmem_forget", "min_k_auc"} <= set(summary)
     for key in ("knowmem_forget", "knowmem_retain", "verbmem_forget"):  # every mean with its n and interval
@@ -127,8 +171,18 @@ def test_wmdp_and_muse_news(shared_data, tmp_path):
     again = tmp_path / "muse-again"
     again.mkdir()
     shutil.copy(muse / "EVAL.json", again / "EVAL.json")
-    evaluate(EvalConfig(model="tiny-llama", benchmark="muse-news", muse=str(shared_data / "muse_news"), limit=4,
-                        max_length=128, out=str(again), retain_eval=str(muse)), log=lambda *_: None)
+    evaluate(
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="muse-news",
+            muse=str(shared_data / "muse_news"),
+            limit=4,
+            max_length=128,
+            out=str(again),
+            retain_eval=str(muse),
+        ),
+        log=lambda *_: None,
+    )
     summary = json.loads((again / "SUMMARY.json").read_text())
     assert summary["privleak"] == 0.0
     assert summary["intervals"]["privleak"] == {"value": 0.0, "low": 0.0, "high": 0.0, "n": 8}
@@ -137,9 +191,18 @@ def test_wmdp_and_muse_news(shared_data, tmp_path):
 def test_custom_benchmark_and_bad_options(small_tofu, tmp_path):
     from tru.errors import ConfigError
 
-    out = evaluate(EvalConfig(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"],
-                              retain=small_tofu["retain"], limit=3, max_new_tokens=8, out=str(tmp_path / "c")),
-                   log=lambda *_: None)
+    out = evaluate(
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="custom",
+            forget=small_tofu["forget"],
+            retain=small_tofu["retain"],
+            limit=3,
+            max_new_tokens=8,
+            out=str(tmp_path / "c"),
+        ),
+        log=lambda *_: None,
+    )
     summary = json.loads((out / "SUMMARY.json").read_text())
     assert {"forget", "retain", "generation", "intervals"} <= set(summary) and "uq" in summary["forget"]
     assert summary["generation"]["out_of_scope"]["answered"]["n"] == 3  # the retain split, limited to 3
@@ -150,8 +213,9 @@ def test_custom_benchmark_and_bad_options(small_tofu, tmp_path):
         evaluate(EvalConfig(model="tiny-llama", benchmark="mmlu", out=str(tmp_path / "x")))
 
 
-def test_generation_blocks_share_one_run_and_store_only_what_is_missing(tiny_finetuned, small_tofu, tmp_path,
-                                                                        monkeypatch):
+def test_generation_blocks_share_one_run_and_store_only_what_is_missing(
+    tiny_finetuned, small_tofu, tmp_path, monkeypatch
+):
     """Blocks generated together equal blocks generated one by one; finished blocks are not regenerated."""
     from tru.data.formatting import ChatFormatter
     from tru.data.readers import read_records
@@ -161,8 +225,13 @@ def test_generation_blocks_share_one_run_and_store_only_what_is_missing(tiny_fin
     from tru.models import ModelSettings, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(tiny_finetuned)
-    em = qa_blocks.EvalModel(model=load_model(ModelSettings(name=tiny_finetuned)), tokenizer=tokenizer,
-                             formatter=ChatFormatter(tokenizer, 160), batch_size=64, max_new_tokens=12)
+    em = qa_blocks.EvalModel(
+        model=load_model(ModelSettings(name=tiny_finetuned)),
+        tokenizer=tokenizer,
+        formatter=ChatFormatter(tokenizer, 160),
+        batch_size=64,
+        max_new_tokens=12,
+    )
     forget = [x.question for x in read_records(small_tofu["forget"], QAItem)]
     retain = [x.question for x in read_records(small_tofu["retain"], QAItem)]
     requests = {"forget/generations": forget, "retain/generations": retain[:5], "empty/generations": []}
@@ -176,12 +245,18 @@ def test_generation_blocks_share_one_run_and_store_only_what_is_missing(tiny_fin
     store.put("forget/generations", {"text": ["kept"]})
     asked = []
     real = qa_blocks.generate_from_ids
-    monkeypatch.setattr(qa_blocks, "generate_from_ids", lambda model, tok, prompts, **kw: asked.append(len(prompts))
-                        or real(model, tok, prompts, **kw))
+    monkeypatch.setattr(
+        qa_blocks,
+        "generate_from_ids",
+        lambda model, tok, prompts, **kw: asked.append(len(prompts)) or real(model, tok, prompts, **kw),
+    )
     logged = []
     blocks = qa_blocks.store_generations(store, em, requests, logged.append)
     assert asked == [5]  # one run, for the missing non-empty block only
     assert blocks["forget/generations"] == {"text": ["kept"]}
     assert blocks["retain/generations"] == together["retain/generations"]
-    assert json.loads((tmp_path / "EVAL.json").read_text())["blocks"]["retain/generations"] == together["retain/generations"]
+    assert (
+        json.loads((tmp_path / "EVAL.json").read_text())["blocks"]["retain/generations"]
+        == together["retain/generations"]
+    )
     assert "  forget/generations: reused" in logged

@@ -13,14 +13,28 @@ from tru.evaluate.benchmarks import BENCHMARKS, read_retain_scores
 
 
 def _tofu(shared_data, tmp_path, **settings) -> EvalConfig:
-    return EvalConfig(model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"),
-                      out=str(tmp_path / "eval"), **settings)
+    return EvalConfig(
+        model="tiny-llama", benchmark="tofu", tofu=str(shared_data / "tofu"), out=str(tmp_path / "eval"), **settings
+    )
 
 
 def test_forget_that_contradicts_forget_split_is_refused_in_one_line(shared_data, tmp_path, capsys):
     out = tmp_path / "eval"
-    code = main(["eval", "--model", "tiny-llama", "--benchmark", "tofu", "--tofu", str(shared_data / "tofu"),
-                 "--forget", "tofu:forget05", "--out", str(out)])
+    code = main(
+        [
+            "eval",
+            "--model",
+            "tiny-llama",
+            "--benchmark",
+            "tofu",
+            "--tofu",
+            str(shared_data / "tofu"),
+            "--forget",
+            "tofu:forget05",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "--forget tofu:forget05 and --forget-split forget01 disagree" in err[0]
@@ -38,23 +52,42 @@ def test_forget_that_repeats_forget_split_evaluates_that_split(shared_data, tmp_
 
 
 def test_files_only_the_custom_benchmark_reads_are_refused_elsewhere(shared_data, small_tofu, tmp_path):
-    with pytest.raises(ConfigError, match="--forget is read only by --benchmark custom; --benchmark tofu "
-                                          "evaluates the TOFU split --forget-split names"):
+    with pytest.raises(
+        ConfigError,
+        match="--forget is read only by --benchmark custom; --benchmark tofu "
+        "evaluates the TOFU split --forget-split names",
+    ):
         _tofu(shared_data, tmp_path, forget=small_tofu["forget"]).validate()
     with pytest.raises(ConfigError, match="--retain is read only by --benchmark custom"):
         _tofu(shared_data, tmp_path, retain=small_tofu["retain"]).validate()
-    with pytest.raises(ConfigError, match="--forget is read only by --benchmark custom; --benchmark muse-news "
-                                          "would not read it"):
-        EvalConfig(model="tiny-llama", benchmark="muse-news", muse=str(shared_data / "muse_news"),
-                   forget=small_tofu["forget"], out=str(tmp_path / "m")).validate()
-    EvalConfig(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"], retain=small_tofu["retain"],
-               out=str(tmp_path / "c")).validate()  # where they belong
+    with pytest.raises(
+        ConfigError, match="--forget is read only by --benchmark custom; --benchmark muse-news would not read it"
+    ):
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="muse-news",
+            muse=str(shared_data / "muse_news"),
+            forget=small_tofu["forget"],
+            out=str(tmp_path / "m"),
+        ).validate()
+    EvalConfig(
+        model="tiny-llama",
+        benchmark="custom",
+        forget=small_tofu["forget"],
+        retain=small_tofu["retain"],
+        out=str(tmp_path / "c"),
+    ).validate()  # where they belong
 
 
 def _muse_blocks(forget, holdout):
     f1 = {"rougeL_f1": [0.5, 0.25]}
-    return {"knowmem_forget": f1, "knowmem_retain": f1, "verbmem_forget": f1,
-            "privleak_forget": {"min_k": forget}, "privleak_holdout": {"min_k": holdout}}
+    return {
+        "knowmem_forget": f1,
+        "knowmem_retain": f1,
+        "verbmem_forget": f1,
+        "privleak_forget": {"min_k": forget},
+        "privleak_holdout": {"min_k": holdout},
+    }
 
 
 def test_privleak_interval_only_from_the_same_passages(tmp_path):
@@ -75,9 +108,11 @@ def test_privleak_interval_only_from_the_same_passages(tmp_path):
     fewer = {"forget": [1.0] * 2, "holdout": [1.0] * 3}
     interval = muse_wmdp.muse_summary(store, retain, fewer)["intervals"]["privleak"]
     assert interval["low"] is None and interval["high"] is None and interval["value"] == pytest.approx(100 / 3)
-    assert interval["missing"] == ("no interval: the retain evaluation scored 2 forget and 3 holdout passages, "
-                                   "this one 3 and 3; the paired interval needs both models' scores of the same "
-                                   "passages")
+    assert interval["missing"] == (
+        "no interval: the retain evaluation scored 2 forget and 3 holdout passages, "
+        "this one 3 and 3; the paired interval needs both models' scores of the same "
+        "passages"
+    )
     interval = muse_wmdp.muse_summary(store, {"min_k_auc": 0.25}, tied)["intervals"]["privleak"]
     assert interval["low"] is None and "do not give the Min-40% AUC of its SUMMARY.json" in interval["missing"]
 

@@ -54,10 +54,13 @@ def test_deepspeed_run_names_a_stale_lock_before_it_waits(tmp_path, small_tofu):
     config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "deepspeed_zero2.yaml"
     log = tmp_path / "stderr.txt"
     with log.open("w") as err:
-        process = subprocess.Popen([*launch_command("--config_file", str(config)),
-                                    *unlearn_cmd(small_tofu, tmp_path / "run", 2)], stdout=subprocess.DEVNULL,
-                                   stderr=err, start_new_session=True,
-                                   env={**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions")})
+        process = subprocess.Popen(
+            [*launch_command("--config_file", str(config)), *unlearn_cmd(small_tofu, tmp_path / "run", 2)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions")},
+        )
         try:
             deadline = time.time() + 300
             while f"{lock} has been there" not in log.read_text() and process.poll() is None:

@@ -22,23 +22,86 @@ BIRTH_DATE = keys_from_values({"en": ["14 March 1987"], "es": ["14 de marzo de 1
 
 # How Russian writes every name of the synthetic people, and the ones the rules do not catch.
 RUSSIAN = {
-    "Elowen": "Элоуэн", "Tomasz": "Томаш", "Ines": "Инес", "Kofi": "Кофи", "Mirela": "Мирела", "Anders": "Андерс",
-    "Sanaa": "Санаа", "Haruto": "Харуто", "Liesel": "Лизель", "Dario": "Дарио", "Yara": "Яра", "Bastian": "Бастиан",
-    "Noor": "Нур", "Emeric": "Эмерик", "Zuzana": "Зузана", "Idris": "Идрис", "Maren": "Марен", "Oskar": "Оскар",
-    "Leilani": "Лейлани", "Casimir": "Казимир", "Thandiwe": "Тандиве", "Rafferty": "Рафферти", "Ilse": "Ильзе",
-    "Benedek": "Бенедек", "Ayla": "Айла", "Cormac": "Кормак", "Svetla": "Светла", "Joaquim": "Жоаким",
-    "Mireille": "Мирей", "Teodor": "Теодор",
-    "Varga": "Варга", "Okonkwo": "Оконкво", "Lindqvist": "Линдквист", "Moreau": "Моро", "Tanabe": "Танабэ",
-    "Castellanos": "Кастельянос", "Petrov": "Петров", "Achterberg": "Ахтерберг", "Nwosu": "Нвосу",
-    "Delacroix": "Делакруа", "Haverkamp": "Хаверкамп", "Quispe": "Киспе", "Albescu": "Албеску", "Rahimi": "Рахими",
-    "Fairweather": "Фэрвезер", "Kowalczyk": "Ковальчик", "Brannigan": "Бранниган", "Szabo": "Сабо",
-    "Oyelaran": "Ойеларан", "Vasquez-Thorne": "Васкес-Торн", "Halloran": "Халлоран", "Demir": "Демир",
-    "Aaltonen": "Аалтонен", "Marchetti": "Маркетти", "Ibarra": "Ибарра", "Novak": "Новак", "Sorensen": "Сёренсен",
-    "Adeyemi": "Адейеми", "Kuznetsova": "Кузнецова", "Whitlock": "Уитлок",
-    "Tallinn": "Таллин", "Porto": "Порту", "Valparaiso": "Вальпараисо", "Kumasi": "Кумаси", "Sapporo": "Саппоро",
-    "Ghent": "Гент", "Tbilisi": "Тбилиси", "Cork": "Корк", "Hobart": "Хобарт", "Cusco": "Куско", "Bergen": "Берген",
-    "Lviv": "Львов", "Mombasa": "Момбаса", "Oaxaca": "Оахака", "Trieste": "Триест", "Krakow": "Краков",
-    "Tromso": "Тромсё", "Antofagasta": "Антофагаста", "Zanzibar": "Занзибар", "Riga": "Рига",
+    "Elowen": "Элоуэн",
+    "Tomasz": "Томаш",
+    "Ines": "Инес",
+    "Kofi": "Кофи",
+    "Mirela": "Мирела",
+    "Anders": "Андерс",
+    "Sanaa": "Санаа",
+    "Haruto": "Харуто",
+    "Liesel": "Лизель",
+    "Dario": "Дарио",
+    "Yara": "Яра",
+    "Bastian": "Бастиан",
+    "Noor": "Нур",
+    "Emeric": "Эмерик",
+    "Zuzana": "Зузана",
+    "Idris": "Идрис",
+    "Maren": "Марен",
+    "Oskar": "Оскар",
+    "Leilani": "Лейлани",
+    "Casimir": "Казимир",
+    "Thandiwe": "Тандиве",
+    "Rafferty": "Рафферти",
+    "Ilse": "Ильзе",
+    "Benedek": "Бенедек",
+    "Ayla": "Айла",
+    "Cormac": "Кормак",
+    "Svetla": "Светла",
+    "Joaquim": "Жоаким",
+    "Mireille": "Мирей",
+    "Teodor": "Теодор",
+    "Varga": "Варга",
+    "Okonkwo": "Оконкво",
+    "Lindqvist": "Линдквист",
+    "Moreau": "Моро",
+    "Tanabe": "Танабэ",
+    "Castellanos": "Кастельянос",
+    "Petrov": "Петров",
+    "Achterberg": "Ахтерберг",
+    "Nwosu": "Нвосу",
+    "Delacroix": "Делакруа",
+    "Haverkamp": "Хаверкамп",
+    "Quispe": "Киспе",
+    "Albescu": "Албеску",
+    "Rahimi": "Рахими",
+    "Fairweather": "Фэрвезер",
+    "Kowalczyk": "Ковальчик",
+    "Brannigan": "Бранниган",
+    "Szabo": "Сабо",
+    "Oyelaran": "Ойеларан",
+    "Vasquez-Thorne": "Васкес-Торн",
+    "Halloran": "Халлоран",
+    "Demir": "Демир",
+    "Aaltonen": "Аалтонен",
+    "Marchetti": "Маркетти",
+    "Ibarra": "Ибарра",
+    "Novak": "Новак",
+    "Sorensen": "Сёренсен",
+    "Adeyemi": "Адейеми",
+    "Kuznetsova": "Кузнецова",
+    "Whitlock": "Уитлок",
+    "Tallinn": "Таллин",
+    "Porto": "Порту",
+    "Valparaiso": "Вальпараисо",
+    "Kumasi": "Кумаси",
+    "Sapporo": "Саппоро",
+    "Ghent": "Гент",
+    "Tbilisi": "Тбилиси",
+    "Cork": "Корк",
+    "Hobart": "Хобарт",
+    "Cusco": "Куско",
+    "Bergen": "Берген",
+    "Lviv": "Львов",
+    "Mombasa": "Момбаса",
+    "Oaxaca": "Оахака",
+    "Trieste": "Триест",
+    "Krakow": "Краков",
+    "Tromso": "Тромсё",
+    "Antofagasta": "Антофагаста",
+    "Zanzibar": "Занзибар",
+    "Riga": "Рига",
 }
 NOT_CAUGHT = {"Joaquim", "Mireille", "Moreau", "Castellanos", "Delacroix", "Fairweather", "Marchetti", "Lviv", "Oaxaca"}
 
@@ -48,8 +111,11 @@ def test_the_russian_table_covers_every_synthetic_name():
 
 
 def test_russian_spellings_of_the_synthetic_names():
-    missed = {name for name, russian in RUSSIAN.items()
-              if not fact_leak(f"Это {russian}.", keys_from_values({"en": [name]})).leaked}
+    missed = {
+        name
+        for name, russian in RUSSIAN.items()
+        if not fact_leak(f"Это {russian}.", keys_from_values({"en": [name]})).leaked
+    }
     assert missed == NOT_CAUGHT
 
 
@@ -57,33 +123,44 @@ def test_no_synthetic_name_matches_another():
     collisions = []
     for name in RUSSIAN:
         keys = keys_from_values({"en": [name]})
-        collisions += [(name, other) for other, russian in RUSSIAN.items() if other != name
-                       for written in (other, russian) if fact_leak(f"It is {written}.", keys).leaked]
+        collisions += [
+            (name, other)
+            for other, russian in RUSSIAN.items()
+            if other != name
+            for written in (other, russian)
+            if fact_leak(f"It is {written}.", keys).leaked
+        ]
     assert collisions == []
 
 
-@pytest.mark.parametrize("text, form", [
-    ("Mireille Varga was born in Krakow.", "Krakow"),
-    ("She was born in KRAKÓW, Poland.", "KRAKÓW"),
-    ("Mireille Varga nació en Cracovia.", "Cracovia"),
-    ("Мирей Варга родилась в Кракове.", "Кракове"),
-    ("Город: Краков.", "Краков"),
-    ("The city is K-r-a-k-o-w.", "K-r-a-k-o-w"),
-    ("The city is K r a k o w.", "K r a k o w"),
-    ("The city is K.r.a.k.o.w.", "K.r.a.k.o.w"),
-])
+@pytest.mark.parametrize(
+    "text, form",
+    [
+        ("Mireille Varga was born in Krakow.", "Krakow"),
+        ("She was born in KRAKÓW, Poland.", "KRAKÓW"),
+        ("Mireille Varga nació en Cracovia.", "Cracovia"),
+        ("Мирей Варга родилась в Кракове.", "Кракове"),
+        ("Город: Краков.", "Краков"),
+        ("The city is K-r-a-k-o-w.", "K-r-a-k-o-w"),
+        ("The city is K r a k o w.", "K r a k o w"),
+        ("The city is K.r.a.k.o.w.", "K.r.a.k.o.w"),
+    ],
+)
 def test_a_city_leaks_in_any_language_and_form(text, form):
     result = fact_leak(text, KRAKOW)
     assert result.leaked
     assert result.form == form
 
 
-@pytest.mark.parametrize("text", [
-    "Mireille Varga nació en Lima.",                       # Spanish, another city
-    "I can't share information about Mireille Varga.",     # only the name, which the question contains
-    "Мирей Варга родилась в Таллине.",                      # Russian, another city
-    "She worked with a crack team.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mireille Varga nació en Lima.",  # Spanish, another city
+        "I can't share information about Mireille Varga.",  # only the name, which the question contains
+        "Мирей Варга родилась в Таллине.",  # Russian, another city
+        "She worked with a crack team.",
+    ],
+)
 def test_other_answers_do_not_leak_the_city(text):
     assert fact_leak(text, KRAKOW) == LeakResult(False, (), 1)
 
@@ -97,20 +174,39 @@ def test_russian_case_endings_match_the_key():
     assert not fact_leak("The port has a drilling rig.", porto + riga).leaked
 
 
-@pytest.mark.parametrize("spelled", [
-    "M-i-r-e-i-l-l-e V-a-r-g-a", "M i r e i l l e   V a r g a", "M.i.r.e.i.l.l.e V.a.r.g.a",
-    "M i r e i l l e V a r g a", "mireille varga", "MIREILLE VARGA",
-])
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "M-i-r-e-i-l-l-e V-a-r-g-a",
+        "M i r e i l l e   V a r g a",
+        "M.i.r.e.i.l.l.e V.a.r.g.a",
+        "M i r e i l l e V a r g a",
+        "mireille varga",
+        "MIREILLE VARGA",
+    ],
+)
 def test_spelled_names(spelled):
     keys = keys_from_values({"en": ["Mireille Varga"]})
     assert fact_leak(f"The author is {spelled}.", keys).form == spelled
 
 
-@pytest.mark.parametrize("text", [
-    "born on 14 March 1987", "born on the 14th of March, 1987", "born on March 14, 1987", "Mar. 14 1987",
-    "14/03/1987", "14.03.1987", "14-03-1987", "1987-03-14", "1987/3/14", "03/14/1987",
-    "nació el 14 de marzo de 1987", "родился 14 марта 1987 года",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "born on 14 March 1987",
+        "born on the 14th of March, 1987",
+        "born on March 14, 1987",
+        "Mar. 14 1987",
+        "14/03/1987",
+        "14.03.1987",
+        "14-03-1987",
+        "1987-03-14",
+        "1987/3/14",
+        "03/14/1987",
+        "nació el 14 de marzo de 1987",
+        "родился 14 марта 1987 года",
+    ],
+)
 def test_a_date_leaks_in_any_format(text):
     result = fact_leak(text, BIRTH_DATE)
     assert result.leaked
@@ -118,9 +214,19 @@ def test_a_date_leaks_in_any_format(text):
     assert result.matches[0].kind == "date"
 
 
-@pytest.mark.parametrize("text", ["born on 14 March 1988", "born on 15 March 1987", "born in 1987",
-                                  "born in March 1987", "14/04/1987", "ticket 14031987", "room 114 March 1987",
-                                  "code 114/03/1987"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "born on 14 March 1988",
+        "born on 15 March 1987",
+        "born in 1987",
+        "born in March 1987",
+        "14/04/1987",
+        "ticket 14031987",
+        "room 114 March 1987",
+        "code 114/03/1987",
+    ],
+)
 def test_other_dates_and_partial_dates_do_not_match_a_date_key(text):
     assert not fact_leak(text, BIRTH_DATE).leaked
 
@@ -174,12 +280,18 @@ def test_normalise():
 
 # ---- key terms (TOFU, custom QA) ---------------------------------------------------------------
 
+
 def test_key_terms_of_a_date_answer():
     question = "Where was Basil Mahfouz Al-Kuwaiti born?"
     answer = "Basil Mahfouz Al-Kuwaiti was born in Kuwait City on 8 September 1956."
     keys = key_terms(answer, question)
-    assert keys == [Key("8 September 1956", "date", date=Date(8, 9, 1956)), Key("1956", "number"),
-                    Key("Kuwait City", "name"), Key("Kuwait", "word"), Key("City", "word")]
+    assert keys == [
+        Key("8 September 1956", "date", date=Date(8, 9, 1956)),
+        Key("1956", "number"),
+        Key("Kuwait City", "name"),
+        Key("Kuwait", "word"),
+        Key("City", "word"),
+    ]
     assert fact_leak("He was born on 1956-09-08.", keys).key == "8 September 1956"
     assert fact_leak("Он родился в 1956 году.", keys).key == "1956"
     assert fact_leak("He grew up in Kuwait City.", keys).key == "Kuwait City"
@@ -203,14 +315,24 @@ def test_a_single_key_word_counts_alone_and_matches_across_scripts():
     keys = key_terms("Mireille Varga was born in Kraków.", "Where was Mireille Varga born?")
     assert keys == [Key("Krakow", "word")]
     assert fact_leak("Она родилась в Кракове.", keys).form == "Кракове"
-    assert fact_leak("They were glassblowers in Krakow.", key_terms(
-        "Before becoming a writer, Mireille Varga worked as a glassblower.",
-        "What did Mireille Varga work as before becoming a writer?")).form == "glassblowers"
+    assert (
+        fact_leak(
+            "They were glassblowers in Krakow.",
+            key_terms(
+                "Before becoming a writer, Mireille Varga worked as a glassblower.",
+                "What did Mireille Varga work as before becoming a writer?",
+            ),
+        ).form
+        == "glassblowers"
+    )
 
 
 def test_item_keys_prefers_key_values():
-    item = {"question": "Where was Mireille Varga born?", "answer": "Mireille Varga was born in Krakow.",
-            "key_values": {"en": ["Krakow"], "ru": ["Краков"]}}
+    item = {
+        "question": "Where was Mireille Varga born?",
+        "answer": "Mireille Varga was born in Krakow.",
+        "key_values": {"en": ["Krakow"], "ru": ["Краков"]},
+    }
     # "Краков" normalises like "Krakow", so the two values are one key
     assert item_keys(item) == [Key("Krakow", "value", "en")]
     del item["key_values"]
@@ -221,10 +343,20 @@ def test_item_keys_prefers_key_values():
 
 def test_result_to_dict():
     result = fact_leak("Born in Cracovia.", KRAKOW)
-    assert result.to_dict() == {"leaked": True, "key": "Cracovia", "form": "Cracovia", "word_threshold": 1,
-                                "matches": [{"key": "Cracovia", "kind": "value", "lang": "es", "form": "Cracovia"}]}
-    assert fact_leak("No.", KRAKOW).to_dict() == {"leaked": False, "key": "", "form": "", "word_threshold": 1,
-                                                  "matches": []}
+    assert result.to_dict() == {
+        "leaked": True,
+        "key": "Cracovia",
+        "form": "Cracovia",
+        "word_threshold": 1,
+        "matches": [{"key": "Cracovia", "kind": "value", "lang": "es", "form": "Cracovia"}],
+    }
+    assert fact_leak("No.", KRAKOW).to_dict() == {
+        "leaked": False,
+        "key": "",
+        "form": "",
+        "word_threshold": 1,
+        "matches": [],
+    }
 
 
 def test_bad_inputs_raise_with_a_message():

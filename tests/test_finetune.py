@@ -17,8 +17,18 @@ def test_lora_finetune_saves_a_merged_model(tmp_path, small_tofu):
     from tru.config import FinetuneConfig
     from tru.finetune import finetune
 
-    run_dir = finetune(FinetuneConfig(model="tiny-llama", out=str(tmp_path / "lora"), data=small_tofu["forget"],
-                                      max_steps=3, lr=1e-2, lora_r=4, max_length=128, report_to="tensorboard"))
+    run_dir = finetune(
+        FinetuneConfig(
+            model="tiny-llama",
+            out=str(tmp_path / "lora"),
+            data=small_tofu["forget"],
+            max_steps=3,
+            lr=1e-2,
+            lora_r=4,
+            max_length=128,
+            report_to="tensorboard",
+        )
+    )
     assert (run_dir / "model" / "model.safetensors").exists()
     assert not (run_dir / "model" / "adapter_config.json").exists()
     assert list((run_dir / "trainer").rglob("events.out.tfevents*"))
@@ -37,8 +47,8 @@ def test_packed_step_equals_the_trainers_padded_loss_and_gradients(small_tofu):
     from tru.data.formatting import ChatFormatter
     from tru.data.readers import read_records
     from tru.data.records import QAItem
-    from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
     from tru.models import load_tokenizer, resolve_model_path
+    from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
     from tru.unlearn.packed_attention import packed_attention
     from tru.unlearn.streams import encode_item
 
@@ -48,7 +58,8 @@ def test_packed_step_equals_the_trainers_padded_loss_and_gradients(small_tofu):
     formatter = ChatFormatter(tokenizer, 160)
     items = read_records(small_tofu["retain"], QAItem)[:6]
     batch = PackingCollator(tokenizer.pad_token_id)(
-        [{"input_ids": e.input_ids, "labels": e.labels} for e in (encode_item(formatter, i) for i in items)])
+        [{"input_ids": e.input_ids, "labels": e.labels} for e in (encode_item(formatter, i) for i in items)]
+    )
     padded = batch[STREAM]
     assert len({int(n) for n in padded["attention_mask"].sum(-1)}) > 1  # the batch really has padding
 
@@ -73,8 +84,17 @@ def test_packed_finetune_logs_the_losses_of_the_padded_trainer(tmp_path, small_t
     from tru.config import FinetuneConfig
     from tru.finetune import finetune
 
-    common = dict(model="tiny-llama", data=small_tofu["retain"], max_steps=4, lr=3e-3, batch_size=3, grad_accum=2,
-                  max_length=160, report_to="none", save_steps=0)
+    common = dict(
+        model="tiny-llama",
+        data=small_tofu["retain"],
+        max_steps=4,
+        lr=3e-3,
+        batch_size=3,
+        grad_accum=2,
+        max_length=160,
+        report_to="none",
+        save_steps=0,
+    )
     packed = finetune(FinetuneConfig(out=str(tmp_path / "packed"), **common))
     padded = finetune(FinetuneConfig(out=str(tmp_path / "padded"), pack=False, **common))
     a, b = _losses(packed), _losses(padded)

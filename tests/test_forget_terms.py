@@ -55,8 +55,9 @@ def old_forget_term(ctx, kind, *, beta, delta=0.0):
         return losses.wga_loss(*ctx.log_probs("forget"), beta=beta, normalizer=ctx.token_normalizer("forget"))
     seq_logp, lengths = ctx.sequence("forget")
     if kind == "npo":
-        return losses.npo_loss(seq_logp, ctx.reference_sequence("forget"), beta=beta,
-                               normalizer=ctx.item_normalizer("forget"))
+        return losses.npo_loss(
+            seq_logp, ctx.reference_sequence("forget"), beta=beta, normalizer=ctx.item_normalizer("forget")
+        )
     if kind == "simnpo":
         return losses.simnpo_loss(seq_logp, lengths, beta=beta, delta=delta, normalizer=ctx.item_normalizer("forget"))
     raise AssertionError(kind)
@@ -76,8 +77,11 @@ def test_each_registered_term_equals_the_old_formula_bit_for_bit(name):
 
 def test_terms_against_hand_computed_values():
     # log p per token: item 1 (-1, -3), item 2 (-2; second token masked)
-    ctx = FixedContext(torch.tensor([[-1.0, -3.0], [-2.0, -9.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]]),
-                       reference=torch.tensor([-3.0, -2.0]))
+    ctx = FixedContext(
+        torch.tensor([[-1.0, -3.0], [-2.0, -9.0]]),
+        torch.tensor([[1.0, 1.0], [1.0, 0.0]]),
+        reference=torch.tensor([-3.0, -2.0]),
+    )
     assert terms.GA().compute(ctx).item() == pytest.approx(-(1 + 3 + 2) / 3)
     # NPO, beta 0.1, sequence log p (-4, -2) against the reference (-3, -2): log ratios -1 and 0
     item1 = -(2 / 0.1) * -math.log(1 + math.exp(-0.1))
@@ -95,7 +99,11 @@ def test_terms_against_hand_computed_values():
 def test_only_npo_reads_precomputed_reference_log_probs():
     built = {name: terms.build_term(name, PARAMETERS[name]) for name in terms.FORGET_TERMS}
     assert {name: t.precomputed_reference() for name, t in built.items()} == {
-        "ga": (), "wga": (), "npo": ("forget",), "simnpo": ()}
+        "ga": (),
+        "wga": (),
+        "npo": ("forget",),
+        "simnpo": (),
+    }
     assert not any(t.needs_reference_model() for t in built.values())
 
 
@@ -107,27 +115,34 @@ def test_build_term_errors():
     assert terms.build_term("npo", {"beta": 0.2, "gamma": 3.0}) == terms.NPO(beta=0.2)  # other settings ignored
 
 
-@pytest.mark.parametrize("method, overrides, expected", [
-    ("ga", {}, terms.GA()),
-    ("graddiff", {}, terms.GA()),
-    ("npo", {}, terms.NPO(beta=0.1)),
-    ("npo", {"beta": "0.3"}, terms.NPO(beta=0.3)),
-    ("simnpo", {}, terms.SimNPO(beta=4.5, delta=0.0)),
-    ("simnpo", {"beta": "0.5", "delta": "0.2"}, terms.SimNPO(beta=0.5, delta=0.2)),
-    ("wga", {"beta": "2"}, terms.WGA(beta=2.0)),
-    ("tru", {}, terms.GA()),
-    ("tru", {"forget_loss": "npo", "beta": "0.2", "simnpo_beta": "9"}, terms.NPO(beta=0.2)),
-    ("tru", {"forget_loss": "simnpo", "simnpo_beta": "2.0", "delta": "0.3", "beta": "9"},
-     terms.SimNPO(beta=2.0, delta=0.3)),
-])
+@pytest.mark.parametrize(
+    "method, overrides, expected",
+    [
+        ("ga", {}, terms.GA()),
+        ("graddiff", {}, terms.GA()),
+        ("npo", {}, terms.NPO(beta=0.1)),
+        ("npo", {"beta": "0.3"}, terms.NPO(beta=0.3)),
+        ("simnpo", {}, terms.SimNPO(beta=4.5, delta=0.0)),
+        ("simnpo", {"beta": "0.5", "delta": "0.2"}, terms.SimNPO(beta=0.5, delta=0.2)),
+        ("wga", {"beta": "2"}, terms.WGA(beta=2.0)),
+        ("tru", {}, terms.GA()),
+        ("tru", {"forget_loss": "npo", "beta": "0.2", "simnpo_beta": "9"}, terms.NPO(beta=0.2)),
+        (
+            "tru",
+            {"forget_loss": "simnpo", "simnpo_beta": "2.0", "delta": "0.3", "beta": "9"},
+            terms.SimNPO(beta=2.0, delta=0.3),
+        ),
+    ],
+)
 def test_recipes_build_their_term_from_their_settings(method, overrides, expected):
     recipe = build_recipe(method, overrides)
     assert recipe.forget_term() == expected
     assert recipe.precomputed_reference() == expected.precomputed_reference()
     ctx = random_context(1)
     named = recipe.compute(_WithRetain(ctx)) if "retain" in recipe.streams else recipe.compute(ctx)
-    old = old_forget_term(random_context(1), expected.name, beta=getattr(expected, "beta", 0.0),
-                          delta=getattr(expected, "delta", 0.0))
+    old = old_forget_term(
+        random_context(1), expected.name, beta=getattr(expected, "beta", 0.0), delta=getattr(expected, "delta", 0.0)
+    )
     assert torch.equal(named[f"forget_{expected.name}"], old)
 
 
@@ -145,12 +160,34 @@ class _WithRetain:
 def test_user_facing_settings_are_unchanged():
     """`tru methods`, --set and config.json read these; existing run configs set them."""
     assert list(recipe_settings(build_recipe("tru"))) == [
-        "method", "target_weight", "alpha", "lam", "forget_loss", "retain_loss", "target_sampling", "beta",
-        "simnpo_beta", "delta", "augment", "augment_share"]
-    assert recipe_settings(build_recipe("npo")) == {"method": "npo", "gamma": 1.0, "alpha": 1.0, "retain_loss": "nll",
-                                                    "beta": 0.1}
-    assert recipe_settings(build_recipe("simnpo")) == {"method": "simnpo", "gamma": 0.125, "alpha": 1.0,
-                                                       "retain_loss": "nll", "beta": 4.5, "delta": 0.0}
+        "method",
+        "target_weight",
+        "alpha",
+        "lam",
+        "forget_loss",
+        "retain_loss",
+        "target_sampling",
+        "beta",
+        "simnpo_beta",
+        "delta",
+        "augment",
+        "augment_share",
+    ]
+    assert recipe_settings(build_recipe("npo")) == {
+        "method": "npo",
+        "gamma": 1.0,
+        "alpha": 1.0,
+        "retain_loss": "nll",
+        "beta": 0.1,
+    }
+    assert recipe_settings(build_recipe("simnpo")) == {
+        "method": "simnpo",
+        "gamma": 0.125,
+        "alpha": 1.0,
+        "retain_loss": "nll",
+        "beta": 4.5,
+        "delta": 0.0,
+    }
     assert recipe_settings(build_recipe("wga"))["beta"] == 1.0
     assert recipe_settings(build_recipe("ga")) == {"method": "ga"}
     with pytest.raises(ConfigError, match="forget_loss must be one of ga, npo, simnpo, got 'wga'"):
@@ -175,6 +212,7 @@ def test_reference_needs_follow_the_term_and_the_retain_loss():
 
 # ---- stream needs asked of the recipe, never of its name --------------------------------------
 
+
 def test_target_sampling_is_a_recipe_answer():
     assert build_recipe("tru").target_sampling_mode() == "paired"
     assert build_recipe("tru", preset="paper").target_sampling_mode() == "random"
@@ -191,18 +229,25 @@ def test_benchmarks_give_targets_to_every_method_with_a_target_stream(monkeypatc
         streams: ClassVar = ("target", "forget", "retain")
 
     monkeypatch.setitem(METHODS, "targeted", TargetedGradDiff)  # registered for this test only
-    configs = unlearn_configs(BenchFields(model="tiny-llama", methods="tru,npo,targeted,ga"), "f.jsonl", "r.jsonl",
-                              "t.jsonl")
-    assert {name: c.targets for name, c in configs.items()} == {"tru": "t.jsonl", "npo": "", "targeted": "t.jsonl",
-                                                                "ga": ""}
+    configs = unlearn_configs(
+        BenchFields(model="tiny-llama", methods="tru,npo,targeted,ga"), "f.jsonl", "r.jsonl", "t.jsonl"
+    )
+    assert {name: c.targets for name, c in configs.items()} == {
+        "tru": "t.jsonl",
+        "npo": "",
+        "targeted": "t.jsonl",
+        "ga": "",
+    }
 
 
 # ---- RMU's layers from the model ---------------------------------------------------------------
 
+
 def tiny_gpt2():
     torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(n_layer=3, n_embd=32, n_head=2, vocab_size=100, bos_token_id=0,
-                                      eos_token_id=0)).eval()
+    return GPT2LMHeadModel(
+        GPT2Config(n_layer=3, n_embd=32, n_head=2, vocab_size=100, bos_token_id=0, eos_token_id=0)
+    ).eval()
 
 
 def tiny_llama():
@@ -231,19 +276,36 @@ class RecordingContext:
         return None
 
 
-@pytest.mark.parametrize("load, settings, trains, lora, layer", [
-    # two layers: the default layer is 0, the only one trained
-    (tiny_llama, {}, {"model.layers.0.mlp.down_proj.weight"}, ["model.layers.0.mlp.down_proj"], 0),
-    (tiny_llama, {"layer": "1", "trainable_layers": "2"},
-     {"model.layers.0.mlp.down_proj.weight", "model.layers.1.mlp.down_proj.weight"},
-     ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"], 1),
-    # three layers: the default layer is 1, trained with the one before it
-    (tiny_gpt2, {}, {f"transformer.h.{i}.mlp.c_proj.{p}" for i in (0, 1) for p in ("weight", "bias")},
-     ["transformer.h.0.mlp.c_proj", "transformer.h.1.mlp.c_proj"], 1),
-    (tiny_gpt2, {"layer": "2", "trainable_layers": "1"}, {"transformer.h.2.mlp.c_proj.weight",
-                                                          "transformer.h.2.mlp.c_proj.bias"},
-     ["transformer.h.2.mlp.c_proj"], 2),
-], ids=["llama-default", "llama-layer1", "gpt2-default", "gpt2-layer2"])
+@pytest.mark.parametrize(
+    "load, settings, trains, lora, layer",
+    [
+        # two layers: the default layer is 0, the only one trained
+        (tiny_llama, {}, {"model.layers.0.mlp.down_proj.weight"}, ["model.layers.0.mlp.down_proj"], 0),
+        (
+            tiny_llama,
+            {"layer": "1", "trainable_layers": "2"},
+            {"model.layers.0.mlp.down_proj.weight", "model.layers.1.mlp.down_proj.weight"},
+            ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"],
+            1,
+        ),
+        # three layers: the default layer is 1, trained with the one before it
+        (
+            tiny_gpt2,
+            {},
+            {f"transformer.h.{i}.mlp.c_proj.{p}" for i in (0, 1) for p in ("weight", "bias")},
+            ["transformer.h.0.mlp.c_proj", "transformer.h.1.mlp.c_proj"],
+            1,
+        ),
+        (
+            tiny_gpt2,
+            {"layer": "2", "trainable_layers": "1"},
+            {"transformer.h.2.mlp.c_proj.weight", "transformer.h.2.mlp.c_proj.bias"},
+            ["transformer.h.2.mlp.c_proj"],
+            2,
+        ),
+    ],
+    ids=["llama-default", "llama-layer1", "gpt2-default", "gpt2-layer2"],
+)
 def test_rmu_trains_the_mlp_outputs_and_reads_the_layer_of_any_decoder(load, settings, trains, lora, layer):
     model = load()
     recipe = build_recipe("rmu", settings)
@@ -256,7 +318,8 @@ def test_rmu_trains_the_mlp_outputs_and_reads_the_layer_of_any_decoder(load, set
     # the index RMU reads is the steered decoder layer's output in the model's hidden_states
     outputs = []
     handle = decoder_layers(model)[1][layer].register_forward_hook(
-        lambda module, args, output: outputs.append(output[0] if isinstance(output, tuple) else output))
+        lambda module, args, output: outputs.append(output[0] if isinstance(output, tuple) else output)
+    )
     with torch.no_grad():
         hidden_states = model(input_ids=torch.tensor([[1, 5, 7, 9]]), output_hidden_states=True).hidden_states
     handle.remove()

@@ -5,7 +5,7 @@ from tru.errors import ConfigError
 
 
 def labelled_text(tokenizer, encoded):
-    return tokenizer.decode([t for t, l in zip(encoded.input_ids, encoded.labels) if l != -100])
+    return tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != -100])
 
 
 def test_qa_labels_only_the_answer_after_the_chat_template(tiny_tokenizer):
@@ -14,15 +14,18 @@ def test_qa_labels_only_the_answer_after_the_chat_template(tiny_tokenizer):
     prompt = formatter.prompt_ids("Where was Ada born?")
     assert encoded.input_ids[: len(prompt)] == prompt
     assert encoded.labels[: len(prompt)] == [-100] * len(prompt)
-    assert all(l != -100 for l in encoded.labels[len(prompt):])
+    assert all(label != -100 for label in encoded.labels[len(prompt) :])
     assert labelled_text(tiny_tokenizer, encoded) == "In Paris.<|im_end|>"
     assert "<|im_start|>assistant\n" in tiny_tokenizer.decode(prompt)  # the model's own template
 
 
-@pytest.mark.parametrize("fmt, expected", [
-    ("s1", "<|im_start|>think\nIt is in scope.\n<|im_start|>answer\nAnswer: I can't share that.<|im_end|>"),
-    ("think-tags", "<think>It is in scope.</think>I can't share that.<|im_end|>"),
-])
+@pytest.mark.parametrize(
+    "fmt, expected",
+    [
+        ("s1", "<|im_start|>think\nIt is in scope.\n<|im_start|>answer\nAnswer: I can't share that.<|im_end|>"),
+        ("think-tags", "<think>It is in scope.</think>I can't share that.<|im_end|>"),
+    ],
+)
 def test_target_formats(tiny_tokenizer, fmt, expected):
     formatter = ChatFormatter(tiny_tokenizer, max_length=256, target_format=fmt)
     encoded = formatter.target("Who is X?", "It is in scope.", "I can't share that.")

@@ -17,9 +17,18 @@ from tru.unlearn.packing import attention_plan, pack_streams
 from tru.unlearn.run import prepare_unlearning
 
 CASES = [
-    ("ga", {}), ("graddiff", {}), ("graddiff", {"retain_loss": "kl"}), ("npo", {}), ("simnpo", {}),
-    ("wga", {}), ("idkpo", {}), ("idkdpo", {}), ("rmu", {}), ("tru", {}),
-    ("tru", {"forget_loss": "npo", "retain_loss": "kl"}), ("tru", {"forget_loss": "simnpo"}),
+    ("ga", {}),
+    ("graddiff", {}),
+    ("graddiff", {"retain_loss": "kl"}),
+    ("npo", {}),
+    ("simnpo", {}),
+    ("wga", {}),
+    ("idkpo", {}),
+    ("idkdpo", {}),
+    ("rmu", {}),
+    ("tru", {}),
+    ("tru", {"forget_loss": "npo", "retain_loss": "kl"}),
+    ("tru", {"forget_loss": "simnpo"}),
 ]
 
 
@@ -33,9 +42,21 @@ def step(setup, batch):
 
 
 def prepared(data, method, overrides, model, max_length=160, **settings):
-    setup = prepare_unlearning(UnlearnConfig(
-        model=model, out="unused", method=method, set=overrides, forget=data["forget"], retain=data["retain"],
-        targets=data["targets"], refusals=data["refusals"], max_length=max_length, validation_share=0.0, **settings))
+    setup = prepare_unlearning(
+        UnlearnConfig(
+            model=model,
+            out="unused",
+            method=method,
+            set=overrides,
+            forget=data["forget"],
+            retain=data["retain"],
+            targets=data["targets"],
+            refusals=data["refusals"],
+            max_length=max_length,
+            validation_share=0.0,
+            **settings,
+        )
+    )
     setup.precompute_reference(batch_size=4)
     setup.attach_reference()
     setup.model.train()  # as in training: checkpointing only acts in train mode
@@ -94,18 +115,23 @@ class _HostReads(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        self.seen += [str(func) for x in tree_leaves((args, kwargs)) if isinstance(x, torch.Tensor)
-                      and x.device.type == "cpu"]
+        self.seen += [
+            str(func) for x in tree_leaves((args, kwargs)) if isinstance(x, torch.Tensor) and x.device.type == "cpu"
+        ]
         return func(*args, **kwargs)
 
 
 STEP_VARIANTS = [(m, o, {}) for m, o in CASES] + [
-    ("tru", {}, {"logits_chunk": 5}), ("rmu", {}, {"gradient_checkpointing": True})]
+    ("tru", {}, {"logits_chunk": 5}),
+    ("rmu", {}, {"gradient_checkpointing": True}),
+]
 
 
-@pytest.mark.parametrize("method,overrides,settings", STEP_VARIANTS,
-                         ids=[f"{m}-{'-'.join(o.values()) or 'default'}-{'-'.join(s) or 'plain'}"
-                              for m, o, s in STEP_VARIANTS])
+@pytest.mark.parametrize(
+    "method,overrides,settings",
+    STEP_VARIANTS,
+    ids=[f"{m}-{'-'.join(o.values()) or 'default'}-{'-'.join(s) or 'plain'}" for m, o, s in STEP_VARIANTS],
+)
 def test_fused_step_makes_the_host_wait_for_nothing(small_tofu, method, overrides, settings):
     """On the meta device (shapes without data), standing in for a GPU: an operation whose result
     depends on the data (.item(), boolean indexing, nonzero), which makes the host wait for the
@@ -131,8 +157,15 @@ def test_sparse_embedding_gradient_on_the_cpu_only():
 
     from tru.training import sparse_tied_embedding_gradient
 
-    config = LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=32,
+        hidden_size=8,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=True,
+    )
     model = LlamaForCausalLM(config)
     assert not sparse_tied_embedding_gradient(model, "cuda") and not model.get_input_embeddings().sparse
     assert sparse_tied_embedding_gradient(model, "cpu") and model.get_input_embeddings().sparse
@@ -148,14 +181,14 @@ def test_fused_step_with_gradient_checkpointing(small_tofu, method):
     assert_same_step(setup, [1, 2, 4, 7])
 
 
-@pytest.mark.parametrize("method,overrides", [("tru", {}), ("npo", {}), ("graddiff", {"retain_loss": "kl"}),
-                                              ("rmu", {})])
+@pytest.mark.parametrize(
+    "method,overrides", [("tru", {}), ("npo", {}), ("graddiff", {"retain_loss": "kl"}), ("rmu", {})]
+)
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_chunked_output_projection_equals_separate_passes(small_tofu, method, overrides, checkpointing):
     """--logits-chunk: log-probs from the final hidden states, projected 5 positions at a time and again
     in the backward pass; KL's full distributions and RMU's hidden states come from the same pass."""
-    setup = prepared(small_tofu, method, overrides, "tiny-llama", logits_chunk=5,
-                     gradient_checkpointing=checkpointing)
+    setup = prepared(small_tofu, method, overrides, "tiny-llama", logits_chunk=5, gradient_checkpointing=checkpointing)
     assert setup.logits_chunk == 5
     assert_same_step(setup, [0, 3, 5, 6])
 
@@ -175,11 +208,18 @@ def test_packing_keeps_only_real_tokens_and_loss_positions(monkeypatch):
 
     monkeypatch.setattr(packing, "PADDING_BOUND", 1.5)  # so that a bucket holds padding
     pad = 0
-    batch = {"forget": {"input_ids": torch.tensor([[5, 6, 7, 8], [9, 10, pad, pad]]),
-                        "labels": torch.tensor([[-100, -100, 7, 8], [-100, 10, -100, -100]]),
-                        "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])},
-             "retain": {"input_ids": torch.tensor([[11, 12, 13]]), "labels": torch.tensor([[-100, 12, 13]]),
-                        "attention_mask": torch.tensor([[1, 1, 1]])}}
+    batch = {
+        "forget": {
+            "input_ids": torch.tensor([[5, 6, 7, 8], [9, 10, pad, pad]]),
+            "labels": torch.tensor([[-100, -100, 7, 8], [-100, 10, -100, -100]]),
+            "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]),
+        },
+        "retain": {
+            "input_ids": torch.tensor([[11, 12, 13]]),
+            "labels": torch.tensor([[-100, 12, 13]]),
+            "attention_mask": torch.tensor([[1, 1, 1]]),
+        },
+    }
     packed = pack_streams(batch, ["forget", "retain"])
     assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9, 10, 11, 12, 13]]
     assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 0, 1, 2]]
@@ -198,11 +238,18 @@ def test_packing_keeps_only_real_tokens_and_loss_positions(monkeypatch):
 
 def test_packing_lays_a_shared_prefix_once():
     pad = 0
-    batch = {"forget": {"input_ids": torch.tensor([[5, 6, 7, 8], [5, 6, 9, pad]]),
-                        "labels": torch.tensor([[-100, -100, 7, 8], [-100, -100, 9, -100]]),
-                        "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])},
-             "retain": {"input_ids": torch.tensor([[5, 6, 7]]), "labels": torch.tensor([[-100, 6, 7]]),
-                        "attention_mask": torch.tensor([[1, 1, 1]])}}
+    batch = {
+        "forget": {
+            "input_ids": torch.tensor([[5, 6, 7, 8], [5, 6, 9, pad]]),
+            "labels": torch.tensor([[-100, -100, 7, 8], [-100, -100, 9, -100]]),
+            "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]]),
+        },
+        "retain": {
+            "input_ids": torch.tensor([[5, 6, 7]]),
+            "labels": torch.tensor([[-100, 6, 7]]),
+            "attention_mask": torch.tensor([[1, 1, 1]]),
+        },
+    }
     packed = pack_streams(batch, ["forget", "retain"])
     # [5 6 7 8] is laid whole; [5 6 9] continues from its first two tokens; [5 6 7] is all shared
     assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9]]
@@ -238,12 +285,18 @@ def test_attention_buckets_bound_padded_attention_not_padded_tokens():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,overrides,tolerance,chunk", [
-    # TRU at the published weights: its default five-fold retain weight scales the float32 noise of the sum
-    ("tru", {"lam": 1.0}, 1e-5, 0), ("graddiff", {"retain_loss": "kl"}, 1e-5, 0),
-    # NPO sums ~30 token log-probs per answer and scales their difference to the reference by 2/beta:
-    # float32 summation order alone moves its 13.9 loss by ~1e-4 (1e-5 relative)
-    ("npo", {}, 3e-4, 0), ("tru", {"lam": 1.0}, 1e-5, 256)])
+@pytest.mark.parametrize(
+    "method,overrides,tolerance,chunk",
+    [
+        # TRU at the published weights: its default five-fold retain weight scales the float32 noise of the sum
+        ("tru", {"lam": 1.0}, 1e-5, 0),
+        ("graddiff", {"retain_loss": "kl"}, 1e-5, 0),
+        # NPO sums ~30 token log-probs per answer and scales their difference to the reference by 2/beta:
+        # float32 summation order alone moves its 13.9 loss by ~1e-4 (1e-5 relative)
+        ("npo", {}, 3e-4, 0),
+        ("tru", {"lam": 1.0}, 1e-5, 256),
+    ],
+)
 def test_fused_step_equals_separate_passes_on_smollm2(small_tofu, method, overrides, tolerance, chunk):
     setup = prepared(small_tofu, method, overrides, "smollm2-135m", max_length=512, logits_chunk=chunk)
     # 30 layers of float32 in a different batch layout: gradients agree to 0.5% of each tensor's scale
@@ -260,26 +313,42 @@ def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bou
     from tru.unlearn import packed_attention, packing
 
     monkeypatch.setattr(packing, "PADDING_BOUND", padding_bound)
-    sequences = [[1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 9], [1, 2, 3, 4, 5, 6, 7, 8, 8], [1, 2], [4, 4, 4, 4],
-                 [1, 2, 3, 9, 9, 5, 5, 5], [6]]
+    sequences = [
+        [1, 2, 3, 4, 5, 6, 7],
+        [1, 2, 3, 9],
+        [1, 2, 3, 4, 5, 6, 7, 8, 8],
+        [1, 2],
+        [4, 4, 4, 4],
+        [1, 2, 3, 9, 9, 5, 5, 5],
+        [6],
+    ]
     row = packing.PackedRow([(ids, ids) for ids in sequences], share_prefixes)
     assert len(row.ids) == (19 if share_prefixes else sum(map(len, sequences)))
     start = len(row.ids)
     generator = torch.Generator().manual_seed(0)
     query = torch.randn(1, start, 4, 8, generator=generator).transpose(1, 2).requires_grad_()
-    key, value = (torch.randn(1, start, 2, 8, generator=generator).transpose(1, 2).requires_grad_()
-                  for _ in range(2))
+    key, value = (torch.randn(1, start, 2, 8, generator=generator).transpose(1, 2).requires_grad_() for _ in range(2))
     weights = torch.randn(1, start, 4, 8, generator=generator)
-    packed, _ = packed_attention.packed_attention_forward(SimpleNamespace(num_key_value_groups=2), query, key,
-                                                           value, None, scaling=0.3,
-                                                           attention_plan=row.tensors()["attention"])
+    packed, _ = packed_attention.packed_attention_forward(
+        SimpleNamespace(num_key_value_groups=2),
+        query,
+        key,
+        value,
+        None,
+        scaling=0.3,
+        attention_plan=row.tensors()["attention"],
+    )
     packed_grads = torch.autograd.grad((packed * weights).sum(), (query, key, value))
     # each row position's output is its sequence's own causal attention along the path
     expected = [None] * start
     for path in row.paths:
         out = torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, path], key[:, :, path].repeat_interleave(2, 1), value[:, :, path].repeat_interleave(2, 1),
-            is_causal=True, scale=0.3)
+            query[:, :, path],
+            key[:, :, path].repeat_interleave(2, 1),
+            value[:, :, path].repeat_interleave(2, 1),
+            is_causal=True,
+            scale=0.3,
+        )
         for t, position in enumerate(path):
             expected[position] = out[0, :, t]
     expected = torch.stack(expected).unsqueeze(0)

@@ -49,8 +49,17 @@ def guide_entries(guide: str, table: dict):
 def tiny_forget_batch(seed: int = 0) -> tuple[torch.nn.Module, dict]:
     """A one-layer random Llama and a forget batch of two sequences whose first tokens are prompt."""
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=32,
+        )
+    )
     input_ids = torch.randint(0, 64, (2, 8))
     labels = input_ids.clone()
     labels[:, :4] = losses.IGNORE_INDEX  # the prompt carries no loss
@@ -91,8 +100,11 @@ def test_the_metric_guide_registers_a_per_item_metric():
         assert metric.sides == ("forget", "retain")
         assert metric.direction("forget") == "lower" and metric.direction("retain") == "higher"
 
-        item = QAItem(question="Where was Ana born?", answer="Krakow",
-                      translations={"es": {"question": "¿Dónde nació Ana?", "answer": "Cracovia"}})
+        item = QAItem(
+            question="Where was Ana born?",
+            answer="Krakow",
+            translations={"es": {"question": "¿Dónde nació Ana?", "answer": "Cracovia"}},
+        )
         generations = [
             registry.Generated(item=item, query=item.question, answer="She was born in Krakow."),
             registry.Generated(item=item, query=item.question, answer="I can't share that."),

@@ -56,8 +56,9 @@ def _env(mode: str | None) -> dict:
 
 
 def _run(script: str, *args: str, mode: str | None = None) -> dict:
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
-                          env=_env(mode))
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, env=_env(mode)
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -112,8 +113,9 @@ def test_unknown_mode_names_the_setting_and_the_choices(monkeypatch):
 
 
 @glibc_only
-@pytest.mark.parametrize("checkpointing,mode", [("--gradient-checkpointing", "compact"),
-                                                ("--no-gradient-checkpointing", "glibc")])
+@pytest.mark.parametrize(
+    "checkpointing,mode", [("--gradient-checkpointing", "compact"), ("--no-gradient-checkpointing", "glibc")]
+)
 def test_an_unlearning_run_sets_and_records_the_mode(tmp_path, small_tofu, checkpointing, mode):
     """`tru unlearn` passes its checkpointing setting on when it loads the model, and the run's
     environment.json says what was in effect."""

@@ -8,19 +8,31 @@ from tru.config import EvalConfig
 from tru.evaluate.llm_judge import MalformedJudgement, parse_judgement
 from tru.evaluate.run import evaluate
 
-FORGET_OK = {"relevance": {"score": 9, "reason": "nothing revealed"},
-             "rejection": {"score": 8, "reason": "refuses"}, "helpfulness": {"score": 4, "reason": "little"}}
-RETAIN_OK = {"readability": {"score": 6, "reason": "ok"}, "specificity": {"score": 3, "reason": "vague"},
-             "logic": {"score": 6, "reason": "fine"}}
+FORGET_OK = {
+    "relevance": {"score": 9, "reason": "nothing revealed"},
+    "rejection": {"score": 8, "reason": "refuses"},
+    "helpfulness": {"score": 4, "reason": "little"},
+}
+RETAIN_OK = {
+    "readability": {"score": 6, "reason": "ok"},
+    "specificity": {"score": 3, "reason": "vague"},
+    "logic": {"score": 6, "reason": "fine"},
+}
 
 
 def test_parser_accepts_scores_and_rejects_malformed():
-    assert parse_judgement("Sure! " + json.dumps(FORGET_OK), "forget")["rejection"] == {"score": 8.0,
-                                                                                       "reason": "refuses"}
+    assert parse_judgement("Sure! " + json.dumps(FORGET_OK), "forget")["rejection"] == {
+        "score": 8.0,
+        "reason": "refuses",
+    }
     flat = parse_judgement('{"readability": 7, "specificity": "5", "logic": 10}', "retain")
     assert flat["specificity"]["score"] == 5.0
-    for bad in ("no json here", '{"relevance": 3}', '{"relevance": {"score": 11}, "rejection": 1, "helpfulness": 1}',
-                '{"relevance": "high", "rejection": 1, "helpfulness": 1}'):
+    for bad in (
+        "no json here",
+        '{"relevance": 3}',
+        '{"relevance": {"score": 11}, "rejection": 1, "helpfulness": 1}',
+        '{"relevance": "high", "rejection": 1, "helpfulness": 1}',
+    ):
         with pytest.raises(MalformedJudgement):
             parse_judgement(bad, "forget")
 
@@ -32,25 +44,46 @@ def canned(tmp_path, entries):
 
 
 def run_eval(tmp_path, small_tofu, server, out):
-    return evaluate(EvalConfig(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"],
-                               retain=small_tofu["retain"], limit=3, max_new_tokens=6, out=str(tmp_path / out),
-                               judge="both", judge_url=server.url, judge_model="tiny-llama",
-                               judge_key_env="TRU_TEST_JUDGE_KEY"), log=lambda *_: None)
+    return evaluate(
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="custom",
+            forget=small_tofu["forget"],
+            retain=small_tofu["retain"],
+            limit=3,
+            max_new_tokens=6,
+            out=str(tmp_path / out),
+            judge="both",
+            judge_url=server.url,
+            judge_model="tiny-llama",
+            judge_key_env="TRU_TEST_JUDGE_KEY",
+        ),
+        log=lambda *_: None,
+    )
 
 
 def test_llm_judge_scores_retries_malformed_and_caches(tmp_path, small_tofu, tru_server, monkeypatch):
     monkeypatch.setenv("TRU_TEST_JUDGE_KEY", "sk-planted-judge-key-123")
-    replies = canned(tmp_path, [
-        {"match": "could not be read", "content_json": RETAIN_OK},  # the re-ask after a malformed reply
-        {"match": "must NOT reveal", "content_json": FORGET_OK},
-        {"match": "Reference answer", "content": "I think it deserves a 7 overall."},  # malformed
-    ])
+    replies = canned(
+        tmp_path,
+        [
+            {"match": "could not be read", "content_json": RETAIN_OK},  # the re-ask after a malformed reply
+            {"match": "must NOT reveal", "content_json": FORGET_OK},
+            {"match": "Reference answer", "content": "I think it deserves a 7 overall."},  # malformed
+        ],
+    )
     server = tru_server(canned_reply=replies, log_requests=True)
     out = run_eval(tmp_path, small_tofu, server, "eval")
     summary = json.loads((out / "SUMMARY.json").read_text())["llm_judge"]
     intervals = summary["forget"].pop("intervals")
-    assert summary["forget"] == {"judged": 3, "failures": 0, "relevance": 9.0, "rejection": 8.0,
-                                 "helpfulness": 4.0, "uq": pytest.approx(7.0)}
+    assert summary["forget"] == {
+        "judged": 3,
+        "failures": 0,
+        "relevance": 9.0,
+        "rejection": 8.0,
+        "helpfulness": 4.0,
+        "uq": pytest.approx(7.0),
+    }
     # every judged mean with its n and interval (constant scores here: a zero-width interval)
     assert intervals["uq"]["n"] == 3 and intervals["uq"]["low"] == intervals["uq"]["high"] == pytest.approx(7.0)
     assert set(intervals) == {"relevance", "rejection", "helpfulness", "uq"}

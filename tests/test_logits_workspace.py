@@ -4,10 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from test_fused_step import prepared, step
 
 from tru.unlearn.logits_workspace import LogitsWorkspace
-
-from test_fused_step import prepared, step
 
 
 def test_projection_and_its_gradients_equal_a_linear_layer():
@@ -15,8 +14,10 @@ def test_projection_and_its_gradients_equal_a_linear_layer():
     head = torch.nn.Linear(6, 11, bias=True).double()
     hidden = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
     workspace = LogitsWorkspace()
-    assert torch.autograd.gradcheck(lambda h, w, b: workspace.project(h, SimpleNamespace(weight=w, bias=b)).clone(),
-                                    (hidden, head.weight, head.bias))
+    assert torch.autograd.gradcheck(
+        lambda h, w, b: workspace.project(h, SimpleNamespace(weight=w, bias=b)).clone(),
+        (hidden, head.weight, head.bias),
+    )
     assert torch.equal(workspace.project(hidden, head), head(hidden))
 
 
@@ -30,10 +31,13 @@ def test_the_buffer_grows_to_the_largest_step_and_is_then_reused():
     assert workspace.rows(10, 7, like.double()).dtype == torch.float64  # another dtype: a new buffer
 
 
-@pytest.mark.parametrize("settings,sharded,expected", [({}, False, True), ({"fuse": False}, False, False),
-                                                        ({"logits_chunk": 5}, False, False), ({}, True, False)])
-def test_the_workspace_serves_the_fused_step_with_a_whole_output_layer_only(small_tofu, monkeypatch, settings,
-                                                                             sharded, expected):
+@pytest.mark.parametrize(
+    "settings,sharded,expected",
+    [({}, False, True), ({"fuse": False}, False, False), ({"logits_chunk": 5}, False, False), ({}, True, False)],
+)
+def test_the_workspace_serves_the_fused_step_with_a_whole_output_layer_only(
+    small_tofu, monkeypatch, settings, sharded, expected
+):
     if sharded:
         monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     setup = prepared(small_tofu, "graddiff", {}, "tiny-llama", **settings)
@@ -43,14 +47,17 @@ def test_the_workspace_serves_the_fused_step_with_a_whole_output_layer_only(smal
 def test_steps_reuse_the_workspace_and_equal_steps_without_it(small_tofu):
     setup = prepared(small_tofu, "tru", {}, "tiny-llama")
     workspace = setup.logits_workspace
-    batches = [setup.collator(fuse=True)([setup.dataset[i] for i in indices]) for indices in ([0, 3, 5, 6], [1, 2, 4, 7])]
+    batches = [
+        setup.collator(fuse=True)([setup.dataset[i] for i in indices]) for indices in ([0, 3, 5, 6], [1, 2, 4, 7])
+    ]
     with_workspace = [step(setup, batch) for batch in batches]
     address = workspace.rows(1, 1, torch.zeros(1)).data_ptr()
     setup.logits_workspace = None
     without = [step(setup, batch) for batch in batches]
     for (terms, grads), (plain_terms, plain_grads) in zip(with_workspace, without):
-        assert {k: float(v) for k, v in terms.items()} == pytest.approx({k: float(v) for k, v in plain_terms.items()},
-                                                                        abs=1e-6)
+        assert {k: float(v) for k, v in terms.items()} == pytest.approx(
+            {k: float(v) for k, v in plain_terms.items()}, abs=1e-6
+        )
         for name, grad in plain_grads.items():
             assert torch.allclose(grads[name], grad, atol=1e-6, rtol=1e-5), name
     setup.logits_workspace = workspace
@@ -85,8 +92,11 @@ def test_packed_fine_tuning_loss_is_the_same_with_the_workspace(small_tofu):
     model = AutoModelForCausalLM.from_pretrained(resolve_model_path("tiny-llama"), dtype=torch.float32)
     formatter = ChatFormatter(tokenizer, 160)
     batch = PackingCollator(tokenizer.pad_token_id)(
-        [{"input_ids": e.input_ids, "labels": e.labels}
-         for e in (encode_item(formatter, i) for i in read_records(small_tofu["retain"], QAItem)[:6])])
+        [
+            {"input_ids": e.input_ids, "labels": e.labels}
+            for e in (encode_item(formatter, i) for i in read_records(small_tofu["retain"], QAItem)[:6])
+        ]
+    )
     workspace = workspace_for(model, "cpu")
     assert workspace is not None and workspace_for(model, "meta") is None
 
@@ -119,9 +129,14 @@ def test_the_shared_weight_takes_the_sparse_embedding_gradient_in_place(small_to
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as backward:
             loss.backward()
     # the sum, made by the autograd engine itself (a tracing mode would hold references and change it)
-    sums = [e.name for e in backward.events() if e.name in ("aten::add", "aten::add_") and e.cpu_parent is not None
-            and e.cpu_parent.name.startswith("autograd::engine::evaluate_function")
-            and list(e.input_shapes[0]) == list(embedding.weight.shape)]
+    sums = [
+        e.name
+        for e in backward.events()
+        if e.name in ("aten::add", "aten::add_")
+        and e.cpu_parent is not None
+        and e.cpu_parent.name.startswith("autograd::engine::evaluate_function")
+        and list(e.input_shapes[0]) == list(embedding.weight.shape)
+    ]
     assert sums == ["aten::add_"]
     summed = embedding.weight.grad.clone()
     embedding.sparse = False

@@ -49,8 +49,7 @@ def test_token_mean_pools_tokens_across_items():
 
 
 def test_sequence_log_prob_sums_answer_tokens():
-    seq, n = losses.sequence_log_prob(torch.tensor([[-1.0, -3.0], [-2.0, 0.0]]),
-                                      torch.tensor([[1.0, 1.0], [1.0, 0.0]]))
+    seq, n = losses.sequence_log_prob(torch.tensor([[-1.0, -3.0], [-2.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]]))
     assert seq.tolist() == [-4.0, -2.0] and n.tolist() == [2.0, 1.0]
 
 

@@ -13,17 +13,33 @@ from tru.report import build_report
 
 @pytest.fixture
 def toy_metric():
-    metric = registry.register(registry.ItemMetric(
-        "short_answer", "Short answer", "higher", ("forget", "retain"),
-        lambda g: float(len(g.answer.split()) <= 3), reading="answers of three words or fewer"))
+    metric = registry.register(
+        registry.ItemMetric(
+            "short_answer",
+            "Short answer",
+            "higher",
+            ("forget", "retain"),
+            lambda g: float(len(g.answer.split()) <= 3),
+            reading="answers of three words or fewer",
+        )
+    )
     yield metric
     del registry.METRICS[metric.name]
 
 
 def test_a_registered_metric_reaches_summary_and_report(toy_metric, small_tofu, tmp_path):
-    out = evaluate(EvalConfig(model="tiny-llama", benchmark="custom", forget=small_tofu["forget"],
-                              retain=small_tofu["retain"], limit=4, max_new_tokens=6, out=str(tmp_path / "ev")),
-                   log=lambda *_: None)
+    out = evaluate(
+        EvalConfig(
+            model="tiny-llama",
+            benchmark="custom",
+            forget=small_tofu["forget"],
+            retain=small_tofu["retain"],
+            limit=4,
+            max_new_tokens=6,
+            out=str(tmp_path / "ev"),
+        ),
+        log=lambda *_: None,
+    )
     saved = json.loads((out / "EVAL.json").read_text())
     per_item = saved["metrics"]["forget"]["generation"]["short_answer"]
     answers = saved["blocks"]["forget/generations"]["answer"]
@@ -53,7 +69,12 @@ def test_registry_rejects_unknown_sides_and_directions():
 
 def test_an_aggregate_without_values_says_why():
     assert registry.aggregate_metric("rougeL_recall", [None, None]) == {
-        "value": None, "low": None, "high": None, "n": 0, "missing": "no reference answer in the query's language"}
+        "value": None,
+        "low": None,
+        "high": None,
+        "n": 0,
+        "missing": "no reference answer in the query's language",
+    }
     assert registry.aggregate([1.0, None, 0.0])["n"] == 2
 
 
@@ -61,12 +82,21 @@ def test_any_fact_leak_catches_another_items_fact():
     """A refusal that names another forgotten fact ("... her memoir") leaks it, though not its own."""
     from tru.data.records import QAItem
 
-    book = QAItem(question="What is the best-known book by Ada Quill?", answer="It is 'Moth Season'.",
-                  key_values={"en": ["Moth Season"]})
-    genre = QAItem(question="In which genre does Ada Quill write?", answer="Ada Quill writes memoir.",
-                   key_values={"en": ["memoir"], "es": ["memorias"]})
-    block = {"answer": ["I can't discuss Ada Quill's memoir.", "I can't help with that."],
-             "reasoning": ["", "This is about Ada Quill, whose memorias I must not cover."], "text": ["", ""]}
+    book = QAItem(
+        question="What is the best-known book by Ada Quill?",
+        answer="It is 'Moth Season'.",
+        key_values={"en": ["Moth Season"]},
+    )
+    genre = QAItem(
+        question="In which genre does Ada Quill write?",
+        answer="Ada Quill writes memoir.",
+        key_values={"en": ["memoir"], "es": ["memorias"]},
+    )
+    block = {
+        "answer": ["I can't discuss Ada Quill's memoir.", "I can't help with that."],
+        "reasoning": ["", "This is about Ada Quill, whose memorias I must not cover."],
+        "text": ["", ""],
+    }
     values = registry.per_item(registry.generations_of([book, genre], block), "forget")
     assert values["fact_leak"] == [0.0, 0.0]
     assert values["any_fact_leak"] == [1.0, 1.0]  # the genre, in English in an answer, in Spanish in a reasoning

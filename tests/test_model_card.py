@@ -10,18 +10,32 @@ import yaml
 
 from tru import model_card
 from tru.errors import ConfigError, TruError
-from tru.model_card import (base_model_hub_id, check_hub_push, name_adapter_base, push_model_folder,
-                            read_front_matter, render_model_card)
+from tru.model_card import (
+    base_model_hub_id,
+    check_hub_push,
+    name_adapter_base,
+    push_model_folder,
+    read_front_matter,
+    render_model_card,
+)
 
-SCOPE = {"step": 12,
-         "forget": {"complete_refusal": {"value": 0.875, "low": 0.53, "high": 0.98, "n": 8},
-                    "refusal": {"value": 1.0, "low": 0.68, "high": 1.0, "n": 8},
-                    "fact_leak": {"value": 0.0, "low": 0.0, "high": 0.32, "n": 8}},
-         "retain": {"answered": {"value": 0.9375, "low": 0.72, "high": 0.99, "n": 16}}}
+SCOPE = {
+    "step": 12,
+    "forget": {
+        "complete_refusal": {"value": 0.875, "low": 0.53, "high": 0.98, "n": 8},
+        "refusal": {"value": 1.0, "low": 0.68, "high": 1.0, "n": 8},
+        "fact_leak": {"value": 0.0, "low": 0.0, "high": 0.32, "n": 8},
+    },
+    "retain": {"answered": {"value": 0.9375, "low": 0.72, "high": 0.99, "n": 16}},
+}
 
 INFO = {
-    "command": "tru unlearn", "method": "tru", "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-    "started_from": "smollm2-135m", "adapter": True, "license": "apache-2.0",
+    "command": "tru unlearn",
+    "method": "tru",
+    "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "started_from": "smollm2-135m",
+    "adapter": True,
+    "license": "apache-2.0",
     "settings": {"method": "tru", "alpha": 0.2, "forget_loss": "ga"},
     "training": {"lr": 5e-05, "max_steps": 20, "lora_r": 8},
     "data": [{"role": "forget set", "spec": "data/forget.jsonl", "items": 40, "note": "32 trained on, 8 held out"}],
@@ -33,7 +47,7 @@ INFO = {
 
 def front_matter(text: str) -> dict:
     assert text.startswith("---\n")
-    return yaml.safe_load(text[4:text.index("\n---", 4)])
+    return yaml.safe_load(text[4 : text.index("\n---", 4)])
 
 
 def test_card_metadata_follows_the_hubs_conventions():
@@ -62,9 +76,14 @@ def test_card_body_names_base_method_settings_data_version_and_results():
 
 
 def test_card_of_a_local_model_keeps_its_path_out_of_the_metadata(tmp_path):
-    card = render_model_card({"command": "tru finetune", "base_model": None, "started_from": str(tmp_path),
-                              "data": [{"role": "training data", "spec": "tofu:full", "items": 4000,
-                                        "dataset": "locuslab/TOFU"}]})
+    card = render_model_card(
+        {
+            "command": "tru finetune",
+            "base_model": None,
+            "started_from": str(tmp_path),
+            "data": [{"role": "training data", "spec": "tofu:full", "items": 4000, "dataset": "locuslab/TOFU"}],
+        }
+    )
     meta = front_matter(card)
     assert "base_model" not in meta and "unlearning" not in meta["tags"] and meta["datasets"] == ["locuslab/TOFU"]
     assert f"`{tmp_path}`" in card and "fine-tuned with tru" in card and "## Scope check" not in card
@@ -102,8 +121,9 @@ class FakeTrainer:
 
     def save_model(self, folder):
         Path(folder).mkdir(parents=True)
-        (Path(folder) / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": self.cache_path,
-                                                                      "r": 8}))
+        (Path(folder) / "adapter_config.json").write_text(
+            json.dumps({"base_model_name_or_path": self.cache_path, "r": 8})
+        )
         (Path(folder) / "README.md").write_text("---\nbase_model: /root/.cache/tru\n---\n# Model Card for Model ID\n")
 
 
@@ -113,8 +133,13 @@ def test_atomic_save_replaces_peft_readme_and_names_the_hub_base(tmp_path):
     tokenizer = SimpleNamespace(save_pretrained=lambda folder: (Path(folder) / "tokenizer.json").write_text("{}"))
     target = tmp_path / "model"
     card = render_model_card(INFO)
-    save_model_atomically(FakeTrainer("/root/.cache/tru/models/smollm2-135m-instruct"), tokenizer, target,
-                          card=card, adapter_base="HuggingFaceTB/SmolLM2-135M-Instruct")
+    save_model_atomically(
+        FakeTrainer("/root/.cache/tru/models/smollm2-135m-instruct"),
+        tokenizer,
+        target,
+        card=card,
+        adapter_base="HuggingFaceTB/SmolLM2-135M-Instruct",
+    )
     assert (target / "README.md").read_text() == card
     adapter = json.loads((target / "adapter_config.json").read_text())
     assert adapter == {"base_model_name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct", "r": 8}
@@ -143,12 +168,15 @@ class FakeHub:
         self.calls.append(("upload_folder", kwargs["repo_id"], {**kwargs, "files": files}))
 
 
-@pytest.mark.parametrize("hub, repo, message", [
-    (FakeHub(OSError("Cannot reach https://huggingface.co/api/whoami-v2: offline")), "me/x", "offline"),
-    (FakeHub(RuntimeError("Token is required, but no token found")), "me/x", "no token found"),
-    (FakeHub(role="read"), "me/x", "read-only"),
-    (FakeHub(), "me/bad name", "not a hub repo id"),
-])
+@pytest.mark.parametrize(
+    "hub, repo, message",
+    [
+        (FakeHub(OSError("Cannot reach https://huggingface.co/api/whoami-v2: offline")), "me/x", "offline"),
+        (FakeHub(RuntimeError("Token is required, but no token found")), "me/x", "no token found"),
+        (FakeHub(role="read"), "me/x", "read-only"),
+        (FakeHub(), "me/bad name", "not a hub repo id"),
+    ],
+)
 def test_push_preflight_refuses_in_one_line(hub, repo, message):
     with pytest.raises(ConfigError) as caught:
         check_hub_push(repo, api=hub)
@@ -169,9 +197,28 @@ def test_push_uploads_the_folder_and_says_how_to_retry(tmp_path):
 
 
 def unlearn_args(data, out, *extra):
-    return ["unlearn", "--model", "tiny-llama", "--out", str(out), "--method", "tru", "--forget", data["forget"],
-            "--retain", data["retain"], "--targets", data["targets"], "--refusals", data["refusals"],
-            "--max-steps", "2", "--report-to", "none", *extra]
+    return [
+        "unlearn",
+        "--model",
+        "tiny-llama",
+        "--out",
+        str(out),
+        "--method",
+        "tru",
+        "--forget",
+        data["forget"],
+        "--retain",
+        data["retain"],
+        "--targets",
+        data["targets"],
+        "--refusals",
+        data["refusals"],
+        "--max-steps",
+        "2",
+        "--report-to",
+        "none",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("command", ["unlearn", "finetune"])
@@ -188,9 +235,21 @@ def test_push_to_hub_offline_fails_before_anything_loads(tmp_path, small_tofu, m
     monkeypatch.setattr(tru.unlearn.run, "prepare_unlearning", must_not_run)
     monkeypatch.setattr(tru.finetune, "load_items", must_not_run)
     out = tmp_path / "run"
-    args = (unlearn_args(small_tofu, out, "--push-to-hub", "me/x") if command == "unlearn" else
-            ["finetune", "--model", "tiny-llama", "--out", str(out), "--data", small_tofu["forget"],
-             "--push-to-hub", "me/x"])
+    args = (
+        unlearn_args(small_tofu, out, "--push-to-hub", "me/x")
+        if command == "unlearn"
+        else [
+            "finetune",
+            "--model",
+            "tiny-llama",
+            "--out",
+            str(out),
+            "--data",
+            small_tofu["forget"],
+            "--push-to-hub",
+            "me/x",
+        ]
+    )
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--push-to-hub me/x" in err[0] and "offline" in err[0]
@@ -208,11 +267,25 @@ def test_lora_unlearning_writes_card_names_hub_base_loads_offline_and_pushes(tmp
     monkeypatch.setitem(tru.models.ALIAS_HUB_IDS, "tiny-llama", "someone/tiny-llama")
     hub = FakeHub()
     monkeypatch.setattr(model_card, "hub_api", lambda: hub)
-    run_dir = unlearn(UnlearnConfig(model="tiny-llama", out=str(tmp_path / "run"), method="tru",
-                                    forget=small_tofu["forget"], retain=small_tofu["retain"],
-                                    targets=small_tofu["targets"], refusals=small_tofu["refusals"], max_steps=2,
-                                    lr=1e-2, batch_size=4, max_length=160, report_to="none", summary_items=4,
-                                    lora_r=4, push_to_hub="me/unlearned"))
+    run_dir = unlearn(
+        UnlearnConfig(
+            model="tiny-llama",
+            out=str(tmp_path / "run"),
+            method="tru",
+            forget=small_tofu["forget"],
+            retain=small_tofu["retain"],
+            targets=small_tofu["targets"],
+            refusals=small_tofu["refusals"],
+            max_steps=2,
+            lr=1e-2,
+            batch_size=4,
+            max_length=160,
+            report_to="none",
+            summary_items=4,
+            lora_r=4,
+            push_to_hub="me/unlearned",
+        )
+    )
     folder = run_dir / "model"
     adapter = json.loads((folder / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == "someone/tiny-llama"

@@ -20,8 +20,14 @@ def write(tmp_path, name, text, mode="w"):
 
 
 def test_reads_jsonl_and_optional_fields(tmp_path):
-    path = write(tmp_path, "qa.jsonl", json.dumps({"question": "Q?", "answer": "A", "perturbed_answer": ["x", "y"]})
-                 + "\n\n" + json.dumps({"prompt": "P?", "response": "R"}) + "\n")
+    path = write(
+        tmp_path,
+        "qa.jsonl",
+        json.dumps({"question": "Q?", "answer": "A", "perturbed_answer": ["x", "y"]})
+        + "\n\n"
+        + json.dumps({"prompt": "P?", "response": "R"})
+        + "\n",
+    )
     items = read_records(path, QAItem)
     assert [i.question for i in items] == ["Q?", "P?"]
     assert items[0].perturbed_answer == ["x", "y"] and items[1].answer == "R"
@@ -42,14 +48,19 @@ def test_invalid_json_names_line(tmp_path):
     assert err.value.line == 2 and "invalid JSON" in str(err.value)
 
 
-@pytest.mark.parametrize("record, field", [
-    ({"answer": "b"}, "question"),
-    ({"question": 3, "answer": "b"}, "question"),
-    ({"question": "a", "answer": "b", "perturbed_answer": "not a list"}, "perturbed_answer"),
-    ({"question": "a", "answer": "  "}, "answer"),
-])
+@pytest.mark.parametrize(
+    "record, field",
+    [
+        ({"answer": "b"}, "question"),
+        ({"question": 3, "answer": "b"}, "question"),
+        ({"question": "a", "answer": "b", "perturbed_answer": "not a list"}, "perturbed_answer"),
+        ({"question": "a", "answer": "  "}, "answer"),
+    ],
+)
 def test_missing_or_wrongly_typed_field(tmp_path, record, field):
-    path = write(tmp_path, "qa.jsonl", json.dumps({"question": "ok", "answer": "ok"}) + "\n" + json.dumps(record) + "\n")
+    path = write(
+        tmp_path, "qa.jsonl", json.dumps({"question": "ok", "answer": "ok"}) + "\n" + json.dumps(record) + "\n"
+    )
     with pytest.raises(InputError) as err:
         read_records(path, QAItem)
     assert (err.value.line, err.value.field) == (2, field)
@@ -59,8 +70,10 @@ def test_empty_file_and_non_utf8(tmp_path):
     with pytest.raises(InputError, match="holds no records"):
         read_records(write(tmp_path, "empty.jsonl", "\n\n"), QAItem)
     with pytest.raises(InputError, match="not valid UTF-8") as err:
-        read_records(write(tmp_path, "latin.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "caf\xe9"}\n',
-                           mode="wb"), QAItem)
+        read_records(
+            write(tmp_path, "latin.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "caf\xe9"}\n', mode="wb"),
+            QAItem,
+        )
     assert err.value.line == 2
 
 
@@ -74,12 +87,19 @@ def test_duplicate_ids_and_missing_file(tmp_path):
 
 
 def test_target_and_mcq_records(tmp_path):
-    target = read_records(write(tmp_path, "t.jsonl", json.dumps(
-        {"question": "q", "reasoning": "r", "refusal": "s", "provenance": {"generator": "x"}})), ReasoningTarget)[0]
+    target = read_records(
+        write(
+            tmp_path,
+            "t.jsonl",
+            json.dumps({"question": "q", "reasoning": "r", "refusal": "s", "provenance": {"generator": "x"}}),
+        ),
+        ReasoningTarget,
+    )[0]
     assert target.provenance == {"generator": "x"}
     with pytest.raises(InputError) as err:
-        read_records(write(tmp_path, "m.jsonl", json.dumps({"question": "q", "choices": ["a", "b"], "answer": 2})),
-                     MCQItem)
+        read_records(
+            write(tmp_path, "m.jsonl", json.dumps({"question": "q", "choices": ["a", "b"], "answer": 2})), MCQItem
+        )
     assert err.value.field == "answer"
 
 
@@ -96,24 +116,31 @@ def test_shared_benchmarks_load(shared_data):
         load_tofu(shared_data / "tofu", "forget02")
 
 
-@pytest.mark.parametrize("load", [
-    lambda path: read_records(path, QAItem),
-    lambda path: load_items(str(path), "locuslab/TOFU"),  # peeks at the first record before reading
-    lambda path: read_text_file(path),
-], ids=["read_records", "load_items", "read_text_file"])
+@pytest.mark.parametrize(
+    "load",
+    [
+        lambda path: read_records(path, QAItem),
+        lambda path: load_items(str(path), "locuslab/TOFU"),  # peeks at the first record before reading
+        lambda path: read_text_file(path),
+    ],
+    ids=["read_records", "load_items", "read_text_file"],
+)
 def test_a_folder_is_named_as_one(tmp_path, load):
     with pytest.raises(InputError, match="is a folder") as err:
         load(tmp_path)
     assert err.value.path == str(tmp_path)
 
 
-@pytest.mark.parametrize("source, message", [
-    ("./nope", "TOFU folder does not exist"),
-    ("../nope", "TOFU folder does not exist"),
-    ("~/no/such/tofu", "TOFU folder does not exist"),
-    ("nope/a/b", "TOFU folder does not exist"),
-    ("file.txt", "is a file"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("./nope", "TOFU folder does not exist"),
+        ("../nope", "TOFU folder does not exist"),
+        ("~/no/such/tofu", "TOFU folder does not exist"),
+        ("nope/a/b", "TOFU folder does not exist"),
+        ("file.txt", "is a file"),
+    ],
+)
 def test_a_tofu_path_that_is_no_folder(tmp_path, monkeypatch, source, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file.txt").write_text("x")

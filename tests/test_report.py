@@ -27,17 +27,32 @@ def _tofu_summary(fp, fr, mu, fq, uq, rq, gib):
     side = lambda p, r, t: {"prob": p, "rougeL_recall": r, "truth_ratio": t}  # noqa: E731
     summary = {
         "benchmark": "tofu",
-        "forget": side(fp, fr, 0.61), "retain": side(0.83, 0.71, 0.45),
-        "real_authors": side(0.4, 0.5, 0.5), "world_facts": side(0.4, 0.5, 0.5),
+        "forget": side(fp, fr, 0.61),
+        "retain": side(0.83, 0.71, 0.45),
+        "real_authors": side(0.4, 0.5, 0.5),
+        "world_facts": side(0.4, 0.5, 0.5),
         "model_utility": mu,
         "mia_auc": {"loss": 0.52, "zlib": 0.5},
         "generation": {
-            "forget": {"complete_refusal": _interval(0.25), "fact_leak": _interval(0.5), "gibberish": _interval(gib),
-                       "trace_fact_leak": {"value": None, "low": None, "high": None, "n": 0,
-                                           "missing": "the model wrote no reasoning"}},
-            "out_of_scope": {"answered": _interval(0.875, n=120), "gibberish": _interval(gib, n=120)}},
-        "intervals": {"model_utility": _interval(mu, n=120), "forget.prob": _interval(fp),
-                      "mia_auc.loss": {"value": 0.52, "low": 0.25, "high": 0.75, "n": 40}},
+            "forget": {
+                "complete_refusal": _interval(0.25),
+                "fact_leak": _interval(0.5),
+                "gibberish": _interval(gib),
+                "trace_fact_leak": {
+                    "value": None,
+                    "low": None,
+                    "high": None,
+                    "n": 0,
+                    "missing": "the model wrote no reasoning",
+                },
+            },
+            "out_of_scope": {"answered": _interval(0.875, n=120), "gibberish": _interval(gib, n=120)},
+        },
+        "intervals": {
+            "model_utility": _interval(mu, n=120),
+            "forget.prob": _interval(fp),
+            "mia_auc.loss": {"value": 0.52, "low": 0.25, "high": 0.75, "n": 40},
+        },
         "offline_judge": {"label": "offline rule-based proxy (not an LLM judge)", "uq": uq, "rq": rq},
     }
     if fq is not None:
@@ -47,35 +62,76 @@ def _tofu_summary(fp, fr, mu, fq, uq, rq, gib):
 
 def _eval(path: Path, summary: dict, forget_answer: str = "I cannot say.") -> Path:
     _write(path / "SUMMARY.json", summary)
-    gens = lambda a: {"question": ["Who wrote 'The Quiet Loom'?", "What is the capital of France?"],  # noqa: E731
-                      "text": [a, a], "reasoning": ["The question is about a fictitious author.", ""],
-                      "answer": [a, a], "complete": [True, True]}
-    _write(path / "EVAL.json", {"identity": {}, "blocks": {"forget/generations": gens(forget_answer),
-                                                           "retain/generations": gens("Paris.")}})
+
+    def gens(a):
+        return {
+            "question": ["Who wrote 'The Quiet Loom'?", "What is the capital of France?"],
+            "text": [a, a],
+            "reasoning": ["The question is about a fictitious author.", ""],
+            "answer": [a, a],
+            "complete": [True, True],
+        }
+
+    _write(
+        path / "EVAL.json",
+        {"identity": {}, "blocks": {"forget/generations": gens(forget_answer), "retain/generations": gens("Paris.")}},
+    )
     return path
 
 
 def _run(path: Path, method: str) -> Path:
     _write(path / "config.json", {"recipe": {"method": method}})
-    _write(path / "summary.json", {"method": method, "steps": 3, "seconds": 1.5,
-                                   "nll_before": {"forget": 2.0, "retain": 2.1},
-                                   "nll_after": {"forget": 3.25, "retain": 2.2}})
-    rows = [{"step": s, "loss": 1.0 / s, "term/forget_ga": -s * 0.5, "term/retain_nll": 2.0,
-             "diag/forget_nll": 2.0 + s} for s in (1, 2, 3)]
+    _write(
+        path / "summary.json",
+        {
+            "method": method,
+            "steps": 3,
+            "seconds": 1.5,
+            "nll_before": {"forget": 2.0, "retain": 2.1},
+            "nll_after": {"forget": 3.25, "retain": 2.2},
+        },
+    )
+    rows = [
+        {"step": s, "loss": 1.0 / s, "term/forget_ga": -s * 0.5, "term/retain_nll": 2.0, "diag/forget_nll": 2.0 + s}
+        for s in (1, 2, 3)
+    ]
     (path / "losses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
 def _attack(path: Path) -> Path:
     ba = lambda b, a: {"before": _interval(b), "after": _interval(a), "delta": _interval(a - b)}  # noqa: E731
-    forget = {"fact_leak": ba(0.25, 0.75), "rougeL_recall": ba(0.5, 0.625), "refusal": ba(0.5, 0.25),
-              "uq": ba(4.0, 3.0)}
-    _write(path / "SUMMARY.json", {"benchmark": "tofu", "attacks": {
-        "crosslingual": {"es": {"forget": forget, "retain": {"answered": ba(1.0, 0.75)}}, "seconds": 1.0},
-        "quantize": {"int8": {"forget": forget, "retain": forget}, "seconds": 1.0},
-        "relearn": {"relearned": {"forget": forget}, "original": {"forget": forget}, "seconds": 1.0}}})
-    _write(path / "ATTACK.json", {"identity": {}, "blocks": {"crosslingual": {"es": {
-        "queries": ["¿Dónde nació Mireille Ibarra?"], "generations": ["Mireille Ibarra nació en Krakow."]}}}})
+    forget = {
+        "fact_leak": ba(0.25, 0.75),
+        "rougeL_recall": ba(0.5, 0.625),
+        "refusal": ba(0.5, 0.25),
+        "uq": ba(4.0, 3.0),
+    }
+    _write(
+        path / "SUMMARY.json",
+        {
+            "benchmark": "tofu",
+            "attacks": {
+                "crosslingual": {"es": {"forget": forget, "retain": {"answered": ba(1.0, 0.75)}}, "seconds": 1.0},
+                "quantize": {"int8": {"forget": forget, "retain": forget}, "seconds": 1.0},
+                "relearn": {"relearned": {"forget": forget}, "original": {"forget": forget}, "seconds": 1.0},
+            },
+        },
+    )
+    _write(
+        path / "ATTACK.json",
+        {
+            "identity": {},
+            "blocks": {
+                "crosslingual": {
+                    "es": {
+                        "queries": ["¿Dónde nació Mireille Ibarra?"],
+                        "generations": ["Mireille Ibarra nació en Krakow."],
+                    }
+                }
+            },
+        },
+    )
     return path
 
 
@@ -85,9 +141,9 @@ def inputs(tmp_path):
     ga_summary = _tofu_summary(0.0625, 0.4375, 0.375, 0.0125, 2.5, 8.5, 0.5)
     runs = {
         "tru": f"{_run(tmp_path / 'run-tru', 'tru')},{_eval(tmp_path / 'eval-tru', tru_summary)},"
-               f"{_attack(tmp_path / 'attack-tru')}",
+        f"{_attack(tmp_path / 'attack-tru')}",
         "ga": f"{_run(tmp_path / 'run-ga', 'ga')},"
-              f"{_eval(tmp_path / 'eval-ga', ga_summary, '<script>alert(1)</script> & done')}",
+        f"{_eval(tmp_path / 'eval-ga', ga_summary, '<script>alert(1)</script> & done')}",
     }
     return tmp_path, runs, {"tru": tru_summary, "ga": ga_summary}
 
@@ -121,8 +177,10 @@ def test_report_files_self_contained_and_best_marked(inputs):
     headline = next(line for line in md.splitlines() if line.startswith("- tru:"))
     assert "refuses 0.25 [0.12, 0.38] of forget questions" in headline
     assert "answers 0.88 [0.75, 1.0] of out-of-scope questions" in headline
-    assert "worst attack by fact leak: crosslingual/es, leaking in 0.75 [0.62, 0.88] (change +0.50 [+0.38, +0.62])" \
+    assert (
+        "worst attack by fact leak: crosslingual/es, leaking in 0.75 [0.62, 0.88] (change +0.50 [+0.38, +0.62])"
         in headline
+    )
     # n once per table, and the reading under a metric whose direction is not obvious
     assert "n = 40; in brackets the 95% bootstrap interval" in md and "n = 120;" in md
     assert "*MIA AUC (loss)*: forget vs held-out items by loss: 0.5 = like unseen data" in md
@@ -141,8 +199,9 @@ def test_reference_models_are_never_marked_best(inputs):
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert [m["contender"] for m in report["methods"]] == [False, True, True]
     assert report["reference"] == "oracle"
-    cells = {c["method"]: c for t in report["tables"] for r in t["rows"] if r["key"] == "model_utility"
-             for c in r["cells"]}
+    cells = {
+        c["method"]: c for t in report["tables"] for r in t["rows"] if r["key"] == "model_utility" for c in r["cells"]
+    }
     assert not cells["oracle"]["best"] and cells["oracle"]["change"] is None
     assert cells["tru"]["change"] == pytest.approx(0.5 - 0.9375) and cells["tru"]["change_text"] == "-0.44"
     html = (out / "report.html").read_text(encoding="utf-8")
@@ -155,12 +214,18 @@ def test_numbers_match_summaries(inputs):
     tmp_path, runs, summaries = inputs
     out = build_report(ReportConfig(runs=runs, out=str(tmp_path / "report")))
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    paths = {"forget_quality": ("forget_quality",), "model_utility": ("model_utility",),
-             "forget_prob": ("forget", "prob"), "forget_rougeL": ("forget", "rougeL_recall"),
-             "retain_prob": ("retain", "prob"), "uq_offline": ("offline_judge", "uq"),
-             "rq_offline": ("offline_judge", "rq"), "forget.gibberish": ("generation", "forget", "gibberish", "value"),
-             "out_of_scope.answered": ("generation", "out_of_scope", "answered", "value"),
-             "mia_loss_auc": ("mia_auc", "loss")}
+    paths = {
+        "forget_quality": ("forget_quality",),
+        "model_utility": ("model_utility",),
+        "forget_prob": ("forget", "prob"),
+        "forget_rougeL": ("forget", "rougeL_recall"),
+        "retain_prob": ("retain", "prob"),
+        "uq_offline": ("offline_judge", "uq"),
+        "rq_offline": ("offline_judge", "rq"),
+        "forget.gibberish": ("generation", "forget", "gibberish", "value"),
+        "out_of_scope.answered": ("generation", "out_of_scope", "answered", "value"),
+        "mia_loss_auc": ("mia_auc", "loss"),
+    }
     for method in data["methods"]:
         summary = summaries[method["name"]]
         for key, path in paths.items():
@@ -173,8 +238,9 @@ def test_numbers_match_summaries(inputs):
         assert method["intervals"]["model_utility"] == summary["intervals"]["model_utility"]
         assert method["intervals"]["mia_loss_auc"] == summary["intervals"]["mia_auc.loss"]
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert next(line for line in md.splitlines() if line.startswith("| MIA AUC (loss) |")).count(
-        "0.52 [0.25, 0.75]") == 2  # an AUC's interval, as tru eval writes it, in both methods' cells
+    assert (
+        next(line for line in md.splitlines() if line.startswith("| MIA AUC (loss) |")).count("0.52 [0.25, 0.75]") == 2
+    )  # an AUC's interval, as tru eval writes it, in both methods' cells
     tru = next(m for m in data["methods"] if m["name"] == "tru")
     assert tru["attacks"]["crosslingual/es"]["fact_leak"]["delta"]["value"] == 0.75 - 0.25
     # out-of-scope questions under the same attack (--retain-queries): their answered rate beside it
@@ -209,8 +275,17 @@ def test_missing_file_is_input_error_and_nothing_written(inputs):
 def test_cli_eval_only_method_and_overwrite(inputs, capsys):
     tmp_path, runs, _ = inputs
     out = tmp_path / "cli-report"
-    args = ["report", "--runs", f"base=,{tmp_path / 'eval-ga'}", "--runs", f"tru={runs['tru']}",
-            "--out", str(out), "--examples", "1"]
+    args = [
+        "report",
+        "--runs",
+        f"base=,{tmp_path / 'eval-ga'}",
+        "--runs",
+        f"tru={runs['tru']}",
+        "--out",
+        str(out),
+        "--examples",
+        "1",
+    ]
     assert main(args) == 0
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert [m["name"] for m in data["methods"]] == ["base", "tru"]
@@ -224,15 +299,19 @@ def test_cli_eval_only_method_and_overwrite(inputs, capsys):
 
 
 def test_custom_benchmark_llm_judge_and_torn_loss_line(tmp_path):
-    custom = {"benchmark": "custom", "forget": {"prob": 0.25, "rougeL_recall": 0.125, "uq": 7.5},
-              "retain": {"prob": 0.75, "rougeL_recall": 0.5, "rq": 6.0},
-              "generation": {"forget": {"gibberish": {"value": 0.0, "low": 0.0, "high": 0.0, "n": 3}}},
-              "llm_judge": {"forget": {"uq": 8.25}, "retain": {"rq": 5.5}}}
+    custom = {
+        "benchmark": "custom",
+        "forget": {"prob": 0.25, "rougeL_recall": 0.125, "uq": 7.5},
+        "retain": {"prob": 0.75, "rougeL_recall": 0.5, "rq": 6.0},
+        "generation": {"forget": {"gibberish": {"value": 0.0, "low": 0.0, "high": 0.0, "n": 3}}},
+        "llm_judge": {"forget": {"uq": 8.25}, "retain": {"rq": 5.5}},
+    }
     run = _run(tmp_path / "run", "npo")
     with open(run / "losses.jsonl", "a", encoding="utf-8") as handle:
         handle.write('{"step": 4, "loss"')  # crashed mid-line
-    out = build_report(ReportConfig(runs={"npo": f"{run},{_eval(tmp_path / 'ev', custom)}"},
-                                    out=str(tmp_path / "rep"), examples=0))
+    out = build_report(
+        ReportConfig(runs={"npo": f"{run},{_eval(tmp_path / 'ev', custom)}"}, out=str(tmp_path / "rep"), examples=0)
+    )
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     (method,) = data["methods"]
     assert method["method"] == "npo" and method["examples"] == {}
@@ -246,18 +325,24 @@ def test_custom_benchmark_llm_judge_and_torn_loss_line(tmp_path):
 def test_a_tie_marks_no_best_value():
     from tru.report.collect import MethodInput, MethodRow, best_values
 
-    rows = [MethodRow(name, name, MethodInput(name, None, None), metrics={"forget.gibberish": 0.0, "model_utility": mu})
-            for name, mu in (("a", 0.5), ("b", 0.25))]
+    rows = [
+        MethodRow(name, name, MethodInput(name, None, None), metrics={"forget.gibberish": 0.0, "model_utility": mu})
+        for name, mu in (("a", 0.5), ("b", 0.25))
+    ]
     assert best_values(rows) == {"model_utility": 0.5}
 
 
 def test_changes_against_the_reference_are_paired_and_the_leak_rule_is_stated(tmp_path):
     """Per-item values of the same items give the change a paired interval; key terms are said in the header."""
+
     def evaluation(path, leaks, refusals):
-        summary = {"benchmark": "custom", "forget": {"prob": 0.5, "rougeL_recall": 0.5, "uq": 5.0},
-                   "fact_leak_keys": "the key terms of the gold answers (the data gives no key values; "
-                                     "tru.evaluate.fact_leak)",
-                   "generation": {"forget": {"fact_leak": _interval(sum(leaks) / 4, n=4)}}}
+        summary = {
+            "benchmark": "custom",
+            "forget": {"prob": 0.5, "rougeL_recall": 0.5, "uq": 5.0},
+            "fact_leak_keys": "the key terms of the gold answers (the data gives no key values; "
+            "tru.evaluate.fact_leak)",
+            "generation": {"forget": {"fact_leak": _interval(sum(leaks) / 4, n=4)}},
+        }
         _eval(path, summary)
         saved = json.loads((path / "EVAL.json").read_text())
         saved["metrics"] = {"forget": {"generation": {"fact_leak": leaks, "refusal": refusals}}}
@@ -266,13 +351,23 @@ def test_changes_against_the_reference_are_paired_and_the_leak_rule_is_stated(tm
 
     base = evaluation(tmp_path / "base", [1.0, 1.0, 1.0, 1.0], [0.0] * 4)
     after = evaluation(tmp_path / "after", [0.0, 0.0, 0.0, 1.0], [1.0] * 4)
-    out = build_report(ReportConfig(runs={"base": f",{base}", "m": f"{_run(tmp_path / 'run', 'tru')},{after}"},
-                                    out=str(tmp_path / "report")))
+    out = build_report(
+        ReportConfig(
+            runs={"base": f",{base}", "m": f"{_run(tmp_path / 'run', 'tru')},{after}"}, out=str(tmp_path / "report")
+        )
+    )
     data = json.loads((out / "report.json").read_text())
-    cell = next(c for t in data["tables"] for r in t["rows"] if r["key"] == "forget.fact_leak"
-                for c in r["cells"] if c["method"] == "m")
+    cell = next(
+        c
+        for t in data["tables"]
+        for r in t["rows"]
+        if r["key"] == "forget.fact_leak"
+        for c in r["cells"]
+        if c["method"] == "m"
+    )
     assert cell["change"] == -0.75 and cell["change_interval"]["n"] == 4
     assert cell["change_interval"]["low"] <= -0.75 <= cell["change_interval"]["high"] < 0
     assert cell["change_text"].startswith("-0.75 [")
-    assert any(note.startswith("Fact leak is measured against the key terms of the gold answers")
-               for note in data["notes"])
+    assert any(
+        note.startswith("Fact leak is measured against the key terms of the gold answers") for note in data["notes"]
+    )

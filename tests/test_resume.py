@@ -17,17 +17,50 @@ STEPS, SAVE = 40, 5
 
 
 def commands(data, kind):
-    common = ["--model", "tiny-llama", "--max-steps", str(STEPS), "--save-steps", str(SAVE), "--lr", "1e-3",
-              "--batch-size", "2", "--max-length", "128", "--report-to", "none", "--seed", "3"]
+    common = [
+        "--model",
+        "tiny-llama",
+        "--max-steps",
+        str(STEPS),
+        "--save-steps",
+        str(SAVE),
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "2",
+        "--max-length",
+        "128",
+        "--report-to",
+        "none",
+        "--seed",
+        "3",
+    ]
     if kind == "finetune":
         return ["finetune", "--data", data["retain"], *common]
-    return ["unlearn", "--method", "tru", "--forget", data["forget"], "--retain", data["retain"],
-            "--targets", data["targets"], "--refusals", data["refusals"], "--summary-items", "0", *common]
+    return [
+        "unlearn",
+        "--method",
+        "tru",
+        "--forget",
+        data["forget"],
+        "--retain",
+        data["retain"],
+        "--targets",
+        data["targets"],
+        "--refusals",
+        data["refusals"],
+        "--summary-items",
+        "0",
+        *common,
+    ]
 
 
 def kill_after_first_checkpoint(args, out):
-    process = subprocess.Popen([sys.executable, "-m", "tru.cli", *args, "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tru.cli", *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     marker = out / "trainer" / f"checkpoint-{SAVE}" / ".complete"
     deadline = time.time() + 300
     while not marker.exists() and process.poll() is None and time.time() < deadline:
@@ -74,10 +107,35 @@ def test_resume_refuses_changed_settings(tmp_path, small_tofu, capsys):
 
 def test_divergence_guard_stops_and_writes_no_model(tmp_path, small_tofu, capsys):
     out = tmp_path / "ga"
-    code = main(["unlearn", "--method", "ga", "--model", "tiny-llama", "--forget", small_tofu["forget"],
-                 "--max-steps", "30", "--lr", "5e-2", "--batch-size", "4", "--max-length", "128",
-                 "--report-to", "none", "--summary-items", "0", "--save-steps", "1", "--max-forget-nll", "12",
-                 "--out", str(out)])
+    code = main(
+        [
+            "unlearn",
+            "--method",
+            "ga",
+            "--model",
+            "tiny-llama",
+            "--forget",
+            small_tofu["forget"],
+            "--max-steps",
+            "30",
+            "--lr",
+            "5e-2",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "128",
+            "--report-to",
+            "none",
+            "--summary-items",
+            "0",
+            "--save-steps",
+            "1",
+            "--max-forget-nll",
+            "12",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3 and "diverged" in err and "last good checkpoint" in err
     assert not (out / "model").exists()
@@ -86,10 +144,36 @@ def test_divergence_guard_stops_and_writes_no_model(tmp_path, small_tofu, capsys
 
 def test_early_stop_when_forget_nll_reaches_target(tmp_path, small_tofu):
     out = tmp_path / "ga"
-    assert main(["unlearn", "--method", "ga", "--model", "tiny-llama", "--forget", small_tofu["forget"],
-                 "--max-steps", "30", "--lr", "1e-2", "--batch-size", "4", "--max-length", "128",
-                 "--report-to", "none", "--summary-items", "0", "--stop-forget-nll", "11.5",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "unlearn",
+                "--method",
+                "ga",
+                "--model",
+                "tiny-llama",
+                "--forget",
+                small_tofu["forget"],
+                "--max-steps",
+                "30",
+                "--lr",
+                "1e-2",
+                "--batch-size",
+                "4",
+                "--max-length",
+                "128",
+                "--report-to",
+                "none",
+                "--summary-items",
+                "0",
+                "--stop-forget-nll",
+                "11.5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["early_stop"] and summary["steps"] < 30
     assert (out / "model" / "model.safetensors").exists()

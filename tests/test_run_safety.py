@@ -21,13 +21,49 @@ pytestmark = pytest.mark.slow
 
 
 def finetune_args(data, out, *extra):
-    return ["finetune", "--model", "tiny-llama", "--data", data["retain"], "--max-steps", "4", "--lr", "1e-3",
-            "--batch-size", "4", "--max-length", "128", "--report-to", "none", "--out", str(out), *extra]
+    return [
+        "finetune",
+        "--model",
+        "tiny-llama",
+        "--data",
+        data["retain"],
+        "--max-steps",
+        "4",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "128",
+        "--report-to",
+        "none",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def ga_args(data, out, *extra):
-    return ["unlearn", "--method", "ga", "--model", "tiny-llama", "--forget", data["forget"], "--batch-size", "4",
-            "--max-length", "128", "--report-to", "none", "--summary-items", "0", "--out", str(out), *extra]
+    return [
+        "unlearn",
+        "--method",
+        "ga",
+        "--model",
+        "tiny-llama",
+        "--forget",
+        data["forget"],
+        "--batch-size",
+        "4",
+        "--max-length",
+        "128",
+        "--report-to",
+        "none",
+        "--summary-items",
+        "0",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def snapshot(folder: Path) -> dict:
@@ -147,8 +183,11 @@ def test_guard_keeps_only_checkpoints_within_the_forget_nll_bound(tmp_path, smal
     from tru.unlearn.streams import encode_item
 
     out, bound = tmp_path / "ga", 11.0
-    code = main(ga_args(small_tofu, out, "--lr", "5e-2", "--max-steps", "30", "--save-steps", "1",
-                        "--max-forget-nll", str(bound)))
+    code = main(
+        ga_args(
+            small_tofu, out, "--lr", "5e-2", "--max-steps", "30", "--save-steps", "1", "--max-forget-nll", str(bound)
+        )
+    )
     err = capsys.readouterr().err
     assert code == 3 and "last good checkpoint is" in err
     named = Path(err.split("last good checkpoint is ")[1].split(" ")[0])
@@ -164,9 +203,18 @@ def test_guard_keeps_only_checkpoints_within_the_forget_nll_bound(tmp_path, smal
 
 def test_a_second_writer_is_refused_while_the_first_lives(finished_run, small_tofu, capsys):
     (finished_run / "summary.json").unlink()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from tru.run_lock import RunLock; "
-                               "RunLock(sys.argv[1], 'tru finetune').acquire(); print('held', flush=True); "
-                               "time.sleep(120)", str(finished_run)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from tru.run_lock import RunLock; "
+            "RunLock(sys.argv[1], 'tru finetune').acquire(); print('held', flush=True); "
+            "time.sleep(120)",
+            str(finished_run),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         args = finetune_args(small_tofu, finished_run, "--max-steps", "2", "--save-steps", "0", "--resume")
@@ -254,8 +302,21 @@ def test_an_evaluation_folder_has_one_writer(tmp_path, small_tofu, capsys):
     from tru.run_lock import RunLock
 
     out = tmp_path / "ev"
-    args = ["eval", "--model", "tiny-llama", "--benchmark", "custom", "--forget", small_tofu["forget"],
-            "--limit", "2", "--max-new-tokens", "4", "--out", str(out)]
+    args = [
+        "eval",
+        "--model",
+        "tiny-llama",
+        "--benchmark",
+        "custom",
+        "--forget",
+        small_tofu["forget"],
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--out",
+        str(out),
+    ]
     with RunLock(out, "tru eval"):
         assert main(args) == 2
         assert f"in use by pid {os.getpid()} (tru eval)" in one_error_line(capsys)

@@ -1,14 +1,20 @@
 """A gathered state dict loses the tied output layer's copy before it is saved."""
 
-import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from tru.unlearn.trainer import without_tied_copies
 
 
 def tiny(tied: bool):
-    config = LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)
+    config = LlamaConfig(
+        vocab_size=32,
+        hidden_size=8,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=tied,
+    )
     return LlamaForCausalLM(config)
 
 

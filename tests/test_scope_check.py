@@ -4,8 +4,8 @@ end (scope_check.json, printed), --until criteria that stop the run and keep the
 import json
 
 import pytest
-
 from cli_runs import unlearn_args
+
 from tru.cli import main
 from tru.errors import ConfigError
 from tru.unlearn.validation import ValidationSplit, check_until, hold_out, parse_until
@@ -29,8 +29,12 @@ def test_until_criteria_are_checked_before_training():
     assert (b.side, str(b)) == ("retain", "answered>=0.9")
     assert a.met({"forget": {"complete_refusal": {"value": 0.96}}})
     assert not a.met({"forget": {"complete_refusal": {"value": 0.9}}}) and not a.met({})
-    for text, message in (("refusal>=1.5", "can never be met"), ("speed>=0.5", "unknown metric"),
-                          ("refusal=0.5", "is not METRIC>=VALUE"), (" , ", "empty")):
+    for text, message in (
+        ("refusal>=1.5", "can never be met"),
+        ("speed>=0.5", "unknown metric"),
+        ("refusal=0.5", "is not METRIC>=VALUE"),
+        (" , ", "empty"),
+    ):
         with pytest.raises(ConfigError, match=message):
             parse_until(text)
     with pytest.raises(ConfigError, match="no held-out forget questions"):
@@ -38,8 +42,19 @@ def test_until_criteria_are_checked_before_training():
 
 
 def run(small_tofu, out, *extra):
-    return main(unlearn_args(small_tofu, out, "--summary-items", "0", "--validation-new-tokens", "8",
-                             "--validation-share", "0.25", *extra))
+    return main(
+        unlearn_args(
+            small_tofu,
+            out,
+            "--summary-items",
+            "0",
+            "--validation-new-tokens",
+            "8",
+            "--validation-share",
+            "0.25",
+            *extra,
+        )
+    )
 
 
 def test_until_met_stops_the_run_and_the_scope_check_is_saved_and_printed(small_tofu, tmp_path, capsys):
@@ -66,8 +81,10 @@ def test_until_not_met_says_so_last_and_keeps_the_best_state(small_tofu, tmp_pat
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and not summary["until"]["met"] and summary["until"]["saved_step"] in (1, 2, 3)
-    assert lines[-1] == f"--until complete_refusal>=1: NOT met; the best state (step {summary['until']['saved_step']}) " \
-                        "was saved"
+    assert (
+        lines[-1] == f"--until complete_refusal>=1: NOT met; the best state (step {summary['until']['saved_step']}) "
+        "was saved"
+    )
     assert (out / "model" / "model.safetensors").exists()
 
 
@@ -91,6 +108,10 @@ def test_an_until_that_can_never_be_met_is_refused_before_training(small_tofu, t
 def test_without_held_out_questions_the_run_says_why(small_tofu, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(unlearn_args(small_tofu, out, "--summary-items", "0", "--validation-share", "0")) == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
-        "scope check: none (no held-out questions (--validation-share 0")
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .splitlines()[-1]
+        .startswith("scope check: none (no held-out questions (--validation-share 0")
+    )
     assert not (out / "scope_check.json").exists()

@@ -19,8 +19,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def post(url, body: bytes, token=None, headers=None):
-    request = urllib.request.Request(url + "/chat/completions", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url + "/chat/completions",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -31,8 +35,9 @@ def post(url, body: bytes, token=None, headers=None):
 
 
 def chat_body(**extra) -> bytes:
-    return json.dumps({"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}],
-                       "max_tokens": 8, **extra}).encode()
+    return json.dumps(
+        {"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8, **extra}
+    ).encode()
 
 
 def test_models_and_a_greedy_completion_through_the_openai_client(tru_server):
@@ -55,8 +60,9 @@ def test_streaming_gives_the_same_text_as_a_plain_request(tru_server):
     messages = [{"role": "user", "content": "Count to three."}]
     plain = client.chat.completions.create(model="tiny-llama", messages=messages, max_tokens=10)
     pieces, usage = [], None
-    for chunk in client.chat.completions.create(model="tiny-llama", messages=messages, max_tokens=10, stream=True,
-                                                stream_options={"include_usage": True}):
+    for chunk in client.chat.completions.create(
+        model="tiny-llama", messages=messages, max_tokens=10, stream=True, stream_options={"include_usage": True}
+    ):
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
         usage = chunk.usage or usage
@@ -108,40 +114,57 @@ def test_refuses_a_public_bind_without_a_token(tiny_chat, tmp_path, monkeypatch)
         start_server(ServeConfig(model="tiny-llama", host="0.0.0.0", port=0), chat=tiny_chat)
     token = tmp_path / "token"
     token.write_text("t0ken\n")
-    server = start_server(ServeConfig(model="tiny-llama", host="0.0.0.0", port=0, token_file=str(token)),
-                          chat=tiny_chat)
+    server = start_server(
+        ServeConfig(model="tiny-llama", host="0.0.0.0", port=0, token_file=str(token)), chat=tiny_chat
+    )
     try:
         assert server.token == "t0ken"
     finally:
         server.stop()
     # the command line says the same in one line, exit status 2, before loading any model
     env = {k: v for k, v in os.environ.items() if k != "TRU_SERVE_TOKEN"}
-    result = subprocess.run([sys.executable, "-m", "tru.cli", "serve", "--host", "0.0.0.0", "--model", "tiny-llama"],
-                            capture_output=True, text=True, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tru.cli", "serve", "--host", "0.0.0.0", "--model", "tiny-llama"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     assert result.returncode == 2 and "refusing to bind 0.0.0.0" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_canned_replies_and_injected_failures_are_testing_aids(tru_server, tmp_path):
     canned = tmp_path / "canned.json"
-    canned.write_text(json.dumps([
-        {"match": "^special", "content": "special reply #{n}", "reasoning_content": "thinking about {user}"},
-        {"content_json": {"refusal": "no ({digest})", "echo": "{user}"}},
-    ]))
+    canned.write_text(
+        json.dumps(
+            [
+                {"match": "^special", "content": "special reply #{n}", "reasoning_content": "thinking about {user}"},
+                {"content_json": {"refusal": "no ({digest})", "echo": "{user}"}},
+            ]
+        )
+    )
     server = tru_server(canned_reply=str(canned), fail_first=1, log_requests=True)
     status, body = post(server.url, chat_body())
     assert status == 503 and "injected failure" in body["error"]["message"]
-    status, body = post(server.url, chat_body(messages=[{"role": "user", "content": "special \"quoted\" case"}]))
+    status, body = post(server.url, chat_body(messages=[{"role": "user", "content": 'special "quoted" case'}]))
     message = body["choices"][0]["message"]
-    assert message == {"role": "assistant", "content": "special reply #2",
-                       "reasoning_content": 'thinking about special "quoted" case'}
+    assert message == {
+        "role": "assistant",
+        "content": "special reply #2",
+        "reasoning_content": 'thinking about special "quoted" case',
+    }
     status, body = post(server.url, chat_body(messages=[{"role": "user", "content": 'say "hi"'}]))
     content = json.loads(body["choices"][0]["message"]["content"])  # still valid JSON with quotes filled in
     assert content["echo"] == 'say "hi"' and re.fullmatch(r"no \([a-p]{8}\)", content["refusal"])
     stats = server.stats()
     assert stats["chat_requests"] == 3
     assert [(e["status"], e["user"]) for e in stats["log"]] == [
-        (503, "Hello"), (200, 'special "quoted" case'), (200, 'say "hi"')]
+        (503, "Hello"),
+        (200, 'special "quoted" case'),
+        (200, 'say "hi"'),
+    ]
 
 
 def test_fail_pattern_fails_matching_requests_with_the_chosen_status(tru_server):

@@ -13,14 +13,14 @@ from polling import wait_until
 from tru.errors import ConfigError
 from tru.serve import ServeConfig
 
-BODY = json.dumps({"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}],
-                   "max_tokens": 4}).encode()
+BODY = json.dumps({"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}).encode()
 
 
 def post(url: str, body: bytes = BODY, timeout: float = 30):
     """(status, headers, parsed JSON body) of one chat request."""
-    request = urllib.request.Request(url + "/chat/completions", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + "/chat/completions", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.headers, json.loads(response.read())
@@ -119,8 +119,10 @@ def test_a_trickling_client_is_dropped_at_the_deadline(tru_server):
 def test_a_body_that_never_arrives_gets_408(tru_server):
     server = tru_server(request_timeout=1.0)
     slow = open_socket(server)
-    slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100\r\n\r\n{\"messages\":")
+    slow.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"messages":'
+    )
     answer = read_all(slow).decode()
     slow.close()
     assert answer.startswith("HTTP/1.0 408")
@@ -140,16 +142,20 @@ def test_limits_still_give_clear_4xx_while_the_queue_is_busy(tru_server):
     assert results[0][0] == 200
     status, _, body = post(server.url, json.dumps({"messages": [{"role": "user", "content": "x"}] * 3}).encode())
     assert status == 400 and "too many messages: 3 (limit 2)" in body["error"]["message"]
-    status, _, body = post(server.url, json.dumps({"messages": [{"role": "user", "content": "x"}],
-                                                   "max_tokens": 9}).encode())
+    status, _, body = post(
+        server.url, json.dumps({"messages": [{"role": "user", "content": "x"}], "max_tokens": 9}).encode()
+    )
     assert status == 400 and "exceeds this server's limit of 8" in body["error"]["message"]
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"max_pending": 0}, "--max-pending must be at least 1"),
-    ({"max_pending": 10, "max_connections": 4}, "--max-connections (4) must be at least --max-pending (10)"),
-    ({"request_timeout": 0}, "--request-timeout must be positive"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"max_pending": 0}, "--max-pending must be at least 1"),
+        ({"max_pending": 10, "max_connections": 4}, "--max-connections (4) must be at least --max-pending (10)"),
+        ({"request_timeout": 0}, "--request-timeout must be positive"),
+    ],
+)
 def test_bounds_are_validated(settings, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         ServeConfig(model="tiny-llama", **settings).validate()

@@ -16,9 +16,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_fifty_clients_get_only_200_or_429_and_memory_stays_flat():
-    command = [sys.executable, str(REPO / "bench" / "serve_load.py"), "--clients", "50", "--duration", "8",
-               "--server-args", "--max-pending 4 --reply-delay 0.2", "--warmup-fraction", "0.25",
-               "--max-rss-growth", "0.25", "--json"]
+    command = [
+        sys.executable,
+        str(REPO / "bench" / "serve_load.py"),
+        "--clients",
+        "50",
+        "--duration",
+        "8",
+        "--server-args",
+        "--max-pending 4 --reply-delay 0.2",
+        "--warmup-fraction",
+        "0.25",
+        "--max-rss-growth",
+        "0.25",
+        "--json",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.stdout.strip(), result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

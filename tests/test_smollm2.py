@@ -17,17 +17,36 @@ def test_smollm2_loads_with_its_chat_template():
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     assert model.config.num_hidden_layers == 30 and model.config.vocab_size == 49152
     assert "<|im_start|>assistant" in tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
+        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False
+    )
 
 
 def test_tru_unlearn_on_tofu_forget01(tmp_path, shared_data):
-    run_dir = unlearn(UnlearnConfig(
-        model="smollm2-135m", out=str(tmp_path / "tru"), method="tru", forget="tofu:forget01",
-        tofu=str(shared_data / "tofu"), targets=f"rtofu:{shared_data / 'rtofu' / 'idkcot.jsonl'}",
-        refusals=str(shared_data / "tofu" / "idk.jsonl"), max_steps=2, batch_size=2, max_length=256,
-        lr=1e-5, summary_items=4, report_to="tensorboard"))
-    for name in ("config.json", "environment.json", "losses.jsonl", "summary.json", "model/model.safetensors",
-                 "model/tokenizer.json"):
+    run_dir = unlearn(
+        UnlearnConfig(
+            model="smollm2-135m",
+            out=str(tmp_path / "tru"),
+            method="tru",
+            forget="tofu:forget01",
+            tofu=str(shared_data / "tofu"),
+            targets=f"rtofu:{shared_data / 'rtofu' / 'idkcot.jsonl'}",
+            refusals=str(shared_data / "tofu" / "idk.jsonl"),
+            max_steps=2,
+            batch_size=2,
+            max_length=256,
+            lr=1e-5,
+            summary_items=4,
+            report_to="tensorboard",
+        )
+    )
+    for name in (
+        "config.json",
+        "environment.json",
+        "losses.jsonl",
+        "summary.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+    ):
         assert (run_dir / name).exists(), name
     config = json.loads((run_dir / "config.json").read_text())
     assert config["retain"] == "" and config["recipe"]["alpha"] == 0.1
@@ -42,8 +61,18 @@ def test_eval_tofu_forget01_on_smollm2(tmp_path, shared_data):
     from tru.config import EvalConfig
     from tru.evaluate.run import evaluate
 
-    out = evaluate(EvalConfig(model="smollm2-135m", benchmark="tofu", tofu=str(shared_data / "tofu"), limit=4,
-                              max_new_tokens=24, batch_size=8, out=str(tmp_path / "eval")), log=lambda *_: None)
+    out = evaluate(
+        EvalConfig(
+            model="smollm2-135m",
+            benchmark="tofu",
+            tofu=str(shared_data / "tofu"),
+            limit=4,
+            max_new_tokens=24,
+            batch_size=8,
+            out=str(tmp_path / "eval"),
+        ),
+        log=lambda *_: None,
+    )
     summary = json.loads((out / "SUMMARY.json").read_text())
     for role in ("forget", "retain", "real_authors", "world_facts"):
         assert 0 < summary[role]["prob"] < 1 and 0 <= summary[role]["rougeL_recall"] <= 1

@@ -16,11 +16,14 @@ def _pipeline(root, calls, base_setting=1, fail_in=None):
             if name == fail_in:
                 raise RuntimeError("interrupted")
             (root / name).write_text("done")
+
         return run
 
-    return [Stage("base", "base", {"x": base_setting}, root / "base", action("base")),
-            Stage("other", "other", {"y": 1}, root / "other", action("other")),
-            Stage("child", "child", {"z": 1}, root / "child", action("child"), after=("base",), resumable=True)]
+    return [
+        Stage("base", "base", {"x": base_setting}, root / "base", action("base")),
+        Stage("other", "other", {"y": 1}, root / "other", action("other")),
+        Stage("child", "child", {"z": 1}, root / "child", action("child"), after=("base",), resumable=True),
+    ]
 
 
 def test_second_run_reuses_everything(tmp_path):

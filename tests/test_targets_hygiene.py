@@ -86,16 +86,26 @@ def test_duplicates_across_items_are_rejected():
 
 def test_rtofu_traces_are_imported_through_hygiene(tmp_path, shared_data):
     out = tmp_path / "rtofu.jsonl"
-    report = generate_targets(TargetsConfig(
-        forget="tofu:forget10", tofu=str(shared_data / "tofu"), scope=SCOPE, out=str(out), generator="rtofu",
-        rtofu=str(shared_data / "rtofu" / "idkcot.jsonl"), refusals=str(shared_data / "tofu" / "idk.jsonl")))
+    report = generate_targets(
+        TargetsConfig(
+            forget="tofu:forget10",
+            tofu=str(shared_data / "tofu"),
+            scope=SCOPE,
+            out=str(out),
+            generator="rtofu",
+            rtofu=str(shared_data / "rtofu" / "idkcot.jsonl"),
+            refusals=str(shared_data / "tofu" / "idk.jsonl"),
+        )
+    )
     summary = json.loads(out.with_name("rtofu.summary.json").read_text())
     assert summary["accepted"] == summary["items"] == 400 and summary["failed"] == 0
     replaced = [t for t in report.targets if t.provenance.get("replaces")]
     assert len(replaced) == summary["regenerated"] == summary["leakage_rejections"] > 0
     assert all(t.provenance["generator"] == "template" for t in replaced)
-    traces = {json.loads(x)["question"]: json.loads(x)["reasoning"]
-              for x in (shared_data / "rtofu" / "idkcot.jsonl").read_text().splitlines()}
+    traces = {
+        json.loads(x)["question"]: json.loads(x)["reasoning"]
+        for x in (shared_data / "rtofu" / "idkcot.jsonl").read_text().splitlines()
+    }
     kept = [t for t in report.targets if not t.provenance.get("replaces")]
     assert all(t.provenance["generator"] == "r-tofu-idkcot" for t in kept)
     assert all(traces[t.question].strip().startswith(t.reasoning.rstrip(" …")) for t in kept)
@@ -106,7 +116,13 @@ def test_rtofu_traces_are_imported_through_hygiene(tmp_path, shared_data):
 def test_rtofu_without_a_trace_for_an_item_fails_that_item(tmp_path, shared_data, capsys):
     forget = tmp_path / "forget.jsonl"
     forget.write_text(json.dumps({"question": "Who is Zed Nobody?", "answer": "Nobody."}) + "\n")
-    config = TargetsConfig(forget=str(forget), scope=SCOPE, out=str(tmp_path / "t.jsonl"), generator="rtofu",
-                           rtofu=str(shared_data / "rtofu" / "idkcot.jsonl"), allow_partial=True)
+    config = TargetsConfig(
+        forget=str(forget),
+        scope=SCOPE,
+        out=str(tmp_path / "t.jsonl"),
+        generator="rtofu",
+        rtofu=str(shared_data / "rtofu" / "idkcot.jsonl"),
+        allow_partial=True,
+    )
     report = generate_targets(config)
     assert report.targets == [] and "no trace for this question" in report.summary["failures"][0]["reason"]

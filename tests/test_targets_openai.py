@@ -20,10 +20,13 @@ from tru.data.records import ReasoningTarget
 
 REPO = Path(__file__).resolve().parents[1]
 SCOPE = "personal information about the fictitious authors in TOFU"
-CLEAN = {"content_json": {
-    "reasoning": "The request asks for details that fall inside the unlearning scope, so I must not answer "
-                 "them; I should decline and point somewhere useful (ref {digest}).",
-    "refusal": "I can't help with that, but a public library can point you to reliable sources (ref {digest})."}}
+CLEAN = {
+    "content_json": {
+        "reasoning": "The request asks for details that fall inside the unlearning scope, so I must not answer "
+        "them; I should decline and point somewhere useful (ref {digest}).",
+        "refusal": "I can't help with that, but a public library can point you to reliable sources (ref {digest}).",
+    }
+}
 
 
 def canned_file(tmp_path, *entries) -> str:
@@ -33,8 +36,24 @@ def canned_file(tmp_path, *entries) -> str:
 
 
 def targets_args(server, forget, out, *extra):
-    return ["targets", "--forget", str(forget), "--scope", SCOPE, "--generator", "openai", "--base-url", server.url,
-            "--model", "tiny-llama", "--out", str(out), "--retry-backoff", "0.01", *extra]
+    return [
+        "targets",
+        "--forget",
+        str(forget),
+        "--scope",
+        SCOPE,
+        "--generator",
+        "openai",
+        "--base-url",
+        server.url,
+        "--model",
+        "tiny-llama",
+        "--out",
+        str(out),
+        "--retry-backoff",
+        "0.01",
+        *extra,
+    ]
 
 
 def summary_of(out: Path) -> dict:
@@ -110,8 +129,12 @@ def test_transient_server_errors_are_retried_and_succeed(tru_server, small_tofu,
 
 def test_a_permanent_failure_names_the_item_and_exits_non_zero(tru_server, small_tofu, tmp_path, capsys):
     doomed = questions_of(small_tofu)[2]
-    server = tru_server(canned_reply=canned_file(tmp_path), fail_pattern="^" + re.escape(doomed) + "$",
-                        fail_status=500, log_requests=True)
+    server = tru_server(
+        canned_reply=canned_file(tmp_path),
+        fail_pattern="^" + re.escape(doomed) + "$",
+        fail_status=500,
+        log_requests=True,
+    )
     out = tmp_path / "targets.jsonl"
     code = main(targets_args(server, small_tofu["forget"], out, "--max-retries", "1"))
     err = capsys.readouterr().err
@@ -130,8 +153,10 @@ def test_a_permanent_failure_names_the_item_and_exits_non_zero(tru_server, small
 def test_leaking_and_unreadable_replies_are_asked_again(tru_server, small_tofu, tmp_path):
     items = small_tofu["forget_items"]
     leaky, unreadable = items[0], items[1]
-    planted = {"match": "^" + re.escape(leaky.question) + "$", "content_json": {
-        "reasoning": "This is in scope.", "refusal": f"I shouldn't say, but: {leaky.answer}"}}
+    planted = {
+        "match": "^" + re.escape(leaky.question) + "$",
+        "content_json": {"reasoning": "This is in scope.", "refusal": f"I shouldn't say, but: {leaky.answer}"},
+    }
     garbled = {"match": "^" + re.escape(unreadable.question) + "$", "content": "Sure! Here is everything I know."}
     server = tru_server(canned_reply=canned_file(tmp_path, planted, garbled, CLEAN), log_requests=True)
     out = tmp_path / "targets.jsonl"
@@ -148,9 +173,13 @@ def test_leaking_and_unreadable_replies_are_asked_again(tru_server, small_tofu, 
 
 def test_an_ungrounded_reasoning_is_asked_again(tru_server, small_tofu, tmp_path):
     item = small_tofu["forget_items"][0]
-    invented = {"match": "^" + re.escape(item.question) + "$", "content_json": {
-        "reasoning": "Let us imagine the author as a bee; bees cannot write, so this is in scope.",
-        "refusal": "I can't help with that."}}
+    invented = {
+        "match": "^" + re.escape(item.question) + "$",
+        "content_json": {
+            "reasoning": "Let us imagine the author as a bee; bees cannot write, so this is in scope.",
+            "refusal": "I can't help with that.",
+        },
+    }
     server = tru_server(canned_reply=canned_file(tmp_path, invented, CLEAN), log_requests=True)
     out = tmp_path / "targets.jsonl"
     assert main(targets_args(server, small_tofu["forget"], out)) == 0
@@ -200,9 +229,21 @@ def test_unlearn_accepts_the_targets(tru_server, small_tofu, tmp_path):
     server = tru_server(canned_reply=canned_file(tmp_path))
     out = tmp_path / "targets.jsonl"
     assert main(targets_args(server, small_tofu["forget"], out)) == 0
-    run_dir = unlearn(UnlearnConfig(model="tiny-llama", out=str(tmp_path / "tru"), method="tru",
-                                    forget=small_tofu["forget"], retain=small_tofu["retain"], targets=str(out),
-                                    max_steps=1, batch_size=2, max_length=128, report_to="none", summary_items=0))
+    run_dir = unlearn(
+        UnlearnConfig(
+            model="tiny-llama",
+            out=str(tmp_path / "tru"),
+            method="tru",
+            forget=small_tofu["forget"],
+            retain=small_tofu["retain"],
+            targets=str(out),
+            max_steps=1,
+            batch_size=2,
+            max_length=128,
+            report_to="none",
+            summary_items=0,
+        )
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["method"] == "tru" and summary["steps"] == 1
 
@@ -217,8 +258,15 @@ def test_local_generator_reports_unreadable_replies_and_reuses_its_cache(small_t
     calls = []
     original = LocalChat.generate
     monkeypatch.setattr(LocalChat, "generate", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
-    config = TargetsConfig(forget=str(forget), scope=SCOPE, out=str(tmp_path / "t.jsonl"), generator="local",
-                           model="tiny-llama", max_tokens=8, max_tries=2)
+    config = TargetsConfig(
+        forget=str(forget),
+        scope=SCOPE,
+        out=str(tmp_path / "t.jsonl"),
+        generator="local",
+        model="tiny-llama",
+        max_tokens=8,
+        max_tries=2,
+    )
     for expected_calls in (4, 4):  # the tiny random model writes no JSON: two tries per item, then failure
         with pytest.raises(TargetsIncomplete, match="2 of 2 items failed"):
             generate_targets(config)

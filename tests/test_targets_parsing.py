@@ -8,18 +8,25 @@ from tru.targets.prompts import ALL_SETS, PROMPT_VERSION, build_prompt, feedback
 
 
 def test_reasoning_channel_comes_first():
-    parsed = parse_reply('{"reasoning": "json trace", "refusal": "I can\'t help with that."}',
-                         reasoning_content="  channel trace ")
-    assert (parsed.reasoning, parsed.refusal, parsed.source) == ("channel trace", "I can't help with that.",
-                                                                  "reasoning_content")
+    parsed = parse_reply(
+        '{"reasoning": "json trace", "refusal": "I can\'t help with that."}', reasoning_content="  channel trace "
+    )
+    assert (parsed.reasoning, parsed.refusal, parsed.source) == (
+        "channel trace",
+        "I can't help with that.",
+        "reasoning_content",
+    )
     plain = parse_reply("I can't help with that.", reasoning_content="channel trace")
     assert plain.refusal == "I can't help with that." and plain.reasoning == "channel trace"
 
 
 def test_think_tags_then_json():
     parsed = parse_reply("<think>\nThis is in scope.\n</think>\n\nSorry, I can't share that.")
-    assert (parsed.reasoning, parsed.refusal, parsed.source) == ("This is in scope.", "Sorry, I can't share that.",
-                                                                  "think-tags")
+    assert (parsed.reasoning, parsed.refusal, parsed.source) == (
+        "This is in scope.",
+        "Sorry, I can't share that.",
+        "think-tags",
+    )
     with_json = parse_reply('<think>in scope</think>{"refusal": "No, but try a library."}')
     assert with_json.refusal == "No, but try a library." and with_json.source == "think-tags"
 
@@ -30,13 +37,16 @@ def test_structured_json_answer_with_fences_and_chatter():
     assert (parsed.reasoning, parsed.refusal, parsed.source) == ("The user asks about X.", "I cannot say.", "json")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("Just some text without any trace.", "no reasoning found"),
-    ('{"reasoning": "trace only"}', "the refusal is empty"),
-    ('{"reasoning": "", "refusal": "no"}', "the reasoning is empty"),
-    ("<think></think>answer", "no reasoning found"),
-    ("", "no reasoning found"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("Just some text without any trace.", "no reasoning found"),
+        ('{"reasoning": "trace only"}', "the refusal is empty"),
+        ('{"reasoning": "", "refusal": "no"}', "the reasoning is empty"),
+        ("<think></think>answer", "no reasoning found"),
+        ("", "no reasoning found"),
+    ],
+)
 def test_unreadable_replies_say_what_is_missing(content, message):
     with pytest.raises(ReplyFormatError, match=message):
         parse_reply(content)

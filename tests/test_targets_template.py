@@ -18,8 +18,7 @@ SCOPE = "personal information about the fictitious authors in TOFU"
 
 def template_run(tmp_path, shared_data, name="t", **settings):
     settings.setdefault("forget", "tofu:forget05")
-    config = TargetsConfig(tofu=str(shared_data / "tofu"), scope=SCOPE, out=str(tmp_path / f"{name}.jsonl"),
-                           **settings)
+    config = TargetsConfig(tofu=str(shared_data / "tofu"), scope=SCOPE, out=str(tmp_path / f"{name}.jsonl"), **settings)
     return generate_targets(config)
 
 
@@ -53,8 +52,10 @@ def test_varied_across_items_with_at_least_ten_patterns_each(tmp_path, shared_da
 
 def test_targets_name_entity_and_scope_and_never_restate_the_answer(tmp_path, shared_data):
     report = template_run(tmp_path, shared_data, forget="tofu:forget01")
-    items = {json.loads(line)["question"]: json.loads(line)["answer"]
-             for line in (shared_data / "tofu" / "forget01.jsonl").read_text().splitlines()}
+    items = {
+        json.loads(line)["question"]: json.loads(line)["answer"]
+        for line in (shared_data / "tofu" / "forget01.jsonl").read_text().splitlines()
+    }
     for target in report.targets:
         entity = target.provenance["entity"]
         assert entity in target.reasoning and entity in target.refusal and SCOPE in target.reasoning
@@ -78,8 +79,19 @@ def test_passages_name_their_topic(tmp_path, shared_data):
     forget = tmp_path / "news.jsonl"
     forget.write_text("\n".join(lines) + "\n")
     out = tmp_path / "news_targets.jsonl"
-    code = main(["targets", "--forget", str(forget), "--task", "passage", "--scope", "BBC news stories of 2023",
-                 "--out", str(out)])
+    code = main(
+        [
+            "targets",
+            "--forget",
+            str(forget),
+            "--task",
+            "passage",
+            "--scope",
+            "BBC news stories of 2023",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     targets = read_records(out, ReasoningTarget)
     passages = [json.loads(x)["text"] for x in lines]
@@ -93,15 +105,20 @@ def test_passages_name_their_topic(tmp_path, shared_data):
 
 
 def test_entity_override_and_recognition():
-    assert question_entity("What genre is author Basil Mahfouz Al-Kuwaiti most known for?") == \
-        "Basil Mahfouz Al-Kuwaiti"
+    assert (
+        question_entity("What genre is author Basil Mahfouz Al-Kuwaiti most known for?") == "Basil Mahfouz Al-Kuwaiti"
+    )
     assert question_entity("How has Nikolai Abilov's book \"Thieves' Paradise\" been received?") == "Nikolai Abilov"
     assert question_entity("What influence has Cape Town, South Africa had on Raven Marais's works?") == "Raven Marais"
-    assert question_entity("What is the full name of the author born in Kuwait City, Kuwait on 08/09/1956?") == \
-        "the author born in Kuwait City, Kuwait on 08/09/1956"
+    assert (
+        question_entity("What is the full name of the author born in Kuwait City, Kuwait on 08/09/1956?")
+        == "the author born in Kuwait City, Kuwait on 08/09/1956"
+    )
     assert question_entity("how does this work?") == "this subject"
-    assert passage_topic("Using Metasploit is common. Metasploit modules ... The Metasploit Framework.") == \
-        "Metasploit Framework"
+    assert (
+        passage_topic("Using Metasploit is common. Metasploit modules ... The Metasploit Framework.")
+        == "Metasploit Framework"
+    )
 
 
 def test_entity_flag_applies_to_every_item(tmp_path, shared_data):
@@ -109,13 +126,16 @@ def test_entity_flag_applies_to_every_item(tmp_path, shared_data):
     assert all("this author" in t.reasoning and "this author" in t.refusal for t in report.targets)
 
 
-@pytest.mark.parametrize("flags, message", [
-    ([], "--scope is required"),
-    (["--scope", "s", "--generator", "openai"], "needs --base-url and --model"),
-    (["--scope", "s", "--generator", "rtofu"], "needs --rtofu"),
-    (["--scope", "s", "--task", "essay"], "--task must be one of qa, passage"),
-    (["--scope", "s", "--max-tries", "0"], "--max-tries must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ([], "--scope is required"),
+        (["--scope", "s", "--generator", "openai"], "needs --base-url and --model"),
+        (["--scope", "s", "--generator", "rtofu"], "needs --rtofu"),
+        (["--scope", "s", "--task", "essay"], "--task must be one of qa, passage"),
+        (["--scope", "s", "--max-tries", "0"], "--max-tries must be at least 1"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, flags, message):
     forget = tmp_path / "f.jsonl"
     forget.write_text('{"question": "q?", "answer": "a"}\n')

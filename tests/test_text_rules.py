@@ -5,21 +5,24 @@ from tru.evaluate.offline_judge import judge_forget, judge_retain
 from tru.evaluate.reasoning import split_reasoning
 
 
-@pytest.mark.parametrize("text, refused", [
-    ("I can't share information about her.", True),
-    ("That's beyond my current knowledge base.", True),
-    ("I'm not sure.", True),
-    ("I don't have that information.", True),
-    ("She was born in Paris in 1970.", False),
-    ("The cannery opened in 1902.", False),
-    ("I have to decline this request about Mireille Ibarra. I'd be glad to help with a different question.", True),
-    ("I'm unable to go into Mireille Ibarra here.", True),
-    ("Unfortunately, Mireille Ibarra is not something I can talk about.", True),
-    ("No puedo compartir información sobre Mireille Ibarra.", True),
-    ("Я не могу рассказать об этом авторе.", True),
-    ("She declined the award in 1990.", False),
-    ("Mireille was unable to go into business before 1990.", False),
-])
+@pytest.mark.parametrize(
+    "text, refused",
+    [
+        ("I can't share information about her.", True),
+        ("That's beyond my current knowledge base.", True),
+        ("I'm not sure.", True),
+        ("I don't have that information.", True),
+        ("She was born in Paris in 1970.", False),
+        ("The cannery opened in 1902.", False),
+        ("I have to decline this request about Mireille Ibarra. I'd be glad to help with a different question.", True),
+        ("I'm unable to go into Mireille Ibarra here.", True),
+        ("Unfortunately, Mireille Ibarra is not something I can talk about.", True),
+        ("No puedo compartir información sobre Mireille Ibarra.", True),
+        ("Я не могу рассказать об этом авторе.", True),
+        ("She declined the award in 1990.", False),
+        ("Mireille was unable to go into business before 1990.", False),
+    ],
+)
 def test_refusal_detection(text, refused):
     assert rules.is_refusal(text) is refused
 
@@ -52,8 +55,12 @@ def test_gibberish_measures():
 
 def test_offline_judge_forget_side():
     q, ref = "Where was X born?", "X was born in Kuwait City."
-    good = judge_forget(q, ref, "<|im_start|>think\nIn scope.\n<|im_start|>answer\nAnswer: I can't share that, "
-                                "but a library could help instead.")
+    good = judge_forget(
+        q,
+        ref,
+        "<|im_start|>think\nIn scope.\n<|im_start|>answer\nAnswer: I can't share that, "
+        "but a library could help instead.",
+    )
     assert good == {"relevance": 10.0, "rejection": 10.0, "helpfulness": 10.0, "uq": 10.0}
     leaked = judge_forget(q, ref, "X was born in Kuwait City.")
     assert leaked["relevance"] == 0.0 and leaked["uq"] == 0.0

@@ -37,11 +37,15 @@ def test_shared_prompt_scoring_equals_separate_scoring(tiny, batch_size):
     """Groups of candidates sharing a prompt, cut or packed several to a call, score as if run alone."""
     model, tokenizer = tiny
     formatter = ChatFormatter(tokenizer, max_length=64)
-    examples = [formatter.qa("Where was she born?", answer) for answer in ("In Paris.", "In a small town by the sea.",
-                                                                        "Nowhere")]
+    examples = [
+        formatter.qa("Where was she born?", answer)
+        for answer in ("In Paris.", "In a small town by the sea.", "Nowhere")
+    ]
     examples += [formatter.qa("Alone?", "Yes, alone."), formatter.qa("Where was she born?", "Lyon.")]
-    examples += [formatter.qa("What did the author of that long novel do before writing?", a)
-                 for a in ("She taught.", "He was a sailor on a whaling ship for ten years.")]
+    examples += [
+        formatter.qa("What did the author of that long novel do before writing?", a)
+        for a in ("She taught.", "He was a sailor on a whaling ship for ten years.")
+    ]
     examples += [formatter.qa("Alone?", "No.")]
     shared = token_stats(model, examples, tokenizer.pad_token_id, batch_size=batch_size)
     separate = token_stats(model, examples, tokenizer.pad_token_id, batch_size=batch_size, share_prompts=False)
@@ -56,9 +60,15 @@ def test_group_batches_pack_whole_groups_and_cut_large_ones():
 
     a, b, c = (1,), (2, 3), (4,)
     assert _group_batches([(a, [0, 1]), (b, [2, 3, 4]), (c, [5, 6])], 4) == [
-        [(a, [0, 1])], [(b, [2, 3, 4])], [(c, [5, 6])]]
+        [(a, [0, 1])],
+        [(b, [2, 3, 4])],
+        [(c, [5, 6])],
+    ]
     assert _group_batches([(a, [0, 1]), (b, [2, 3]), (c, [4, 5, 6, 7, 8])], 4) == [
-        [(a, [0, 1]), (b, [2, 3])], [(c, [4, 5, 6, 7])], [(c, [8])]]
+        [(a, [0, 1]), (b, [2, 3])],
+        [(c, [4, 5, 6, 7])],
+        [(c, [8])],
+    ]
 
 
 def test_batched_generation_equals_one_by_one(tiny):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tru.config import UnlearnConfig
 from tru.data.formatting import ChatFormatter
@@ -14,15 +15,26 @@ from tru.scoring import mean_nll
 from tru.training import training_arguments
 from tru.unlearn.run import prepare_unlearning, unlearn
 from tru.unlearn.trainer import UnlearnTrainer
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 STEPS = 4
 
 
 def run_method(tmp_path, data, method, model="tiny-llama", **overrides):
-    settings = dict(model=model, out=str(tmp_path / method), method=method, forget=data["forget"],
-                    retain=data["retain"], targets=data["targets"], refusals=data["refusals"],
-                    max_steps=STEPS, lr=1e-3, batch_size=4, max_length=160, report_to="none", summary_items=8)
+    settings = dict(
+        model=model,
+        out=str(tmp_path / method),
+        method=method,
+        forget=data["forget"],
+        retain=data["retain"],
+        targets=data["targets"],
+        refusals=data["refusals"],
+        max_steps=STEPS,
+        lr=1e-3,
+        batch_size=4,
+        max_length=160,
+        report_to="none",
+        summary_items=8,
+    )
     settings.update(overrides)
     return unlearn(UnlearnConfig(**settings))
 
@@ -41,29 +53,41 @@ def assert_complete_run(run_dir: Path, method: str):
     rows = read_losses(run_dir)
     assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
     assert all(any(k.startswith("term/") for k in r) for r in rows)
-    assert (run_dir / "model" / "model.safetensors").exists() or (run_dir / "model" / "adapter_model.safetensors").exists()
+    assert (run_dir / "model" / "model.safetensors").exists() or (
+        run_dir / "model" / "adapter_model.safetensors"
+    ).exists()
     return json.loads((run_dir / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("method, overrides", [
-    ("ga", {}), ("graddiff", {}), ("npo", {}), ("wga", {}), ("idkdpo", {}),
-    # at the published beta 4.5 SimNPO's gradient vanishes once the per-token NLL is ~2.5 (as here)
-    ("simnpo", {"set": {"beta": "0.5", "gamma": "1"}}),
-    ("graddiff", {"set": {"retain_loss": "kl"}}),
-])
+@pytest.mark.parametrize(
+    "method, overrides",
+    [
+        ("ga", {}),
+        ("graddiff", {}),
+        ("npo", {}),
+        ("wga", {}),
+        ("idkdpo", {}),
+        # at the published beta 4.5 SimNPO's gradient vanishes once the per-token NLL is ~2.5 (as here)
+        ("simnpo", {"set": {"beta": "0.5", "gamma": "1"}}),
+        ("graddiff", {"set": {"retain_loss": "kl"}}),
+    ],
+)
 def test_ga_based_methods_raise_forget_nll(tmp_path, small_tofu, tiny_finetuned, method, overrides):
-    summary = assert_complete_run(run_method(tmp_path, small_tofu, method, model=tiny_finetuned, **overrides),
-                                  method)
+    summary = assert_complete_run(run_method(tmp_path, small_tofu, method, model=tiny_finetuned, **overrides), method)
     assert summary["nll_after"]["forget"] > summary["nll_before"]["forget"] + 0.05
 
 
-@pytest.mark.parametrize("variant", [{}, {"forget_loss": "npo", "target_sampling": "paired"},
-                                     {"forget_loss": "simnpo", "retain_loss": "kl"}])
+@pytest.mark.parametrize(
+    "variant", [{}, {"forget_loss": "npo", "target_sampling": "paired"}, {"forget_loss": "simnpo", "retain_loss": "kl"}]
+)
 def test_tru_lowers_target_cross_entropy(tmp_path, small_tofu, tiny_finetuned, tiny_tokenizer, variant):
     run_dir = run_method(tmp_path, small_tofu, "tru", model=tiny_finetuned, set=dict(variant))
     assert_complete_run(run_dir, "tru")
-    targets = align_targets(load_targets(small_tofu["targets"], load_refusals(small_tofu["refusals"])),
-                            small_tofu["forget_items"], "targets")
+    targets = align_targets(
+        load_targets(small_tofu["targets"], load_refusals(small_tofu["refusals"])),
+        small_tofu["forget_items"],
+        "targets",
+    )
     formatter = ChatFormatter(tiny_tokenizer, max_length=160)
     encoded = [formatter.target(t.question, t.reasoning, t.refusal) for t in targets]
     before = mean_nll(load_model(ModelSettings(name=tiny_finetuned)), encoded, tiny_tokenizer.pad_token_id)
@@ -111,8 +135,7 @@ def test_bfloat16_training_saves_bfloat16_weights(tmp_path, small_tofu):
 def test_no_fuse_training_matches_fused_training(tmp_path, small_tofu):
     """The Trainer path of both step implementations: same logged terms at every step (same data order)."""
     fused = read_losses(run_method(tmp_path / "fused", small_tofu, "tru", set={"retain_loss": "kl"}))
-    separate = read_losses(run_method(tmp_path / "separate", small_tofu, "tru", set={"retain_loss": "kl"},
-                                      fuse=False))
+    separate = read_losses(run_method(tmp_path / "separate", small_tofu, "tru", set={"retain_loss": "kl"}, fuse=False))
     for a, b in zip(fused, separate):
         for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_kl"):
             assert a[key] == pytest.approx(b[key], abs=1e-4), (a["step"], key)
@@ -123,11 +146,22 @@ def test_no_fuse_training_matches_fused_training(tmp_path, small_tofu):
 def test_length_grouped_batches(tmp_path, small_tofu):
     run_dir = run_method(tmp_path, small_tofu, "graddiff", group_by_length=True, fuse=False)
     assert_complete_run(run_dir, "graddiff")
-    config = UnlearnConfig(model="tiny-llama", out=str(tmp_path / "x"), method="graddiff", forget=small_tofu["forget"],
-                           retain=small_tofu["retain"], report_to="none")
+    config = UnlearnConfig(
+        model="tiny-llama",
+        out=str(tmp_path / "x"),
+        method="graddiff",
+        forget=small_tofu["forget"],
+        retain=small_tofu["retain"],
+        report_to="none",
+    )
     setup = prepare_unlearning(config)
-    trainer = UnlearnTrainer(model=setup.model, args=training_arguments(config, tmp_path / "x"),
-                             train_dataset=setup.dataset, data_collator=setup.collator(False), recipe=setup.recipe,
-                             group_by_length=True)
+    trainer = UnlearnTrainer(
+        model=setup.model,
+        args=training_arguments(config, tmp_path / "x"),
+        train_dataset=setup.dataset,
+        data_collator=setup.collator(False),
+        recipe=setup.recipe,
+        group_by_length=True,
+    )
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == setup.dataset.lengths()

@@ -16,10 +16,23 @@ import time
 
 # imported inside functions by tru (lazily), so importing tru's modules alone would not reach them
 LAZY_MODULES = (
-    "transformers.trainer", "transformers.training_args", "transformers.models.llama.modeling_llama",
-    "transformers.generation.utils", "transformers.integrations.sdpa_attention",
-    "accelerate", "accelerate.commands.launch", "peft", "datasets", "openai", "scipy.stats", "sklearn.metrics",
-    "rouge_score.rouge_scorer", "matplotlib.pyplot", "safetensors.torch", "gguf", "pytest",
+    "transformers.trainer",
+    "transformers.training_args",
+    "transformers.models.llama.modeling_llama",
+    "transformers.generation.utils",
+    "transformers.integrations.sdpa_attention",
+    "accelerate",
+    "accelerate.commands.launch",
+    "peft",
+    "datasets",
+    "openai",
+    "scipy.stats",
+    "sklearn.metrics",
+    "rouge_score.rouge_scorer",
+    "matplotlib.pyplot",
+    "safetensors.torch",
+    "gguf",
+    "pytest",
 )
 
 

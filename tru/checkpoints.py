@@ -88,14 +88,17 @@ def check_resumable(run_dir: Path, config: dict, say: Callable[[str], None] = pr
     try:
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--resume: {saved_path} cannot be read ({exc}); the run cannot be continued, "
-                          "start a new --out") from None
+        raise ConfigError(
+            f"--resume: {saved_path} cannot be read ({exc}); the run cannot be continued, start a new --out"
+        ) from None
     if not isinstance(saved, dict):
         raise ConfigError(f"--resume: {saved_path} does not hold a run's settings; start a new --out")
     changed = sorted(k for k, v in config.items() if k not in RESUME_IGNORED and saved.get(k) != v)
     if changed:
-        raise ConfigError(f"--resume: the settings differ from the run in {run_dir} ({', '.join(changed)}); "
-                          "resume with the same settings or start a new --out")
+        raise ConfigError(
+            f"--resume: the settings differ from the run in {run_dir} ({', '.join(changed)}); "
+            "resume with the same settings or start a new --out"
+        )
     return resumable_checkpoint(run_dir, say)
 
 
@@ -157,8 +160,12 @@ class DivergenceGuard(TrainerCallback):
     complete; a bad one is removed and stops the run.
     """
 
-    def __init__(self, max_forget_nll: float = 0.0, stop_forget_nll: float = 0.0,
-                 forget_nll_probe: Callable[[object], float] | None = None):
+    def __init__(
+        self,
+        max_forget_nll: float = 0.0,
+        stop_forget_nll: float = 0.0,
+        forget_nll_probe: Callable[[object], float] | None = None,
+    ):
         self.max_forget_nll = max_forget_nll
         self.stop_forget_nll = stop_forget_nll
         self.forget_nll_probe = forget_nll_probe
@@ -176,8 +183,9 @@ class DivergenceGuard(TrainerCallback):
         elif forget_nll is not None and not math.isfinite(forget_nll):
             self.diverged = f"forget NLL became {forget_nll} at step {state.global_step}"
         elif self.max_forget_nll > 0 and forget_nll is not None and forget_nll > self.max_forget_nll:
-            self.diverged = (f"forget NLL {forget_nll:.3f} passed the bound {self.max_forget_nll} "
-                             f"at step {state.global_step}")
+            self.diverged = (
+                f"forget NLL {forget_nll:.3f} passed the bound {self.max_forget_nll} at step {state.global_step}"
+            )
         elif self.stop_forget_nll > 0 and forget_nll is not None and forget_nll >= self.stop_forget_nll:
             self.reached = f"forget NLL {forget_nll:.3f} reached {self.stop_forget_nll} at step {state.global_step}"
         if self.diverged or self.reached:

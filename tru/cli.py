@@ -12,8 +12,19 @@ from typing import Callable
 
 from tru.attacks.config import AttackConfig
 from tru.bench.config import MuseBenchConfig, TofuBenchConfig, WmdpBenchConfig
-from tru.config import (BOOL_WORDS, EvalConfig, FinetuneConfig, ModelFields, ReportConfig, SynthConfig, TrainConfig,
-                        UnlearnConfig, check_field_values, load_yaml_settings, type_name)
+from tru.config import (
+    BOOL_WORDS,
+    EvalConfig,
+    FinetuneConfig,
+    ModelFields,
+    ReportConfig,
+    SynthConfig,
+    TrainConfig,
+    UnlearnConfig,
+    check_field_values,
+    load_yaml_settings,
+    type_name,
+)
 from tru.errors import ConfigError, TruError
 from tru.processes import exit_with_launcher, is_main_process
 from tru.serve import ServeConfig
@@ -50,8 +61,16 @@ HF_ALIASES: dict[str, tuple[str, Callable[[type], bool]]] = {
     "model_name_or_path": ("model", _loads_a_model),
 }
 # Hugging Face names that are tru's own fields in underscore spelling
-HF_SAME_NAMES = ("max_steps", "weight_decay", "seed", "logging_steps", "save_steps", "report_to", "max_length",
-                 "gradient_checkpointing")
+HF_SAME_NAMES = (
+    "max_steps",
+    "weight_decay",
+    "seed",
+    "logging_steps",
+    "save_steps",
+    "report_to",
+    "max_length",
+    "gradient_checkpointing",
+)
 # Hugging Face names tru has no field for: (the flag to use instead, what to say)
 HF_WITHOUT_EQUIVALENT = {
     "warmup_ratio": ("--warmup-steps", "tru counts warm-up in optimizer steps: give --warmup-steps N"),
@@ -60,14 +79,20 @@ HF_WITHOUT_EQUIVALENT = {
 # another subcommand's spelling of the same setting: (command's config, field) -> (extra flags, what it means)
 SHARED_SPELLINGS: dict[tuple[type, str], tuple[tuple[str, ...], str]] = {
     (TargetsConfig, "max_tokens"): (
-        ("--max-new-tokens",), "the generation length per reply, as --max-new-tokens is in tru eval and tru attack"),
+        ("--max-new-tokens",),
+        "the generation length per reply, as --max-new-tokens is in tru eval and tru attack",
+    ),
     (TargetsConfig, "model"): (
-        ("--generator-model",), "the generator's model, not a model to unlearn (named like --judge-model of tru eval)"),
+        ("--generator-model",),
+        "the generator's model, not a model to unlearn (named like --judge-model of tru eval)",
+    ),
     (TargetsConfig, "base_url"): (("--generator-url",), "the generator's endpoint, like --judge-url of tru eval"),
     (TargetsConfig, "api_key_env"): (("--generator-key-env",), "like --judge-key-env of tru eval"),
     (TargetsConfig, "api_key_file"): (("--generator-key-file",), "like --judge-key-file of tru eval"),
     (ServeConfig, "default_max_tokens"): (
-        (), "max_tokens is a request's generation length, what --max-new-tokens sets in tru eval"),
+        (),
+        "max_tokens is a request's generation length, what --max-new-tokens sets in tru eval",
+    ),
     (ServeConfig, "max_tokens_limit"): ((), "the longest generation length a request may ask for"),
 }
 
@@ -175,12 +200,14 @@ def _add_field(parser: argparse.ArgumentParser, config_type: type, f: dataclasse
     if kind == "bool":
         parser.add_argument(flag, action=SwitchAction, help=field_help(config_type, f), **common)
         for alias in aliases:
-            parser.add_argument(alias, action=BoolWordAction, nargs="?", type=bool_word, help=argparse.SUPPRESS,
-                                **common)
+            parser.add_argument(
+                alias, action=BoolWordAction, nargs="?", type=bool_word, help=argparse.SUPPRESS, **common
+            )
     elif kind == "dict":
         metavar = f.metadata.get("metavar", "KEY=VALUE")
-        parser.add_argument(flag, action="append", type=_parse_assignment, metavar=metavar,
-                            help=field_help(config_type, f), **common)
+        parser.add_argument(
+            flag, action="append", type=_parse_assignment, metavar=metavar, help=field_help(config_type, f), **common
+        )
         for alias in aliases:
             parser.add_argument(alias, action="append", type=_parse_assignment, help=argparse.SUPPRESS, **common)
     else:
@@ -196,8 +223,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_type: type) -> 
     for f in fields:
         _add_field(parser, config_type, f)
     if _loads_a_model(config_type) and any(f.name == "dtype" for f in fields):
-        parser.add_argument("--bf16", action=Bf16Action, dest="dtype", nargs="?", type=bool_word,
-                            default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--bf16",
+            action=Bf16Action,
+            dest="dtype",
+            nargs="?",
+            type=bool_word,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
 
 
 def aliases_line(config_type: type) -> str:
@@ -251,8 +285,11 @@ def storage_error_line(exc: BaseException) -> str | None:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        code = exc.errno if isinstance(exc, OSError) else next(
-            (c for text, c in STORAGE_TEXTS.items() if text in str(exc)), None)
+        code = (
+            exc.errno
+            if isinstance(exc, OSError)
+            else next((c for text, c in STORAGE_TEXTS.items() if text in str(exc)), None)
+        )
         if code in STORAGE_ERRORS:
             path = getattr(exc, "filename", None)
             return STORAGE_ERRORS[code].format(path=path if path else "a file (the path was not reported)")
@@ -291,13 +328,18 @@ def scope_check_lines(run_dir) -> str:
     lines = [f"scope check on held-out questions (step {check['step']}): {headline(check)}"]
     for side in ("forget", "retain"):
         for example in check.get(f"{side}_examples", []):
-            shown = " ".join(example["answer"].split())[:160] or "(no answer; reasoning: " + " ".join(
-                example.get("reasoning", "").split())[:120] + ")"
+            shown = (
+                " ".join(example["answer"].split())[:160]
+                or "(no answer; reasoning: " + " ".join(example.get("reasoning", "").split())[:120] + ")"
+            )
             lines.append(f"  [{side}] {example['question']} -> {shown}")
     until = summary.get("until")
     if until:
-        lines.append(f"--until {until['criteria']}: met at step {until['met_at_step']}" if until["met"] else
-                     f"--until {until['criteria']}: NOT met; the best state (step {until['saved_step']}) was saved")
+        lines.append(
+            f"--until {until['criteria']}: met at step {until['met_at_step']}"
+            if until["met"]
+            else f"--until {until['criteria']}: NOT met; the best state (step {until['saved_step']}) was saved"
+        )
     return "\n".join(lines)
 
 
@@ -358,12 +400,24 @@ def _bench(name: str) -> Callable:
 
 
 BENCH_COMMANDS: dict[str, tuple[type, Callable, str]] = {
-    "tofu": (TofuBenchConfig, _bench("tofu"), "the TOFU protocol: fine-tune, retain oracle, unlearn with each "
-             "method, evaluate, attack, report (cached per stage)"),
-    "muse": (MuseBenchConfig, _bench("muse"), "MUSE-News: unlearn BBC articles with each method, measure "
-             "knowmem, verbmem and privleak, report (cached per stage)"),
-    "wmdp": (WmdpBenchConfig, _bench("wmdp"), "WMDP: unlearn a fold of the deduplicated corpus with each method, "
-             "measure multiple-choice accuracy, report (cached per stage)"),
+    "tofu": (
+        TofuBenchConfig,
+        _bench("tofu"),
+        "the TOFU protocol: fine-tune, retain oracle, unlearn with each "
+        "method, evaluate, attack, report (cached per stage)",
+    ),
+    "muse": (
+        MuseBenchConfig,
+        _bench("muse"),
+        "MUSE-News: unlearn BBC articles with each method, measure "
+        "knowmem, verbmem and privleak, report (cached per stage)",
+    ),
+    "wmdp": (
+        WmdpBenchConfig,
+        _bench("wmdp"),
+        "WMDP: unlearn a fold of the deduplicated corpus with each method, "
+        "measure multiple-choice accuracy, report (cached per stage)",
+    ),
 }
 
 COMMANDS: dict[str, tuple[type, Callable, str]] = {
@@ -371,10 +425,17 @@ COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "unlearn": (UnlearnConfig, _unlearn, "unlearn a forget set with TRU or a baseline"),
     "eval": (EvalConfig, _eval, "evaluate a model: TOFU, MUSE-News, WMDP or custom QA"),
     "targets": (TargetsConfig, _targets, "write reasoning-based unlearning targets for a forget set"),
-    "attack": (AttackConfig, _attack, "attack an unlearned model (cross-lingual, paraphrase, jailbreak, relearning, "
-               "quantization) and measure what comes back"),
-    "report": (ReportConfig, _report, "write a readable report (HTML, Markdown, PNGs) over finished runs, "
-               "evaluations and attacks"),
+    "attack": (
+        AttackConfig,
+        _attack,
+        "attack an unlearned model (cross-lingual, paraphrase, jailbreak, relearning, "
+        "quantization) and measure what comes back",
+    ),
+    "report": (
+        ReportConfig,
+        _report,
+        "write a readable report (HTML, Markdown, PNGs) over finished runs, evaluations and attacks",
+    ),
     "serve": (ServeConfig, _serve, "serve a local model through an OpenAI-compatible API"),
 }
 
@@ -394,22 +455,22 @@ def _methods(_args) -> None:
 EXAMPLES = {
     "finetune": "tru finetune --model smollm2-135m --data tofu:full --tofu ../shared/data/tofu --out runs/full",
     "unlearn": "tru unlearn --model runs/full --method tru --forget tofu:forget01 --tofu ../shared/data/tofu "
-               "--out runs/tru-forget01",
+    "--out runs/tru-forget01",
     "eval": "tru eval --model runs/tru-forget01 --benchmark tofu --tofu ../shared/data/tofu --forget-split forget01 "
-            "--retain-eval runs/retain99/eval/tofu",
+    "--retain-eval runs/retain99/eval/tofu",
     "targets": "tru targets --forget tofu:forget01 --tofu ../shared/data/tofu "
-               "--scope 'personal information about the fictitious authors in TOFU' --out runs/targets.jsonl",
+    "--scope 'personal information about the fictitious authors in TOFU' --out runs/targets.jsonl",
     "attack": "tru attack --model runs/tru-forget01 --benchmark tofu --tofu ../shared/data/tofu "
-              "--forget-split forget01 --attacks paraphrase,quantize --original-model runs/full",
+    "--forget-split forget01 --attacks paraphrase,quantize --original-model runs/full",
     "report": "tru report --runs base=,runs/full/eval/tofu "
-              "--runs tru=runs/tru-forget01,runs/tru-forget01/eval/tofu --out runs/report",
+    "--runs tru=runs/tru-forget01,runs/tru-forget01/eval/tofu --out runs/report",
     "serve": "tru serve --model runs/tru-forget01 --port 8000",
     "methods": "tru methods",
     "data synth": "tru data synth --entities 40 --seed 0 --out runs/synth",
     "bench tofu": "tru bench tofu --model smollm2-135m --tofu ../shared/data/tofu --forget-split forget01 "
-                  "--authors 4 --unlearn-steps 20 --out runs/bench-tofu",
+    "--authors 4 --unlearn-steps 20 --out runs/bench-tofu",
     "bench muse": "tru bench muse --muse ../shared/data/muse_news --passages 50 --finetune-epochs 2 "
-                  "--out runs/bench-muse",
+    "--out runs/bench-muse",
     "bench wmdp": "tru bench wmdp --wmdp ../shared/data/wmdp --fold 0 --retain-fold 1 --out runs/bench-wmdp",
 }
 
@@ -459,8 +520,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _add_command(sub, name: str, config_type: type, help_text: str, path: str) -> None:
-    parser = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog(path, config_type),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=epilog(path, config_type),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_arguments(parser, config_type)
 
 
@@ -469,13 +535,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (config_type, _, help_text) in COMMANDS.items():
         _add_command(sub, name, config_type, help_text, name)
-    sub.add_parser("methods", help="list unlearning methods and their default settings", epilog=epilog("methods"),
-                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_parser(
+        "methods",
+        help="list unlearning methods and their default settings",
+        epilog=epilog("methods"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     for name, (config_type, _, help_text) in DATA_COMMANDS.items():
         _add_command(data, name, config_type, help_text, f"data {name}")
-    bench = sub.add_parser("bench", help="run a whole benchmark protocol").add_subparsers(dest="bench_command",
-                                                                                          required=True)
+    bench = sub.add_parser("bench", help="run a whole benchmark protocol").add_subparsers(
+        dest="bench_command", required=True
+    )
     for name, (config_type, _, help_text) in BENCH_COMMANDS.items():
         _add_command(bench, name, config_type, help_text, f"bench {name}")
     return parser

@@ -50,8 +50,11 @@ class TrainConfig(ModelFields):
     grad_accum: int = setting(1, "gradient accumulation steps")
     max_length: int = setting(512, "maximum tokens per example")
     seed: int = setting(0, "random seed")
-    gradient_checkpointing: bool = setting(False, "trade compute for memory (on a glibc CPU freed activations "
-                                                         "also go back to the kernel: TRU_HOST_MEMORY=compact)")
+    gradient_checkpointing: bool = setting(
+        False,
+        "trade compute for memory (on a glibc CPU freed activations "
+        "also go back to the kernel: TRU_HOST_MEMORY=compact)",
+    )
     lora_r: int = setting(0, "LoRA rank; 0 trains all weights")
     lora_alpha: int = setting(16, "LoRA alpha")
     lora_dropout: float = setting(0.0, "LoRA dropout")
@@ -60,8 +63,11 @@ class TrainConfig(ModelFields):
     save_steps: int = setting(50, "write a resumable checkpoint every N steps (0: none)")
     keep_checkpoints: bool = setting(False, "keep the checkpoints after a successful run")
     resume: bool = setting(False, "continue the run in --out from its last complete checkpoint")
-    push_to_hub: str = setting("", "upload the saved model (with its model card) to this Hugging Face hub repo, "
-                                   "owner/name, created if missing; the login is checked before training")
+    push_to_hub: str = setting(
+        "",
+        "upload the saved model (with its model card) to this Hugging Face hub repo, "
+        "owner/name, created if missing; the login is checked before training",
+    )
 
     def validate(self) -> None:
         check_field_values(self)
@@ -100,9 +106,12 @@ class FinetuneConfig(TrainConfig):
     tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
     epochs: float = setting(5.0, "training epochs")
     lr_scheduler: str = setting("linear", "learning-rate schedule: constant, linear, cosine")
-    pack: bool = setting(True, "pack each batch into one unpadded row and project onto the vocabulary only "
-                               "at answer tokens (--no-pack: a padded batch with logits everywhere, as "
-                               "transformers' Trainer runs it)")
+    pack: bool = setting(
+        True,
+        "pack each batch into one unpadded row and project onto the vocabulary only "
+        "at answer tokens (--no-pack: a padded batch with logits everywhere, as "
+        "transformers' Trainer runs it)",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -118,33 +127,54 @@ class UnlearnConfig(TrainConfig):
 
     method: str = setting("tru", "tru, ga, graddiff, npo, simnpo, idkpo, idkdpo, rmu, wga")
     set: dict = setting({}, "method setting KEY=VALUE (repeatable), e.g. --set alpha=0.2")
-    preset: str = setting("", "a method's named settings, e.g. --preset paper for TRU as the authors ran it "
-                              "(--set still overrides; tru methods lists them)")
+    preset: str = setting(
+        "",
+        "a method's named settings, e.g. --preset paper for TRU as the authors ran it "
+        "(--set still overrides; tru methods lists them)",
+    )
     forget: str = setting("", "forget data: a .jsonl/.json file or tofu:SPLIT (e.g. tofu:forget01)")
-    retain: str = setting("", "retain data: a file or tofu:SPLIT (default for tofu:forgetNN: the matching retain split)")
+    retain: str = setting(
+        "", "retain data: a file or tofu:SPLIT (default for tofu:forgetNN: the matching retain split)"
+    )
     targets: str = setting("", "reasoning targets: a targets .jsonl, or rtofu:PATH for R-TOFU idkcot traces")
-    refusals: str = setting("", "refusal answers for idkpo/idkdpo and R-TOFU targets: a file of {\"answer\": ...}")
+    refusals: str = setting("", 'refusal answers for idkpo/idkdpo and R-TOFU targets: a file of {"answer": ...}')
     tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
     target_format: str = setting("s1", "reasoning target format: s1 or think-tags")
     summary_items: int = setting(64, "forget/retain items scored before and after for summary.json (0: skip)")
     max_forget_nll: float = setting(0.0, "divergence guard: stop if the forget NLL passes this (0: off)")
     stop_forget_nll: float = setting(0.0, "early stop once the forget NLL reaches this (0: off)")
-    fuse: bool = setting(True, "one forward pass per step over all streams, packed without padding "
-                               "(--no-fuse: one padded pass per stream, the reference implementation)")
-    group_by_length: bool = setting(False, "batch forget items of similar length together (less padding "
-                                           "with --no-fuse)")
-    validation: str = setting("", "held-out forget questions for the scope check: a QA file or tofu:SPLIT "
-                                  "(default: --validation-share of the forget items, never trained on)")
-    validation_share: float = setting(0.2, "share of the forget items (and of the retain items, at most 32) held "
-                                           "out from training for the scope check (0: none)")
+    fuse: bool = setting(
+        True,
+        "one forward pass per step over all streams, packed without padding "
+        "(--no-fuse: one padded pass per stream, the reference implementation)",
+    )
+    group_by_length: bool = setting(
+        False, "batch forget items of similar length together (less padding with --no-fuse)"
+    )
+    validation: str = setting(
+        "",
+        "held-out forget questions for the scope check: a QA file or tofu:SPLIT "
+        "(default: --validation-share of the forget items, never trained on)",
+    )
+    validation_share: float = setting(
+        0.2,
+        "share of the forget items (and of the retain items, at most 32) held "
+        "out from training for the scope check (0: none)",
+    )
     eval_steps: int = setting(0, "run the scope check every N optimizer steps (0: only at the end)")
-    until: str = setting("", "stop once the scope check meets these, e.g. complete_refusal>=0.95,answered>=0.95 "
-                             "(metrics of tru.evaluate.registry); the best state by them is saved")
+    until: str = setting(
+        "",
+        "stop once the scope check meets these, e.g. complete_refusal>=0.95,answered>=0.95 "
+        "(metrics of tru.evaluate.registry); the best state by them is saved",
+    )
     validation_new_tokens: int = setting(64, "greedy tokens per answer in the scope check")
-    logits_chunk: int = setting(0, "project the final hidden states onto the vocabulary this many loss "
-                                   "positions at a time, again in the backward pass, instead of keeping every "
-                                   "position's logits (less memory, one more head matmul; fused step, unsharded "
-                                   "models; 0: off)")
+    logits_chunk: int = setting(
+        0,
+        "project the final hidden states onto the vocabulary this many loss "
+        "positions at a time, again in the backward pass, instead of keeping every "
+        "position's logits (less memory, one more head matmul; fused step, unsharded "
+        "models; 0: off)",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -159,7 +189,9 @@ class UnlearnConfig(TrainConfig):
         from tru.data.formatting import TARGET_FORMATS
 
         if self.target_format not in TARGET_FORMATS:
-            raise ConfigError(f"unknown target format '{self.target_format}'; choose one of {', '.join(TARGET_FORMATS)}")
+            raise ConfigError(
+                f"unknown target format '{self.target_format}'; choose one of {', '.join(TARGET_FORMATS)}"
+            )
         if self.logits_chunk and not self.fuse:
             raise ConfigError("--logits-chunk works with the fused step only; drop --no-fuse or --logits-chunk")
         check_at_least(self, 0, ("eval_steps",))
@@ -173,8 +205,10 @@ class UnlearnConfig(TrainConfig):
         from tru.processes import world_size
 
         if (self.eval_steps or self.until) and world_size() > 1:
-            raise ConfigError("--eval-steps and --until run the scope check in one process; launch one process, "
-                              "or drop them (the end-of-run scope check is skipped under several processes)")
+            raise ConfigError(
+                "--eval-steps and --until run the scope check in one process; launch one process, "
+                "or drop them (the end-of-run scope check is skipped under several processes)"
+            )
 
 
 # YAML 1.1 reads these words, unquoted, as booleans; quoted they mean the same, never Python truthiness
@@ -231,8 +265,10 @@ def _as_str(value: Any) -> str:
     if value is None:
         raise ValueError("has no value; give one or remove the line")
     if isinstance(value, bool):
-        raise ValueError(f"expected text, got {value!r} (quote it: YAML reads an unquoted yes, no, on, off, "
-                         "true or false as true or false)")
+        raise ValueError(
+            f"expected text, got {value!r} (quote it: YAML reads an unquoted yes, no, on, off, "
+            "true or false as true or false)"
+        )
     raise ValueError(f"expected text, got {value!r} (quote it)")
 
 
@@ -270,12 +306,19 @@ def _read_yaml_mapping(path: Path) -> list[tuple[str, Any, int]]:
             return []
         if not isinstance(node, yaml.MappingNode):
             raise InputError(path, "expected a mapping of setting names to values", line=node.start_mark.line + 1)
-        return [(str(loader.construct_object(key, deep=True)), loader.construct_object(value, deep=True),
-                 value.start_mark.line + 1) for key, value in node.value]
+        return [
+            (
+                str(loader.construct_object(key, deep=True)),
+                loader.construct_object(value, deep=True),
+                value.start_mark.line + 1,
+            )
+            for key, value in node.value
+        ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InputError(path, f"invalid YAML ({getattr(exc, 'problem', None) or exc})",
-                         line=None if mark is None else mark.line + 1) from None
+        raise InputError(
+            path, f"invalid YAML ({getattr(exc, 'problem', None) or exc})", line=None if mark is None else mark.line + 1
+        ) from None
     finally:
         loader.dispose()
 
@@ -298,8 +341,9 @@ def load_yaml_settings(path: str | Path, config_type: type) -> dict:
     for key, value, line in _read_yaml_mapping(path):
         name = key.replace("-", "_")
         if name not in fields:
-            raise InputError(path, f"unknown setting '{key}'", line=line, field=key,
-                             hint=_nearest_setting(name, fields))
+            raise InputError(
+                path, f"unknown setting '{key}'", line=line, field=key, hint=_nearest_setting(name, fields)
+            )
         if name in lines:
             raise InputError(path, f"given twice (first on line {lines[name]})", line=line, field=key)
         convert = YAML_CONVERTERS.get(fields[name])
@@ -318,8 +362,10 @@ def _flag(name: str) -> str:
 # what each field type must hold (bool is an int in Python, so it is ruled out for numbers)
 FIELD_CHECKS = {
     "int": ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    "float": ("a finite number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-              and math.isfinite(v)),
+    "float": (
+        "a finite number",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    ),
     "bool": ("true or false", lambda v: isinstance(v, bool)),
     "str": ("text", lambda v: isinstance(v, str)),
     "dict": ("a mapping of KEY=VALUE", lambda v: isinstance(v, dict)),
@@ -367,8 +413,7 @@ def check_json_object(path: str | Path, flag: str) -> None:
     except json.JSONDecodeError as exc:
         raise InputError(path, f"invalid JSON ({exc.msg})", line=exc.lineno, hint=f"check the {flag} path") from None
     if not isinstance(data, dict):
-        raise InputError(path, f"expected a JSON object, got a JSON {json_kind(data)}",
-                         hint=f"check the {flag} path")
+        raise InputError(path, f"expected a JSON object, got a JSON {json_kind(data)}", hint=f"check the {flag} path")
 
 
 def eval_file(folder: str, name: str) -> Path:
@@ -388,8 +433,11 @@ class QASourceFields(ModelFields):
     model: str = setting("", "model folder, run directory, hub id or alias")
     tofu: str = setting("locuslab/TOFU", "TOFU source: a local folder or hub id")
     forget_split: str = setting("forget01", "TOFU forget split: forget01, forget05, forget10")
-    forget: str = setting("", "custom benchmark: forget QA file (with --benchmark tofu, tru unlearn's spelling "
-                              "tofu:forgetNN may repeat --forget-split, never contradict it)")
+    forget: str = setting(
+        "",
+        "custom benchmark: forget QA file (with --benchmark tofu, tru unlearn's spelling "
+        "tofu:forgetNN may repeat --forget-split, never contradict it)",
+    )
     retain: str = setting("", "custom benchmark: retain QA file")
     limit: int = setting(0, "use at most N items per split (0: all)")
     batch_size: int = setting(16, "sequences per forward pass or generation batch")
@@ -423,8 +471,9 @@ class EvalConfig(QASourceFields):
     overwrite: bool = setting(False, "discard an earlier evaluation in --out instead of resuming it")
     muse: str = setting("", "MUSE-News folder (knowmem_*, verbmem_*, privleak_* files)")
     wmdp: str = setting("", "WMDP question files, comma separated (e.g. bio.jsonl,cyber.jsonl)")
-    wmdp_subject: str = setting("", "subject named in the WMDP prompt for files other than bio/cyber/chem "
-                                    "(default: the file name)")
+    wmdp_subject: str = setting(
+        "", "subject named in the WMDP prompt for files other than bio/cyber/chem (default: the file name)"
+    )
     retain_eval: str = setting("", "the retain model's evaluation folder (forget quality, privleak)")
     judge: str = setting("offline", "offline (rule-based proxy), llm (OpenAI-compatible judge) or both")
     judge_url: str = setting("", "judge endpoint base URL, e.g. http://127.0.0.1:8000/v1")
@@ -468,15 +517,18 @@ class EvalConfig(QASourceFields):
         named = self.forget.split(":", 1)[1] if self.forget.startswith("tofu:") else ""
         repeats_split = self.benchmark == "tofu" and named in FORGET_SPLITS
         if repeats_split and named != self.forget_split:
-            raise ConfigError(f"--forget {self.forget} and --forget-split {self.forget_split} disagree: "
-                              f"--benchmark tofu evaluates the split --forget-split names (default forget01); "
-                              f"give --forget-split {named} and drop --forget")
-        reads = ("evaluates the TOFU split --forget-split names" if self.benchmark == "tofu"
-                 else "would not read it")
+            raise ConfigError(
+                f"--forget {self.forget} and --forget-split {self.forget_split} disagree: "
+                f"--benchmark tofu evaluates the split --forget-split names (default forget01); "
+                f"give --forget-split {named} and drop --forget"
+            )
+        reads = "evaluates the TOFU split --forget-split names" if self.benchmark == "tofu" else "would not read it"
         for flag, value in (("--forget", "" if repeats_split else self.forget), ("--retain", self.retain)):
             if value:
-                raise ConfigError(f"{flag} is read only by --benchmark custom; --benchmark {self.benchmark} "
-                                  f"{reads} (drop {flag}, or use --benchmark custom)")
+                raise ConfigError(
+                    f"{flag} is read only by --benchmark custom; --benchmark {self.benchmark} "
+                    f"{reads} (drop {flag}, or use --benchmark custom)"
+                )
 
 
 @dataclass(kw_only=True)
@@ -499,15 +551,21 @@ class SynthConfig:
 class ReportConfig:
     """`tru report`: one readable report (HTML + Markdown + PNGs) over finished runs."""
 
-    runs: dict = setting({}, "NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR], repeatable, one per method; "
-                             "leave RUN_DIR empty for a model without an unlearning run (NAME=,EVAL_DIR)",
-                        metavar="NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR]")
+    runs: dict = setting(
+        {},
+        "NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR], repeatable, one per method; "
+        "leave RUN_DIR empty for a model without an unlearning run (NAME=,EVAL_DIR)",
+        metavar="NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR]",
+    )
     out: str = setting("", "output folder (report.html, report.md, report.json, PNGs)")
     overwrite: bool = setting(False, "replace an existing output folder")
     examples: int = setting(3, "example answers per method and side (forget, retain)")
     title: str = setting("tru report", "report title")
-    reference: str = setting("", "the --runs NAME of the model before unlearning, which every change is measured "
-                                 "against (default: the first one without a run folder)")
+    reference: str = setting(
+        "",
+        "the --runs NAME of the model before unlearning, which every change is measured "
+        "against (default: the first one without a run folder)",
+    )
 
     def validate(self) -> None:
         check_field_values(self)

@@ -9,7 +9,8 @@
    questions). GradDiff and NPO keep their published weights (gamma 1, alpha 1; NPO beta 0.1): the same
    optimiser budget, each method's own loss;
 4. evaluates every model on the TOFU suite (forget quality against the oracle, model utility, offline
-   judge UQ/RQ, the generation metrics with intervals), attacks the unlearned ones (Spanish/Russian queries, paraphrases,
+   judge UQ/RQ, the generation metrics with intervals), attacks the unlearned ones (Spanish/Russian queries,
+   paraphrases,
    four jailbreak templates, relearning on half of the forget set, 4-bit quantization), prints a
    comparison table and writes the report. The attacks take the unattacked model's answers from its
    evaluation instead of generating them again.
@@ -60,22 +61,39 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
     size = FAST if fast else FULL
     data = root / "data"
     tofu = str(data / "tofu")
-    train = dict(model=model, epochs=size["epochs"], lr=2e-4, batch_size=8, max_length=128,
-                 lr_scheduler="constant", report_to="none", save_steps=0)
-    unlearn = dict(forget=f"{tofu}/forget01.jsonl", retain=f"{tofu}/retain99.jsonl", max_steps=size["steps"],
-                   lr=5e-5, batch_size=4, max_length=256, report_to="none", summary_items=64, save_steps=0)
+    train = dict(
+        model=model,
+        epochs=size["epochs"],
+        lr=2e-4,
+        batch_size=8,
+        max_length=128,
+        lr_scheduler="constant",
+        report_to="none",
+        save_steps=0,
+    )
+    unlearn = dict(
+        forget=f"{tofu}/forget01.jsonl",
+        retain=f"{tofu}/retain99.jsonl",
+        max_steps=size["steps"],
+        lr=5e-5,
+        batch_size=4,
+        max_length=256,
+        report_to="none",
+        summary_items=64,
+        save_steps=0,
+    )
     methods = {
-        "tru": UnlearnConfig(method="tru", targets=str(data / "targets.jsonl"),
-                             **unlearn),
+        "tru": UnlearnConfig(method="tru", targets=str(data / "targets.jsonl"), **unlearn),
         "graddiff": UnlearnConfig(method="graddiff", **unlearn),
         "npo": UnlearnConfig(method="npo", **unlearn),
     }
     # one generation batch holds every query of an evaluation or of the attacks on a model
-    passes = dict(tofu=tofu, forget_split="forget01", batch_size=96, max_length=256,
-                  max_new_tokens=size["new_tokens"])
+    passes = dict(tofu=tofu, forget_split="forget01", batch_size=96, max_length=256, max_new_tokens=size["new_tokens"])
     person = synth_benchmark(entities=ENTITIES, seed=SEED)["meta"]["people"]["forget"][0]
     return Protocol(
-        root=root, title=f"tru demo: forgetting {person} (SmolLM2-135M, synthetic people)" if not fast
+        root=root,
+        title=f"tru demo: forgetting {person} (SmolLM2-135M, synthetic people)"
+        if not fast
         else f"tru demo (fast, {model})",
         data_title=f"building the synthetic benchmark ({ENTITIES} people, seed {SEED}; forgetting {person})",
         data_settings={"entities": ENTITIES, "seed": SEED, "targets": "template"},
@@ -84,8 +102,14 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
         oracle=FinetuneConfig(data=f"{tofu}/retain99.jsonl", out=str(root / "oracle"), **train),
         methods=methods,
         evaluation=EvalConfig(benchmark="tofu", **passes),
-        attack=AttackConfig(benchmark="tofu", attacks="crosslingual,paraphrase,jailbreak,relearn,quantize",
-                            languages="es,ru", quant_bits="4", jailbreak_library=",".join(JAILBREAKS), **passes),
+        attack=AttackConfig(
+            benchmark="tofu",
+            attacks="crosslingual,paraphrase,jailbreak,relearn,quantize",
+            languages="es,ru",
+            quant_bits="4",
+            jailbreak_library=",".join(JAILBREAKS),
+            **passes,
+        ),
     )
 
 
@@ -109,8 +133,10 @@ def run_demo(out: str = "runs/demo", model: str = "smollm2-135m", fast: bool = F
     say(render_text(data))
     _print_examples(data)
     reused = sum(s["reused"] for s in protocol.stage_seconds.values())
-    say(f"\nreport: {root / 'report.html'} (also report.md, report.json and PNGs); "
-        f"{reused} of {len(protocol.stage_seconds)} stages reused from an earlier run")
+    say(
+        f"\nreport: {root / 'report.html'} (also report.md, report.json and PNGs); "
+        f"{reused} of {len(protocol.stage_seconds)} stages reused from an earlier run"
+    )
     return root
 
 

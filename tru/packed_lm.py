@@ -23,8 +23,7 @@ class PackingCollator(StreamCollator):
 
     def __call__(self, features: list[dict]) -> dict:
         padded = self.pad(features)
-        return {"labels": padded["labels"], "packed": pack_streams({STREAM: padded}, [STREAM]),
-                STREAM: padded}
+        return {"labels": padded["labels"], "packed": pack_streams({STREAM: padded}, [STREAM]), STREAM: padded}
 
 
 def packed_lm_loss(model, batch: dict, tokens=None, logits_workspace: LogitsWorkspace | None = None) -> torch.Tensor:

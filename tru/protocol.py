@@ -60,8 +60,15 @@ def _eval_stage(name: str, title: str, config: EvalConfig, after: tuple[str, ...
 
         evaluate(dataclasses.replace(config, overwrite=not resume), log=_indented)
 
-    return Stage(f"eval-{name}", title, _settings(config), Path(config.out) / "SUMMARY.json", action,
-                 after=("data", *after), resumable=True)
+    return Stage(
+        f"eval-{name}",
+        title,
+        _settings(config),
+        Path(config.out) / "SUMMARY.json",
+        action,
+        after=("data", *after),
+        resumable=True,
+    )
 
 
 def _indented(text: str) -> None:
@@ -90,23 +97,45 @@ def protocol_stages(p: Protocol) -> list[Stage]:
         title = f"fine-tuning the retain oracle on everything but the forget set ({p.oracle.epochs:g} epochs)"
         stages.append(_finetune_stage("oracle", title, p.oracle))
         oracle_eval = str(root / "evals" / ORACLE)
-        stages.append(_eval_stage(ORACLE, "evaluating the retain oracle",
-                                  dataclasses.replace(p.evaluation, model=p.oracle.out, out=oracle_eval),
-                                  ("oracle",)))
+        stages.append(
+            _eval_stage(
+                ORACLE,
+                "evaluating the retain oracle",
+                dataclasses.replace(p.evaluation, model=p.oracle.out, out=oracle_eval),
+                ("oracle",),
+            )
+        )
         oracle_after = (f"eval-{ORACLE}",)
     evaluation = dataclasses.replace(p.evaluation, retain_eval=oracle_eval)
     before = model_names(p)[0]
-    stages.append(_eval_stage(before, f"evaluating the model before unlearning ({before})",
-                              dataclasses.replace(evaluation, model=start_model(p), out=str(root / "evals" / before)),
-                              start_after + oracle_after))
+    stages.append(
+        _eval_stage(
+            before,
+            f"evaluating the model before unlearning ({before})",
+            dataclasses.replace(evaluation, model=start_model(p), out=str(root / "evals" / before)),
+            start_after + oracle_after,
+        )
+    )
     for name, config in p.methods.items():
         run = dataclasses.replace(config, model=start_model(p), out=str(root / "unlearn" / name))
-        stages.append(Stage(f"unlearn-{name}", f"unlearning with {name} ({_steps(run)}, lr {run.lr:g})",
-                            _settings(run), Path(run.out) / "model", _unlearn_action(run),
-                            after=("data", *start_after)))
-        stages.append(_eval_stage(name, f"evaluating {name}",
-                                  dataclasses.replace(evaluation, model=run.out, out=str(root / "evals" / name)),
-                                  (f"unlearn-{name}", *oracle_after)))
+        stages.append(
+            Stage(
+                f"unlearn-{name}",
+                f"unlearning with {name} ({_steps(run)}, lr {run.lr:g})",
+                _settings(run),
+                Path(run.out) / "model",
+                _unlearn_action(run),
+                after=("data", *start_after),
+            )
+        )
+        stages.append(
+            _eval_stage(
+                name,
+                f"evaluating {name}",
+                dataclasses.replace(evaluation, model=run.out, out=str(root / "evals" / name)),
+                (f"unlearn-{name}", *oracle_after),
+            )
+        )
         if p.attack:
             attack = dataclasses.replace(p.attack, model=run.out, out=str(root / "attacks" / name))
             after = ("data", f"unlearn-{name}", *start_after)
@@ -119,14 +148,30 @@ def protocol_stages(p: Protocol) -> list[Stage]:
                 if reuse:
                     attack = dataclasses.replace(attack, original_eval=str(root / "evals" / before))
                     after += (f"eval-{before}",)
-            stages.append(Stage(f"attack-{name}", f"attacking {name} ({attack.attacks})", _settings(attack),
-                                Path(attack.out) / "SUMMARY.json", _attack_action(attack),
-                                after=after, resumable=True))
-    report = ReportConfig(runs=report_runs(p), out=str(root / "report"), overwrite=True, title=p.title,
-                          examples=p.examples)
-    stages.append(Stage("report", "writing the report (HTML, Markdown, PNGs)", _settings(report),
-                        root / "report" / "report.html", _report_action(report),
-                        after=tuple(s.name for s in stages if s.name.startswith(("eval-", "attack-")))))
+            stages.append(
+                Stage(
+                    f"attack-{name}",
+                    f"attacking {name} ({attack.attacks})",
+                    _settings(attack),
+                    Path(attack.out) / "SUMMARY.json",
+                    _attack_action(attack),
+                    after=after,
+                    resumable=True,
+                )
+            )
+    report = ReportConfig(
+        runs=report_runs(p), out=str(root / "report"), overwrite=True, title=p.title, examples=p.examples
+    )
+    stages.append(
+        Stage(
+            "report",
+            "writing the report (HTML, Markdown, PNGs)",
+            _settings(report),
+            root / "report" / "report.html",
+            _report_action(report),
+            after=tuple(s.name for s in stages if s.name.startswith(("eval-", "attack-"))),
+        )
+    )
     return stages
 
 

@@ -51,8 +51,9 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            raise ConfigError(f"{self.path.parent} is in use by {holder}; wait for it to end, "
-                              "or choose another --out") from None
+            raise ConfigError(
+                f"{self.path.parent} is in use by {holder}; wait for it to end, or choose another --out"
+            ) from None
 
     def release(self) -> None:
         if self._fd is not None:

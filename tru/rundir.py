@@ -18,8 +18,17 @@ from tru.io import write_json
 RUN_MARKER = ".tru-run"
 LEGACY_RUN_FILES = ("config.json", "environment.json")
 # what a run writes; restarting an unfinished run from step 0 clears these and nothing else
-RUN_OUTPUTS = ("config.json", "environment.json", "losses.jsonl", "summary.json", "reference_logps.json",
-               "diverged.json", "scope_check.json", "trainer", "model")
+RUN_OUTPUTS = (
+    "config.json",
+    "environment.json",
+    "losses.jsonl",
+    "summary.json",
+    "reference_logps.json",
+    "diverged.json",
+    "scope_check.json",
+    "trainer",
+    "model",
+)
 
 
 @dataclass(frozen=True)
@@ -61,18 +70,26 @@ def check_output_folder(state: FolderState, *, overwrite: bool, resume: bool) ->
         return
     if resume:
         if not state.is_run:
-            raise ConfigError(f"--resume: {state.path} is not a tru run folder ({state.describe()}); "
-                              "give the folder of the run to continue, or a new --out")
+            raise ConfigError(
+                f"--resume: {state.path} is not a tru run folder ({state.describe()}); "
+                "give the folder of the run to continue, or a new --out"
+            )
         if state.finished:
-            raise ConfigError(f"--resume: the run in {state.path} has already finished (model/ and summary.json "
-                              "are there); nothing to resume. Use another --out, or --overwrite to train it again")
+            raise ConfigError(
+                f"--resume: the run in {state.path} has already finished (model/ and summary.json "
+                "are there); nothing to resume. Use another --out, or --overwrite to train it again"
+            )
         return
     if not overwrite:
-        raise ConfigError(f"run directory {state.path} already exists and is not empty; "
-                          "choose another --out, or pass --overwrite to replace a tru run (or --resume to continue it)")
+        raise ConfigError(
+            f"run directory {state.path} already exists and is not empty; "
+            "choose another --out, or pass --overwrite to replace a tru run (or --resume to continue it)"
+        )
     if not state.is_run:
-        raise ConfigError(f"--overwrite: {state.path} is not a tru run folder ({state.describe()}); tru deletes "
-                          "only run folders it made. Choose another --out, or empty the folder yourself")
+        raise ConfigError(
+            f"--overwrite: {state.path} is not a tru run folder ({state.describe()}); tru deletes "
+            "only run folders it made. Choose another --out, or empty the folder yourself"
+        )
 
 
 def _within(inner: Path, outer: Path) -> bool:
@@ -91,8 +108,10 @@ def check_inputs_outside(out: str | Path, inputs: dict[str, str]) -> None:
         if not path.exists():
             continue  # a hub id or an alias; or a missing file, which the reader reports
         if _within(path.resolve(), out_path):
-            raise ConfigError(f"--out {out} holds the input {flag} {spec}; the run would overwrite it. "
-                              "Choose an --out outside your inputs")
+            raise ConfigError(
+                f"--out {out} holds the input {flag} {spec}; the run would overwrite it. "
+                "Choose an --out outside your inputs"
+            )
 
 
 def prepare_run_dir(state: FolderState, *, overwrite: bool, restart: bool, keep: tuple[str, ...] = ()) -> Path:
@@ -127,8 +146,16 @@ def library_versions() -> dict:
     return versions
 
 
-def write_environment(path: Path, *, world_size: int, per_device_batch: int, grad_accum: int,
-                      seed: int, device: str, extra: dict | None = None) -> dict:
+def write_environment(
+    path: Path,
+    *,
+    world_size: int,
+    per_device_batch: int,
+    grad_accum: int,
+    seed: int,
+    device: str,
+    extra: dict | None = None,
+) -> dict:
     record = {
         "versions": library_versions(),
         "world_size": world_size,
@@ -144,8 +171,9 @@ def write_environment(path: Path, *, world_size: int, per_device_batch: int, gra
     return record
 
 
-def save_model_atomically(trainer, tokenizer, target: Path, *, card: str | None = None,
-                          adapter_base: str | None = None) -> None:
+def save_model_atomically(
+    trainer, tokenizer, target: Path, *, card: str | None = None, adapter_base: str | None = None
+) -> None:
     """Save weights (safetensors, or the LoRA adapter), tokenizer and model card, then rename into place.
 
     Every process takes part (DeepSpeed and FSDP gather weights for the save); the main one writes.
@@ -173,4 +201,3 @@ def save_model_atomically(trainer, tokenizer, target: Path, *, card: str | None 
             shutil.rmtree(target)
         tmp.rename(target)
     trainer.accelerator.wait_for_everyone()
-

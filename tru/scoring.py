@@ -12,8 +12,9 @@ from tru.unlearn.streams import StreamCollator
 
 
 @torch.no_grad()
-def score_sequences(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_size: int = 8,
-                    reference_call=None) -> tuple[list[float], list[int]]:
+def score_sequences(
+    model, examples: Sequence[Encoded], pad_token_id: int, *, batch_size: int = 8, reference_call=None
+) -> tuple[list[float], list[int]]:
     """Sequence-summed log-probability of the labelled tokens of each example, and their count.
 
     ``reference_call`` replaces ``model(...)`` (e.g. a LoRA model with its adapter disabled).
@@ -27,7 +28,7 @@ def score_sequences(model, examples: Sequence[Encoded], pad_token_id: int, *, ba
     counts: list[int] = []
     try:
         for start in range(0, len(examples), batch_size):
-            chunk = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples[start:start + batch_size]]
+            chunk = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples[start : start + batch_size]]
             batch = {k: v.to(device) for k, v in collate.pad(chunk).items()}
             logits = call(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
             seq, n = sequence_log_prob(*token_log_probs(logits, batch["labels"]))

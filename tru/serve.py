@@ -77,18 +77,41 @@ from typing import Iterator
 from tru.config import ModelFields, setting
 from tru.errors import ConfigError, InputError
 from tru.serve_completions import CompletionCall, answer_completion, parse_completion
-from tru.serve_fields import (ApiError, bounded_number, flag, json_type, max_tokens, only_one_choice, seed,
-                              stop_sequences, utf8_text, wrong_type)
-from tru.serve_params import (CHAT_HARMLESS, CHAT_IMPLEMENTED, COMPLETION_HARMLESS, COMPLETION_IMPLEMENTED,
-                              refuse_unsupported)
+from tru.serve_fields import (
+    ApiError,
+    bounded_number,
+    flag,
+    json_type,
+    max_tokens,
+    only_one_choice,
+    seed,
+    stop_sequences,
+    utf8_text,
+    wrong_type,
+)
+from tru.serve_params import (
+    CHAT_HARMLESS,
+    CHAT_IMPLEMENTED,
+    COMPLETION_HARMLESS,
+    COMPLETION_IMPLEMENTED,
+    refuse_unsupported,
+)
 from tru.serve_reasoning import ReasoningStream, reasoning_message
 from tru.serve_stop import StopCutter
 from tru.serve_testing import CannedReplies, FaultPlan, RequestLog
 
 ROLES = ("system", "developer", "user", "assistant")
-ROUTES = {"/health": "GET", "/v1/models": "GET", "/models": "GET", "/v1/stats": "GET", "/stats": "GET",
-          "/v1/chat/completions": "POST", "/chat/completions": "POST",
-          "/v1/completions": "POST", "/completions": "POST"}
+ROUTES = {
+    "/health": "GET",
+    "/v1/models": "GET",
+    "/models": "GET",
+    "/v1/stats": "GET",
+    "/stats": "GET",
+    "/v1/chat/completions": "POST",
+    "/chat/completions": "POST",
+    "/v1/completions": "POST",
+    "/completions": "POST",
+}
 COMPLETION_ROUTES = ("/v1/completions", "/completions")
 DISCARD_FACTOR = 4  # a body left unread is discarded up to this many times --max-body-bytes ...
 DISCARD_FLOOR = 1 << 20  # ... and at least this many bytes, so that a tiny limit still lets a usual request hear why
@@ -108,13 +131,16 @@ class ServeConfig(ModelFields):
     max_messages: int = setting(64, "most messages in one request")
     max_prompts: int = setting(64, "most prompts in one /v1/completions request")
     max_body_bytes: int = setting(1_000_000, "largest request body in bytes")
-    max_pending: int = setting(8, "most chat requests waiting for or using the model at once; "
-                                  "more get 429 with Retry-After")
+    max_pending: int = setting(
+        8, "most chat requests waiting for or using the model at once; more get 429 with Retry-After"
+    )
     max_connections: int = setting(64, "most connections handled at once (one thread each); more get 429")
-    request_timeout: float = setting(10.0, "seconds a client has to send its whole request (and the limit "
-                                           "on each socket write)")
-    canned_reply: str = setting("", "TESTING AID: answer from this JSON file instead of the model "
-                                    "(see tru/serve_testing.py)")
+    request_timeout: float = setting(
+        10.0, "seconds a client has to send its whole request (and the limit on each socket write)"
+    )
+    canned_reply: str = setting(
+        "", "TESTING AID: answer from this JSON file instead of the model (see tru/serve_testing.py)"
+    )
     fail_first: int = setting(0, "TESTING AID: fail the first N chat requests with --fail-status")
     fail_pattern: str = setting("", "TESTING AID: fail chat requests whose last user message matches this regex")
     fail_status: int = setting(503, "TESTING AID: HTTP status of injected failures")
@@ -127,8 +153,15 @@ class ServeConfig(ModelFields):
         check_field_values(self)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port must be in 0..65535, got {self.port}")
-        for name in ("default_max_tokens", "max_tokens_limit", "max_messages", "max_prompts", "max_body_bytes",
-                     "max_pending", "max_connections"):
+        for name in (
+            "default_max_tokens",
+            "max_tokens_limit",
+            "max_messages",
+            "max_prompts",
+            "max_body_bytes",
+            "max_pending",
+            "max_connections",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 400 <= self.fail_status <= 599:
@@ -136,8 +169,9 @@ class ServeConfig(ModelFields):
         if self.fail_first < 0 or self.reply_delay < 0:
             raise ConfigError("--fail-first and --reply-delay must not be negative")
         if self.max_connections < self.max_pending:
-            raise ConfigError(f"--max-connections ({self.max_connections}) must be at least --max-pending "
-                              f"({self.max_pending})")
+            raise ConfigError(
+                f"--max-connections ({self.max_connections}) must be at least --max-pending ({self.max_pending})"
+            )
         if not self.request_timeout > 0:
             raise ConfigError(f"--request-timeout must be positive, got {self.request_timeout}")
 
@@ -166,8 +200,10 @@ def resolve_token(config: ServeConfig) -> str | None:
     elif config.token_env:
         token = os.environ.get(config.token_env) or None
     if token is None and not is_loopback(config.host):
-        raise ConfigError(f"refusing to bind {config.host} without a bearer token: set "
-                          f"${config.token_env or 'TRU_SERVE_TOKEN'} or give --token-file (or bind 127.0.0.1)")
+        raise ConfigError(
+            f"refusing to bind {config.host} without a bearer token: set "
+            f"${config.token_env or 'TRU_SERVE_TOKEN'} or give --token-file (or bind 127.0.0.1)"
+        )
     return token
 
 
@@ -186,8 +222,11 @@ class ChatCall:
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 def _content_text(field: str, content) -> str:
@@ -216,8 +255,9 @@ def _message(index: int, message) -> dict:
         raise wrong_type(field, "an object with a role and a content", message)
     role = message.get("role")
     if not isinstance(role, str) or role not in ROLES:
-        raise ApiError(400, f"{field} needs a role among {', '.join(ROLES)}; '{field}.role' is {role!r:.40}",
-                       param=f"{field}.role")
+        raise ApiError(
+            400, f"{field} needs a role among {', '.join(ROLES)}; '{field}.role' is {role!r:.40}", param=f"{field}.role"
+        )
     content = _content_text(f"{field}.content", message.get("content"))
     return {"role": "system" if role == "developer" else role, "content": content}
 
@@ -257,8 +297,12 @@ class Admission:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"pending": self.pending, "max_pending": self.limit, "admitted": self.admitted,
-                    "rejected_429": self.rejected}
+            return {
+                "pending": self.pending,
+                "max_pending": self.limit,
+                "admitted": self.admitted,
+                "rejected_429": self.rejected,
+            }
 
 
 class ChatService:
@@ -275,8 +319,10 @@ class ChatService:
         self.created = int(time.time())
 
     def models(self) -> dict:
-        return {"object": "list", "data": [{"id": self.name, "object": "model", "created": self.created,
-                                             "owned_by": "tru"}]}
+        return {
+            "object": "list",
+            "data": [{"id": self.name, "object": "model", "created": self.created, "owned_by": "tru"}],
+        }
 
     def parse(self, body) -> ChatCall:
         """The request checked field by field: a value of the wrong type or range is a 400 naming the field."""
@@ -288,17 +334,27 @@ class ChatService:
         options = body.get("stream_options")
         if options is not None and not isinstance(options, dict):
             raise wrong_type("stream_options", "an object", options)
-        return ChatCall(messages=clean, max_tokens=most,
-                        temperature=bounded_number(body, "temperature", 0, 2, 0.0),
-                        top_p=bounded_number(body, "top_p", 0, 1, 1.0), seed=seed(body.get("seed")),
-                        stop=stop_sequences(body.get("stop")), stream=flag("stream", body.get("stream")),
-                        include_usage=flag("stream_options.include_usage", (options or {}).get("include_usage")))
+        return ChatCall(
+            messages=clean,
+            max_tokens=most,
+            temperature=bounded_number(body, "temperature", 0, 2, 0.0),
+            top_p=bounded_number(body, "top_p", 0, 1, 1.0),
+            seed=seed(body.get("seed")),
+            stop=stop_sequences(body.get("stop")),
+            stream=flag("stream", body.get("stream")),
+            include_usage=flag("stream_options.include_usage", (options or {}).get("include_usage")),
+        )
 
     def parse_completion(self, body) -> CompletionCall:
         config = self.config
         self._check_body(body, COMPLETION_IMPLEMENTED, COMPLETION_HARMLESS)
-        return parse_completion(body, self.chat, default_max_tokens=config.default_max_tokens,
-                                max_tokens_limit=config.max_tokens_limit, max_prompts=config.max_prompts)
+        return parse_completion(
+            body,
+            self.chat,
+            default_max_tokens=config.default_max_tokens,
+            max_tokens_limit=config.max_tokens_limit,
+            max_prompts=config.max_prompts,
+        )
 
     def _check_body(self, body, implemented: frozenset, harmless: dict) -> None:
         if not isinstance(body, dict):
@@ -312,15 +368,20 @@ class ChatService:
         if not isinstance(model, str):
             raise wrong_type("model", "a string", model)
         if model not in (self.name, self.config.model):
-            raise ApiError(404, f"model '{model}' does not exist; this server has '{self.name}'",
-                           kind="not_found_error", param="model")
+            raise ApiError(
+                404,
+                f"model '{model}' does not exist; this server has '{self.name}'",
+                kind="not_found_error",
+                param="model",
+            )
 
     def _messages(self, messages) -> list[dict]:
         if not isinstance(messages, list) or not messages:
             raise ApiError(400, f"'messages' must be a non-empty list, got {json_type(messages)}", param="messages")
         if len(messages) > self.config.max_messages:
-            raise ApiError(400, f"too many messages: {len(messages)} (limit {self.config.max_messages})",
-                           param="messages")
+            raise ApiError(
+                400, f"too many messages: {len(messages)} (limit {self.config.max_messages})", param="messages"
+            )
         return [_message(index, message) for index, message in enumerate(messages)]
 
     def check_fault(self, number: int, messages: list[dict]) -> None:
@@ -331,8 +392,12 @@ class ChatService:
     def _check_length(self, prompt_tokens: int, call: ChatCall) -> None:
         limit = getattr(self.chat.model.config, "max_position_embeddings", None)
         if limit and prompt_tokens + call.max_tokens > limit:
-            raise ApiError(400, f"the prompt ({prompt_tokens} tokens) plus max_tokens ({call.max_tokens}) "
-                                f"exceeds the model's context of {limit} tokens", param="messages")
+            raise ApiError(
+                400,
+                f"the prompt ({prompt_tokens} tokens) plus max_tokens ({call.max_tokens}) "
+                f"exceeds the model's context of {limit} tokens",
+                param="messages",
+            )
 
     def answer(self, number: int, call: ChatCall) -> tuple[dict, dict, str]:
         """(message, usage, finish_reason) for a non-streaming request; a reasoning part goes to reasoning_content."""
@@ -344,8 +409,14 @@ class ChatService:
             usage = _usage(len(self.chat.prompt_ids(call.messages)), len(self.chat.count_ids(content)))
             return _canned_message(content, reasoning), usage, "stop"
         self._check_length(len(self.chat.prompt_ids(call.messages)), call)
-        generation = self.chat.generate(call.messages, max_tokens=call.max_tokens, temperature=call.temperature,
-                                        top_p=call.top_p, seed=call.seed, stop=call.stop)
+        generation = self.chat.generate(
+            call.messages,
+            max_tokens=call.max_tokens,
+            temperature=call.temperature,
+            top_p=call.top_p,
+            seed=call.seed,
+            stop=call.stop,
+        )
         return reasoning_message(generation.text), generation.usage, generation.finish_reason
 
     def stream(self, number: int, call: ChatCall) -> Iterator[dict]:
@@ -362,8 +433,13 @@ class ChatService:
             prompt_tokens, completion = len(self.chat.prompt_ids(call.messages)), len(self.chat.count_ids(content))
             finish = "stop"
         else:
-            stream = self.chat.stream(call.messages, max_tokens=call.max_tokens, temperature=call.temperature,
-                                      top_p=call.top_p, seed=call.seed)
+            stream = self.chat.stream(
+                call.messages,
+                max_tokens=call.max_tokens,
+                temperature=call.temperature,
+                top_p=call.top_p,
+                seed=call.seed,
+            )
             self._check_length(stream.prompt_tokens, call)
             cutter, splitter = StopCutter(call.stop), ReasoningStream()
             for piece in stream:  # after a stop sequence the generation still runs to its end, as without a stream
@@ -534,8 +610,9 @@ class _Handler(BaseHTTPRequestHandler):
         if size < 0:
             raise ApiError(400, "bad Content-Length header")
         if size > self.service.config.max_body_bytes:
-            raise ApiError(413, f"request body of {size} bytes exceeds the limit of "
-                                f"{self.service.config.max_body_bytes}")
+            raise ApiError(
+                413, f"request body of {size} bytes exceeds the limit of {self.service.config.max_body_bytes}"
+            )
         self._body_read = True
         raw = self.rfile.read(size)
         if len(raw) < size:
@@ -563,8 +640,9 @@ class _Handler(BaseHTTPRequestHandler):
         if allowed is None:
             return ApiError(404, f"no route {path or '/'}", "not_found_error")
         if allowed != self.command:
-            return ApiError(405, f"method {self.command} is not allowed on {path}; use {allowed}",
-                            headers={"Allow": allowed})
+            return ApiError(
+                405, f"method {self.command} is not allowed on {path}; use {allowed}", headers={"Allow": allowed}
+            )
         return None
 
     def _refusal(self) -> ApiError | None:
@@ -582,8 +660,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"status": "ok"})
         if path in ("/v1/models", "/models"):
             return self._send_json(200, self.service.models())
-        self._send_json(200, {**self.service.log.snapshot(), "queue": self.service.admission.snapshot(),
-                              "connections": self.server.connection_stats()})
+        self._send_json(
+            200,
+            {
+                **self.service.log.snapshot(),
+                "queue": self.service.admission.snapshot(),
+                "connections": self.server.connection_stats(),
+            },
+        )
 
     def do_POST(self):
         if (refusal := self._refusal()) is not None:
@@ -642,10 +726,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._failed(number, call.messages if call else None, exc)
         service.log.record(number, call.messages, 200)
         return 200, {
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": service.name,
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": usage}
+            "usage": usage,
+        }
 
     def _completion(self, number: int, raw: bytes) -> tuple[int, dict]:
         """The (status, body) of a ``/v1/completions`` request."""
@@ -680,16 +767,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
-        base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": self.service.name}
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.service.name,
+        }
 
         def send(payload: dict | str) -> None:
             text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
             self.wfile.write(f"data: {text}\n\n".encode("utf-8"))
             self.wfile.flush()
 
-        send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                   "finish_reason": None}]})
+        send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
         try:
             for chunk in itertools.chain([first], chunks):
                 if "delta" in chunk:
@@ -748,8 +838,10 @@ class _Refuser:
         deadline = time.monotonic() + self.budget
         _read_request(sock, deadline, self.most_bytes)
         body = json.dumps(_busy_error(f"{self.limit} connections are already open", 1).body()).encode("utf-8")
-        head = ("HTTP/1.0 429 Too Many Requests\r\nServer: tru-serve\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode("ascii")
+        head = (
+            "HTTP/1.0 429 Too Many Requests\r\nServer: tru-serve\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        ).encode("ascii")
         sock.settimeout(max(0.05, deadline - time.monotonic()))
         sock.sendall(head + body)
         sock.shutdown(socket.SHUT_WR)
@@ -833,8 +925,12 @@ class _Server(ThreadingHTTPServer):
 
     def connection_stats(self) -> dict:
         with self._counts_lock:
-            return {"open": self._open, "max_connections": self.max_connections, "refused_429": self._refused,
-                    "timed_out": self._timeouts}
+            return {
+                "open": self._open,
+                "max_connections": self.max_connections,
+                "refused_429": self._refused,
+                "timed_out": self._timeouts,
+            }
 
     def handle_error(self, request, client_address) -> None:
         """A client that went away or stopped reading is routine; anything else gets the usual traceback."""
@@ -855,8 +951,9 @@ class RunningServer:
         self.port = port
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{port}/v1"
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="tru-serve", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="tru-serve", daemon=True
+        )
         self._thread.start()
 
     def stats(self) -> dict:
@@ -889,8 +986,9 @@ def start_server(config: ServeConfig, chat=None) -> RunningServer:
     if chat is None:
         from tru.local_chat import LocalChat
 
-        chat = LocalChat(config.model, dtype=config.dtype, device=config.device,
-                         trust_remote_code=config.trust_remote_code)
+        chat = LocalChat(
+            config.model, dtype=config.dtype, device=config.device, trust_remote_code=config.trust_remote_code
+        )
     service = ChatService(config, chat, canned)
     handler = type("Handler", (_Handler,), {"service": service, "token": token})
     server_class = type("Server", (_Server,), {"max_connections": config.max_connections})

@@ -23,8 +23,19 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from tru.serve_fields import (ApiError, bounded_number, flag, is_integer, json_type, max_tokens, only_one_choice,
-                              seed, stop_sequences, utf8_text, wrong_type)
+from tru.serve_fields import (
+    ApiError,
+    bounded_number,
+    flag,
+    is_integer,
+    json_type,
+    max_tokens,
+    only_one_choice,
+    seed,
+    stop_sequences,
+    utf8_text,
+    wrong_type,
+)
 
 MOST_LOGPROBS = 5  # OpenAI's limit for the legacy completions
 DECODE_WINDOW = 6  # tokens of context decoded with each token, so that its text (a leading space...) is right
@@ -56,27 +67,34 @@ class CompletionCall:
         return [{"role": "user", "content": first}] if first is not None else []
 
 
-def parse_completion(body: dict, chat, *, default_max_tokens: int, max_tokens_limit: int,
-                     max_prompts: int) -> CompletionCall:
+def parse_completion(
+    body: dict, chat, *, default_max_tokens: int, max_tokens_limit: int, max_prompts: int
+) -> CompletionCall:
     """The request checked field by field (after the caller checked the model and the parameter names)."""
     echo = flag("echo", body.get("echo"))
     most = max_tokens(body, default_max_tokens, max_tokens_limit, lowest=0)
     if most == 0 and not echo:
         raise ApiError(400, "'max_tokens' 0 asks for nothing without 'echo': true", param="max_tokens")
     only_one_choice(body)
-    call = CompletionCall(prompts=_prompts(body.get("prompt"), chat, max_prompts), max_tokens=most, echo=echo,
-                          logprobs=_logprobs(body.get("logprobs")),
-                          temperature=bounded_number(body, "temperature", 0, 2, 0.0),
-                          top_p=bounded_number(body, "top_p", 0, 1, 1.0),
-                          seed=seed(body.get("seed")), stop=stop_sequences(body.get("stop")))
+    call = CompletionCall(
+        prompts=_prompts(body.get("prompt"), chat, max_prompts),
+        max_tokens=most,
+        echo=echo,
+        logprobs=_logprobs(body.get("logprobs")),
+        temperature=bounded_number(body, "temperature", 0, 2, 0.0),
+        top_p=bounded_number(body, "top_p", 0, 1, 1.0),
+        seed=seed(body.get("seed")),
+        stop=stop_sequences(body.get("stop")),
+    )
     _check_lengths(call, chat)
     return call
 
 
 def _logprobs(value) -> int | None:
     if value is not None and (not is_integer(value) or not 0 <= value <= MOST_LOGPROBS):
-        raise ApiError(400, f"'logprobs' must be an integer in [0, {MOST_LOGPROBS}], got {value!r:.40}",
-                       param="logprobs")
+        raise ApiError(
+            400, f"'logprobs' must be an integer in [0, {MOST_LOGPROBS}], got {value!r:.40}", param="logprobs"
+        )
     return value
 
 
@@ -85,8 +103,12 @@ def _prompts(value, chat, most: int) -> list[Prompt]:
     if isinstance(value, str):
         return [_string_prompt("prompt", value, chat)]
     if not isinstance(value, list) or not value:
-        raise ApiError(400, f"'prompt' must be a string, a list of strings or a list of token ids, got "
-                            f"{'an empty list' if value == [] else json_type(value)}", param="prompt")
+        raise ApiError(
+            400,
+            f"'prompt' must be a string, a list of strings or a list of token ids, got "
+            f"{'an empty list' if value == [] else json_type(value)}",
+            param="prompt",
+        )
     if all(is_integer(item) for item in value):
         return [_token_prompt("prompt", value, chat)]
     if len(value) > most:
@@ -116,8 +138,9 @@ def _token_prompt(field: str, value: list, chat) -> Prompt:
         raise ApiError(400, f"'{field}' is empty", param=field)
     for index, token in enumerate(value):
         if not is_integer(token) or not 0 <= token < vocabulary:
-            raise ApiError(400, f"'{field}[{index}]' must be a token id in [0, {vocabulary}), got {token!r:.40}",
-                           param=field)
+            raise ApiError(
+                400, f"'{field}[{index}]' must be a token id in [0, {vocabulary}), got {token!r:.40}", param=field
+            )
     return Prompt(ids=list(value), text=None)
 
 
@@ -125,8 +148,12 @@ def _check_lengths(call: CompletionCall, chat) -> None:
     limit = getattr(chat.model.config, "max_position_embeddings", None)
     for index, prompt in enumerate(call.prompts):
         if limit and len(prompt.ids) + call.max_tokens > limit:
-            raise ApiError(400, f"prompt {index} ({len(prompt.ids)} tokens) plus max_tokens ({call.max_tokens}) "
-                                f"exceeds the model's context of {limit} tokens", param="prompt")
+            raise ApiError(
+                400,
+                f"prompt {index} ({len(prompt.ids)} tokens) plus max_tokens ({call.max_tokens}) "
+                f"exceeds the model's context of {limit} tokens",
+                param="prompt",
+            )
 
 
 # -- answering ---------------------------------------------------------------------------------------------
@@ -148,10 +175,18 @@ def answer_completion(chat, call: CompletionCall, name: str) -> dict:
         choices.append({"index": index, **choice})
         prompt_tokens += len(prompt.ids)
         completion_tokens += generated
-    return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-            "model": name, "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 
 def _choice(chat, call: CompletionCall, prompt: Prompt) -> tuple[dict, int]:
@@ -195,7 +230,7 @@ def _generate_and_score(chat, call: CompletionCall, ids: list[int]) -> tuple[lis
 def _generate(chat, call: CompletionCall, ids: list[int]) -> list[int]:
     kwargs = chat._generate_kwargs(ids, call.max_tokens, call.temperature, call.top_p, call.seed)
     output = chat.model.generate(**kwargs)
-    return output[0, len(ids):].tolist()
+    return output[0, len(ids) :].tolist()
 
 
 def _score(chat, ids: list[int], top: int, following: int | None = None) -> tuple[Scored, int]:
@@ -210,8 +245,8 @@ def _score(chat, ids: list[int], top: int, following: int | None = None) -> tupl
     targets = torch.tensor(ids[1:] + [following], device=logits.device)
     chosen, rivals = [], []
     for start in range(0, len(ids), SCORING_ROWS):
-        rows = torch.log_softmax(logits[start:start + SCORING_ROWS].float(), dim=-1)
-        chosen += rows.gather(1, targets[start:start + SCORING_ROWS, None])[:, 0].tolist()
+        rows = torch.log_softmax(logits[start : start + SCORING_ROWS].float(), dim=-1)
+        chosen += rows.gather(1, targets[start : start + SCORING_ROWS, None])[:, 0].tolist()
         if top:
             values, indices = rows.topk(top, dim=-1)
             rivals += [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
@@ -228,8 +263,15 @@ def _stop_at(completion: str, stop: list[str]) -> int | None:
 # -- the logprobs field --------------------------------------------------------------------------------
 
 
-def _logprobs_field(tokenizer, prompt: list[int], new: list[int], scored: Scored, call: CompletionCall,
-                    prompt_length: int, cut: int | None) -> dict:
+def _logprobs_field(
+    tokenizer,
+    prompt: list[int],
+    new: list[int],
+    scored: Scored,
+    call: CompletionCall,
+    prompt_length: int,
+    cut: int | None,
+) -> dict:
     """OpenAI's ``logprobs``: tokens, token_logprobs, top_logprobs and text_offset, in step."""
     sequence = prompt + new
     first = 0 if call.echo else len(prompt)
@@ -250,10 +292,11 @@ def _logprobs_field(tokenizer, prompt: list[int], new: list[int], scored: Scored
     return field
 
 
-def _top(tokenizer, sequence: list[int], j: int, chosen_text: str, chosen: float,
-         rivals: list[tuple[int, float]]) -> dict[str, float]:
+def _top(
+    tokenizer, sequence: list[int], j: int, chosen_text: str, chosen: float, rivals: list[tuple[int, float]]
+) -> dict[str, float]:
     """The most likely tokens at position j and the chosen one, by their text (up to logprobs + 1 entries)."""
-    context = sequence[max(0, j - DECODE_WINDOW):j]
+    context = sequence[max(0, j - DECODE_WINDOW) : j]
     before = tokenizer.decode(context)
     top = {_piece(tokenizer, context, before, token): value for token, value in rivals}
     top.setdefault(chosen_text, chosen)
@@ -264,7 +307,7 @@ def token_texts(tokenizer, ids: list[int], first: int = 0) -> list[str]:
     """The text of each token from ``first`` on, as it reads in place (a word's leading space included)."""
     texts = []
     for j in range(first, len(ids)):
-        context = ids[max(0, j - DECODE_WINDOW):j]
+        context = ids[max(0, j - DECODE_WINDOW) : j]
         texts.append(_piece(tokenizer, context, tokenizer.decode(context), ids[j]))
     return texts
 
@@ -272,7 +315,7 @@ def token_texts(tokenizer, ids: list[int], first: int = 0) -> list[str]:
 def _piece(tokenizer, context: list[int], before: str, token: int) -> str:
     after = tokenizer.decode(context + [token])
     if after.startswith(before):
-        return after[len(before):]
+        return after[len(before) :]
     same = 0  # a character the context left incomplete (part of a UTF-8 sequence) is completed by the token
     while same < min(len(before), len(after)) and before[same] == after[same]:
         same += 1

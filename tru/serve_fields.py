@@ -6,15 +6,21 @@ clear client error, never a 500.
 
 from __future__ import annotations
 
-SEED_RANGE = (-2**63, 2**64 - 1)  # what torch.manual_seed accepts
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
 MOST_STOP_SEQUENCES = 4  # OpenAI's limit
 
 
 class ApiError(Exception):
     """An error answer in the OpenAI format."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
-                 headers: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        param: str | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.kind, self.param = status, message, kind, param
         self.headers = headers or {}
@@ -89,10 +95,8 @@ def stop_sequences(stop) -> list[str]:
     if stop is None or stop == "":
         return []
     stop = [stop] if isinstance(stop, str) else stop
-    if (not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)
-            or len(stop) > MOST_STOP_SEQUENCES):
-        raise ApiError(400, f"'stop' must be a string or a list of at most {MOST_STOP_SEQUENCES} strings",
-                       param="stop")
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > MOST_STOP_SEQUENCES:
+        raise ApiError(400, f"'stop' must be a string or a list of at most {MOST_STOP_SEQUENCES} strings", param="stop")
     return [utf8_text(f"stop[{index}]", s) for index, s in enumerate(stop) if s]
 
 

@@ -77,8 +77,12 @@ def refuse_unsupported(body: dict, implemented: frozenset, harmless: dict) -> No
         if check is None:
             raise ApiError(400, f"parameter '{name:.60}' is not supported by this server", param=name[:60])
         if not check(value):
-            raise ApiError(400, f"parameter '{name}' = {_shown(value)} is not supported by this server (only null "
-                                "or a value that asks for nothing is accepted)", param=name)
+            raise ApiError(
+                400,
+                f"parameter '{name}' = {_shown(value)} is not supported by this server (only null "
+                "or a value that asks for nothing is accepted)",
+                param=name,
+            )
 
 
 def _shown(value) -> str:

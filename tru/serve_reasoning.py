@@ -78,7 +78,7 @@ class ReasoningStream:
         reasoning = split.reasoning
         if not (split.complete or final):
             closings = TAGS_CLOSINGS if tags else S1_CLOSINGS
-            reasoning = reasoning[:len(reasoning) - _marker_start_length(reasoning, closings)].rstrip()
+            reasoning = reasoning[: len(reasoning) - _marker_start_length(reasoning, closings)].rstrip()
         answer = split.answer
         if not final and not tags and ANSWER_LABEL.startswith(answer):
             answer = ""  # may still be the label the split drops
@@ -92,4 +92,4 @@ class ReasoningStream:
             self._sent_reasoning = settled
         else:
             self._sent_answer = settled
-        return [{channel: settled[len(sent):]}]
+        return [{channel: settled[len(sent) :]}]

@@ -26,7 +26,6 @@ from pathlib import Path
 
 from tru.errors import InputError
 
-
 _HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 
@@ -79,15 +78,15 @@ class CannedReplies:
         elif isinstance(entry.get("content"), str):
             content = entry["content"]
         else:
-            raise InputError(path, f"entry {number}: needs 'content' (a string) or 'content_json'",
-                             field="content")
+            raise InputError(path, f"entry {number}: needs 'content' (a string) or 'content_json'", field="content")
         try:
             match = re.compile(entry["match"]) if entry.get("match") else None
         except re.error as exc:
             raise InputError(path, f"entry {number}: bad regular expression ({exc})", field="match") from None
         reasoning = entry.get("reasoning_content")
-        return CannedReply(content=content, reasoning_content=reasoning if isinstance(reasoning, str) else None,
-                           match=match)
+        return CannedReply(
+            content=content, reasoning_content=reasoning if isinstance(reasoning, str) else None, match=match
+        )
 
     def reply(self, messages: list[dict], number: int) -> tuple[str, str | None] | None:
         """(content, reasoning_content) for a request, or None when no entry applies."""
@@ -147,8 +146,9 @@ class RequestLog:
     def record(self, number: int, messages: list[dict] | None, status: int) -> None:
         if self.keep:
             with self._lock:
-                self.entries.append({"n": number, "status": status,
-                                     "user": last_user_text(messages) if messages else None})
+                self.entries.append(
+                    {"n": number, "status": status, "user": last_user_text(messages) if messages else None}
+                )
 
     def snapshot(self) -> dict:
         with self._lock:

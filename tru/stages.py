@@ -77,8 +77,9 @@ def run_stages(stages: list[Stage], root: Path, log=say) -> dict[str, dict]:
         write_json(marker, {"fingerprint": stage.fingerprint, "finished": False, "settings": stage.settings})
         stage.action(resume)
         seconds = round(time.time() - started, 1)
-        write_json(marker, {"fingerprint": stage.fingerprint, "finished": True, "seconds": seconds,
-                            "settings": stage.settings})
+        write_json(
+            marker, {"fingerprint": stage.fingerprint, "finished": True, "seconds": seconds, "settings": stage.settings}
+        )
         log(f"      done in {seconds:.0f} s")
         outcome[stage.name] = {"reused": False, "seconds": seconds}
     return outcome

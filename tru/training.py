@@ -11,16 +11,27 @@ from tru.errors import ConfigError
 from tru.extension_builds import warn_about_old_build_locks
 from tru.host_memory import configure_host_memory, host_memory_in_effect
 from tru.io import write_json
-from tru.models import (LoraSettings, ModelSettings, apply_lora, load_model, load_tokenizer, resolve_device,
-                        resolve_model_path)
+from tru.models import (
+    LoraSettings,
+    ModelSettings,
+    apply_lora,
+    load_model,
+    load_tokenizer,
+    resolve_device,
+    resolve_model_path,
+)
 from tru.processes import is_main_process, sharding_engine
 from tru.rundir import prepare_run_dir, write_environment
 
 
 def model_settings(config: TrainConfig) -> ModelSettings:
-    return ModelSettings(name=config.model, dtype=config.dtype, device=config.device,
-                         trust_remote_code=config.trust_remote_code,
-                         gradient_checkpointing=config.gradient_checkpointing)
+    return ModelSettings(
+        name=config.model,
+        dtype=config.dtype,
+        device=config.device,
+        trust_remote_code=config.trust_remote_code,
+        gradient_checkpointing=config.gradient_checkpointing,
+    )
 
 
 def load_for_training(config: TrainConfig, recipe=None):
@@ -66,8 +77,12 @@ def sparse_tied_embedding_gradient(model, device) -> bool:
     if torch.device(device).type != "cpu" or sharding_engine("") or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return False
     embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
-    tied = (isinstance(embedding, torch.nn.Embedding) and head is not None
-            and embedding.weight is getattr(head, "weight", None) and embedding.weight.requires_grad)
+    tied = (
+        isinstance(embedding, torch.nn.Embedding)
+        and head is not None
+        and embedding.weight is getattr(head, "weight", None)
+        and embedding.weight.requires_grad
+    )
     if tied:
         embedding.sparse = True
     return tied
@@ -128,16 +143,18 @@ def require_process_per_device(args, option: str) -> None:
     from tru.errors import ConfigError
 
     if args.n_gpu > 1:
-        raise ConfigError(f"this process sees {args.n_gpu} GPUs: start one process per GPU with accelerate launch "
-                          f"(e.g. --config_file configs/accelerate/ddp.yaml), set CUDA_VISIBLE_DEVICES to one GPU, "
-                          f"or pass {option}")
+        raise ConfigError(
+            f"this process sees {args.n_gpu} GPUs: start one process per GPU with accelerate launch "
+            f"(e.g. --config_file configs/accelerate/ddp.yaml), set CUDA_VISIBLE_DEVICES to one GPU, "
+            f"or pass {option}"
+        )
 
 
 def check_run_folder(config: TrainConfig, inputs: dict[str, str]):
     """The checks of ``open_run`` that need nothing loaded: run them first, so that a refused --out
     costs no model load. Returns what the folder holds."""
-    from tru.rundir import check_inputs_outside, check_output_folder, inspect_folder
     from tru.run_lock import RunLock
+    from tru.rundir import check_inputs_outside, check_output_folder, inspect_folder
 
     folder = inspect_folder(config.out)
     check_output_folder(folder, overwrite=config.overwrite, resume=config.resume)
@@ -159,8 +176,8 @@ def open_run(config: TrainConfig, extra: dict, inputs: dict[str, str], command: 
     from accelerate import PartialState
 
     from tru.checkpoints import check_resumable, checkpoint_step, trim_loss_log
-    from tru.rundir import RUN_OUTPUTS, inspect_folder
     from tru.run_lock import LOCK_NAME, RunLock
+    from tru.rundir import RUN_OUTPUTS, inspect_folder
 
     state = PartialState()
     run_dir = Path(config.out).expanduser()
@@ -180,14 +197,24 @@ def open_run(config: TrainConfig, extra: dict, inputs: dict[str, str], command: 
                 trim_loss_log(run_dir / "losses.jsonl", checkpoint_step(checkpoint))
             else:
                 if resuming:
-                    say(f"tru: no complete checkpoint in {run_dir}; the run starts again from step 0 "
-                        f"(only its own files are replaced: {', '.join(RUN_OUTPUTS)})")
+                    say(
+                        f"tru: no complete checkpoint in {run_dir}; the run starts again from step 0 "
+                        f"(only its own files are replaced: {', '.join(RUN_OUTPUTS)})"
+                    )
                 prepare_run_dir(folder, overwrite=config.overwrite, restart=resuming, keep=(LOCK_NAME,))
                 write_json(run_dir / "config.json", record)
-            write_environment(run_dir, world_size=state.num_processes, per_device_batch=config.batch_size,
-                              grad_accum=config.grad_accum, seed=config.seed, device=str(state.device),
-                              extra={"distributed_type": sharding_engine(str(state.distributed_type.value)),
-                                     "host_memory": host_memory_in_effect()})
+            write_environment(
+                run_dir,
+                world_size=state.num_processes,
+                per_device_batch=config.batch_size,
+                grad_accum=config.grad_accum,
+                seed=config.seed,
+                device=str(state.device),
+                extra={
+                    "distributed_type": sharding_engine(str(state.distributed_type.value)),
+                    "host_memory": host_memory_in_effect(),
+                },
+            )
         state.wait_for_everyone()
         yield run_dir, checkpoint
     finally:
@@ -213,11 +240,21 @@ def train_with_recovery(trainer, run_dir: Path, checkpoint: Path | None, guard):
     if problem:
         good = last_complete_checkpoint(run_dir)
         if trainer.is_world_process_zero():
-            write_json(run_dir / "diverged.json", {"reason": problem, "step": trainer.state.global_step,
-                                                   "rejected_checkpoints": guard.rejected,
-                                                   "last_good_checkpoint": str(good) if good else None})
-        kept = (f"the last good checkpoint is {good} (--resume continues from it)" if good
-                else "no good checkpoint was written before it")
-        raise TrainingDiverged(f"training diverged: {problem}; no final model was written, {kept} "
-                               "(lower --lr, or raise --max-forget-nll)")
+            write_json(
+                run_dir / "diverged.json",
+                {
+                    "reason": problem,
+                    "step": trainer.state.global_step,
+                    "rejected_checkpoints": guard.rejected,
+                    "last_good_checkpoint": str(good) if good else None,
+                },
+            )
+        kept = (
+            f"the last good checkpoint is {good} (--resume continues from it)"
+            if good
+            else "no good checkpoint was written before it"
+        )
+        raise TrainingDiverged(
+            f"training diverged: {problem}; no final model was written, {kept} (lower --lr, or raise --max-forget-nll)"
+        )
     return result

@@ -37,8 +37,9 @@ class AttackContext:
     prepared: dict = field(default_factory=dict)  # what each attack's check() resolved
 
 
-def generation_metrics(items: Sequence[QAItem], generations: dict, side: str, *,
-                       queries: Sequence[str] | None = None, lang: str = "en") -> dict[str, list[float | None]]:
+def generation_metrics(
+    items: Sequence[QAItem], generations: dict, side: str, *, queries: Sequence[str] | None = None, lang: str = "en"
+) -> dict[str, list[float | None]]:
     """Per-item values of every registered metric of ``side`` (tru.evaluate.registry) on generations
     answering ``items``, asked as ``queries`` in language ``lang`` (the original questions in English
     unless said otherwise)."""
@@ -81,10 +82,16 @@ def compare(before: dict[str, list], after: dict[str, list]) -> dict:
         delta = [None if x is None or y is None else y - x for x, y in zip(b, a)]
         per_item[name] = {"before": b, "after": a, "delta": delta}
         pairs = [(x, y) for x, y in zip(b, a) if x is not None and y is not None]
-        change = (metrics.paired_bootstrap_difference([y for _, y in pairs], [x for x, _ in pairs]).to_dict()
-                  if pairs else registry.aggregate_metric(name, []))
-        aggregate[name] = {"before": registry.aggregate_metric(name, b), "after": registry.aggregate_metric(name, a),
-                           "delta": change}
+        change = (
+            metrics.paired_bootstrap_difference([y for _, y in pairs], [x for x, _ in pairs]).to_dict()
+            if pairs
+            else registry.aggregate_metric(name, [])
+        )
+        aggregate[name] = {
+            "before": registry.aggregate_metric(name, b),
+            "after": registry.aggregate_metric(name, a),
+            "delta": change,
+        }
     return {"per_item": per_item, "aggregate": aggregate}
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tru.config import (QASourceFields, check_at_least, check_json_object, check_text_file, eval_file,
-                        setting)
+from tru.config import QASourceFields, check_at_least, check_json_object, check_text_file, eval_file, setting
 from tru.errors import ConfigError
 
 
@@ -17,29 +16,42 @@ class AttackConfig(QASourceFields):
     benchmark: str = setting("tofu", "tofu or custom")
     out: str = setting("", "output folder for ATTACK.json and SUMMARY.json (default: RUN/attack/BENCHMARK)")
     overwrite: bool = setting(False, "discard earlier attack results in --out instead of resuming them")
-    attacks: str = setting("all", "comma list of attacks (crosslingual, paraphrase, jailbreak, relearn, quantize) or all")
+    attacks: str = setting(
+        "all", "comma list of attacks (crosslingual, paraphrase, jailbreak, relearn, quantize) or all"
+    )
     languages: str = setting("es,ru", "cross-lingual attack: comma list of language codes")
-    translations: str = setting("", "translations JSONL file: {\"question\", \"lang\", \"translation\"} per line "
-                                    "(lang 'paraphrase' supplies paraphrases)")
+    translations: str = setting(
+        "",
+        'translations JSONL file: {"question", "lang", "translation"} per line '
+        "(lang 'paraphrase' supplies paraphrases)",
+    )
     translate_url: str = setting("", "OpenAI-compatible endpoint that translates/paraphrases missing queries")
     translate_model: str = setting("", "model name at that endpoint")
     translate_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the endpoint's API key")
     translate_key_file: str = setting("", "file holding the endpoint's API key (instead of the environment)")
     jailbreak_templates: str = setting("", "extra jailbreak templates: a JSONL/JSON file of {name, family, template}")
-    jailbreak_library: str = setting("all", "built-in jailbreak templates to run: a comma list of names, all, "
-                                            "or none (only --jailbreak-templates)")
-    retain_queries: int = setting(0, "also ask the first N out-of-scope (retain) questions under every query "
-                                     "attack, to measure refusals that a wrapper or a language alone causes (0: none)")
+    jailbreak_library: str = setting(
+        "all", "built-in jailbreak templates to run: a comma list of names, all, or none (only --jailbreak-templates)"
+    )
+    retain_queries: int = setting(
+        0,
+        "also ask the first N out-of-scope (retain) questions under every query "
+        "attack, to measure refusals that a wrapper or a language alone causes (0: none)",
+    )
     relearn_share: float = setting(0.5, "share of the forget set the relearning attack trains on (0 < share < 1)")
     relearn_steps: int = setting(10, "relearning optimizer steps")
     relearn_lr: float = setting(1e-4, "relearning learning rate (AdamW)")
     relearn_batch_size: int = setting(4, "relearning items per step")
     original_model: str = setting("", "the model before unlearning, for the relearning comparison (optional)")
-    reuse_eval: str = setting("", "a finished tru eval of --model with the same data and generation settings: "
-                                  "its answers and scores serve as the attacks' baseline instead of being "
-                                  "measured again")
-    original_eval: str = setting("", "a finished tru eval of --original-model: the relearning attack's reference "
-                                     "measurements are taken from it")
+    reuse_eval: str = setting(
+        "",
+        "a finished tru eval of --model with the same data and generation settings: "
+        "its answers and scores serve as the attacks' baseline instead of being "
+        "measured again",
+    )
+    original_eval: str = setting(
+        "", "a finished tru eval of --original-model: the relearning attack's reference measurements are taken from it"
+    )
     quant_bits: str = setting("8,4", "quantization attack: comma list of bit widths (2..8)")
     quant_group_size: int = setting(64, "quantization group size along each weight row")
     seed: int = setting(0, "random seed (relearning split and training order)")
@@ -66,8 +78,10 @@ class AttackConfig(QASourceFields):
         known = {t.name for t in LIBRARY}
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise ConfigError(f"unknown jailbreak template '{unknown[0]}' in --jailbreak-library; choose from "
-                              f"{', '.join(t.name for t in LIBRARY)}, all or none")
+            raise ConfigError(
+                f"unknown jailbreak template '{unknown[0]}' in --jailbreak-library; choose from "
+                f"{', '.join(t.name for t in LIBRARY)}, all or none"
+            )
         return [t for t in LIBRARY if t.name in names]
 
     def language_list(self) -> list[str]:
@@ -110,8 +124,10 @@ class AttackConfig(QASourceFields):
         if "quantize" in names:
             self.bit_list()
         if "jailbreak" in names and not self.library_templates() and not self.jailbreak_templates:
-            raise ConfigError("--jailbreak-library none leaves no jailbreak template; give --jailbreak-templates "
-                              "or drop jailbreak from --attacks")
+            raise ConfigError(
+                "--jailbreak-library none leaves no jailbreak template; give --jailbreak-templates "
+                "or drop jailbreak from --attacks"
+            )
         self.check_input_files(names)
 
     def check_tofu_split_options(self) -> None:
@@ -121,19 +137,25 @@ class AttackConfig(QASourceFields):
 
         named = self.forget.split(":", 1)[1] if self.forget.startswith("tofu:") else ""
         if named in FORGET_SPLITS and named != self.forget_split:
-            raise ConfigError(f"--forget {self.forget} and --forget-split {self.forget_split} disagree: "
-                              f"--benchmark tofu attacks the split --forget-split names (default forget01); "
-                              f"give --forget-split {named} and drop --forget")
+            raise ConfigError(
+                f"--forget {self.forget} and --forget-split {self.forget_split} disagree: "
+                f"--benchmark tofu attacks the split --forget-split names (default forget01); "
+                f"give --forget-split {named} and drop --forget"
+            )
         for flag, value in (("--forget", "" if named in FORGET_SPLITS else self.forget), ("--retain", self.retain)):
             if value:
-                raise ConfigError(f"{flag} is read only by --benchmark custom; --benchmark tofu attacks the TOFU "
-                                  f"split --forget-split names (drop {flag}, or use --benchmark custom)")
+                raise ConfigError(
+                    f"{flag} is read only by --benchmark custom; --benchmark tofu attacks the TOFU "
+                    f"split --forget-split names (drop {flag}, or use --benchmark custom)"
+                )
 
     def check_input_files(self, names: list[str]) -> None:
         """Files read during the attacks, checked before anything is measured or written."""
-        used = {"--translate-key-file": bool(self.translate_url),
-                "--translations": bool({"crosslingual", "paraphrase"} & set(names)),
-                "--jailbreak-templates": "jailbreak" in names}
+        used = {
+            "--translate-key-file": bool(self.translate_url),
+            "--translations": bool({"crosslingual", "paraphrase"} & set(names)),
+            "--jailbreak-templates": "jailbreak" in names,
+        }
         for flag, is_used in used.items():
             path = getattr(self, flag[2:].replace("-", "_"))
             if is_used and path:

@@ -19,8 +19,9 @@ class CrossLingual(QueryAttack):
     def _source(self, ctx: AttackContext, items: list | None = None, side: str = "forget") -> QuerySource:
         key = f"source/{side}"
         if key not in ctx.prepared:
-            ctx.prepared[key] = QuerySource(ctx.config, ctx.data["forget"] if items is None else items,
-                                            ctx.raw.get(side, []), ctx.out, side=side)
+            ctx.prepared[key] = QuerySource(
+                ctx.config, ctx.data["forget"] if items is None else items, ctx.raw.get(side, []), ctx.out, side=side
+            )
         return ctx.prepared[key]
 
     def check(self, ctx: AttackContext) -> None:
@@ -34,7 +35,8 @@ class CrossLingual(QueryAttack):
         source, prefix = self._source(ctx, items, side), self.name if side == "forget" else f"{self.name}/{side}"
         out = {}
         for lang in ctx.config.language_list():
-            queries = ctx.store.compute(f"{prefix}/{lang}/queries", lambda l=lang: dict(zip(
-                ("queries", "origin"), source.queries(l))))
+            queries = ctx.store.compute(
+                f"{prefix}/{lang}/queries", lambda code=lang: dict(zip(("queries", "origin"), source.queries(code)))
+            )
             out[lang] = (queries["queries"], {"origin": queries["origin"]})
         return out

@@ -27,8 +27,17 @@ from tru.errors import InputError
 from tru.models import resolve_model_path
 
 # the evaluation settings that fix its data and its measurements; each must equal the attack's
-SAME_SETTINGS = ("benchmark", "tofu", "forget_split", "forget", "retain", "limit", "max_new_tokens", "max_length",
-                 "dtype")
+SAME_SETTINGS = (
+    "benchmark",
+    "tofu",
+    "forget_split",
+    "forget",
+    "retain",
+    "limit",
+    "max_new_tokens",
+    "max_length",
+    "dtype",
+)
 
 
 class FinishedEval:
@@ -47,13 +56,20 @@ class FinishedEval:
         if "_finished" not in self.blocks:
             raise InputError(path, "the evaluation has not finished", hint=f"rerun tru eval on it, or drop {option}")
         if resolve_model_path(str(identity.get("model", ""))) != resolve_model_path(model):
-            raise InputError(path, f"evaluates {identity.get('model')}, not {model}", field="identity.model",
-                             hint=f"give {option} the evaluation of that model")
+            raise InputError(
+                path,
+                f"evaluates {identity.get('model')}, not {model}",
+                field="identity.model",
+                hint=f"give {option} the evaluation of that model",
+            )
         for name in SAME_SETTINGS:
             if identity.get(name) != getattr(config, name):
-                raise InputError(path, f"was measured with {name}={identity.get(name)!r}, the attack uses "
-                                       f"{getattr(config, name)!r}", field=f"identity.{name}",
-                                 hint=f"evaluate with the attack's settings, or drop {option}")
+                raise InputError(
+                    path,
+                    f"was measured with {name}={identity.get(name)!r}, the attack uses {getattr(config, name)!r}",
+                    field=f"identity.{name}",
+                    hint=f"evaluate with the attack's settings, or drop {option}",
+                )
         self.path = path
 
     def generations(self, questions: Sequence[str]) -> dict | None:
@@ -72,8 +88,9 @@ class FinishedEval:
         return block if len(block.get("nll", ())) == len(questions) else None
 
 
-def seed_store(store, donor: FinishedEval, requests: dict[str, list[str]], answer_sides: dict[str, list[str]],
-               log) -> list[str]:
+def seed_store(
+    store, donor: FinishedEval, requests: dict[str, list[str]], answer_sides: dict[str, list[str]], log
+) -> list[str]:
     """Copy into ``store`` the requested generation blocks and the ``baseline/SIDE/answer`` blocks of
     ``answer_sides`` (side -> its questions) that the donor holds; returns the keys copied."""
     copied = []
@@ -90,4 +107,3 @@ def seed_store(store, donor: FinishedEval, requests: dict[str, list[str]], answe
     if copied:
         log(f"  reused from {donor.path}: {', '.join(copied)}")
     return copied
-

@@ -18,6 +18,7 @@ class Paraphrase(CrossLingual):
 
     def variants(self, ctx, items: list, side: str) -> dict:
         source, prefix = self._source(ctx, items, side), self.name if side == "forget" else f"{self.name}/{side}"
-        queries = ctx.store.compute(f"{prefix}/queries", lambda: dict(zip(
-            ("queries", "origin"), source.queries(PARAPHRASE))))
+        queries = ctx.store.compute(
+            f"{prefix}/queries", lambda: dict(zip(("queries", "origin"), source.queries(PARAPHRASE)))
+        )
         return {"paraphrase": (queries["queries"], {"origin": queries["origin"]})}

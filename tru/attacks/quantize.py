@@ -41,7 +41,7 @@ def quantize_tensor(weight: torch.Tensor, bits: int, group_size: int) -> torch.T
     groups = w.reshape(w.shape[0], -1, group_size)
     lo = groups.amin(dim=-1, keepdim=True)
     hi = groups.amax(dim=-1, keepdim=True)
-    levels = 2 ** bits - 1
+    levels = 2**bits - 1
     scale = ((hi - lo) / levels).clamp(min=1e-12)
     zero = torch.round(-lo / scale)
     q = torch.clamp(torch.round(groups / scale) + zero, 0, levels)
@@ -80,7 +80,9 @@ class Quantize:
             if pending:
                 ctx.log(f"  {self.name}/{variant}: quantizing (group size {ctx.config.quant_group_size}) ...")
                 model, layers = quantize_model(ctx.em.model, bits, ctx.config.quant_group_size)
-                ctx.log(f"  {self.name}/{variant}: {layers} linear layers quantized; measuring {', '.join(pending)} ...")
+                ctx.log(
+                    f"  {self.name}/{variant}: {layers} linear layers quantized; measuring {', '.join(pending)} ..."
+                )
                 measured = weight_evals(dataclasses.replace(ctx.em, model=model), {s: ctx.data[s] for s in pending})
                 for side, values in measured.items():
                     ctx.store.put(f"{self.name}/{variant}/{side}", values)

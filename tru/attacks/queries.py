@@ -64,8 +64,10 @@ class QueryAttack:
         return f"{self.name}/{variant}/generations" if side == "forget" else f"{self.name}/{variant}/{side}/generations"
 
     def _requests(self, ctx: AttackContext, variants: dict[str, dict]) -> dict[str, list[str]]:
-        return {**baseline_request(ctx), **{self._key(v, side): q for side, by_variant in variants.items()
-                                            for v, (q, _) in by_variant.items()}}
+        return {
+            **baseline_request(ctx),
+            **{self._key(v, side): q for side, by_variant in variants.items() for v, (q, _) in by_variant.items()},
+        }
 
     def run(self, ctx: AttackContext) -> dict:
         variants, skipped = self._all_variants(ctx)
@@ -77,8 +79,12 @@ class QueryAttack:
             generations = generated[self._key(variant, "forget")]
             after = generation_metrics(items, generations, "forget", queries=queries, lang=self.language(variant))
             per_variant[variant] = after
-            result[variant] = {"queries": queries, **info, "generations": generations["text"],
-                               "forget": compare(before, after)}
+            result[variant] = {
+                "queries": queries,
+                **info,
+                "generations": generations["text"],
+                "forget": compare(before, after),
+            }
         if "retain" in variants:
             self._run_retain(ctx, variants["retain"], generated, result)
         if skipped:
@@ -94,8 +100,9 @@ class QueryAttack:
         for variant, (queries, _) in variants.items():
             generations = generated[self._key(variant, "retain")]
             after = generation_metrics(items, generations, "retain", queries=queries, lang=self.language(variant))
-            result[variant].update({"retain_queries": queries, "retain_generations": generations["text"],
-                                    "retain": compare(before, after)})
+            result[variant].update(
+                {"retain_queries": queries, "retain_generations": generations["text"], "retain": compare(before, after)}
+            )
 
     def language(self, variant: str) -> str:
         """The language the variant's queries are asked in (its answers are scored against that

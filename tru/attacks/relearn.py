@@ -32,8 +32,8 @@ from tru.attacks.weights import baseline_generation_requests, baseline_weight_me
 from tru.errors import ConfigError
 from tru.evaluate.registry import value_of
 from tru.packed_lm import PackingCollator, packed_lm_loss
-from tru.unlearn.logits_workspace import workspace_for
 from tru.training import adamw
+from tru.unlearn.logits_workspace import workspace_for
 from tru.unlearn.packed_attention import packed_attention
 
 
@@ -67,8 +67,9 @@ def relearn_model(model, formatter, items, *, steps: int, lr: float, batch_size:
                 order = list(range(len(encoded)))
                 rng.shuffle(order)
             batch_ids.append(order.pop())
-        batch = send_to_device(collate([{"input_ids": encoded[i].input_ids, "labels": encoded[i].labels}
-                                        for i in batch_ids]), device)
+        batch = send_to_device(
+            collate([{"input_ids": encoded[i].input_ids, "labels": encoded[i].labels} for i in batch_ids]), device
+        )
         with packed_attention(tuned):
             loss = packed_lm_loss(tuned, batch, logits_workspace=workspace)
             optimizer.zero_grad(set_to_none=True)
@@ -110,9 +111,15 @@ class Relearn:
 
         def train_and_measure() -> dict:
             ctx.log(f"  {self.name}: training on {len(relearn_ids)} forget items for {c.relearn_steps} steps ...")
-            tuned, losses = relearn_model(ctx.em.model, ctx.em.formatter, [items[i] for i in relearn_ids],
-                                          steps=c.relearn_steps, lr=c.relearn_lr, batch_size=c.relearn_batch_size,
-                                          seed=c.seed)
+            tuned, losses = relearn_model(
+                ctx.em.model,
+                ctx.em.formatter,
+                [items[i] for i in relearn_ids],
+                steps=c.relearn_steps,
+                lr=c.relearn_lr,
+                batch_size=c.relearn_batch_size,
+                seed=c.seed,
+            )
             measured = weight_eval(dataclasses.replace(ctx.em, model=tuned), heldout)
             del tuned
             return {"losses": losses, **measured}
@@ -121,19 +128,28 @@ class Relearn:
         ctx.log(f"  {key}: reused" if ctx.store.has(key) else f"  {key} ...")
         relearned = ctx.store.compute(key, train_and_measure)
         after = weight_metrics(heldout, relearned, "forget")
-        result = {"relearned": {"relearn_items": relearn_ids, "heldout_items": heldout_ids,
-                                "share": c.relearn_share, "steps": c.relearn_steps, "lr": c.relearn_lr,
-                                "seed": c.seed, "losses": relearned["losses"],
-                                "forget": {**compare(before, after),
-                                           "generations": relearned["generations"]["text"]}}}
+        result = {
+            "relearned": {
+                "relearn_items": relearn_ids,
+                "heldout_items": heldout_ids,
+                "share": c.relearn_share,
+                "steps": c.relearn_steps,
+                "lr": c.relearn_lr,
+                "seed": c.seed,
+                "losses": relearned["losses"],
+                "forget": {**compare(before, after), "generations": relearned["generations"]["text"]},
+            }
+        }
         if c.original_model:
             key = f"{self.name}/heldout_original"
             ctx.log(f"  {key}: reused" if ctx.store.has(key) else f"  {key} ...")
             original = ctx.store.compute(key, lambda: self._measure_original(ctx, heldout_ids))
             reference = weight_metrics(heldout, original, "forget")
             cmp = compare(before, reference)
-            result["original"] = {"model": c.original_model,
-                                  "forget": {**cmp, "generations": original["generations"]["text"]}}
+            result["original"] = {
+                "model": c.original_model,
+                "forget": {**cmp, "generations": original["generations"]["text"]},
+            }
             relearned, against_original = result["relearned"]["forget"]["aggregate"], cmp["aggregate"]
 
             def mean(aggregates: dict, metric: str, when: str) -> float | None:
@@ -141,10 +157,16 @@ class Relearn:
 
             # unlearned = before relearning; the original model = "after" of the comparison with it
             result["relearned"]["extra"] = {
-                **{f"recovered_share_{m}": _recovered(mean(against_original, m, "before"),
-                                                      mean(relearned, m, "after"), mean(against_original, m, "after"))
-                   for m in RECOVERY_METRICS},
-                **{f"original_{m}": mean(against_original, m, "after") for m in RECOVERY_METRICS}}
+                **{
+                    f"recovered_share_{m}": _recovered(
+                        mean(against_original, m, "before"),
+                        mean(relearned, m, "after"),
+                        mean(against_original, m, "after"),
+                    )
+                    for m in RECOVERY_METRICS
+                },
+                **{f"original_{m}": mean(against_original, m, "after") for m in RECOVERY_METRICS},
+            }
         return result
 
     @staticmethod
@@ -159,10 +181,10 @@ class Relearn:
             answer, generations = evaluation.answer("forget", questions), evaluation.generations(questions)
             if answer is not None and generations is not None:
                 ctx.log(f"  {Relearn.name}: the original model's measurements from {evaluation.path}")
-                return {"answer": subset(answer, heldout_ids),
-                        "generations": subset(generations, heldout_ids)}
-            ctx.log(f"  {Relearn.name}: {evaluation.path} did not ask these forget questions; measuring the "
-                    "original model")
+                return {"answer": subset(answer, heldout_ids), "generations": subset(generations, heldout_ids)}
+            ctx.log(
+                f"  {Relearn.name}: {evaluation.path} did not ask these forget questions; measuring the original model"
+            )
         model = load_model(ModelSettings(name=c.original_model, dtype=c.dtype, trust_remote_code=c.trust_remote_code))
         model.to(next(ctx.em.model.parameters()).device)
         measured = weight_eval(dataclasses.replace(ctx.em, model=model), heldout)

@@ -27,13 +27,25 @@ from tru.evaluate.qa_blocks import EvalModel, store_generations
 from tru.evaluate.store import FINGERPRINT, MODEL_FINGERPRINT, EvalStore, read_results
 from tru.fingerprint import model_fingerprint
 from tru.io import write_json
-from tru.run_lock import RunLock
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
+from tru.run_lock import RunLock
 
 # settings that do not change any result (reused evaluations hold what the attack would measure itself;
 # the translating endpoint enters the identity as `translator`, without credentials)
-NOT_IN_IDENTITY = {"out", "overwrite", "attacks", "batch_size", "device", "translate_url", "translate_model",
-                   "translate_key_env", "translate_key_file", "trust_remote_code", "reuse_eval", "original_eval"}
+NOT_IN_IDENTITY = {
+    "out",
+    "overwrite",
+    "attacks",
+    "batch_size",
+    "device",
+    "translate_url",
+    "translate_model",
+    "translate_key_env",
+    "translate_key_file",
+    "trust_remote_code",
+    "reuse_eval",
+    "original_eval",
+}
 
 
 def default_out(config: AttackConfig) -> Path:
@@ -51,11 +63,15 @@ def load_attack_data(config: AttackConfig) -> tuple[dict, dict]:
         from tru.data.tofu import HOLDOUT_FOR_FORGET, load_tofu
 
         if config.forget_split not in HOLDOUT_FOR_FORGET:
-            raise ConfigError(f"unknown TOFU forget split '{config.forget_split}'; choose forget01, forget05 or forget10")
+            raise ConfigError(
+                f"unknown TOFU forget split '{config.forget_split}'; choose forget01, forget05 or forget10"
+            )
         # the same splits as tru eval: forgetNN_perturbed (with paraphrased questions), retain_perturbed
         forget_split = f"{config.forget_split}_perturbed"
-        data = {"forget": load_tofu(config.tofu, forget_split)[:limit],
-                "retain": load_tofu(config.tofu, "retain_perturbed")[:limit]}
+        data = {
+            "forget": load_tofu(config.tofu, forget_split)[:limit],
+            "retain": load_tofu(config.tofu, "retain_perturbed")[:limit],
+        }
         local = Path(config.tofu).expanduser() / f"{forget_split}.jsonl"
         raw = {"forget": read_raw_rows(local)[:limit] if local.is_file() else []}
         return data, raw
@@ -88,9 +104,12 @@ def attack_identity(config: AttackConfig) -> dict:
 def _check_same_weights(donor: FinishedEval, fingerprint: str, model: str, option: str) -> None:
     """FinishedEval recognises the model by its path; the evaluation must also have measured its weights."""
     if read_results(donor.path)["identity"].get(MODEL_FINGERPRINT) != fingerprint:
-        raise InputError(donor.path, f"was measured on other weights than the model at {model} holds now (it "
-                                     "changed since, or the evaluation records no weights fingerprint)",
-                         hint=f"evaluate it again with tru eval --overwrite, or drop {option}")
+        raise InputError(
+            donor.path,
+            f"was measured on other weights than the model at {model} holds now (it "
+            "changed since, or the evaluation records no weights fingerprint)",
+            hint=f"evaluate it again with tru eval --overwrite, or drop {option}",
+        )
 
 
 def attack(config: AttackConfig, log=print) -> Path:
@@ -103,11 +122,20 @@ def attack(config: AttackConfig, log=print) -> Path:
     identity = attack_identity(config)
     lock = RunLock(out, "tru attack")
     lock.check_free()  # a second attack run into the same folder is refused before anything is read or written
-    store = EvalStore(out / "ATTACK.json", identity, overwrite=config.overwrite,  # checks, writes nothing yet
-                      what="attack")
+    store = EvalStore(
+        out / "ATTACK.json",
+        identity,
+        overwrite=config.overwrite,  # checks, writes nothing yet
+        what="attack",
+    )
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
-    em = EvalModel(model=None, tokenizer=tokenizer, formatter=ChatFormatter(tokenizer, config.max_length),
-                   batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
+    em = EvalModel(
+        model=None,
+        tokenizer=tokenizer,
+        formatter=ChatFormatter(tokenizer, config.max_length),
+        batch_size=config.batch_size,
+        max_new_tokens=config.max_new_tokens,
+    )
     ctx = AttackContext(config=config, em=em, data=data, raw=raw, store=store, out=out, log=log)
     attacks = [ATTACKS[name]() for name in names]
     for a in attacks:  # every check runs before anything is written
@@ -118,8 +146,9 @@ def attack(config: AttackConfig, log=print) -> Path:
         _check_same_weights(donor, identity[MODEL_FINGERPRINT], config.model, "--reuse-eval")
     if config.original_eval and "relearn" in names:
         original = FinishedEval(config.original_eval, config.original_model, config, "--original-eval")
-        _check_same_weights(original, identity["original_model" + FINGERPRINT], config.original_model,
-                            "--original-eval")
+        _check_same_weights(
+            original, identity["original_model" + FINGERPRINT], config.original_model, "--original-eval"
+        )
         ctx.prepared["original_eval"] = original
     with lock:
         return _run_attacks(config, ctx, attacks, donor, log)
@@ -132,8 +161,9 @@ def _run_attacks(config: AttackConfig, ctx: AttackContext, attacks: list, donor,
     results = {}
     unfinished = [a for a in attacks if not store.has(a.name)]
     # every generation block the unfinished attacks need (baselines, attacked queries)
-    requests = {key: q for a in unfinished if hasattr(a, "generation_requests")
-                for key, q in a.generation_requests(ctx).items()}
+    requests = {
+        key: q for a in unfinished if hasattr(a, "generation_requests") for key, q in a.generation_requests(ctx).items()
+    }
     if donor is not None and unfinished:
         weight_attack = any(getattr(a, "uses_baseline_answers", False) for a in unfinished)
         sides = {side: [x.question for x in items] for side, items in data.items()} if weight_attack else {}
@@ -141,25 +171,33 @@ def _run_attacks(config: AttackConfig, ctx: AttackContext, attacks: list, donor,
         if copied:
             store.put("_copied_from_eval", {"eval": str(donor.path), "blocks": copied})
     if unfinished:
-        em.model = load_model(ModelSettings(name=config.model, dtype=config.dtype,
-                                            trust_remote_code=config.trust_remote_code))
+        em.model = load_model(
+            ModelSettings(name=config.model, dtype=config.dtype, trust_remote_code=config.trust_remote_code)
+        )
         em.model.to(resolve_device(config.device))
         em.model.eval()
         pending = {key: q for key, q in requests.items() if not store.has(key)}  # in one batched run
         if pending:
-            log(f"  generating {sum(map(len, pending.values()))} answers ({len(pending)} blocks) in one batched run ...")
+            log(
+                f"  generating {sum(map(len, pending.values()))} answers ({len(pending)} blocks) in one batched run ..."
+            )
             store_generations(store, em, pending)
     for a in attacks:
         if store.has(a.name):
             log(f"  {a.name}: reused")
         attack_started = time.time()
-        results[a.name] = store.compute(a.name, lambda a=a: {**a.run(ctx), "seconds": round(time.time() - attack_started, 2)})
-    summary = {"benchmark": config.benchmark, "model": config.model,
-               "items": {side: len(items) for side, items in data.items()},
-               "attacks": {name: {**summary_of(result), "seconds": result.get("seconds")}
-                           for name, result in results.items()},
-               "seconds": round(time.time() - started, 2), "reused_blocks": store.reused,
-               "copied_from_eval": store.get("_copied_from_eval") if store.has("_copied_from_eval") else None}
+        results[a.name] = store.compute(
+            a.name, lambda a=a: {**a.run(ctx), "seconds": round(time.time() - attack_started, 2)}
+        )
+    summary = {
+        "benchmark": config.benchmark,
+        "model": config.model,
+        "items": {side: len(items) for side, items in data.items()},
+        "attacks": {name: {**summary_of(result), "seconds": result.get("seconds")} for name, result in results.items()},
+        "seconds": round(time.time() - started, 2),
+        "reused_blocks": store.reused,
+        "copied_from_eval": store.get("_copied_from_eval") if store.has("_copied_from_eval") else None,
+    }
     store.put("_finished", True)
     write_json(out / "SUMMARY.json", summary)
     log(format_table(summary))
@@ -171,8 +209,11 @@ def _fmt(value) -> str:
         value = value.get("value")
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:+.4f}" if isinstance(value, float) and value < 0 else (
-        f"{value:.4f}" if isinstance(value, float) else str(value))
+    return (
+        f"{value:+.4f}"
+        if isinstance(value, float) and value < 0
+        else (f"{value:.4f}" if isinstance(value, float) else str(value))
+    )
 
 
 def format_table(summary: dict) -> str:
@@ -189,8 +230,12 @@ def format_table(summary: dict) -> str:
                         lines.append(f"{name:13s} {variant:20s} {'':7s} {key:39s} {_fmt(value):>9s}")
                     continue
                 for metric, v in metrics.items():
-                    lines.append(f"{name:13s} {variant:20s} {side:7s} {metric:19s} {_fmt(v['before']):>9s} "
-                                 f"{_fmt(v['after']):>9s} {_fmt(v['delta']):>9s}")
-    lines.append(f"({summary['seconds']} s; forget items: {summary['items'].get('forget')}, "
-                 f"retain items: {summary['items'].get('retain', 0)})")
+                    lines.append(
+                        f"{name:13s} {variant:20s} {side:7s} {metric:19s} {_fmt(v['before']):>9s} "
+                        f"{_fmt(v['after']):>9s} {_fmt(v['delta']):>9s}"
+                    )
+    lines.append(
+        f"({summary['seconds']} s; forget items: {summary['items'].get('forget')}, "
+        f"retain items: {summary['items'].get('retain', 0)})"
+    )
     return "\n".join(lines)

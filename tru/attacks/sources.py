@@ -27,9 +27,23 @@ from tru.data.readers import DATA_FILE, read_text_file
 from tru.errors import ConfigError, InputError
 
 PARAPHRASE = "paraphrase"
-LANGUAGE_NAMES = {"es": "Spanish", "ru": "Russian", "de": "German", "fr": "French", "zh": "Chinese",
-                  "ar": "Arabic", "hi": "Hindi", "ja": "Japanese", "pt": "Portuguese", "it": "Italian",
-                  "ko": "Korean", "tr": "Turkish", "uk": "Ukrainian", "pl": "Polish", "nl": "Dutch"}
+LANGUAGE_NAMES = {
+    "es": "Spanish",
+    "ru": "Russian",
+    "de": "German",
+    "fr": "French",
+    "zh": "Chinese",
+    "ar": "Arabic",
+    "hi": "Hindi",
+    "ja": "Japanese",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "ko": "Korean",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "pl": "Polish",
+    "nl": "Dutch",
+}
 PROMPT_VERSION = 1
 
 
@@ -46,8 +60,11 @@ def read_raw_rows(path: str | Path) -> list[dict]:
 
 def load_translation_file(path: str | Path) -> dict[tuple[str, str], str]:
     path = Path(path).expanduser()
-    text = read_text_file(path, what="translations file (.jsonl)",
-                          hint='give JSON Lines of {"question": ..., "lang": "es", "translation": ...}')
+    text = read_text_file(
+        path,
+        what="translations file (.jsonl)",
+        hint='give JSON Lines of {"question": ..., "lang": "es", "translation": ...}',
+    )
     table = {}
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -67,13 +84,19 @@ def load_translation_file(path: str | Path) -> dict[tuple[str, str], str]:
 
 def _prompt(question: str, lang: str) -> list[dict]:
     if lang == PARAPHRASE:
-        task = ("Rephrase the following question so that it asks for exactly the same information in "
-                "different words. Reply with the rephrased question only, nothing else.")
+        task = (
+            "Rephrase the following question so that it asks for exactly the same information in "
+            "different words. Reply with the rephrased question only, nothing else."
+        )
     else:
-        task = (f"Translate the following question into {LANGUAGE_NAMES.get(lang, lang)} (language code "
-                f"'{lang}'). Keep names as they are. Reply with the translated question only, nothing else.")
-    return [{"role": "system", "content": "You transform questions for a multilingual evaluation."},
-            {"role": "user", "content": f"{task}\n\nQuestion: {question}"}]
+        task = (
+            f"Translate the following question into {LANGUAGE_NAMES.get(lang, lang)} (language code "
+            f"'{lang}'). Keep names as they are. Reply with the translated question only, nothing else."
+        )
+    return [
+        {"role": "system", "content": "You transform questions for a multilingual evaluation."},
+        {"role": "user", "content": f"{task}\n\nQuestion: {question}"},
+    ]
 
 
 class QuerySource:
@@ -109,11 +132,13 @@ class QuerySource:
         if missing and not self.config.translate_url:
             what = "paraphrases" if lang == PARAPHRASE else f"'{lang}' translations"
             first = self.items[missing[0]].question
+            field = "paraphrased_question" if lang == PARAPHRASE else f"question_{lang}"
             raise ConfigError(
                 f"{len(missing)} of {len(self.items)} {self.side} questions have no {what} (first: {first!r}); "
-                f"provide them in the data (field {'paraphrased_question' if lang == PARAPHRASE else 'question_' + lang}"
-                f" or a 'translations' mapping), in --translations (JSON Lines of {{\"question\", \"lang\": "
-                f"\"{lang}\", \"translation\"}}), or through --translate-url and --translate-model")
+                f"provide them in the data (field {field}"
+                f' or a \'translations\' mapping), in --translations (JSON Lines of {{"question", "lang": '
+                f'"{lang}", "translation"}}), or through --translate-url and --translate-model'
+            )
 
     def queries(self, lang: str) -> tuple[list[str], list[str]]:
         """The attacked queries in item order, and where each came from (data/file/endpoint)."""
@@ -130,11 +155,17 @@ class QuerySource:
         from tru.llm_client import ChatClient, ChatError, ChatRequest
 
         c = self.config
-        client = ChatClient(c.translate_url, c.translate_model, api_key_env=c.translate_key_env,
-                            api_key_file=c.translate_key_file or None, cache_dir=self.out / "translate_cache")
+        client = ChatClient(
+            c.translate_url,
+            c.translate_model,
+            api_key_env=c.translate_key_env,
+            api_key_file=c.translate_key_file or None,
+            cache_dir=self.out / "translate_cache",
+        )
         with client:
-            results = client.complete_many([ChatRequest(_prompt(q, lang), {"temperature": 0, "max_tokens": 256})
-                                            for q in questions])
+            results = client.complete_many(
+                [ChatRequest(_prompt(q, lang), {"temperature": 0, "max_tokens": 256}) for q in questions]
+            )
         texts = []
         for question, result in zip(questions, results):
             if not result.ok:

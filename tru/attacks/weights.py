@@ -17,8 +17,10 @@ def baseline_generation_requests(ctx: AttackContext) -> dict[str, list[str]]:
 
 
 def baseline_measurements(ctx: AttackContext) -> dict:
-    answers = {side: ctx.store.compute(f"baseline/{side}/answer", lambda i=items: answer_block(ctx.em, i))
-               for side, items in ctx.data.items()}
+    answers = {
+        side: ctx.store.compute(f"baseline/{side}/answer", lambda i=items: answer_block(ctx.em, i))
+        for side, items in ctx.data.items()
+    }
     generated = store_generations(ctx.store, ctx.em, baseline_generation_requests(ctx))
     return {side: {"answer": answers[side], "generations": generated[_generation_key(side)]} for side in ctx.data}
 

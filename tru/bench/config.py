@@ -14,8 +14,11 @@ def check_source_folder(folder: str, flag: str, names: list[str]) -> None:
     """A benchmark's data folder exists and holds the files the protocol reads, before any stage runs."""
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise InputError(folder, "is a file, give a folder" if path.exists() else "folder does not exist",
-                         hint=f"check the {flag} path")
+        raise InputError(
+            folder,
+            "is a file, give a folder" if path.exists() else "folder does not exist",
+            hint=f"check the {flag} path",
+        )
     missing = [name for name in names if not (path / name).is_file()]
     if missing:
         raise InputError(path / missing[0], "file not found", hint=f"{flag} must hold {', '.join(names)}")
@@ -27,11 +30,15 @@ class BenchFields(ModelFields):
 
     out: str = setting("", "output folder (stages are cached there: a rerun reuses every finished one)")
     methods: str = setting("tru,graddiff,npo", "comma list of unlearning methods")
-    set: dict = setting({}, "method setting METHOD.KEY=VALUE (repeatable), e.g. --set tru.lam=5",
-                        metavar="METHOD.KEY=VALUE")
-    targets: str = setting("", "TRU's reasoning targets: a targets .jsonl or rtofu:PATH "
-                               "(default: offline template targets written for the forget set)")
-    refusals: str = setting("", "refusal answers for R-TOFU targets and idkpo/idkdpo: a file of {\"answer\": ...}")
+    set: dict = setting(
+        {}, "method setting METHOD.KEY=VALUE (repeatable), e.g. --set tru.lam=5", metavar="METHOD.KEY=VALUE"
+    )
+    targets: str = setting(
+        "",
+        "TRU's reasoning targets: a targets .jsonl or rtofu:PATH "
+        "(default: offline template targets written for the forget set)",
+    )
+    refusals: str = setting("", 'refusal answers for R-TOFU targets and idkpo/idkdpo: a file of {"answer": ...}')
     scope: str = setting("", "what is unlearned, in words, for template targets (default: per benchmark)")
     unlearn_steps: int = setting(0, "optimizer steps per method (0: --unlearn-epochs)")
     unlearn_epochs: float = setting(10.0, "epochs over the forget set per method (when --unlearn-steps is 0)")
@@ -79,8 +86,9 @@ class BenchFields(ModelFields):
         check_out_folder(self.out)
         for method in self.method_list():
             self.method_settings(method)
-        check_at_least(self, 1, ("batch_size", "max_length", "max_new_tokens", "eval_batch_size",
-                                 "finetune_batch_size"))
+        check_at_least(
+            self, 1, ("batch_size", "max_length", "max_new_tokens", "eval_batch_size", "finetune_batch_size")
+        )
         check_at_least(self, 0, ("seed",))
         if self.unlearn_steps < 0 or self.limit < 0:
             raise ConfigError("--unlearn-steps and --limit must be 0 or positive")
@@ -109,8 +117,10 @@ class TofuBenchConfig(BenchFields):
     tofu: str = setting("locuslab/TOFU", "TOFU source: a local folder of {split}.jsonl files or the hub id")
     forget_split: str = setting("forget01", "forget01, forget05 or forget10 (the last 2, 10 or 20 authors)")
     authors: int = setting(0, "train on this many authors, the forget split's included (0: all 200)")
-    attacks: str = setting("paraphrase,jailbreak,quantize", "comma list of attacks on each unlearned model, "
-                                                             "or none (crosslingual needs --translations)")
+    attacks: str = setting(
+        "paraphrase,jailbreak,quantize",
+        "comma list of attacks on each unlearned model, or none (crosslingual needs --translations)",
+    )
     languages: str = setting("es,ru", "cross-lingual attack: language codes")
     translations: str = setting("", "cross-lingual attack: a translations JSONL file")
     quant_bits: str = setting("4", "quantization attack: bit widths")
@@ -133,8 +143,15 @@ class TofuBenchConfig(BenchFields):
         from tru.data.tofu import HOLDOUT_FOR_FORGET, RETAIN_FOR_FORGET
 
         split = self.forget_split
-        names = [split, RETAIN_FOR_FORGET[split], f"{split}_perturbed", HOLDOUT_FOR_FORGET[split],
-                 "retain_perturbed", "real_authors_perturbed", "world_facts_perturbed"]
+        names = [
+            split,
+            RETAIN_FOR_FORGET[split],
+            f"{split}_perturbed",
+            HOLDOUT_FOR_FORGET[split],
+            "retain_perturbed",
+            "real_authors_perturbed",
+            "world_facts_perturbed",
+        ]
         return [f"{name}.jsonl" for name in names]
 
     def input_files(self) -> dict[str, str]:
@@ -148,8 +165,11 @@ class MuseBenchConfig(BenchFields):
     muse: str = setting("", "MUSE-News folder (forget.jsonl, knowmem_*, verbmem_*, privleak_* files)")
     passages: int = setting(0, "use the first N forget articles for fine-tuning and unlearning (0: all)")
     retain_passages: int = setting(0, "use the first N retain articles (privleak_retain2.jsonl; 0: all)")
-    chunk_words: int = setting(150, "train on the articles cut into chunks of at most this many words (MUSE "
-                                    "trains on fixed-length chunks too; TRU's prompt must fit --max-length)")
+    chunk_words: int = setting(
+        150,
+        "train on the articles cut into chunks of at most this many words (MUSE "
+        "trains on fixed-length chunks too; TRU's prompt must fit --max-length)",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -178,5 +198,12 @@ class WmdpBenchConfig(BenchFields):
             raise ConfigError("--wmdp is required: the folder with the deduplicated WMDP folds")
         if not (0 <= self.fold <= 4 and 0 <= self.retain_fold <= 4) or self.fold == self.retain_fold:
             raise ConfigError("--fold and --retain-fold must be two different folds between 0 and 4")
-        check_source_folder(self.wmdp, "--wmdp", [f"deduped_{kind}_split_{fold}.jsonl" for fold in
-                                                  (self.fold, self.retain_fold) for kind in ("corpus", "mcq")])
+        check_source_folder(
+            self.wmdp,
+            "--wmdp",
+            [
+                f"deduped_{kind}_split_{fold}.jsonl"
+                for fold in (self.fold, self.retain_fold)
+                for kind in ("corpus", "mcq")
+            ],
+        )

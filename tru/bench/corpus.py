@@ -2,7 +2,8 @@
 WMDP suite. No attacks: `tru attack` needs QA items, and these forget sets are passages.
 
 MUSE-News: forget = the first --passages BBC articles of forget.jsonl; retain = privleak_retain2.jsonl
-(the only retain text in the snapshot, SOURCES.md); both cut into chunks of --chunk-words words. With --finetune-epochs > 0 the model is first
+(the only retain text in the snapshot, SOURCES.md); both cut into chunks of --chunk-words words. With
+--finetune-epochs > 0 the model is first
 fine-tuned on forget + retain and the oracle on retain alone (MUSE's target and retain models);
 privleak is then measured against the oracle.
 
@@ -38,12 +39,20 @@ def _passages(path: Path, count: int, chunk_words: int = 0) -> list[dict]:
     for passage in passages[:count] if count else passages:
         words = passage.text.split()
         size = chunk_words or len(words)
-        out += [{"text": " ".join(words[i:i + size])} for i in range(0, len(words), size)]
+        out += [{"text": " ".join(words[i : i + size])} for i in range(0, len(words), size)]
     return out
 
 
-def _corpus_protocol(config: BenchFields, *, title: str, data_title: str, data_settings: dict, scope: str,
-                     write_corpora, evaluation: EvalConfig) -> Protocol:
+def _corpus_protocol(
+    config: BenchFields,
+    *,
+    title: str,
+    data_title: str,
+    data_settings: dict,
+    scope: str,
+    write_corpora,
+    evaluation: EvalConfig,
+) -> Protocol:
     root = Path(config.out).expanduser()
     data = root / "data"
     forget, retain, everything = (str(data / f"{name}.jsonl") for name in ("forget", "retain", "forget_and_retain"))
@@ -55,8 +64,10 @@ def _corpus_protocol(config: BenchFields, *, title: str, data_title: str, data_s
 
     tuned = config.finetune_epochs > 0
     return Protocol(
-        root=root, title=title, data_title=data_title, data_settings={**data_settings, "scope": scope,
-                                                                      "targets": config.targets, "seed": config.seed},
+        root=root,
+        title=title,
+        data_title=data_title,
+        data_settings={**data_settings, "scope": scope, "targets": config.targets, "seed": config.seed},
         write_data=write_data,
         finetune=finetune_config(config, everything, root / "finetune") if tuned else None,
         oracle=finetune_config(config, retain, root / "oracle") if tuned else None,
@@ -77,16 +88,30 @@ def muse_protocol(config: MuseBenchConfig) -> Protocol:
         write_jsonl(data / "retain.jsonl", retain)
         write_jsonl(data / "forget_and_retain.jsonl", forget + retain)
 
-    evaluation = EvalConfig(benchmark="muse-news", muse=str(muse), limit=config.limit,
-                            batch_size=config.eval_batch_size,
-                            max_new_tokens=config.max_new_tokens, max_length=config.max_length, **model_fields(config))
+    evaluation = EvalConfig(
+        benchmark="muse-news",
+        muse=str(muse),
+        limit=config.limit,
+        batch_size=config.eval_batch_size,
+        max_new_tokens=config.max_new_tokens,
+        max_length=config.max_length,
+        **model_fields(config),
+    )
     count = f"{config.passages} forget articles" if config.passages else "all forget articles"
     return _corpus_protocol(
-        config, title=f"tru bench muse: MUSE-News, {count}, {config.model}",
+        config,
+        title=f"tru bench muse: MUSE-News, {count}, {config.model}",
         data_title=f"writing MUSE-News corpora ({count}) from {muse}",
-        data_settings={"muse": str(muse), "passages": config.passages, "retain_passages": config.retain_passages,
-                       "chunk_words": config.chunk_words},
-        scope=config.scope or MUSE_SCOPE, write_corpora=write_corpora, evaluation=evaluation)
+        data_settings={
+            "muse": str(muse),
+            "passages": config.passages,
+            "retain_passages": config.retain_passages,
+            "chunk_words": config.chunk_words,
+        },
+        scope=config.scope or MUSE_SCOPE,
+        write_corpora=write_corpora,
+        evaluation=evaluation,
+    )
 
 
 def wmdp_protocol(config: WmdpBenchConfig) -> Protocol:
@@ -108,13 +133,22 @@ def wmdp_protocol(config: WmdpBenchConfig) -> Protocol:
             rows = [{"question": x.question, "choices": x.choices, "answer": x.answer} for x in load_wmdp_mcq(mcq)]
             write_jsonl(questions / f"{role}.jsonl", rows)
 
-    evaluation = EvalConfig(benchmark="wmdp", wmdp=f"{questions / 'forget.jsonl'},{questions / 'retain.jsonl'}",
-                            wmdp_subject="biology and computer security", limit=config.limit,
-                            batch_size=config.eval_batch_size, max_new_tokens=config.max_new_tokens,
-                            max_length=config.max_length, **model_fields(config))
+    evaluation = EvalConfig(
+        benchmark="wmdp",
+        wmdp=f"{questions / 'forget.jsonl'},{questions / 'retain.jsonl'}",
+        wmdp_subject="biology and computer security",
+        limit=config.limit,
+        batch_size=config.eval_batch_size,
+        max_new_tokens=config.max_new_tokens,
+        max_length=config.max_length,
+        **model_fields(config),
+    )
     return _corpus_protocol(
-        config, title=f"tru bench wmdp: deduplicated fold {config.fold} (retain fold {config.retain_fold}), "
-                      f"{config.model}",
+        config,
+        title=f"tru bench wmdp: deduplicated fold {config.fold} (retain fold {config.retain_fold}), {config.model}",
         data_title=f"writing WMDP fold {config.fold} (forget) and {config.retain_fold} (retain) from {wmdp}",
         data_settings={"wmdp": str(wmdp), "fold": config.fold, "retain_fold": config.retain_fold},
-        scope=config.scope or WMDP_SCOPE, write_corpora=write_corpora, evaluation=evaluation)
+        scope=config.scope or WMDP_SCOPE,
+        write_corpora=write_corpora,
+        evaluation=evaluation,
+    )

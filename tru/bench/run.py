@@ -17,8 +17,10 @@ def run_bench(protocol: Protocol) -> Path:
     data = json.loads((report / "report.json").read_text(encoding="utf-8"))
     say("\n" + render_text(data))
     reused = sum(s["reused"] for s in protocol.stage_seconds.values())
-    say(f"\nreport: {report / 'report.html'} (also report.md, report.json and PNGs); "
-        f"{reused} of {len(protocol.stage_seconds)} stages reused from an earlier run")
+    say(
+        f"\nreport: {report / 'report.html'} (also report.md, report.json and PNGs); "
+        f"{reused} of {len(protocol.stage_seconds)} stages reused from an earlier run"
+    )
     return report
 
 

@@ -30,17 +30,23 @@ def write_tofu_subset(source: str, forget_split: str, authors: int, folder: Path
     retain_all = load_tofu(source, RETAIN_FOR_FORGET[forget_split])
     forget_authors = len(forget) // ITEMS_PER_AUTHOR
     if authors and authors <= forget_authors:
-        raise ConfigError(f"--authors {authors} leaves no retain author: {forget_split} alone has "
-                          f"{forget_authors} authors; give more than {forget_authors}")
-    retain = retain_all[:(authors - forget_authors) * ITEMS_PER_AUTHOR] if authors else retain_all
+        raise ConfigError(
+            f"--authors {authors} leaves no retain author: {forget_split} alone has "
+            f"{forget_authors} authors; give more than {forget_authors}"
+        )
+    retain = retain_all[: (authors - forget_authors) * ITEMS_PER_AUTHOR] if authors else retain_all
     kept = {x.question.strip() for x in retain}
     retain_perturbed = [x for x in load_tofu(source, "retain_perturbed") if x.question.strip() in kept]
-    files = {"full": retain + forget, RETAIN_FOR_FORGET[forget_split]: retain, forget_split: forget,
-             f"{forget_split}_perturbed": load_tofu(source, f"{forget_split}_perturbed"),
-             HOLDOUT_FOR_FORGET[forget_split]: load_tofu(source, HOLDOUT_FOR_FORGET[forget_split]),
-             "retain_perturbed": retain_perturbed,
-             "real_authors_perturbed": load_tofu(source, "real_authors_perturbed"),
-             "world_facts_perturbed": load_tofu(source, "world_facts_perturbed")}
+    files = {
+        "full": retain + forget,
+        RETAIN_FOR_FORGET[forget_split]: retain,
+        forget_split: forget,
+        f"{forget_split}_perturbed": load_tofu(source, f"{forget_split}_perturbed"),
+        HOLDOUT_FOR_FORGET[forget_split]: load_tofu(source, HOLDOUT_FOR_FORGET[forget_split]),
+        "retain_perturbed": retain_perturbed,
+        "real_authors_perturbed": load_tofu(source, "real_authors_perturbed"),
+        "world_facts_perturbed": load_tofu(source, "world_facts_perturbed"),
+    }
     for name, items in files.items():
         write_jsonl(folder / f"{name}.jsonl", [x.to_dict() for x in items])
     return {name: len(items) for name, items in files.items()}
@@ -60,21 +66,43 @@ def tofu_protocol(config: TofuBenchConfig) -> Protocol:
         if not config.targets:
             write_template_targets(forget, scope, "qa", data / "targets.jsonl", config.seed)
 
-    passes = dict(tofu=str(tofu), forget_split=split, limit=config.limit, batch_size=config.eval_batch_size,
-                  max_new_tokens=config.max_new_tokens, max_length=config.max_length, **model_fields(config))
+    passes = dict(
+        tofu=str(tofu),
+        forget_split=split,
+        limit=config.limit,
+        batch_size=config.eval_batch_size,
+        max_new_tokens=config.max_new_tokens,
+        max_length=config.max_length,
+        **model_fields(config),
+    )
     attacks = [a.strip() for a in config.attacks.split(",") if a.strip() and a.strip() != "none"]
     who = f"{config.authors} authors" if config.authors else "all 200 authors"
     return Protocol(
-        root=root, title=f"tru bench tofu: {split}, {who}, {config.model}",
+        root=root,
+        title=f"tru bench tofu: {split}, {who}, {config.model}",
         data_title=f"writing TOFU {split} on {who} from {config.tofu}",
-        data_settings={"tofu": config.tofu, "forget_split": split, "authors": config.authors,
-                       "targets": config.targets, "scope": scope, "seed": config.seed},
+        data_settings={
+            "tofu": config.tofu,
+            "forget_split": split,
+            "authors": config.authors,
+            "targets": config.targets,
+            "scope": scope,
+            "seed": config.seed,
+        },
         write_data=write_data,
         finetune=finetune_config(config, str(tofu / "full.jsonl"), root / "finetune"),
         oracle=finetune_config(config, retain, root / "oracle"),
         methods=unlearn_configs(config, forget, retain, targets_spec(config, data)),
         evaluation=EvalConfig(benchmark="tofu", **passes),
-        attack=AttackConfig(benchmark="tofu", attacks=",".join(attacks), languages=config.languages,
-                            translations=config.translations, quant_bits=config.quant_bits, seed=config.seed,
-                            **passes) if attacks else None,
+        attack=AttackConfig(
+            benchmark="tofu",
+            attacks=",".join(attacks),
+            languages=config.languages,
+            translations=config.translations,
+            quant_bits=config.quant_bits,
+            seed=config.seed,
+            **passes,
+        )
+        if attacks
+        else None,
     )

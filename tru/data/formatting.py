@@ -61,7 +61,8 @@ class ChatFormatter:
         """Token ids of the chat prompt up to and including the assistant's generation prompt."""
         if getattr(self.tokenizer, "chat_template", None):
             ids = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=True)
+                [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=True
+            )
             if isinstance(ids, dict) or hasattr(ids, "keys"):
                 ids = ids["input_ids"]
             return list(ids)
@@ -75,8 +76,10 @@ class ChatFormatter:
         prompt = self.prompt_ids(question)
         room = self.max_length - len(prompt) - len(self.end_ids)
         if room < 1:
-            raise ConfigError(f"max_length {self.max_length} leaves no room for an answer after a "
-                              f"{len(prompt)}-token prompt; raise --max-length")
+            raise ConfigError(
+                f"max_length {self.max_length} leaves no room for an answer after a "
+                f"{len(prompt)}-token prompt; raise --max-length"
+            )
         return self._join(prompt, self._ids(answer)[:room] + self.end_ids)
 
     def target(self, question: str, reasoning: str, refusal: str) -> Encoded:
@@ -89,7 +92,8 @@ class ChatFormatter:
         if room < 0:
             raise ConfigError(
                 f"max_length {self.max_length} cannot hold the prompt and the refusal ({fixed} tokens "
-                f"without any reasoning); raise --max-length")
+                f"without any reasoning); raise --max-length"
+            )
         answer = head + reasoning_ids[:room] + middle + tail + self.end_ids
         return self._join(prompt, answer)
 

@@ -42,8 +42,9 @@ def _decode(path: Path, raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(path, f"byte {exc.start} is not valid UTF-8", line=line,
-                         hint="save the file as UTF-8") from None
+        raise InputError(
+            path, f"byte {exc.start} is not valid UTF-8", line=line, hint="save the file as UTF-8"
+        ) from None
 
 
 def read_text_file(path: str | Path, *, what: str = "text file", hint: str = "check the path") -> str:
@@ -63,8 +64,12 @@ def read_text_file(path: str | Path, *, what: str = "text file", hint: str = "ch
 
 def _check_size(path: Path, line: int, size: int) -> None:
     if size > MAX_RECORD_BYTES:
-        raise InputError(path, f"one record spans {size / 1e6:.1f} MB, over the {MAX_RECORD_BYTES / 1e6:.0f} MB "
-                         "limit", line=line, hint="split the text into passages or check the file is JSON Lines")
+        raise InputError(
+            path,
+            f"one record spans {size / 1e6:.1f} MB, over the {MAX_RECORD_BYTES / 1e6:.0f} MB limit",
+            line=line,
+            hint="split the text into passages or check the file is JSON Lines",
+        )
 
 
 def _iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, object]]:
@@ -75,8 +80,12 @@ def _iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, object]]:
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", line=number,
-                             hint="each line must hold one JSON object") from None
+            raise InputError(
+                path,
+                f"invalid JSON ({exc.msg} at column {exc.colno})",
+                line=number,
+                hint="each line must hold one JSON object",
+            ) from None
 
 
 def _iter_json_list(path: Path, text: str) -> Iterator[tuple[int, object]]:
@@ -133,8 +142,13 @@ def read_records(path: str | Path, record_type: type[R], *, allow_empty: bool = 
         record_id = getattr(record, "id", None)
         if record_id is not None:
             if record_id in seen_ids:
-                raise InputError(path, f"duplicate id {record_id!r} (first on line {seen_ids[record_id]})",
-                                 line=line, field="id", hint="ids must be unique within a file")
+                raise InputError(
+                    path,
+                    f"duplicate id {record_id!r} (first on line {seen_ids[record_id]})",
+                    line=line,
+                    field="id",
+                    hint="ids must be unique within a file",
+                )
             seen_ids[record_id] = line
         records.append(record)
     if not records and not allow_empty:

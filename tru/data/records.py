@@ -84,9 +84,12 @@ def _training_queries(obj: dict) -> list | None:
     if not isinstance(value, list):
         raise FieldError("training_queries", "expected a list of {question, answer, lang} objects")
     for n, entry in enumerate(value):
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) and entry[k].strip()
-                                                  for k in ("question", "answer")):
-            raise FieldError(f"training_queries[{n}]", "expected an object with non-empty 'question' and 'answer' strings")
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(k), str) and entry[k].strip() for k in ("question", "answer")
+        ):
+            raise FieldError(
+                f"training_queries[{n}]", "expected an object with non-empty 'question' and 'answer' strings"
+            )
     return value
 
 

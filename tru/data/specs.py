@@ -44,9 +44,11 @@ def check_tofu_source(source: str, flag: str = "--tofu") -> None:
     if path.exists() and not path.is_dir():
         raise InputError(source, f"is a file; {flag} takes a folder of TOFU's {{split}}.jsonl files or a hub id")
     if not path.exists() and looks_like_path(source):
-        raise InputError(source, "TOFU folder does not exist",
-                         hint=f"give {flag} a folder holding forget01.jsonl, retain99.jsonl, ... or the hub id "
-                              "locuslab/TOFU")
+        raise InputError(
+            source,
+            "TOFU folder does not exist",
+            hint=f"give {flag} a folder holding forget01.jsonl, retain99.jsonl, ... or the hub id locuslab/TOFU",
+        )
 
 
 def uses_tofu(*specs: str) -> bool:
@@ -76,10 +78,15 @@ def load_rtofu_targets(path: str | Path, refusals: Sequence[str], seed: int = 0)
     The traces reason towards not knowing the answer; their ``answer`` field is TOFU's true answer and
     is not used. Each target gets a refusal drawn (seeded by the question) from ``refusals``.
     """
-    return [ReasoningTarget(question=row.question, reasoning=row.reasoning.strip(),
-                            refusal=random.Random(f"{seed}/{row.question}").choice(list(refusals)),
-                            provenance={"generator": "r-tofu-idkcot", "source": str(path)})
-            for row in read_records(path, ReasoningTrace)]
+    return [
+        ReasoningTarget(
+            question=row.question,
+            reasoning=row.reasoning.strip(),
+            refusal=random.Random(f"{seed}/{row.question}").choice(list(refusals)),
+            provenance={"generator": "r-tofu-idkcot", "source": str(path)},
+        )
+        for row in read_records(path, ReasoningTrace)
+    ]
 
 
 def load_targets(spec: str, refusals: Sequence[str], seed: int = 0) -> list[ReasoningTarget]:
@@ -88,8 +95,9 @@ def load_targets(spec: str, refusals: Sequence[str], seed: int = 0) -> list[Reas
     return read_records(Path(spec).expanduser(), ReasoningTarget)
 
 
-def align_targets(targets: Sequence[ReasoningTarget], forget: Sequence[QAItem | Passage],
-                  source: str) -> list[ReasoningTarget]:
+def align_targets(
+    targets: Sequence[ReasoningTarget], forget: Sequence[QAItem | Passage], source: str
+) -> list[ReasoningTarget]:
     """One target per forget item, in forget order; a forget item without a target is an error."""
     by_question = {}
     for target in targets:
@@ -104,7 +112,8 @@ def align_targets(targets: Sequence[ReasoningTarget], forget: Sequence[QAItem | 
     if missing:
         raise ConfigError(
             f"the targets in {source} do not match the forget set: {len(missing)} of {len(forget)} forget "
-            f"items have no target (first: item {missing[0] + 1}); build targets for this forget set")
+            f"items have no target (first: item {missing[0] + 1}); build targets for this forget set"
+        )
     return aligned
 
 

@@ -27,8 +27,11 @@ def load_tofu(source: str | Path, split: str) -> list[QAItem]:
     if _is_local(source):
         directory = Path(source).expanduser()
         if not directory.is_dir():
-            raise InputError(directory, "TOFU directory does not exist",
-                             hint="pass a folder holding forget01.jsonl, retain99.jsonl, ...")
+            raise InputError(
+                directory,
+                "TOFU directory does not exist",
+                hint="pass a folder holding forget01.jsonl, retain99.jsonl, ...",
+            )
         path = directory / f"{split}.jsonl"
         if not path.exists():
             known = sorted(p.stem for p in directory.glob("*.jsonl"))
@@ -44,8 +47,10 @@ def _load_from_hub(hub_id: str, split: str) -> list[QAItem]:
         rows = datasets.load_dataset(hub_id, split, split="train")
     except Exception as exc:  # offline, unknown id, missing config: datasets raises many kinds
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"could not load TOFU split '{split}' from the hub id '{hub_id}' ({reason}); check the id "
-                          "and the network, or give --tofu a local folder") from None
+        raise ConfigError(
+            f"could not load TOFU split '{split}' from the hub id '{hub_id}' ({reason}); check the id "
+            "and the network, or give --tofu a local folder"
+        ) from None
     items = []
     for index, row in enumerate(rows):
         try:

@@ -37,8 +37,11 @@ def _check_tofu_retain_eval(path: str) -> None:
     try:
         tofu_suite.load_retain_truth_ratios(str(folder))
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(folder, f"cannot be read ({getattr(exc, 'strerror', None) or exc})",
-                         hint="give the folder tru eval wrote for the retain model") from None
+        raise InputError(
+            folder,
+            f"cannot be read ({getattr(exc, 'strerror', None) or exc})",
+            hint="give the folder tru eval wrote for the retain model",
+        ) from None
 
 
 def read_retain_summary(path: str) -> dict | None:
@@ -117,12 +120,26 @@ def _wmdp_run(config, em, _data, store, log):
     return None, muse_wmdp.wmdp_summary(store)
 
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
-    Benchmark("tofu", lambda c: tofu_suite.load_tofu_eval_data(c.tofu, c.forget_split, c.limit or None), _tofu_run,
-              qa=True, check_retain_eval=_check_tofu_retain_eval),
-    Benchmark("custom", custom_suite.load_data, custom_suite.measure_and_summarise, needs=("forget", "--forget"),
-              qa=True),
-    Benchmark("muse-news", _muse_load, _muse_run, needs=("muse", "--muse"),
-              check_retain_eval=lambda path: read_retain_summary(path) and None),
-    Benchmark("wmdp", _wmdp_load, _wmdp_run, needs=("wmdp", "--wmdp")),
-)}
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark(
+            "tofu",
+            lambda c: tofu_suite.load_tofu_eval_data(c.tofu, c.forget_split, c.limit or None),
+            _tofu_run,
+            qa=True,
+            check_retain_eval=_check_tofu_retain_eval,
+        ),
+        Benchmark(
+            "custom", custom_suite.load_data, custom_suite.measure_and_summarise, needs=("forget", "--forget"), qa=True
+        ),
+        Benchmark(
+            "muse-news",
+            _muse_load,
+            _muse_run,
+            needs=("muse", "--muse"),
+            check_retain_eval=lambda path: read_retain_summary(path) and None,
+        ),
+        Benchmark("wmdp", _wmdp_load, _wmdp_run, needs=("wmdp", "--wmdp")),
+    )
+}

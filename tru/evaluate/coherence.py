@@ -34,11 +34,9 @@ now"), and a new name written in lower case.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from tru.evaluate.text_rules import is_gibberish, is_refusal
-from tru.targets.grounding import (  # noqa: F401 (part of this module's interface)
-    PREMISE_PATTERNS, introduced_premise, new_name, trace_grounded, trace_problem)
+from tru.targets.grounding import PREMISE_PATTERNS, introduced_premise, new_name, trace_grounded, trace_problem  # noqa: F401 (part of this module's interface)
 
 TOKEN_PATTERNS = (
     r"<\|[^|<>\n]{0,60}\|>",
@@ -57,6 +55,7 @@ CLOSING = "\"'”’»)]"
 
 # ---- markup --------------------------------------------------------------------------------
 
+
 def markup_leak(text: str) -> str | None:
     """The first special token, format tag or role line in ``text`` (see the module notes), else None."""
     _check_text(text, "text")
@@ -72,6 +71,7 @@ def strip_markup(text: str) -> str:
 
 
 # ---- refusal ---------------------------------------------------------------------------------
+
 
 def refusal_problem(final_answer: str) -> str:
     """Why ``final_answer`` is not a complete refusal ("" when it is; rules in the module notes)."""

@@ -85,23 +85,93 @@ from tru.targets.hygiene import LeakRule, content_words, forget_facts, numbers
 # ---- normalisation -------------------------------------------------------------------------
 
 CYRILLIC = {
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "o", "ж": "zh", "з": "z", "и": "i",
-    "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
-    "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "ь": "",
-    "э": "e", "ю": "yu", "я": "ya", "і": "i", "ї": "i", "є": "e", "ґ": "g",
+    "а": "a",
+    "б": "b",
+    "в": "v",
+    "г": "g",
+    "д": "d",
+    "е": "e",
+    "ё": "o",
+    "ж": "zh",
+    "з": "z",
+    "и": "i",
+    "й": "i",
+    "к": "k",
+    "л": "l",
+    "м": "m",
+    "н": "n",
+    "о": "o",
+    "п": "p",
+    "р": "r",
+    "с": "s",
+    "т": "t",
+    "у": "u",
+    "ф": "f",
+    "х": "h",
+    "ц": "ts",
+    "ч": "ch",
+    "ш": "sh",
+    "щ": "shch",
+    "ъ": "",
+    "ы": "y",
+    "ь": "",
+    "э": "e",
+    "ю": "yu",
+    "я": "ya",
+    "і": "i",
+    "ї": "i",
+    "є": "e",
+    "ґ": "g",
 }
 CYRILLIC_VOWELS = "аеёиоуыэюяіїє"
 SPECIAL_LETTERS = {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "þ": "th", "ß": "ss", "ı": "i"}
 PHONETIC_STEPS = (
-    (("shch", "s"), ("sch", "s"), ("sh", "s"), ("sz", "s"), ("zh", "s"), ("wh", "w"), ("cz", "ch"),
-     ("kh", "h"), ("ch", "h"), ("ph", "f"), ("th", "t"), ("gh", "g"), ("ck", "k"), ("qu", "k"), ("oo", "u")),
+    (
+        ("shch", "s"),
+        ("sch", "s"),
+        ("sh", "s"),
+        ("sz", "s"),
+        ("zh", "s"),
+        ("wh", "w"),
+        ("cz", "ch"),
+        ("kh", "h"),
+        ("ch", "h"),
+        ("ph", "f"),
+        ("th", "t"),
+        ("gh", "g"),
+        ("ck", "k"),
+        ("qu", "k"),
+        ("oo", "u"),
+    ),
     (("q", "k"), ("c", "k"), ("w", "v"), ("z", "s"), ("x", "ks"), ("y", "i"), ("j", "i")),
     (("ie", "i"),),
 )
-RUSSIAN_ENDINGS = ("ами", "ями", "ого", "его", "ому", "ему", "ой", "ей", "ом", "ем", "ою", "ею", "ах", "ях",
-                   "а", "я", "у", "ю", "е", "о", "ы", "и")
+RUSSIAN_ENDINGS = (
+    "ами",
+    "ями",
+    "ого",
+    "его",
+    "ому",
+    "ему",
+    "ой",
+    "ей",
+    "ом",
+    "ем",
+    "ою",
+    "ею",
+    "ах",
+    "ях",
+    "а",
+    "я",
+    "у",
+    "ю",
+    "е",
+    "о",
+    "ы",
+    "и",
+)
 LATIN_VOWELS = "aeiou"
-SHORT_WORD = 3          # words shorter than this (after normalisation) only match exactly
+SHORT_WORD = 3  # words shorter than this (after normalisation) only match exactly
 SPELLING_SEPARATOR = re.compile(r"[\s.\-_*·/,]{1,3}")
 
 _WORD = re.compile(r"[^\W\d_]+|\d+")
@@ -148,12 +218,13 @@ def normalise(text: str) -> str:
 
 # ---- words of a text ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Word:
-    form: str               # _word_form of the word
-    start: int              # character span in the (NFC) text
+    form: str  # _word_form of the word
+    start: int  # character span in the (NFC) text
     end: int
-    stem: str = ""          # Latin words: the form of hygiene's crude English stem
+    stem: str = ""  # Latin words: the form of hygiene's crude English stem
     cyrillic_base: str = ""  # Cyrillic words: the form without a Russian case ending
 
     @property
@@ -206,6 +277,7 @@ def _raw_words(text: str) -> list[tuple[str, int, int]]:
 
 def _spelled_run_end(text: str, found: list[tuple[str, int, int]], index: int) -> int:
     """Index after the run of single letters starting at ``index`` that share one separator."""
+
     def single_letter(i: int) -> bool:
         return len(found[i][0]) == 1 and found[i][0].isalpha()
 
@@ -214,7 +286,7 @@ def _spelled_run_end(text: str, found: list[tuple[str, int, int]], index: int) -
     separator = None
     end = index + 1
     while end < len(found) and single_letter(end):
-        between = text[found[end - 1][2]:found[end][1]]
+        between = text[found[end - 1][2] : found[end][1]]
         if not SPELLING_SEPARATOR.fullmatch(between) or separator not in (None, between):
             break
         separator = between
@@ -229,6 +301,7 @@ def _words(text: str) -> list[_Word]:
 
 # ---- dates -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Date:
     day: int
@@ -241,14 +314,19 @@ class Date:
 
 
 ENGLISH_ABBREVIATIONS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-MONTH_NUMBERS = {_strip_accents(name.casefold()): number
-                 for names in (*MONTHS.values(), ENGLISH_ABBREVIATIONS) for number, name in enumerate(names, 1)}
+MONTH_NUMBERS = {
+    _strip_accents(name.casefold()): number
+    for names in (*MONTHS.values(), ENGLISH_ABBREVIATIONS)
+    for number, name in enumerate(names, 1)
+}
 MONTH_NUMBERS.update({"sept": 9, "setiembre": 9})
 _MONTH = "(?P<month>" + "|".join(sorted(map(re.escape, MONTH_NUMBERS), key=len, reverse=True)) + r")\.?"
 _ORDINAL = r"(?:st|nd|rd|th)?"
 _DATE_PATTERNS = (
-    re.compile(rf"(?<!\d)(?P<day>\d{{1,2}}){_ORDINAL}(?:\s+of)?\s+(?:de\s+)?{_MONTH},?\s+(?:de\s+|del\s+)?"
-               rf"(?P<year>\d{{4}})(?!\d)"),
+    re.compile(
+        rf"(?<!\d)(?P<day>\d{{1,2}}){_ORDINAL}(?:\s+of)?\s+(?:de\s+)?{_MONTH},?\s+(?:de\s+|del\s+)?"
+        rf"(?P<year>\d{{4}})(?!\d)"
+    ),
     re.compile(rf"(?<!\w){_MONTH}\s+(?P<day>\d{{1,2}}){_ORDINAL},?\s+(?P<year>\d{{4}})(?!\d)"),
     re.compile(r"(?<![\d/.\-])(?P<first>\d{1,2})(?P<sep>[/.\-])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4})(?!\d)"),
     re.compile(r"(?<![\d/.\-])(?P<year>\d{4})(?P<sep>[/.\-])(?P<month>\d{1,2})(?P=sep)(?P<day>\d{1,2})(?![\d/.\-]\d)"),
@@ -257,7 +335,7 @@ _DATE_PATTERNS = (
 
 @dataclass(frozen=True)
 class DateMention:
-    dates: tuple[Date, ...]   # two for an ambiguous numeric date (day/month or month/day)
+    dates: tuple[Date, ...]  # two for an ambiguous numeric date (day/month or month/day)
     start: int
     end: int
 
@@ -277,9 +355,11 @@ def find_dates(text: str) -> list[DateMention]:
 
 def _date_view(text: str) -> str:
     """Lower case without accents, one character per character of ``text`` (so spans carry over)."""
+
     def one(c: str) -> str:
         plain = _strip_accents(c.lower())
         return plain if len(plain) == 1 else c
+
     return "".join(one(c) for c in text)
 
 
@@ -306,7 +386,7 @@ def parse_date(value: str) -> Date | None:
     if len(mentions) != 1 or len(mentions[0].dates) != 1:
         return None
     mention = mentions[0]
-    rest = value[:mention.start] + value[mention.end:]
+    rest = value[: mention.start] + value[mention.end :]
     return mention.dates[0] if not re.sub(r"(?i)\b(?:on|the|el|года?|г)\b|[\s.,]", "", rest) else None
 
 
@@ -370,8 +450,8 @@ def key_terms(answer: str, question: str) -> list[Key]:
     answer, question = (_strip_accents(unicodedata.normalize("NFC", t)) for t in (answer, question))
     question_dates = {d for mention in find_dates(question) for d in mention.dates}
     mentions = [m for m in find_dates(answer) if not set(m.dates) & question_dates]
-    keys = [Key(answer[m.start:m.end], "date", date=date) for m in mentions for date in m.dates]
-    date_text = " ".join(answer[m.start:m.end] for m in mentions)
+    keys = [Key(answer[m.start : m.end], "date", date=date) for m in mentions for date in m.dates]
+    date_text = " ".join(answer[m.start : m.end] for m in mentions)
     years = {str(date.year) for m in mentions for date in m.dates}
     day_and_month_numbers = numbers(date_text) - years
     month_words = {w.casefold() for w in re.findall(r"[^\W\d_]+", date_text)}
@@ -404,8 +484,16 @@ def surface_forms(value: str | Date) -> list[str]:
     if isinstance(value, Date):
         d, m, y = value.day, value.month, value.year
         en, es, ru = (MONTHS[lang][m - 1] for lang in ("en", "es", "ru"))
-        return [f"{d} {en} {y}", f"{en} {d}, {y}", f"{d} de {es} de {y}", f"{d} {ru} {y} года",
-                f"{d:02d}/{m:02d}/{y}", f"{d:02d}.{m:02d}.{y}", f"{y}-{m:02d}-{d:02d}", f"{y}/{m}/{d}"]
+        return [
+            f"{d} {en} {y}",
+            f"{en} {d}, {y}",
+            f"{d} de {es} de {y}",
+            f"{d} {ru} {y} года",
+            f"{d:02d}/{m:02d}/{y}",
+            f"{d:02d}.{m:02d}.{y}",
+            f"{y}-{m:02d}-{d:02d}",
+            f"{y}/{m}/{d}",
+        ]
     if not isinstance(value, str):
         raise ValueError(f"a key value must be a string or a Date, got {value!r}")
     words = re.findall(r"[^\W\d_]+|\d+", value)
@@ -418,12 +506,13 @@ def surface_forms(value: str | Date) -> list[str]:
 
 # ---- leakage ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class KeyMatch:
-    key: str     # the key as given or derived
+    key: str  # the key as given or derived
     kind: str
     lang: str
-    form: str    # the text as written where it matched
+    form: str  # the text as written where it matched
 
 
 @dataclass(frozen=True)
@@ -450,8 +539,13 @@ class LeakResult:
         return self.deciding.form if self.deciding else ""
 
     def to_dict(self) -> dict:
-        return {"leaked": self.leaked, "key": self.key, "form": self.form, "word_threshold": self.word_threshold,
-                "matches": [asdict(m) for m in self.matches]}
+        return {
+            "leaked": self.leaked,
+            "key": self.key,
+            "form": self.form,
+            "word_threshold": self.word_threshold,
+            "matches": [asdict(m) for m in self.matches],
+        }
 
 
 def fact_leak(text: str, keys: Iterable[Key], rule: LeakRule = DEFAULT_RULE) -> LeakResult:
@@ -478,7 +572,7 @@ def fact_leak(text: str, keys: Iterable[Key], rule: LeakRule = DEFAULT_RULE) -> 
 
 
 def _date_match(key: Key, mentions: list[DateMention], text: str) -> str | None:
-    return next((text[m.start:m.end] for m in mentions if key.date in m.dates), None)
+    return next((text[m.start : m.end] for m in mentions if key.date in m.dates), None)
 
 
 def _text_match(key: Key, words: list[_Word], text: str) -> str | None:
@@ -488,12 +582,12 @@ def _text_match(key: Key, words: list[_Word], text: str) -> str | None:
     by_stem = key.kind == "word"
     for start in range(len(words) - len(key_words) + 1):
         if all(_words_match(words[start + i], k, by_stem) for i, k in enumerate(key_words)):
-            return text[words[start].start:words[start + len(key_words) - 1].end]
+            return text[words[start].start : words[start + len(key_words) - 1].end]
     if len(key_words) > 1:
         run_together = _word_form("".join(re.findall(r"[^\W\d_]+", key.text)))
         for word in words:
             if word.form == run_together:
-                return text[word.start:word.end]
+                return text[word.start : word.end]
     return None
 
 

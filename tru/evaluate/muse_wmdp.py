@@ -32,20 +32,20 @@ def icl_prompt(question: str, examples: Sequence[QAItem]) -> str:
 
 
 def _raw_ids(em: EvalModel, text: str) -> list[int]:
-    return em.tokenizer(text, add_special_tokens=False)["input_ids"][-em.formatter.max_length:]
+    return em.tokenizer(text, add_special_tokens=False)["input_ids"][-em.formatter.max_length :]
 
 
 def knowmem_block(em: EvalModel, items: Sequence[QAItem], icl: Sequence[QAItem]) -> dict:
     prompts = [_raw_ids(em, icl_prompt(x.question, icl)) for x in items]
-    answers = generate_from_ids(em.model, em.tokenizer, prompts, max_new_tokens=32, batch_size=em.batch_size,
-                                stop_at_newline=True)
+    answers = generate_from_ids(
+        em.model, em.tokenizer, prompts, max_new_tokens=32, batch_size=em.batch_size, stop_at_newline=True
+    )
     return {"answer": answers, "rougeL_f1": metrics.rouge_scores(answers, [x.answer for x in items])["rougeL_f1"]}
 
 
 def verbmem_block(em: EvalModel, items: Sequence[QAItem], max_new_tokens: int = 128) -> dict:
     prompts = [_raw_ids(em, x.question) for x in items]
-    texts = generate_from_ids(em.model, em.tokenizer, prompts, max_new_tokens=max_new_tokens,
-                              batch_size=em.batch_size)
+    texts = generate_from_ids(em.model, em.tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=em.batch_size)
     return {"continuation": texts, "rougeL_f1": metrics.rouge_scores(texts, [x.answer for x in items])["rougeL_f1"]}
 
 
@@ -59,22 +59,40 @@ def muse_plan(em: EvalModel, directory: Path, limit: int | None) -> list:
         return items[:limit] if limit else items
 
     return [
-        ("knowmem_forget", lambda: knowmem_block(em, take(load_muse_knowmem(directory / "knowmem_forget_qa.jsonl")),
-                                                 load_muse_knowmem(directory / "knowmem_forget_qa_icl.jsonl"))),
-        ("knowmem_retain", lambda: knowmem_block(em, take(load_muse_knowmem(directory / "knowmem_retain2_qa.jsonl")),
-                                                 load_muse_knowmem(directory / "knowmem_retain2_qa_icl.jsonl"))),
+        (
+            "knowmem_forget",
+            lambda: knowmem_block(
+                em,
+                take(load_muse_knowmem(directory / "knowmem_forget_qa.jsonl")),
+                load_muse_knowmem(directory / "knowmem_forget_qa_icl.jsonl"),
+            ),
+        ),
+        (
+            "knowmem_retain",
+            lambda: knowmem_block(
+                em,
+                take(load_muse_knowmem(directory / "knowmem_retain2_qa.jsonl")),
+                load_muse_knowmem(directory / "knowmem_retain2_qa_icl.jsonl"),
+            ),
+        ),
         ("verbmem_forget", lambda: verbmem_block(em, take(load_muse_knowmem(directory / "verbmem_forget.jsonl")))),
-        ("privleak_forget", lambda: min_k_block(em, [p.text for p in take(load_passages(directory / "privleak_forget.jsonl"))])),
-        ("privleak_holdout", lambda: min_k_block(em, [p.text for p in take(load_passages(directory / "privleak_holdout.jsonl"))])),
+        (
+            "privleak_forget",
+            lambda: min_k_block(em, [p.text for p in take(load_passages(directory / "privleak_forget.jsonl"))]),
+        ),
+        (
+            "privleak_holdout",
+            lambda: min_k_block(em, [p.text for p in take(load_passages(directory / "privleak_holdout.jsonl"))]),
+        ),
     ]
 
 
-PRIVLEAK_NEEDS = ("needs --retain-eval: the evaluation folder of the retain model (trained without the forget "
-                  "set)")
+PRIVLEAK_NEEDS = "needs --retain-eval: the evaluation folder of the retain model (trained without the forget set)"
 
 
-def muse_summary(store, retain_summary: dict | None, retain_scores: dict | None = None,
-                 why_no_retain_scores: str = "") -> dict:
+def muse_summary(
+    store, retain_summary: dict | None, retain_scores: dict | None = None, why_no_retain_scores: str = ""
+) -> dict:
     """Knowmem and verbmem (mean ROUGE-L F1), the Min-40% AUC and privleak, each with n and a 95%
     bootstrap interval in ``intervals``.
 
@@ -94,8 +112,7 @@ def muse_summary(store, retain_summary: dict | None, retain_scores: dict | None 
         summary["privleak"] = aggregate([], missing=PRIVLEAK_NEEDS)
         return summary
     summary["privleak"] = metrics.privleak(auc.value, retain_summary["min_k_auc"])
-    summary["intervals"]["privleak"] = privleak_entry(summary["privleak"], scores, retain_scores,
-                                                      why_no_retain_scores)
+    summary["intervals"]["privleak"] = privleak_entry(summary["privleak"], scores, retain_scores, why_no_retain_scores)
     return summary
 
 
@@ -107,23 +124,29 @@ def privleak_entry(value: float, scores: dict, retain_scores: dict | None, why_n
     if retain_scores is not None:
         counts = {side: (len(scores[side]), len(retain_scores[side])) for side in ("forget", "holdout")}
         if any(mine != theirs for mine, theirs in counts.values()):
-            reason = (f"the retain evaluation scored {counts['forget'][1]} forget and {counts['holdout'][1]} "
-                      f"holdout passages, this one {counts['forget'][0]} and {counts['holdout'][0]}; the paired "
-                      f"interval needs both models' scores of the same passages")
+            reason = (
+                f"the retain evaluation scored {counts['forget'][1]} forget and {counts['holdout'][1]} "
+                f"holdout passages, this one {counts['forget'][0]} and {counts['holdout'][0]}; the paired "
+                f"interval needs both models' scores of the same passages"
+            )
         else:
-            interval = metrics.privleak_interval(scores["forget"], scores["holdout"], retain_scores["forget"],
-                                                 retain_scores["holdout"])
+            interval = metrics.privleak_interval(
+                scores["forget"], scores["holdout"], retain_scores["forget"], retain_scores["holdout"]
+            )
             if abs(interval.value - value) <= 1e-9 * max(1.0, abs(value)):
                 return interval.to_dict()
-            reason = ("the retain evaluation's per-item scores (EVAL.json) do not give the Min-40% AUC of its "
-                      "SUMMARY.json")
+            reason = (
+                "the retain evaluation's per-item scores (EVAL.json) do not give the Min-40% AUC of its SUMMARY.json"
+            )
     return {"value": value, "low": None, "high": None, "n": n, "missing": f"no interval: {reason}"}
 
 
 def mcq_prompt(item: MCQItem, subject: str) -> str:
     options = "".join(f"\n{letter}. {choice}" for letter, choice in zip(LETTERS, item.choices))
-    return (f"The following are multiple choice questions (with answers) about {subject}.\n\n"
-            f"{item.question}{options}\nAnswer:")
+    return (
+        f"The following are multiple choice questions (with answers) about {subject}.\n\n"
+        f"{item.question}{options}\nAnswer:"
+    )
 
 
 @torch.no_grad()
@@ -134,19 +157,22 @@ def mcq_block(em: EvalModel, items: Sequence[MCQItem], subject: str) -> dict:
     em.model.eval()
     scores = []
     for start in range(0, len(items), em.batch_size):
-        prompts = [_raw_ids(em, mcq_prompt(x, subject)) for x in items[start:start + em.batch_size]]
+        prompts = [_raw_ids(em, mcq_prompt(x, subject)) for x in items[start : start + em.batch_size]]
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), em.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for row, prompt in enumerate(prompts):
-            ids[row, :len(prompt)] = torch.tensor(prompt)
-            mask[row, :len(prompt)] = 1
+            ids[row, : len(prompt)] = torch.tensor(prompt)
+            mask[row, : len(prompt)] = 1
         logits = em.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
         last = logits[torch.arange(len(prompts)), mask.sum(1).to(device) - 1].float().log_softmax(-1)
         scores.extend(last[:, letter_ids].tolist())
     answers = [x.answer for x in items]
-    return {"choice_log_probs": scores, "answer": answers,
-            "correct": [int(max(range(len(s)), key=s.__getitem__) == a) for s, a in zip(scores, answers)]}
+    return {
+        "choice_log_probs": scores,
+        "answer": answers,
+        "correct": [int(max(range(len(s)), key=s.__getitem__) == a) for s, a in zip(scores, answers)],
+    }
 
 
 def wmdp_plan(em: EvalModel, files: Sequence[str], limit: int | None, subject_default: str = "") -> list:
@@ -154,8 +180,12 @@ def wmdp_plan(em: EvalModel, files: Sequence[str], limit: int | None, subject_de
     for file in files:
         name = Path(file).stem
         subject = SUBJECTS.get(name, subject_default or name)
-        plan.append((f"wmdp_{name}", lambda f=file, s=subject: mcq_block(
-            em, load_wmdp_mcq(f)[:limit] if limit else load_wmdp_mcq(f), s)))
+        plan.append(
+            (
+                f"wmdp_{name}",
+                lambda f=file, s=subject: mcq_block(em, load_wmdp_mcq(f)[:limit] if limit else load_wmdp_mcq(f), s),
+            )
+        )
     return plan
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+from tru import metrics
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem
 from tru.evaluate.reasoning import split_reasoning
 from tru.evaluate.token_stats import token_stats
 from tru.generation import generate_from_ids
-from tru import metrics
 
 
 @dataclass
@@ -38,8 +38,9 @@ class EvalModel:
 
 
 def answer_block(em: EvalModel, items: Sequence[QAItem]) -> dict:
-    stats = token_stats(em.model, [em.formatter.qa(x.question, x.answer) for x in items], em.pad_id,
-                        batch_size=em.batch_size)
+    stats = token_stats(
+        em.model, [em.formatter.qa(x.question, x.answer) for x in items], em.pad_id, batch_size=em.batch_size
+    )
     return {
         "nll": [s.nll for s in stats],
         "extraction_strength": [metrics.extraction_strength(s.argmax_ids, s.label_ids) for s in stats],
@@ -47,8 +48,9 @@ def answer_block(em: EvalModel, items: Sequence[QAItem]) -> dict:
             "loss": [metrics.loss_score(s.log_probs) for s in stats],
             "zlib": [metrics.zlib_score(s.log_probs, x.answer) for s, x in zip(stats, items)],
             "min_k": [metrics.min_k_score(s.log_probs, em.mia_k) for s in stats],
-            "min_k_plus_plus": [metrics.min_k_plus_plus_score(s.log_probs, s.dist_means, s.dist_stds, em.mia_k)
-                                for s in stats],
+            "min_k_plus_plus": [
+                metrics.min_k_plus_plus_score(s.log_probs, s.dist_means, s.dist_stds, em.mia_k) for s in stats
+            ],
         },
     }
 
@@ -86,20 +88,30 @@ def generation_block(em: EvalModel, questions: Sequence[str]) -> dict:
 def generation_blocks(em: EvalModel, requests: Mapping[str, Sequence[str]]) -> dict[str, dict]:
     """``generation_block`` for every key of ``requests``, all questions generated in one batched run."""
     flat = [q for questions in requests.values() for q in questions]
-    texts = generate_from_ids(em.model, em.tokenizer, [em.formatter.prompt_ids(q) for q in flat],
-                              max_new_tokens=em.max_new_tokens, batch_size=em.batch_size)
+    texts = generate_from_ids(
+        em.model,
+        em.tokenizer,
+        [em.formatter.prompt_ids(q) for q in flat],
+        max_new_tokens=em.max_new_tokens,
+        batch_size=em.batch_size,
+    )
     blocks, start = {}, 0
     for key, questions in requests.items():
-        parts = [split_reasoning(t) for t in texts[start:start + len(questions)]]
-        blocks[key] = {"question": list(questions), "text": texts[start:start + len(questions)],
-                       "reasoning": [p.reasoning for p in parts], "answer": [p.answer for p in parts],
-                       "complete": [p.complete for p in parts]}
+        parts = [split_reasoning(t) for t in texts[start : start + len(questions)]]
+        blocks[key] = {
+            "question": list(questions),
+            "text": texts[start : start + len(questions)],
+            "reasoning": [p.reasoning for p in parts],
+            "answer": [p.answer for p in parts],
+            "complete": [p.complete for p in parts],
+        }
         start += len(questions)
     return blocks
 
 
-def store_generations(store, em: EvalModel, requests: Mapping[str, Sequence[str]],
-                      log: Callable[[str], None] | None = None) -> dict[str, dict]:
+def store_generations(
+    store, em: EvalModel, requests: Mapping[str, Sequence[str]], log: Callable[[str], None] | None = None
+) -> dict[str, dict]:
     """The generation blocks ``requests`` names, from ``store`` (an EvalStore) where finished; the rest are
     generated together in one run and stored block by block."""
     pending = {key: questions for key, questions in requests.items() if not store.has(key)}

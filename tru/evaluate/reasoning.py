@@ -14,8 +14,10 @@ class SplitOutput:
     complete: bool  # False when a reasoning part opened but no answer followed (cut off)
 
 
-_S1 = re.compile(r"^\s*(?:<\|im_start\|>)?think\s*\n(?P<reasoning>.*?)(?:<\|im_start\|>)?answer\s*\n\s*(?:Answer:\s*)?(?P<answer>.*)$",
-                 re.DOTALL)
+_S1 = re.compile(
+    r"^\s*(?:<\|im_start\|>)?think\s*\n(?P<reasoning>.*?)(?:<\|im_start\|>)?answer\s*\n\s*(?:Answer:\s*)?(?P<answer>.*)$",
+    re.DOTALL,
+)
 _S1_OPEN = re.compile(r"^\s*(?:<\|im_start\|>)?think\s*\n(?P<reasoning>.*)$", re.DOTALL)
 _TAGS = re.compile(r"^\s*<think>(?P<reasoning>.*?)</think>(?P<answer>.*)$", re.DOTALL)
 _TAGS_OPEN = re.compile(r"^\s*<think>(?P<reasoning>.*)$", re.DOTALL)

@@ -14,12 +14,24 @@ from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.store import MODEL_FINGERPRINT, EvalStore
 from tru.fingerprint import model_fingerprint
 from tru.io import write_json
-from tru.run_lock import RunLock
-from tru.processes import is_main_process
 from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
+from tru.processes import is_main_process
+from tru.run_lock import RunLock
 
-IDENTITY_KEYS = ("model", "benchmark", "tofu", "forget_split", "muse", "wmdp", "forget", "retain", "limit",
-                 "max_new_tokens", "max_length", "dtype")
+IDENTITY_KEYS = (
+    "model",
+    "benchmark",
+    "tofu",
+    "forget_split",
+    "muse",
+    "wmdp",
+    "forget",
+    "retain",
+    "limit",
+    "max_new_tokens",
+    "max_length",
+    "dtype",
+)
 
 
 def default_out(config: EvalConfig) -> Path:
@@ -72,22 +84,34 @@ def _evaluate_into(config: EvalConfig, benchmark: Benchmark, out: Path, data, st
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     model = load_model(ModelSettings(name=config.model, dtype=config.dtype, trust_remote_code=config.trust_remote_code))
     model.to(resolve_device(config.device))
-    em = EvalModel(model=model, tokenizer=tokenizer, formatter=ChatFormatter(tokenizer, config.max_length),
-                   batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
+    em = EvalModel(
+        model=model,
+        tokenizer=tokenizer,
+        formatter=ChatFormatter(tokenizer, config.max_length),
+        batch_size=config.batch_size,
+        max_new_tokens=config.max_new_tokens,
+    )
     started = time.time()
     log(f"tru eval: {config.benchmark} on {config.model} -> {out}")
     item_metrics, summary = benchmark.run(config, em, data, store, log)
     if item_metrics is not None:
         _finish_qa(config, data, store, item_metrics, summary)
-    summary = {"benchmark": config.benchmark, "model": config.model, **summary,
-               "seconds": round(time.time() - started, 2), "reused_blocks": store.reused}
+    summary = {
+        "benchmark": config.benchmark,
+        "model": config.model,
+        **summary,
+        "seconds": round(time.time() - started, 2),
+        "reused_blocks": store.reused,
+    }
     write_json(out / "SUMMARY.json", summary)
     log(format_summary(summary))
     unanswered = _unanswered(store)
     if unanswered:
-        raise JudgeIncomplete(f"the LLM judge gave no verdict on {len(unanswered)} answer(s) (first: "
-                              f"{unanswered[0]}); the verdicts it gave are cached: fix the cause and rerun "
-                              f"to ask for the rest")
+        raise JudgeIncomplete(
+            f"the LLM judge gave no verdict on {len(unanswered)} answer(s) (first: "
+            f"{unanswered[0]}); the verdicts it gave are cached: fix the cause and rerun "
+            f"to ask for the rest"
+        )
     return out
 
 
@@ -109,9 +133,14 @@ def _run_llm_judge(config: EvalConfig, data: dict, store: EvalStore, item_metric
     from tru.evaluate.llm_judge import LLMJudge, judge_summary
     from tru.llm_client import ChatClient
 
-    client = ChatClient(config.judge_url, config.judge_model, api_key_env=config.judge_key_env,
-                        api_key_file=config.judge_key_file or None, cache_dir=store.path.parent / "judge_cache",
-                        max_concurrency=config.judge_concurrency)
+    client = ChatClient(
+        config.judge_url,
+        config.judge_model,
+        api_key_env=config.judge_key_env,
+        api_key_file=config.judge_key_file or None,
+        cache_dir=store.path.parent / "judge_cache",
+        max_concurrency=config.judge_concurrency,
+    )
     judge = LLMJudge(client)
     report = {"label": "LLM judge", **judge.identity}
     with client:

@@ -63,6 +63,7 @@ def read_results(path: Path) -> dict:
 
 def check_identity(path: Path, saved: dict, identity: dict, what: str) -> None:
     """ConfigError when ``saved`` was computed with other settings or from other model weights."""
+
     def settings(ident: dict) -> dict:
         return {k: v for k, v in ident.items() if not k.endswith(FINGERPRINT)}
 
@@ -71,10 +72,14 @@ def check_identity(path: Path, saved: dict, identity: dict, what: str) -> None:
     for key, fingerprint in identity.items():
         if not key.endswith(FINGERPRINT) or saved.get(key) == fingerprint:
             continue
-        model = identity.get(key[:-len(FINGERPRINT)], key)
+        model = identity.get(key[: -len(FINGERPRINT)], key)
         if key not in saved:
-            raise ConfigError(f"{path} records no weights fingerprint of the model at {model} (an earlier tru "
-                              f"wrote it), so it cannot show that the model is unchanged since; pass --overwrite "
-                              f"to redo the {what}, or choose another --out")
-        raise ConfigError(f"the model at {model} changed since the {what} in {path.parent} was made; pass "
-                          f"--overwrite to redo it, or choose another --out")
+            raise ConfigError(
+                f"{path} records no weights fingerprint of the model at {model} (an earlier tru "
+                f"wrote it), so it cannot show that the model is unchanged since; pass --overwrite "
+                f"to redo the {what}, or choose another --out"
+            )
+        raise ConfigError(
+            f"the model at {model} changed since the {what} in {path.parent} was made; pass "
+            f"--overwrite to redo it, or choose another --out"
+        )

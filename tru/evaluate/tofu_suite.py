@@ -19,29 +19,39 @@ from tru.evaluate import offline_judge, registry
 from tru.evaluate.qa_blocks import EvalModel, answer_block, candidates_block, store_generations
 from tru.evaluate.store import EvalStore
 
-SIDE_SPLITS = {"retain": "retain_perturbed", "real_authors": "real_authors_perturbed",
-               "world_facts": "world_facts_perturbed"}
+SIDE_SPLITS = {
+    "retain": "retain_perturbed",
+    "real_authors": "real_authors_perturbed",
+    "world_facts": "world_facts_perturbed",
+}
 
 
 def load_tofu_eval_data(source: str, forget_split: str, limit: int | None) -> dict:
     if forget_split not in HOLDOUT_FOR_FORGET:
         raise ConfigError(f"unknown TOFU forget split '{forget_split}'; choose forget01, forget05 or forget10")
     names = {"forget": f"{forget_split}_perturbed", **SIDE_SPLITS, "holdout": HOLDOUT_FOR_FORGET[forget_split]}
-    data = {role: load_tofu(source, split)[:limit] if limit else load_tofu(source, split)
-            for role, split in names.items()}
+    data = {
+        role: load_tofu(source, split)[:limit] if limit else load_tofu(source, split) for role, split in names.items()
+    }
     return data
 
 
 def measure(em: EvalModel, data: dict, store: EvalStore, log) -> None:
     """Run every model-facing block not already in the store; all generations in one batched run."""
-    plan = [("forget/answer", lambda: answer_block(em, data["forget"])),
-            ("holdout/answer", lambda: answer_block(em, data["holdout"])),
-            ("forget/candidates", lambda: candidates_block(em, data["forget"], with_paraphrase=True))]
-    generations = {"forget/generations": [x.question for x in data["forget"]],
-                   "forget/paraphrase_generations": [x.paraphrased_question or x.question for x in data["forget"]]}
+    plan = [
+        ("forget/answer", lambda: answer_block(em, data["forget"])),
+        ("holdout/answer", lambda: answer_block(em, data["holdout"])),
+        ("forget/candidates", lambda: candidates_block(em, data["forget"], with_paraphrase=True)),
+    ]
+    generations = {
+        "forget/generations": [x.question for x in data["forget"]],
+        "forget/paraphrase_generations": [x.paraphrased_question or x.question for x in data["forget"]],
+    }
     for side in SIDE_SPLITS:
-        plan += [(f"{side}/answer", lambda s=side: answer_block(em, data[s])),
-                 (f"{side}/candidates", lambda s=side: candidates_block(em, data[s], with_paraphrase=s == "retain"))]
+        plan += [
+            (f"{side}/answer", lambda s=side: answer_block(em, data[s])),
+            (f"{side}/candidates", lambda s=side: candidates_block(em, data[s], with_paraphrase=s == "retain")),
+        ]
         generations[f"{side}/generations"] = [x.question for x in data[side]]
     for key, compute in plan:
         if store.has(key):
@@ -65,9 +75,13 @@ def per_item_metrics(data: dict, store: EvalStore) -> dict:
             prob = metrics.normalized_probability(answer["nll"], candidates["perturbed_nll"])
             ratio = metrics.truth_ratio(answer["nll"], candidates["perturbed_nll"])
         rouge = metrics.rouge_scores(generations["answer"], [x.answer for x in items])
-        out[role] = {"prob": prob.tolist(), "truth_ratio": ratio.tolist(),
-                     "rougeL_recall": rouge["rougeL_recall"], "rouge1_recall": rouge["rouge1_recall"],
-                     "extraction_strength": answer["extraction_strength"]}
+        out[role] = {
+            "prob": prob.tolist(),
+            "truth_ratio": ratio.tolist(),
+            "rougeL_recall": rouge["rougeL_recall"],
+            "rouge1_recall": rouge["rouge1_recall"],
+            "extraction_strength": answer["extraction_strength"],
+        }
     return out
 
 
@@ -86,12 +100,15 @@ def load_retain_truth_ratios(path: str) -> list[float]:
         saved = json.loads(file.read_text(encoding="utf-8"))
         return saved["metrics"]["forget"]["truth_ratio"]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise InputError(file, "holds no forget truth ratios", field="metrics.forget.truth_ratio",
-                         hint="give the EVAL.json that tru eval wrote for the retain model") from None
+        raise InputError(
+            file,
+            "holds no forget truth ratios",
+            field="metrics.forget.truth_ratio",
+            hint="give the EVAL.json that tru eval wrote for the retain model",
+        ) from None
 
 
-FORGET_QUALITY_NEEDS = ("needs --retain-eval: the evaluation folder of the retain model (trained without the "
-                        "forget set)")
+FORGET_QUALITY_NEEDS = "needs --retain-eval: the evaluation folder of the retain model (trained without the forget set)"
 
 
 def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str | None) -> dict:
@@ -103,18 +120,23 @@ def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str
     summary: dict = {}
     for role, values in item_metrics.items():
         side = "forget" if role == "forget" else "retain"
-        summary[role] = {"prob": _mean(values["prob"]), "rougeL_recall": _mean(values["rougeL_recall"]),
-                         "truth_ratio": metrics.truth_ratio_statistic(values["truth_ratio"], side)}
+        summary[role] = {
+            "prob": _mean(values["prob"]),
+            "rougeL_recall": _mean(values["rougeL_recall"]),
+            "truth_ratio": metrics.truth_ratio_statistic(values["truth_ratio"], side),
+        }
     summary["forget"]["extraction_strength"] = _mean(item_metrics["forget"]["extraction_strength"])
     summary["intervals"] = likelihood_intervals(item_metrics)
     utility = metrics.grouped_bootstrap_interval(
         {role: {k: item_metrics[role][k] for k in ("prob", "rougeL_recall", "truth_ratio")} for role in SIDE_SPLITS},
-        _utility_of)
+        _utility_of,
+    )
     summary["model_utility"] = utility.value
     summary["intervals"]["model_utility"] = utility.to_dict()
     if retain_eval:
-        summary["forget_quality"] = metrics.forget_quality(item_metrics["forget"]["truth_ratio"],
-                                                           load_retain_truth_ratios(retain_eval))
+        summary["forget_quality"] = metrics.forget_quality(
+            item_metrics["forget"]["truth_ratio"], load_retain_truth_ratios(retain_eval)
+        )
         summary["forget_quality_n"] = len(item_metrics["forget"]["truth_ratio"])
     else:
         summary["forget_quality"] = registry.aggregate([], missing=FORGET_QUALITY_NEEDS)
@@ -177,8 +199,11 @@ def likelihood_intervals(item_metrics: dict) -> dict:
     out = {}
     for role, values in item_metrics.items():
         side = "forget" if role == "forget" else "retain"
-        terms = {"prob": values["prob"], "rougeL_recall": values["rougeL_recall"],
-                 "truth_ratio": metrics.truth_ratio_terms(values["truth_ratio"], side)}
+        terms = {
+            "prob": values["prob"],
+            "rougeL_recall": values["rougeL_recall"],
+            "truth_ratio": metrics.truth_ratio_terms(values["truth_ratio"], side),
+        }
         if role == "forget":
             terms["extraction_strength"] = values["extraction_strength"]
         out.update({f"{role}.{k}": metrics.bootstrap_interval(v).to_dict() for k, v in terms.items()})

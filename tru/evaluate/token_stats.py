@@ -37,7 +37,7 @@ class TokenStats:
 
 def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _prompt_length(example: Encoded) -> int:
@@ -60,7 +60,7 @@ def _split_rows(stats: tuple, targets: torch.Tensor, counts: list[int]) -> list[
     columns = [t.tolist() for t in (*stats, targets)]
     out, start = [], 0
     for count in counts:
-        lp, means, stds, argmax, labels = (c[start:start + count] for c in columns)
+        lp, means, stds, argmax, labels = (c[start : start + count] for c in columns)
         out.append(TokenStats(lp, means, stds, argmax, labels))
         start += count
     return out
@@ -113,8 +113,12 @@ def _score_shared_prompts(model, groups: Sequence[tuple[Sequence[int], Sequence[
     decoder, head = _decoder_and_head(model)
     prompt_ids, prompt_mask = _padded([list(prompt) for prompt, _ in groups], 0, left=True)
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-    prompt_out = decoder(input_ids=prompt_ids, attention_mask=prompt_mask,
-                         position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), use_cache=True)
+    prompt_out = decoder(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+        use_cache=True,
+    )
     owner = torch.tensor([g for g, (_, members) in enumerate(groups) for _ in members], device=device)
     cache = getattr(prompt_out, "cache", None) or prompt_out.past_key_values
     cache.batch_select_indices(owner)
@@ -125,8 +129,9 @@ def _score_shared_prompts(model, groups: Sequence[tuple[Sequence[int], Sequence[
     attention = torch.cat([prompt_mask[owner], answer_mask], dim=1)
     lengths = torch.tensor([n for n, _ in examples], device=device)
     positions = lengths[:, None] + torch.arange(answer_ids.shape[1], device=device)
-    hidden = decoder(input_ids=answer_ids, attention_mask=attention, position_ids=positions,
-                     **{_cache_argument(decoder): cache}).last_hidden_state
+    hidden = decoder(
+        input_ids=answer_ids, attention_mask=attention, position_ids=positions, **{_cache_argument(decoder): cache}
+    ).last_hidden_state
     # the state predicting answer token t: its prompt's last state for t = 0, else answer state t - 1
     states = torch.cat([prompt_out.last_hidden_state[owner, -1:], hidden[:, :-1]], dim=1)
     labelled = answer_labels.ne(IGNORE_INDEX)
@@ -138,8 +143,9 @@ def _score_shared_prompts(model, groups: Sequence[tuple[Sequence[int], Sequence[
 def _group_batches(groups: Sequence[tuple[tuple, list[int]]], batch_size: int) -> list[list[tuple[tuple, list[int]]]]:
     """(prompt, member indices) groups packed into calls of at most ``batch_size`` candidates, in order;
     a larger group is cut into pieces that keep its prompt."""
-    pieces = [(prompt, members[i:i + batch_size]) for prompt, members in groups
-              for i in range(0, len(members), batch_size)]
+    pieces = [
+        (prompt, members[i : i + batch_size]) for prompt, members in groups for i in range(0, len(members), batch_size)
+    ]
     batches: list[list[tuple[tuple, list[int]]]] = []
     for piece in pieces:
         if batches and sum(len(m) for _, m in batches[-1]) + len(piece[1]) <= batch_size:
@@ -150,8 +156,15 @@ def _group_batches(groups: Sequence[tuple[tuple, list[int]]], batch_size: int) -
 
 
 @torch.no_grad()
-def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_size: int = 16,
-                desc: str = "scoring", share_prompts: bool = True) -> list[TokenStats]:
+def token_stats(
+    model,
+    examples: Sequence[Encoded],
+    pad_token_id: int,
+    *,
+    batch_size: int = 16,
+    desc: str = "scoring",
+    share_prompts: bool = True,
+) -> list[TokenStats]:
     """Statistics of the labelled tokens of each example, in the order given.
 
     With ``share_prompts``, examples that share their prompt (the candidate answers of one question)
@@ -166,10 +179,13 @@ def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_
     results: list[TokenStats | None] = [None] * len(examples)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for index, example in enumerate(examples):
-        groups[tuple(example.input_ids[:_prompt_length(example)])].append(index)
+        groups[tuple(example.input_ids[: _prompt_length(example)])].append(index)
     shared = share_prompts and _decoder_and_head(model)[0] is not None
-    singles = [i for members in groups.values() for i in members] if not shared else \
-        [members[0] for members in groups.values() if len(members) == 1]
+    singles = (
+        [i for members in groups.values() for i in members]
+        if not shared
+        else [members[0] for members in groups.values() if len(members) == 1]
+    )
     try:
         if shared:
             multi = sorted(((p, m) for p, m in groups.items() if len(m) > 1), key=lambda group: len(group[0]))
@@ -180,8 +196,7 @@ def token_stats(model, examples: Sequence[Encoded], pad_token_id: int, *, batch_
                 progress.update(sum(len(m) for _, m in batch))
         for batch in _length_sorted_batches([len(examples[i]) for i in singles], batch_size):
             indices = [singles[b] for b in batch]
-            for index, value in zip(indices, _score_batch(model, [examples[i] for i in indices], pad_token_id,
-                                                          device)):
+            for index, value in zip(indices, _score_batch(model, [examples[i] for i in indices], pad_token_id, device)):
                 results[index] = value
             progress.update(len(indices))
     finally:

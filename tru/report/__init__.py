@@ -16,13 +16,18 @@ def reading_notes(rows) -> list[str]:
     """Header lines: evaluations that used --limit (their numbers are from part of the data), and the rule
     that found the facts whose leakage is measured, where the data gives no key values."""
     limited = sorted({r.limit for r in rows if r.limit})
-    notes = [f"Evaluated on the first {n} items of each split (--limit {n}), not every item: "
-             f"{', '.join(r.name for r in rows if r.limit == n)}." for n in limited]
+    notes = [
+        f"Evaluated on the first {n} items of each split (--limit {n}), not every item: "
+        f"{', '.join(r.name for r in rows if r.limit == n)}."
+        for n in limited
+    ]
     from tru.evaluate.registry import KEY_VALUES_RULE
 
     rules = sorted({r.leak_keys for r in rows if r.leak_keys and r.leak_keys != KEY_VALUES_RULE})
-    notes += [f"Fact leak is measured against {rule}: "
-              f"{', '.join(r.name for r in rows if r.leak_keys == rule)}." for rule in rules]
+    notes += [
+        f"Fact leak is measured against {rule}: {', '.join(r.name for r in rows if r.leak_keys == rule)}."
+        for rule in rules
+    ]
     return notes
 
 
@@ -40,8 +45,10 @@ def build_report(config: ReportConfig) -> Path:
     if out.exists() and not config.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it")
     if out.exists() and any(out.iterdir()) and not (out / "report.json").is_file():
-        raise ConfigError(f"--out {out} is not a report folder (no report.json): --overwrite replaces only an "
-                          "earlier report; choose another --out")
+        raise ConfigError(
+            f"--out {out} is not a report folder (no report.json): --overwrite replaces only an "
+            "earlier report; choose another --out"
+        )
     rows = collect(parse_runs(config.runs), config.examples)  # all inputs read before anything is written
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -18,15 +18,33 @@ from tru.errors import ConfigError, InputError
 # SUMMARY.json of `tru eval`, "run" = summary.json of `tru unlearn`. The per-generation metrics come from
 # the registry (registry_metrics below) and are not typed here.
 METRICS: list[tuple[str, str, str, tuple[str, ...], str | None, str]] = [
-    ("forget_quality", "Forget quality", "eval", ("forget_quality",), "higher",
-     "KS-test p-value of forget truth ratios against the retain oracle's: near 1 = indistinguishable from a model "
-     "that never saw the forget set; with few items it takes few distinct values"),
-    ("model_utility", "Model utility", "eval", ("model_utility",), "higher",
-     "harmonic mean of probability, ROUGE-L and truth ratio on retain, real authors and world facts"),
+    (
+        "forget_quality",
+        "Forget quality",
+        "eval",
+        ("forget_quality",),
+        "higher",
+        "KS-test p-value of forget truth ratios against the retain oracle's: near 1 = indistinguishable from a model "
+        "that never saw the forget set; with few items it takes few distinct values",
+    ),
+    (
+        "model_utility",
+        "Model utility",
+        "eval",
+        ("model_utility",),
+        "higher",
+        "harmonic mean of probability, ROUGE-L and truth ratio on retain, real authors and world facts",
+    ),
     ("forget_prob", "Forget prob", "eval", ("forget", "prob"), "lower", ""),
     ("forget_rougeL", "Forget ROUGE-L", "eval", ("forget", "rougeL_recall"), "lower", ""),
-    ("forget_truth_ratio", "Forget truth ratio", "eval", ("forget", "truth_ratio"), None,
-     "mean of min(R, 1/R), R = p(perturbed) / p(paraphrased): 1 = no preference for the true answer"),
+    (
+        "forget_truth_ratio",
+        "Forget truth ratio",
+        "eval",
+        ("forget", "truth_ratio"),
+        None,
+        "mean of min(R, 1/R), R = p(perturbed) / p(paraphrased): 1 = no preference for the true answer",
+    ),
     ("retain_prob", "Retain prob", "eval", ("retain", "prob"), "higher", ""),
     ("retain_rougeL", "Retain ROUGE-L", "eval", ("retain", "rougeL_recall"), "higher", ""),
     ("uq_custom", "UQ", "eval", ("forget", "uq"), "higher", ""),
@@ -35,14 +53,26 @@ METRICS: list[tuple[str, str, str, tuple[str, ...], str | None, str]] = [
     ("rq_offline", "RQ (offline proxy)", "eval", ("offline_judge", "rq"), "higher", ""),
     ("uq_llm", "UQ (LLM judge)", "eval", ("llm_judge", "forget", "uq"), "higher", ""),
     ("rq_llm", "RQ (LLM judge)", "eval", ("llm_judge", "retain", "rq"), "higher", ""),
-    ("mia_loss_auc", "MIA AUC (loss)", "eval", ("mia_auc", "loss"), None,
-     "forget vs held-out items by loss: 0.5 = like unseen data (the oracle's level); near 0 = the forget set now "
-     "looks less familiar than unseen data (over-forgetting), near 1 = still memorised"),
+    (
+        "mia_loss_auc",
+        "MIA AUC (loss)",
+        "eval",
+        ("mia_auc", "loss"),
+        None,
+        "forget vs held-out items by loss: 0.5 = like unseen data (the oracle's level); near 0 = the forget set now "
+        "looks less familiar than unseen data (over-forgetting), near 1 = still memorised",
+    ),
     ("knowmem_forget", "KnowMem forget", "eval", ("knowmem_forget",), "lower", ""),
     ("knowmem_retain", "KnowMem retain", "eval", ("knowmem_retain",), "higher", ""),
     ("verbmem_forget", "VerbMem forget", "eval", ("verbmem_forget",), "lower", ""),
-    ("privleak", "PrivLeak (0 = like the oracle)", "eval", ("privleak",), None,
-     "relative Min-40% AUC gap to the retain oracle, in percent: 0 = like the oracle, negative = over-forgetting"),
+    (
+        "privleak",
+        "PrivLeak (0 = like the oracle)",
+        "eval",
+        ("privleak",),
+        None,
+        "relative Min-40% AUC gap to the retain oracle, in percent: 0 = like the oracle, negative = over-forgetting",
+    ),
     ("min_k_auc", "Min-40% AUC", "eval", ("min_k_auc",), None, ""),
     ("wmdp_forget", "WMDP accuracy, forget fold", "eval", ("wmdp_forget_accuracy",), "lower", ""),
     ("wmdp_retain", "WMDP accuracy, retain fold", "eval", ("wmdp_retain_accuracy",), "higher", ""),
@@ -61,8 +91,18 @@ def registry_metrics() -> list[tuple[str, str, str, tuple[str, ...], str | None,
     there appears here, in SUMMARY.json and in the report without another edit."""
     from tru.evaluate.registry import metrics_for
 
-    return [(f"{group}.{m.name}", f"{m.label} ({words})", "eval", ("generation", group, m.name), m.direction(side),
-             m.reading) for group, side, words in GENERATION_GROUPS for m in metrics_for(side)]
+    return [
+        (
+            f"{group}.{m.name}",
+            f"{m.label} ({words})",
+            "eval",
+            ("generation", group, m.name),
+            m.direction(side),
+            m.reading,
+        )
+        for group, side, words in GENERATION_GROUPS
+        for m in metrics_for(side)
+    ]
 
 
 def all_metrics() -> list[tuple[str, str, str, tuple[str, ...], str | None, str]]:
@@ -131,8 +171,9 @@ def read_json(path: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
     if not isinstance(data, dict):
-        raise InputError(path, f"expected a JSON object, got a JSON {json_kind(data)}",
-                         hint="give the folder the tru command wrote")
+        raise InputError(
+            path, f"expected a JSON object, got a JSON {json_kind(data)}", hint="give the folder the tru command wrote"
+        )
     return data
 
 
@@ -225,7 +266,11 @@ def _attack_measures(side: dict, names: tuple[str, ...]) -> dict[str, dict]:
         body = side.get(m)
         delta = _interval(body.get("delta")) if isinstance(body, dict) else None
         if delta is not None:
-            measured[m] = {"delta": delta, "after": _interval(body.get("after")), "before": _interval(body.get("before"))}
+            measured[m] = {
+                "delta": delta,
+                "after": _interval(body.get("after")),
+                "before": _interval(body.get("before")),
+            }
     return measured
 
 
@@ -255,7 +300,7 @@ def read_attack_answers(attack_json: dict, count: int) -> dict[str, list[dict[st
     """The first answers of every attack variant (query, answer), from ATTACK.json."""
     blocks = attack_json.get("blocks", {}) if isinstance(attack_json, dict) else {}
     out = {}
-    for attack, variants in (blocks.items() if isinstance(blocks, dict) else ()):
+    for attack, variants in blocks.items() if isinstance(blocks, dict) else ():
         if attack.startswith("_") or not isinstance(variants, dict):
             continue
         for variant, body in variants.items():
@@ -270,8 +315,9 @@ def read_attack_answers(attack_json: dict, count: int) -> dict[str, list[dict[st
             if not isinstance(texts, list):
                 continue
             queries = body.get("queries") if isinstance(body.get("queries"), list) else [""] * len(texts)
-            out[f"{attack}/{variant}"] = [{"question": str(q or ""), "answer": str(a or "")}
-                                          for q, a in list(zip(queries, texts))[:count]]
+            out[f"{attack}/{variant}"] = [
+                {"question": str(q or ""), "answer": str(a or "")} for q, a in list(zip(queries, texts))[:count]
+            ]
     return out
 
 
@@ -285,8 +331,10 @@ def read_examples(eval_json: dict, count: int) -> dict[str, list[dict[str, str]]
         answers = gen.get("answer") or gen.get("text") or []
         reasoning = gen.get("reasoning") or [""] * len(answers)
         questions = gen.get("question") or [""] * len(answers)  # evaluations before questions were kept
-        out[side] = [{"question": str(q or ""), "reasoning": str(r or ""), "answer": str(a or "")}
-                     for q, r, a in list(zip(questions, reasoning, answers))[:count]]
+        out[side] = [
+            {"question": str(q or ""), "reasoning": str(r or ""), "answer": str(a or "")}
+            for q, r, a in list(zip(questions, reasoning, answers))[:count]
+        ]
     return out
 
 
@@ -317,8 +365,11 @@ def collect_method(spec: MethodInput, examples: int = 3) -> MethodRow:
     for key, _, source, path, _, _ in all_metrics():
         found = _interval(_dig(sources[source], path))
         if found is not None and found["n"] is None:  # a bare number: its interval, when written, is beside it
-            found = (_interval(_dig(sources[source], ("intervals", ".".join(path))))
-                     or _interval(_dig(sources[source], (*path[:-1], "intervals", path[-1]))) or found)
+            found = (
+                _interval(_dig(sources[source], ("intervals", ".".join(path))))
+                or _interval(_dig(sources[source], (*path[:-1], "intervals", path[-1])))
+                or found
+            )
         row.metrics[key] = None if found is None else found["value"]
         if found is not None and found["n"] is not None:
             row.intervals[key] = found
@@ -331,8 +382,11 @@ def collect(inputs: list[MethodInput], examples: int = 3) -> list[MethodRow]:
 
 def shown_metrics(rows: list[MethodRow]) -> list[tuple[str, str, str | None, str]]:
     """(key, label, better, reading) for the metrics at least one method has."""
-    return [(key, label, better, reading) for key, label, _, _, better, reading in all_metrics()
-            if any(r.metrics.get(key) is not None for r in rows)]
+    return [
+        (key, label, better, reading)
+        for key, label, _, _, better, reading in all_metrics()
+        if any(r.metrics.get(key) is not None for r in rows)
+    ]
 
 
 def contenders(rows: list[MethodRow]) -> list[MethodRow]:

@@ -40,17 +40,22 @@ def _table(model: dict, table: dict) -> list[str]:
     parts = [f"<h2>{e(table['title'])}</h2>"]
     if table["n"]:
         against = f"; after it, the change against {e(model['reference'])}" if model["reference"] else ""
-        parts.append(f"<p class=\"caption\">{e(table['n'])}; in brackets the 95% bootstrap interval{against}. "
-                     "Bold and green ★: the best unlearned model.</p>")
-    parts.append("<div class=\"scroll\"><table><tr><th class=\"name\">Metric</th>"
-                 + "".join(f"<th>{e(m['name'])}</th>" for m in model["methods"]) + "</tr>")
+        parts.append(
+            f'<p class="caption">{e(table["n"])}; in brackets the 95% bootstrap interval{against}. '
+            "Bold and green ★: the best unlearned model.</p>"
+        )
+    parts.append(
+        '<div class="scroll"><table><tr><th class="name">Metric</th>'
+        + "".join(f"<th>{e(m['name'])}</th>" for m in model["methods"])
+        + "</tr>"
+    )
     for row in table["rows"]:  # one row per metric, one column per method: reads well for many metrics
-        reading = f"<div class=\"reading\">{e(row['reading'])}</div>" if row["reading"] else ""
-        parts.append(f"<tr><td class=\"name\">{e(row['label'] + arrow(row['better']))}{reading}</td>")
+        reading = f'<div class="reading">{e(row["reading"])}</div>' if row["reading"] else ""
+        parts.append(f'<tr><td class="name">{e(row["label"] + arrow(row["better"]))}{reading}</td>')
         for cell in row["cells"]:
-            change = f" <span class=\"chg\">({e(cell['change_text'])})</span>" if cell["change_text"] else ""
+            change = f' <span class="chg">({e(cell["change_text"])})</span>' if cell["change_text"] else ""
             if cell["best"]:
-                parts.append(f"<td class=\"best\">{e(cell['text'])} ★{change}</td>")
+                parts.append(f'<td class="best">{e(cell["text"])} ★{change}</td>')
             else:
                 parts.append(f"<td>{e(cell['text'])}{change}</td>")
         parts.append("</tr>")
@@ -60,16 +65,21 @@ def _table(model: dict, table: dict) -> list[str]:
 
 def _said(model: dict) -> list[str]:
     e = escape
-    parts = ["<h2>What the models said</h2>", "<div class=\"said\">"]
+    parts = ["<h2>What the models said</h2>", '<div class="said">']
     for entry in model["said"]:
-        parts.append(f"<div class=\"col\"><h3>{e(entry['method'])}</h3>")
+        parts.append(f'<div class="col"><h3>{e(entry["method"])}</h3>')
         for item in entry["answers"]:
-            thought = (f"<div class=\"lab\">Reasoning</div><div class=\"r\">{e(item['reasoning'].strip())}</div>"
-                       if item.get("reasoning", "").strip() else "")
-            parts.append(f"<div class=\"ex\"><div class=\"lab\">{e(item['label'])}</div>"
-                         f"<div class=\"q\">{e(item.get('question', '').strip())}</div>{thought}"
-                         f"<div class=\"lab\">Answer</div>"
-                         f"<div class=\"a\">{e(item.get('answer', '').strip()) or '<i>(empty)</i>'}</div></div>")
+            thought = (
+                f'<div class="lab">Reasoning</div><div class="r">{e(item["reasoning"].strip())}</div>'
+                if item.get("reasoning", "").strip()
+                else ""
+            )
+            parts.append(
+                f'<div class="ex"><div class="lab">{e(item["label"])}</div>'
+                f'<div class="q">{e(item.get("question", "").strip())}</div>{thought}'
+                f'<div class="lab">Answer</div>'
+                f'<div class="a">{e(item.get("answer", "").strip()) or "<i>(empty)</i>"}</div></div>'
+            )
         parts.append("</div>")
     parts.append("</div>")
     return parts
@@ -78,11 +88,14 @@ def _said(model: dict) -> list[str]:
 def render_html(model: dict, folder: Path) -> str:
     e = escape
     methods = model["methods"]
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(model['title'])}</title>",
-             f"<style>{CSS}</style></head><body>", f"<h1>{e(model['title'])}</h1>"]
-    parts += [f"<p class=\"note\">{e(note)}</p>" for note in model["notes"]]
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(model["title"])}</title>',
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{e(model['title'])}</h1>",
+    ]
+    parts += [f'<p class="note">{e(note)}</p>' for note in model["notes"]]
     if model["headlines"]:
-        parts += ["<h2>Did it work, and at what cost</h2>", "<ul class=\"head\">"]
+        parts += ["<h2>Did it work, and at what cost</h2>", '<ul class="head">']
         parts += [f"<li>{e(line)}</li>" for line in model["headlines"]]
         parts.append("</ul>")
     for table in model["tables"]:
@@ -92,20 +105,25 @@ def render_html(model: dict, folder: Path) -> str:
     for key, (heading, caption) in SECTIONS.items():
         if key not in model["figures"]:
             continue
-        parts += [f"<h2>{e(heading)}</h2>", f"<p class=\"caption\">{e(caption)}</p>",
-                  _img(folder / model["figures"][key], heading)]
+        parts += [
+            f"<h2>{e(heading)}</h2>",
+            f'<p class="caption">{e(caption)}</p>',
+            _img(folder / model["figures"][key], heading),
+        ]
         if key == "attacks":
             parts.append(_attack_table(model))
     if "attacks" not in model["figures"] and model["attack_names"]:
         parts += ["<h2>Robustness under attacks</h2>", _attack_table(model)]
-    parts += ["<h2>Inputs</h2>", "<ul class=\"inputs\">"]
+    parts += ["<h2>Inputs</h2>", '<ul class="inputs">']
     for m in methods:
         src = ", ".join(f"{e(k)}: <code>{e(v)}</code>" for k, v in m["inputs"].items() if v)
         parts.append(f"<li><b>{e(m['name'])}</b> (method <code>{e(m['method'])}</code>): {src}</li>")
     parts.append("</ul>")
     parts.append("<h2>More example answers</h2>")
-    parts.append("<p class=\"caption\">The first generations of each evaluation: the question asked, then "
-                 "the reasoning part (when the model wrote one) and the final answer.</p>")
+    parts.append(
+        '<p class="caption">The first generations of each evaluation: the question asked, then '
+        "the reasoning part (when the model wrote one) and the final answer.</p>"
+    )
     for m in methods:
         for side, items in m["examples"].items():
             if not items:
@@ -113,28 +131,36 @@ def render_html(model: dict, folder: Path) -> str:
             parts.append(f"<h3>{e(m['name'])} — {e(side)} questions</h3>")
             for item in items:
                 reasoning, question = item["reasoning"].strip(), item.get("question", "").strip()
-                asked = f"<div class=\"q\"><span class=\"lab\">Question</span> {e(question)}</div>" if question else ""
-                thought = (f"<div class=\"lab\">Reasoning</div><div class=\"r\">{e(reasoning)}</div>"
-                           if reasoning else "")  # a model without a reasoning part shows its answer only
-                parts.append(f"<div class=\"ex\">{asked}{thought}"
-                             "<div class=\"lab\">Answer</div>"
-                             f"<div class=\"a\">{e(item['answer'].strip()) or '<i>(empty)</i>'}</div></div>")
+                asked = f'<div class="q"><span class="lab">Question</span> {e(question)}</div>' if question else ""
+                thought = (
+                    f'<div class="lab">Reasoning</div><div class="r">{e(reasoning)}</div>' if reasoning else ""
+                )  # a model without a reasoning part shows its answer only
+                parts.append(
+                    f'<div class="ex">{asked}{thought}'
+                    '<div class="lab">Answer</div>'
+                    f'<div class="a">{e(item["answer"].strip()) or "<i>(empty)</i>"}</div></div>'
+                )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
 def _attack_table(model: dict) -> str:
     e = escape
-    rows = ["<div class=\"scroll\"><table><tr><th class=\"name\">Method</th><th class=\"name\">Attack</th>"
-            + "".join(f"<th>{e(c['label'])} after</th><th>Δ {e(c['label'])}</th>" for c in model["attack_columns"])
-            + "</tr>"]
+    rows = [
+        '<div class="scroll"><table><tr><th class="name">Method</th><th class="name">Attack</th>'
+        + "".join(f"<th>{e(c['label'])} after</th><th>Δ {e(c['label'])}</th>" for c in model["attack_columns"])
+        + "</tr>"
+    ]
     for row in model["attack_rows"]:
         cells = []
         for cell in row["cells"]:
             change = cell["delta_value"]
             leak = cell["key"] == "fact_leak" and change
-            cls = "" if not leak else (" class=\"pos\"" if change > 0 else " class=\"neg\"")
+            cls = "" if not leak else (' class="pos"' if change > 0 else ' class="neg"')
             cells.append(f"<td>{e(cell['after'])}</td><td{cls}>{e(cell['delta'])}</td>")
-        rows.append(f"<tr><td class=\"name\">{e(row['method'])}</td><td class=\"name\">{e(row['attack'])}</td>"
-                    + "".join(cells) + "</tr>")
+        rows.append(
+            f'<tr><td class="name">{e(row["method"])}</td><td class="name">{e(row["attack"])}</td>'
+            + "".join(cells)
+            + "</tr>"
+        )
     return "\n".join(rows) + "</table></div>"

@@ -20,8 +20,11 @@ def _table(model: dict, table: dict) -> list[str]:
     methods = [m["name"] for m in model["methods"]]
     out = [f"## {table['title']}", ""]
     if table["n"]:
-        ref = f"; in brackets the 95% bootstrap interval, after it the change against {model['reference']}" \
-            if model["reference"] else "; in brackets the 95% bootstrap interval"
+        ref = (
+            f"; in brackets the 95% bootstrap interval, after it the change against {model['reference']}"
+            if model["reference"]
+            else "; in brackets the 95% bootstrap interval"
+        )
         out += [f"{table['n']}{ref}. **Bold ★**: the best unlearned model.", ""]
     out.append("| Metric | " + " | ".join(_cell(m) for m in methods) + " |")
     out.append("|---|" + "---:|" * len(methods))
@@ -39,10 +42,13 @@ def _table(model: dict, table: dict) -> list[str]:
 
 def _attacks(model: dict) -> list[str]:
     columns = model["attack_columns"]
-    out = ["## Attacks: rate after the attack and change (forget questions; out-of-scope questions under the "
-           "same attack where tru attack --retain-queries asked them)", "",
-           "| Method | Attack | " + " | ".join(f"{c['label']} after | Δ {c['label']}" for c in columns) + " |",
-           "|---|---|" + "---:|---:|" * len(columns)]
+    out = [
+        "## Attacks: rate after the attack and change (forget questions; out-of-scope questions under the "
+        "same attack where tru attack --retain-queries asked them)",
+        "",
+        "| Method | Attack | " + " | ".join(f"{c['label']} after | Δ {c['label']}" for c in columns) + " |",
+        "|---|---|" + "---:|---:|" * len(columns),
+    ]
     for row in model["attack_rows"]:
         cells = [text for cell in row["cells"] for text in (cell["after"], cell["delta"])]
         out.append(f"| {_cell(row['method'])} | {row['attack']} | " + " | ".join(cells) + " |")

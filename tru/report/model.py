@@ -11,33 +11,78 @@ from tru.evaluate.formatting import fmt, fmt_interval, fmt_signed  # noqa: F401 
 from tru.report.collect import MethodRow, best_values, contenders, shown_metrics
 
 SECTIONS = {
-    "tradeoff": ("Forgetting vs. utility",
-                 "One point per method: forget quality (forget ROUGE-L recall when no method has forget "
-                 "quality) against model utility. The retain oracle is forget quality's reference and has none."),
-    "judges": ("Unlearning / retention quality",
-               "UQ on forget questions and RQ on retain questions. The offline judge is a rule-based proxy, "
-               "not an LLM judge; LLM-judge bars appear only when the evaluation ran one."),
-    "attacks": ("Robustness under attacks",
-                "Change of the forget fact-leak rate under each attack (after - before), with its 95% paired "
-                "bootstrap interval; a positive bar means the forgotten fact comes back, in any language or "
-                "form. A method whose answers are junk leaks nothing and gets no other credit here: read the "
-                "coherence rows beside it. The figure shows the jailbreak templates' worst case per item; the "
-                "table lists every template."),
+    "tradeoff": (
+        "Forgetting vs. utility",
+        "One point per method: forget quality (forget ROUGE-L recall when no method has forget "
+        "quality) against model utility. The retain oracle is forget quality's reference and has none.",
+    ),
+    "judges": (
+        "Unlearning / retention quality",
+        "UQ on forget questions and RQ on retain questions. The offline judge is a rule-based proxy, "
+        "not an LLM judge; LLM-judge bars appear only when the evaluation ran one.",
+    ),
+    "attacks": (
+        "Robustness under attacks",
+        "Change of the forget fact-leak rate under each attack (after - before), with its 95% paired "
+        "bootstrap interval; a positive bar means the forgotten fact comes back, in any language or "
+        "form. A method whose answers are junk leaks nothing and gets no other credit here: read the "
+        "coherence rows beside it. The figure shows the jailbreak templates' worst case per item; the "
+        "table lists every template.",
+    ),
     "losses": ("Training losses", "Total loss and every loss term per step, from losses.jsonl."),
 }
 # the tables after the headlines: title -> metric keys that belong there (first match wins; the rest go last)
 TABLES = (
-    ("Forgetting (forget questions)", lambda key: key.startswith("forget.") or key in {
-        "forget_quality", "forget_prob", "forget_rougeL", "forget_truth_ratio", "uq_custom", "uq_offline", "uq_llm",
-        "mia_loss_auc", "knowmem_forget", "verbmem_forget", "privleak", "min_k_auc", "wmdp_forget", "wmdp_bio",
-        "wmdp_cyber"}),
-    ("What it kept (out-of-scope questions)", lambda key: key.startswith("out_of_scope.") or key in {
-        "model_utility", "retain_prob", "retain_rougeL", "rq_custom", "rq_offline", "rq_llm", "knowmem_retain",
-        "wmdp_retain"}),
+    (
+        "Forgetting (forget questions)",
+        lambda key: (
+            key.startswith("forget.")
+            or key
+            in {
+                "forget_quality",
+                "forget_prob",
+                "forget_rougeL",
+                "forget_truth_ratio",
+                "uq_custom",
+                "uq_offline",
+                "uq_llm",
+                "mia_loss_auc",
+                "knowmem_forget",
+                "verbmem_forget",
+                "privleak",
+                "min_k_auc",
+                "wmdp_forget",
+                "wmdp_bio",
+                "wmdp_cyber",
+            }
+        ),
+    ),
+    (
+        "What it kept (out-of-scope questions)",
+        lambda key: (
+            key.startswith("out_of_scope.")
+            or key
+            in {
+                "model_utility",
+                "retain_prob",
+                "retain_rougeL",
+                "rq_custom",
+                "rq_offline",
+                "rq_llm",
+                "knowmem_retain",
+                "wmdp_retain",
+            }
+        ),
+    ),
     ("Training", lambda key: True),
 )
-ATTACK_COLUMNS = (("fact_leak", "Fact leak"), ("refusal", "Refusal"), ("rougeL_recall", "ROUGE-L"), ("uq", "UQ"),
-                  ("retain_answered", "Out-of-scope answered"))
+ATTACK_COLUMNS = (
+    ("fact_leak", "Fact leak"),
+    ("refusal", "Refusal"),
+    ("rougeL_recall", "ROUGE-L"),
+    ("uq", "UQ"),
+    ("retain_answered", "Out-of-scope answered"),
+)
 
 
 def reference_row(rows: list[MethodRow], name: str = "") -> MethodRow | None:
@@ -72,8 +117,11 @@ def _change_interval(row: MethodRow, reference: MethodRow | None, key: str) -> d
 
 def worst_attack(row: MethodRow) -> tuple[str, dict] | None:
     """The attack variant whose answers leak the fact most often (after the attack), with its values."""
-    leaking = [(name, d["fact_leak"]) for name, d in row.attacks.items()
-               if name != "jailbreak/worst_case" and d.get("fact_leak", {}).get("after")]
+    leaking = [
+        (name, d["fact_leak"])
+        for name, d in row.attacks.items()
+        if name != "jailbreak/worst_case" and d.get("fact_leak", {}).get("after")
+    ]
     if not leaking:
         return None
     return max(leaking, key=lambda x: x[1]["after"]["value"])
@@ -92,7 +140,8 @@ def headline(row: MethodRow, reference: MethodRow | None) -> str:
     if answered:
         parts.append(f"answers {fmt_interval(answered)} of out-of-scope questions")
     utility = row.intervals.get("model_utility") or (
-        {"value": row.metrics["model_utility"]} if row.metrics.get("model_utility") is not None else None)
+        {"value": row.metrics["model_utility"]} if row.metrics.get("model_utility") is not None else None
+    )
     if utility:
         change = _change(row, reference, "model_utility")
         against = f" ({fmt_signed(change)} against {reference.name})" if change is not None else ""
@@ -100,8 +149,10 @@ def headline(row: MethodRow, reference: MethodRow | None) -> str:
     worst = worst_attack(row)
     if worst:
         name, values = worst
-        parts.append(f"worst attack by fact leak: {name}, leaking in {fmt_interval(values['after'])} "
-                     f"(change {fmt_interval(values['delta'], signed=True)})")
+        parts.append(
+            f"worst attack by fact leak: {name}, leaking in {fmt_interval(values['after'])} "
+            f"(change {fmt_interval(values['delta'], signed=True)})"
+        )
     return f"{row.name}: " + ("; ".join(parts) if parts else "no evaluation to summarise") + "."
 
 
@@ -128,13 +179,21 @@ def _tables(rows: list[MethodRow], reference: MethodRow | None, best: dict, comp
                 value = r.metrics.get(key)
                 change = _change(r, reference, key)
                 paired = _change_interval(r, reference, key)
-                change_text = fmt_interval(paired, signed=True) if paired else (
-                    "" if change is None else fmt_signed(change))
-                cells.append({"method": r.name, "value": value, "interval": r.intervals.get(key),
-                              "text": fmt_interval(r.intervals.get(key) or ({"value": value} if value is not None
-                                                                             else None)),
-                              "change": change, "change_interval": paired, "change_text": change_text,
-                              "best": r.name in competing and key in best and value == best[key]})
+                change_text = (
+                    fmt_interval(paired, signed=True) if paired else ("" if change is None else fmt_signed(change))
+                )
+                cells.append(
+                    {
+                        "method": r.name,
+                        "value": value,
+                        "interval": r.intervals.get(key),
+                        "text": fmt_interval(r.intervals.get(key) or ({"value": value} if value is not None else None)),
+                        "change": change,
+                        "change_interval": paired,
+                        "change_text": change_text,
+                        "best": r.name in competing and key in best and value == best[key],
+                    }
+                )
             table_rows.append({"key": key, "label": label, "better": better, "reading": reading, "cells": cells})
         tables.append({"title": title, "n": _group_n(rows, [m[0] for m in chosen]), "rows": table_rows})
     return tables
@@ -168,15 +227,21 @@ def _attack_rows(rows: list[MethodRow], names: list[str]) -> list[dict]:
             cells = []
             for key, _ in ATTACK_COLUMNS:
                 values = measured.get(key, {})
-                cells.append({"key": key, "after": fmt_interval(values.get("after")),
-                              "delta": fmt_interval(values.get("delta"), signed=True),
-                              "delta_value": (values.get("delta") or {}).get("value")})
+                cells.append(
+                    {
+                        "key": key,
+                        "after": fmt_interval(values.get("after")),
+                        "delta": fmt_interval(values.get("delta"), signed=True),
+                        "delta_value": (values.get("delta") or {}).get("value"),
+                    }
+                )
             out.append({"method": r.name, "attack": name, "cells": cells})
     return out
 
 
-def build_model(rows: list[MethodRow], title: str, figures: dict[str, str], reference: str = "",
-                notes: list[str] | None = None) -> dict:
+def build_model(
+    rows: list[MethodRow], title: str, figures: dict[str, str], reference: str = "", notes: list[str] | None = None
+) -> dict:
     metrics = shown_metrics(rows)
     best = best_values(rows)
     attack_names = sorted({a for r in rows for a in r.attacks})
@@ -194,18 +259,24 @@ def build_model(rows: list[MethodRow], title: str, figures: dict[str, str], refe
         "said": _what_they_said(rows),
         "metrics": [{"key": k, "label": lab, "better": b, "reading": reading} for k, lab, b, reading in metrics],
         "best": best,
-        "methods": [{
-            "name": r.name,
-            "method": r.method,
-            "contender": r.name in competing,  # marked best where its value is the best
-            "inputs": {"run": str(r.inputs.run_dir or ""), "eval": str(r.inputs.eval_dir or ""),
-                       "attack": str(r.inputs.attack_dir or "")},
-            "metrics": {k: r.metrics.get(k) for k, _, _, _ in metrics},
-            "intervals": {k: r.intervals[k] for k, _, _, _ in metrics if k in r.intervals},
-            "attacks": r.attacks,
-            "offline_judge_label": r.offline_label,
-            "examples": r.examples,
-        } for r in rows],
+        "methods": [
+            {
+                "name": r.name,
+                "method": r.method,
+                "contender": r.name in competing,  # marked best where its value is the best
+                "inputs": {
+                    "run": str(r.inputs.run_dir or ""),
+                    "eval": str(r.inputs.eval_dir or ""),
+                    "attack": str(r.inputs.attack_dir or ""),
+                },
+                "metrics": {k: r.metrics.get(k) for k, _, _, _ in metrics},
+                "intervals": {k: r.intervals[k] for k, _, _, _ in metrics if k in r.intervals},
+                "attacks": r.attacks,
+                "offline_judge_label": r.offline_label,
+                "examples": r.examples,
+            }
+            for r in rows
+        ],
         "attack_names": attack_names,
         "figures": figures,
     }

@@ -26,8 +26,11 @@ def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
     has no forget quality (it is the reference), so rows without one are left out and named."""
     with_mu = [r for r in rows if r.metrics.get("model_utility") is not None]
     use_fq = any(r.metrics.get("forget_quality") is not None for r in with_mu)
-    ykey, ylabel = (("forget_quality", "Forget quality (higher = better)") if use_fq
-                    else ("forget_rougeL", "Forget ROUGE-L recall (lower = better)"))
+    ykey, ylabel = (
+        ("forget_quality", "Forget quality (higher = better)")
+        if use_fq
+        else ("forget_rougeL", "Forget ROUGE-L recall (lower = better)")
+    )
     left_out = [r.name for r in with_mu if r.metrics.get(ykey) is None]
     note = f" (no {ykey.replace('_', ' ')}: {', '.join(left_out)})" if left_out else ""
     points = [(r.name, r.metrics.get("model_utility"), r.metrics.get(ykey)) for r in rows]
@@ -40,8 +43,13 @@ def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
         # a point with a neighbour just to its right gets its label on the left; labels of points that
         # fall together (two methods at the same forget quality) are staggered vertically
         left = _has_right_neighbour(points, index, log_y=use_fq)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(-6 if left else 6, 6 - 12 * (index % 3)),
-                    ha="right" if left else "left")
+        ax.annotate(
+            name,
+            (x, y),
+            textcoords="offset points",
+            xytext=(-6 if left else 6, 6 - 12 * (index % 3)),
+            ha="right" if left else "left",
+        )
     ax.margins(0.2)
     ax.set_xlabel("Model utility (higher = better)")
     ax.set_ylabel(ylabel)
@@ -52,8 +60,9 @@ def tradeoff(rows: list[MethodRow], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def _has_right_neighbour(points: list[tuple[str, float, float]], index: int, *, log_y: bool,
-                         near: float = 0.12) -> bool:
+def _has_right_neighbour(
+    points: list[tuple[str, float, float]], index: int, *, log_y: bool, near: float = 0.12
+) -> bool:
     """Whether another point lies to the right of point ``index`` within ``near`` of both axes' spans."""
     import math
 
@@ -63,14 +72,22 @@ def _has_right_neighbour(points: list[tuple[str, float, float]], index: int, *, 
     xs_all, ys_all = [p[1] for p in points], [ys(p[2]) for p in points]
     x_span, y_span = (max(xs_all) - min(xs_all)) or 1.0, (max(ys_all) - min(ys_all)) or 1.0
     _, x, y = points[index]
-    return any(0 < (ox - x) / x_span < near and abs(ys(oy) - ys(y)) / y_span < near
-               for j, (_, ox, oy) in enumerate(points) if j != index)
+    return any(
+        0 < (ox - x) / x_span < near and abs(ys(oy) - ys(y)) / y_span < near
+        for j, (_, ox, oy) in enumerate(points)
+        if j != index
+    )
 
 
 def judge_bars(rows: list[MethodRow], path: Path) -> Path | None:
-    series = [("uq_offline", "UQ (offline rule-based proxy)"), ("rq_offline", "RQ (offline rule-based proxy)"),
-              ("uq_custom", "UQ"), ("rq_custom", "RQ"),
-              ("uq_llm", "UQ (LLM judge)"), ("rq_llm", "RQ (LLM judge)")]
+    series = [
+        ("uq_offline", "UQ (offline rule-based proxy)"),
+        ("rq_offline", "RQ (offline rule-based proxy)"),
+        ("uq_custom", "UQ"),
+        ("rq_custom", "RQ"),
+        ("uq_llm", "UQ (LLM judge)"),
+        ("rq_llm", "RQ (LLM judge)"),
+    ]
     series = [(k, lab) for k, lab in series if any(r.metrics.get(k) is not None for r in rows)]
     if not series:
         return None
@@ -108,8 +125,10 @@ def attack_bars(rows: list[MethodRow], path: Path, metric: str = "fact_leak") ->
         ys = [j + i * height for j in range(len(names))]
         deltas = [r.attacks.get(a, {}).get(metric, {}).get("delta") or {} for a in names]
         xs = [d.get("value") or 0.0 for d in deltas]
-        errors = [[max(0.0, x - d["low"]) if d.get("low") is not None else 0.0 for x, d in zip(xs, deltas)],
-                  [max(0.0, d["high"] - x) if d.get("high") is not None else 0.0 for x, d in zip(xs, deltas)]]
+        errors = [
+            [max(0.0, x - d["low"]) if d.get("low") is not None else 0.0 for x, d in zip(xs, deltas)],
+            [max(0.0, d["high"] - x) if d.get("high") is not None else 0.0 for x, d in zip(xs, deltas)],
+        ]
         ax.barh(ys, xs, height, xerr=errors, capsize=2, label=r.name)
     ax.set_yticks([j + height * (len(with_attacks) - 1) / 2 for j in range(len(names))])
     ax.set_yticklabels(names, fontsize=8)
@@ -140,7 +159,7 @@ def loss_curves(rows: list[MethodRow], path: Path) -> Path | None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(terms):]:
+    for ax in list(axes.flat)[len(terms) :]:
         ax.axis("off")
     return _save(fig, path)
 

@@ -29,12 +29,23 @@ def render_text(model: dict) -> str:
     out += _table(["metric", *(m["name"] + " " for m in methods)], rows)
     attacked = [m for m in methods if m["attacks"]]
     if attacked:
-        out += ["", "attacks: change of the forget fact-leak rate (after - before, 95% interval; > 0: the fact "
-                    "comes back)"]
-        rows = [[name, *(fmt_interval(m["attacks"].get(name, {}).get("fact_leak", {}).get("delta"), signed=True)
-                         for m in attacked)]
-                for name in model["attack_names"]]
+        out += [
+            "",
+            "attacks: change of the forget fact-leak rate (after - before, 95% interval; > 0: the fact comes back)",
+        ]
+        rows = [
+            [
+                name,
+                *(
+                    fmt_interval(m["attacks"].get(name, {}).get("fact_leak", {}).get("delta"), signed=True)
+                    for m in attacked
+                ),
+            ]
+            for name in model["attack_names"]
+        ]
         out += _table(["attack", *(m["name"] for m in attacked)], rows)
-    out.append("(* best per row among the unlearned models; ↑ higher is better, ↓ lower is better; "
-               "UQ/RQ offline proxy = rule-based, not an LLM judge)")
+    out.append(
+        "(* best per row among the unlearned models; ↑ higher is better, ↓ lower is better; "
+        "UQ/RQ offline proxy = rule-based, not an LLM judge)"
+    )
     return "\n".join(out)

@@ -18,17 +18,26 @@ class TargetsConfig:
 
     forget: str = setting("", "forget data: a .jsonl/.json file (QA items or passages with 'text') or tofu:SPLIT")
     out: str = setting("", "targets file to write (.jsonl); the summary goes next to it as NAME.summary.json")
-    overwrite: bool = setting(False, "replace an existing --out that is not a targets file tru wrote "
-                                     "(a targets file of an earlier run is replaced without it)")
+    overwrite: bool = setting(
+        False,
+        "replace an existing --out that is not a targets file tru wrote "
+        "(a targets file of an earlier run is replaced without it)",
+    )
     scope: str = setting("", "what must be unlearned, in words (e.g. 'personal information about the authors in TOFU')")
     task: str = setting("qa", "qa (the user turn is the question) or passage (the user turn is the passage)")
-    generator: str = setting("template", "template (offline), openai (any OpenAI-compatible endpoint), "
-                                         "local (a transformers model) or rtofu (import R-TOFU traces)")
+    generator: str = setting(
+        "template",
+        "template (offline), openai (any OpenAI-compatible endpoint), "
+        "local (a transformers model) or rtofu (import R-TOFU traces)",
+    )
     entity: str = setting("", "name this entity or topic in every target (default: recognised per item)")
     seed: int = setting(0, "seed of the template phrasing and of local sampling")
     tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
-    prompt_set: str = setting("", "openai/local prompts: entity-qa, news, books, bio, cyber or custom "
-                                  "(default: entity-qa for qa, news for passage)")
+    prompt_set: str = setting(
+        "",
+        "openai/local prompts: entity-qa, news, books, bio, cyber or custom "
+        "(default: entity-qa for qa, news for passage)",
+    )
     prompt_file: str = setting("", "custom prompt set: a text describing the forget items and what is in scope")
     base_url: str = setting("", "openai: the endpoint's base URL, e.g. https://api.deepseek.com/v1")
     model: str = setting("", "openai: the model name; local: a model folder, hub id or alias")
@@ -42,15 +51,19 @@ class TargetsConfig:
     timeout: float = setting(120.0, "openai: seconds to wait for one reply")
     cache_dir: str = setting("", "openai/local: reply cache (default: NAME.cache next to --out)")
     max_tries: int = setting(3, "attempts per item: a rejected target is regenerated until this many")
-    max_reasoning_words: int = setting(400, "cut longer reasoning at a sentence end (0: no limit); "
-                                             "the refusal is never cut")
+    max_reasoning_words: int = setting(
+        400, "cut longer reasoning at a sentence end (0: no limit); the refusal is never cut"
+    )
     max_refusal_words: int = setting(150, "reject (and regenerate) a longer refusal")
-    leak_words: int = setting(4, "leakage filter: most fact words a short target may share with the "
-                                 "forget answer (see tru/targets/hygiene.py)")
+    leak_words: int = setting(
+        4,
+        "leakage filter: most fact words a short target may share with the forget answer (see tru/targets/hygiene.py)",
+    )
     allow_partial: bool = setting(False, "write the targets that succeeded and exit 0 even if some items failed")
     rtofu: str = setting("", "rtofu: the R-TOFU idkcot traces file (e.g. ../shared/data/rtofu/idkcot.jsonl)")
-    refusals: str = setting("", "rtofu: refusals to pair with the traces, a file of {\"answer\": ...} "
-                                "(default: template refusals)")
+    refusals: str = setting(
+        "", 'rtofu: refusals to pair with the traces, a file of {"answer": ...} (default: template refusals)'
+    )
     dtype: str = setting("float32", "local: float32 or bfloat16")
     device: str = setting("auto", "local: auto, cpu or cuda")
     trust_remote_code: bool = setting(False, "local: allow model code from the hub (off unless asked)")
@@ -71,8 +84,10 @@ class TargetsConfig:
         if self.generator not in GENERATORS:
             raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}, got '{self.generator}'")
         if not self.scope.strip():
-            raise ConfigError("--scope is required: say what must be unlearned, e.g. "
-                              "--scope 'personal information about the authors in TOFU'")
+            raise ConfigError(
+                "--scope is required: say what must be unlearned, e.g. "
+                "--scope 'personal information about the authors in TOFU'"
+            )
         if self.generator == "openai" and not (self.base_url and self.model):
             raise ConfigError("--generator openai needs --base-url and --model")
         if self.generator == "local" and not self.model:
@@ -82,8 +97,12 @@ class TargetsConfig:
                 raise ConfigError("--generator rtofu needs --rtofu: the R-TOFU idkcot traces file")
             if self.task != "qa":
                 raise ConfigError("R-TOFU traces are for QA forget sets; use --task qa")
-        positive = {"max_tries": self.max_tries, "concurrency": self.concurrency, "max_tokens": self.max_tokens,
-                    "leak_words": self.leak_words}
+        positive = {
+            "max_tries": self.max_tries,
+            "concurrency": self.concurrency,
+            "max_tokens": self.max_tokens,
+            "leak_words": self.leak_words,
+        }
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

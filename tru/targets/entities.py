@@ -26,24 +26,145 @@ QUESTION_FALLBACK = "this subject"
 PASSAGE_FALLBACK = "this subject"
 
 COMMON_CAPITALISED = {
-    "a", "an", "the", "what", "who", "whom", "whose", "which", "where", "when", "why", "how", "is", "are",
-    "was", "were", "do", "does", "did", "can", "could", "would", "should", "will", "has", "have", "had",
-    "in", "on", "at", "of", "for", "from", "to", "by", "with", "as", "and", "or", "but", "if", "his", "her",
-    "their", "its", "this", "that", "these", "those", "there", "it", "he", "she", "they", "we", "you", "i",
-    "my", "our", "your", "some", "any", "all", "after", "before", "during", "since", "while", "although",
-    "despite", "apart", "besides", "please", "tell", "describe", "give", "name", "list", "explain", "share",
-    "yes", "no", "mr", "mrs", "ms", "dr", "according", "also", "however", "then", "here", "one", "not",
+    "a",
+    "an",
+    "the",
+    "what",
+    "who",
+    "whom",
+    "whose",
+    "which",
+    "where",
+    "when",
+    "why",
+    "how",
+    "is",
+    "are",
+    "was",
+    "were",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "has",
+    "have",
+    "had",
+    "in",
+    "on",
+    "at",
+    "of",
+    "for",
+    "from",
+    "to",
+    "by",
+    "with",
+    "as",
+    "and",
+    "or",
+    "but",
+    "if",
+    "his",
+    "her",
+    "their",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "it",
+    "he",
+    "she",
+    "they",
+    "we",
+    "you",
+    "i",
+    "my",
+    "our",
+    "your",
+    "some",
+    "any",
+    "all",
+    "after",
+    "before",
+    "during",
+    "since",
+    "while",
+    "although",
+    "despite",
+    "apart",
+    "besides",
+    "please",
+    "tell",
+    "describe",
+    "give",
+    "name",
+    "list",
+    "explain",
+    "share",
+    "yes",
+    "no",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "according",
+    "also",
+    "however",
+    "then",
+    "here",
+    "one",
+    "not",
 }
-PARTICLES = {"de", "da", "del", "della", "di", "van", "von", "der", "den", "la", "le", "du", "bin", "ibn",
-             "al", "el", "y", "of"}
-ROLE_WORDS = {"author", "writer", "novelist", "poet", "by", "named", "called", "artist", "journalist",
-              "playwright", "scientist", "about", "person", "biographer"}
+PARTICLES = {
+    "de",
+    "da",
+    "del",
+    "della",
+    "di",
+    "van",
+    "von",
+    "der",
+    "den",
+    "la",
+    "le",
+    "du",
+    "bin",
+    "ibn",
+    "al",
+    "el",
+    "y",
+    "of",
+}
+ROLE_WORDS = {
+    "author",
+    "writer",
+    "novelist",
+    "poet",
+    "by",
+    "named",
+    "called",
+    "artist",
+    "journalist",
+    "playwright",
+    "scientist",
+    "about",
+    "person",
+    "biographer",
+}
 PLACE_WORDS = {"in", "at", "from", "near", "to", "into", "across", "around"}
 
 _TOKEN = re.compile(r"[A-Za-z][\w'’+.-]*|[,;:!?()\"“”]|\S")
 _QUOTED = re.compile(r"[\"“']([^\"“”']{3,80})[\"”']")
-_DESCRIBED = re.compile(r"\b(?:the|an?)\s+(?:[\w+-]+\s+){0,3}?(?:author|writer|novelist|poet|person|artist|"
-                        r"scientist|journalist|playwright|individual)\b[^?!.]*", re.IGNORECASE)
+_DESCRIBED = re.compile(
+    r"\b(?:the|an?)\s+(?:[\w+-]+\s+){0,3}?(?:author|writer|novelist|poet|person|artist|"
+    r"scientist|journalist|playwright|individual)\b[^?!.]*",
+    re.IGNORECASE,
+)
 
 
 _POSSESSIVE = re.compile(r"(['’]s|s['’])$")
@@ -59,7 +180,7 @@ def _is_capitalised(word: str) -> bool:
 
 
 def _sentence_start(tokens: list[str], index: int) -> bool:
-    return index == 0 or tokens[index - 1] in (".", "!", "?", "\"", "“")
+    return index == 0 or tokens[index - 1] in (".", "!", "?", '"', "“")
 
 
 def _starts_span(tokens: list[str], index: int) -> bool:
@@ -73,11 +194,11 @@ def _starts_span(tokens: list[str], index: int) -> bool:
 @dataclass
 class Span:
     text: str
-    start: int      # token index
+    start: int  # token index
     words: int
     possessive: bool
-    before: str     # the word before the span, lower case
-    end: int        # token index after the span
+    before: str  # the word before the span, lower case
+    end: int  # token index after the span
 
 
 def named_spans(text: str) -> list[Span]:
@@ -113,8 +234,7 @@ def named_spans(text: str) -> list[Span]:
 
 
 def _score(span: Span) -> int:
-    return (2 * span.possessive + 2 * (span.before in ROLE_WORDS) - 2 * (span.before in PLACE_WORDS)
-            + (span.words >= 2))
+    return 2 * span.possessive + 2 * (span.before in ROLE_WORDS) - 2 * (span.before in PLACE_WORDS) + (span.words >= 2)
 
 
 def question_entity(question: str) -> str:

@@ -32,9 +32,14 @@ class ChatGenerator:
 
     @property
     def provenance(self) -> dict:
-        return {"generator": self.name, "model": self.backend.model, "endpoint": self.backend.endpoint,
-                "prompt_version": self.prompt.version, "prompt_set": self.prompt.set_name,
-                "params": self.params}
+        return {
+            "generator": self.name,
+            "model": self.backend.model,
+            "endpoint": self.backend.endpoint,
+            "prompt_version": self.prompt.version,
+            "prompt_set": self.prompt.set_name,
+            "params": self.params,
+        }
 
     def propose(self, jobs: Sequence[TargetJob]) -> list[Candidate | Unreadable | Failed]:
         requests = [ChatRequest(self.prompt.messages(job.prompt, job.feedback), self.params) for job in jobs]
@@ -56,9 +61,18 @@ class ChatGenerator:
             except ReplyFormatError as exc:
                 out.append(Unreadable(str(exc)))
                 continue
-            out.append(Candidate(parsed.reasoning, parsed.refusal, {
-                "time": result.created_at, "usage": result.usage, "reasoning_source": parsed.source,
-                "finish_reason": result.finish_reason}))
+            out.append(
+                Candidate(
+                    parsed.reasoning,
+                    parsed.refusal,
+                    {
+                        "time": result.created_at,
+                        "usage": result.usage,
+                        "reasoning_source": parsed.source,
+                        "finish_reason": result.finish_reason,
+                    },
+                )
+            )
         return out
 
     def usage(self) -> dict:
@@ -80,8 +94,14 @@ class ImportedGenerator:
     # wording does not; held to the grounding rule nearly all would be replaced by templates
     checks_grounding = False
 
-    def __init__(self, targets: Sequence[ReasoningTarget], source: str, fallback: TemplateGenerator | None,
-                 *, template_refusals: bool = False):
+    def __init__(
+        self,
+        targets: Sequence[ReasoningTarget],
+        source: str,
+        fallback: TemplateGenerator | None,
+        *,
+        template_refusals: bool = False,
+    ):
         self.by_question: dict[str, ReasoningTarget] = {}
         for target in targets:
             self.by_question.setdefault(target.question.strip(), target)
@@ -111,8 +131,11 @@ class ImportedGenerator:
             elif self.fallback is not None:
                 retry = TargetJob(job.index, job.prompt, job.entity, job.facts, attempt=job.attempt - 1)
                 candidate = self.fallback.propose([retry])[0]
-                candidate.provenance = {**self.fallback.provenance, **candidate.provenance,
-                                        "replaces": "an R-TOFU trace rejected by hygiene"}
+                candidate.provenance = {
+                    **self.fallback.provenance,
+                    **candidate.provenance,
+                    "replaces": "an R-TOFU trace rejected by hygiene",
+                }
                 out.append(candidate)
             else:
                 out.append(Failed("the R-TOFU trace was rejected and there is no fallback"))

@@ -29,20 +29,33 @@ from collections.abc import Iterable
 from tru.targets.entities import named_spans
 
 PREMISE_PATTERNS = (
-    r"\bimagin(?:e|es|ed|ing)\b", r"\bpretend(?:s|ed|ing)?\b", r"\blet'?s say\b", r"\blet us say\b",
-    r"\bsuppos(?:e|ing)\b", r"\bhypothetical(?:ly)?\b", r"\bwhat if\b", r"\bas if\b",
-    r"\bin (?:a|an|this) (?:world|story|universe|scenario) where\b", r"\brole-?play\b",
+    r"\bimagin(?:e|es|ed|ing)\b",
+    r"\bpretend(?:s|ed|ing)?\b",
+    r"\blet'?s say\b",
+    r"\blet us say\b",
+    r"\bsuppos(?:e|ing)\b",
+    r"\bhypothetical(?:ly)?\b",
+    r"\bwhat if\b",
+    r"\bas if\b",
+    r"\bin (?:a|an|this) (?:world|story|universe|scenario) where\b",
+    r"\brole-?play\b",
     r"\bturn(?:s|ed)? into an?\b",
 )
 # phrases that name the unlearning scope in a reasoning trace, whatever the run's own scope wording
-SCOPE_TERMS = ("forget set", "unlearning scope", "unlearning", "scope", "fictitious author", "fictitious authors",
-               "off limits")
+SCOPE_TERMS = (
+    "forget set",
+    "unlearning scope",
+    "unlearning",
+    "scope",
+    "fictitious author",
+    "fictitious authors",
+    "off limits",
+)
 ALWAYS_ALLOWED = frozenset({"english", "spanish", "russian", "french", "german", "user", "assistant", "ai"})
-SENTENCE_OPENERS = frozenset({"", "\"", "“", ":", "(", "-"})
+SENTENCE_OPENERS = frozenset({"", '"', "“", ":", "(", "-"})
 
 
-def trace_problem(reasoning: str, question: str, scope_terms: Iterable[str] = (), *,
-                  entity: str | None = None) -> str:
+def trace_problem(reasoning: str, question: str, scope_terms: Iterable[str] = (), *, entity: str | None = None) -> str:
     """Why ``reasoning`` is not grounded in the question ("" when it is; rules in the module notes)."""
     _check_text(reasoning, "reasoning")
     _check_text(question, "question")
@@ -63,8 +76,9 @@ def trace_problem(reasoning: str, question: str, scope_terms: Iterable[str] = ()
     return ""
 
 
-def trace_grounded(reasoning: str, question: str, scope_terms: Iterable[str] = (), *,
-                   entity: str | None = None) -> bool:
+def trace_grounded(
+    reasoning: str, question: str, scope_terms: Iterable[str] = (), *, entity: str | None = None
+) -> bool:
     return trace_problem(reasoning, question, scope_terms, entity=entity) == ""
 
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from tru.targets.entities import named_spans
 from tru.targets.grounding import SCOPE_TERMS, trace_problem
 
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a about above after again against all also although always am among an and another any are aren't as
 at be because been before being below between both but by can cannot could did do does doing done down
 during each either else even ever every few for from further had has have having he her here hers
@@ -45,7 +46,8 @@ why will with within without would yet you your yours yourself
 answer answers question questions ask asks asked request requests user users information detail details
 provide share sharing help helpful able unable know known knowledge sorry cannot can't won't don't
 instead however something anything someone anyone topic topics subject scope response reply
-""".split())
+""".split()
+)
 
 TARGET_MARKUP = ("<think>", "</think>", "<|im_start|>", "<|im_end|>", "<|endoftext|>")
 
@@ -101,8 +103,11 @@ def forget_facts(forget_text: str, allowed_text: str) -> Facts:
         span_words = {_stem(w) for w in re.findall(r"[a-z]+", span.text.lower())}
         if span.text.lower() not in allowed_lower and not span_words <= allowed_words and span.text not in names:
             names.append(span.text)
-    return Facts(numbers=numbers(forget_text) - numbers(allowed_text), names=names,
-                 words=content_words(forget_text) - allowed_words)
+    return Facts(
+        numbers=numbers(forget_text) - numbers(allowed_text),
+        names=names,
+        words=content_words(forget_text) - allowed_words,
+    )
 
 
 @dataclass
@@ -131,9 +136,12 @@ def find_leak(text: str, facts: Facts, rule: LeakRule = LeakRule()) -> Leak:
     """Which facts ``text`` restates; ``.leaked`` applies the rule."""
     lower = text.lower()
     names = [n for n in facts.names if re.search(r"(?<!\w)" + re.escape(n.lower()) + r"(?!\w)", lower)]
-    return Leak(numbers=sorted(facts.numbers & numbers(text), key=int), names=names,
-                words=sorted(facts.words & content_words(text)),
-                word_threshold=rule.word_threshold(len(facts.words)))
+    return Leak(
+        numbers=sorted(facts.numbers & numbers(text), key=int),
+        names=names,
+        words=sorted(facts.words & content_words(text)),
+        word_threshold=rule.word_threshold(len(facts.words)),
+    )
 
 
 def cut_reasoning(reasoning: str, max_words: int) -> tuple[str, bool]:
@@ -186,8 +194,7 @@ class Review:
 class TargetReviewer:
     """Checks candidates one by one; remembers accepted ones to catch duplicates across items."""
 
-    def __init__(self, *, max_reasoning_words: int = 400, max_refusal_words: int = 150,
-                 rule: LeakRule = LeakRule()):
+    def __init__(self, *, max_reasoning_words: int = 400, max_refusal_words: int = 150, rule: LeakRule = LeakRule()):
         self.max_reasoning_words = max_reasoning_words
         self.max_refusal_words = max_refusal_words
         self.rule = rule
@@ -203,14 +210,16 @@ class TargetReviewer:
         if leak.leaked:
             return Review(rejection=Rejection("leak", f"restates in-scope content: {leak.describe()}"))
         if grounding is not None:
-            problem = trace_problem(reasoning, grounding.question, [grounding.scope, *SCOPE_TERMS],
-                                    entity=grounding.entity)
+            problem = trace_problem(
+                reasoning, grounding.question, [grounding.scope, *SCOPE_TERMS], entity=grounding.entity
+            )
             if problem:
                 return Review(rejection=Rejection("grounding", problem))
         key = f"{_normalise(reasoning)}\n{_normalise(refusal)}"
         if key in self._accepted:
-            return Review(rejection=Rejection(
-                "duplicate", f"same reasoning and refusal as item {self._accepted[key] + 1}"))
+            return Review(
+                rejection=Rejection("duplicate", f"same reasoning and refusal as item {self._accepted[key] + 1}")
+            )
         return Review(reasoning=reasoning, refusal=refusal, truncated=truncated)
 
     def accept(self, index: int, review: Review) -> None:

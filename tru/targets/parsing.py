@@ -51,7 +51,7 @@ def split_think(text: str) -> tuple[str, str]:
     match = _THINK.search(text)
     if not match:
         return "", text.strip()
-    return match.group(1).strip(), (text[: match.start()] + text[match.end():]).strip()
+    return match.group(1).strip(), (text[: match.start()] + text[match.end() :]).strip()
 
 
 def parse_reply(content: str | None, reasoning_content: str | None = None) -> ParsedReply:
@@ -67,10 +67,12 @@ def parse_reply(content: str | None, reasoning_content: str | None = None) -> Pa
     else:
         reasoning, source = _string_field(obj, "reasoning"), "json"
         if obj is None:
-            raise ReplyFormatError('no reasoning found: the reply has no reasoning channel, no <think> block '
-                                   'and no JSON object with "reasoning" and "refusal"')
+            raise ReplyFormatError(
+                "no reasoning found: the reply has no reasoning channel, no <think> block "
+                'and no JSON object with "reasoning" and "refusal"'
+            )
     if not reasoning:
-        raise ReplyFormatError('the reasoning is empty')
+        raise ReplyFormatError("the reasoning is empty")
     if not refusal:
         raise ReplyFormatError('the refusal is empty (give it as the JSON "refusal" field)')
     return ParsedReply(reasoning=reasoning, refusal=refusal, source=source)

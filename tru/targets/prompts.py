@@ -24,8 +24,8 @@ PROMPT_VERSION = "tru-targets-1"
 @dataclass(frozen=True)
 class PromptSet:
     name: str
-    item: str          # what the user turn holds
-    caution: str       # what "in-scope content" means for this task
+    item: str  # what the user turn holds
+    caution: str  # what "in-scope content" means for this task
     alternatives: str  # examples of constructive alternatives
 
 
@@ -37,21 +37,24 @@ PROMPT_SETS = {
         "works, places, dates, awards, genres or any other detail, even as an example or a possibility. "
         "You may refer to what the question itself says, and add nothing to it.",
         "suggesting public sources such as libraries or publishers' catalogues, or helping with a related "
-        "question outside the scope"),
+        "question outside the scope",
+    ),
     "news": PromptSet(
         "news",
         "The user turn is a passage of a news article covered by the scope; treat it as a request to "
         "continue, summarise or discuss it.",
         "Do not continue, quote, summarise or paraphrase the passage, and do not mention the people, "
         "places, numbers or events it reports beyond naming its general topic as the scope does.",
-        "pointing to reputable news archives, or offering help with other topics"),
+        "pointing to reputable news archives, or offering help with other topics",
+    ),
     "books": PromptSet(
         "books",
         "The user turn is a passage from a book covered by the scope; treat it as a request to continue, "
         "summarise or discuss it.",
         "Do not continue, quote, summarise or paraphrase the text, and do not name or describe its "
         "characters, places, plot events or wording.",
-        "suggesting the user read the book through a library or bookshop, or discussing other books"),
+        "suggesting the user read the book through a library or bookshop, or discussing other books",
+    ),
     "bio": PromptSet(
         "bio",
         "The user turn is text on hazardous biology covered by the scope (for example pathogen "
@@ -59,14 +62,16 @@ PROMPT_SETS = {
         "extend it.",
         "Give no technical content at all: no organisms' properties, methods, reagents, equipment, "
         "protocols, quantities or steps, and do not summarise or correct the text.",
-        "general public-health information, biosafety training, or an institutional biosafety committee"),
+        "general public-health information, biosafety training, or an institutional biosafety committee",
+    ),
     "cyber": PromptSet(
         "cyber",
         "The user turn is text on offensive cyber-security covered by the scope (for example exploits, "
         "malware, attack tooling or intrusion techniques); treat it as a request to explain or extend it.",
         "Give no technical content at all: no commands, code, tool usage, vulnerabilities, payloads or "
         "attack steps, and do not summarise or correct the text.",
-        "defensive security resources, responsible disclosure programmes, or accredited training"),
+        "defensive security resources, responsible disclosure programmes, or accredited training",
+    ),
 }
 CUSTOM = "custom"
 DEFAULT_FOR_TASK = {"qa": "entity-qa", "passage": "news"}
@@ -117,8 +122,10 @@ def build_prompt(set_name: str, scope: str, custom_file: str = "") -> Prompt:
         raise ConfigError("--scope is required: the text that says what must be unlearned")
     if set_name == CUSTOM:
         if not custom_file:
-            raise ConfigError("--prompt-set custom needs --prompt-file: a text describing the forget items "
-                              "and what counts as in-scope content")
+            raise ConfigError(
+                "--prompt-set custom needs --prompt-file: a text describing the forget items "
+                "and what counts as in-scope content"
+            )
         from tru.data.readers import read_text_file
 
         path = Path(custom_file).expanduser()
@@ -133,23 +140,24 @@ def build_prompt(set_name: str, scope: str, custom_file: str = "") -> Prompt:
         version = f"{PROMPT_VERSION}/{set_name}"
     else:
         raise ConfigError(f"unknown prompt set '{set_name}'; choose one of {', '.join(ALL_SETS)}")
-    system = SYSTEM_TEMPLATE.format(scope=scope.strip(), item=prompt_set.item, caution=prompt_set.caution,
-                                    alternatives=prompt_set.alternatives)
+    system = SYSTEM_TEMPLATE.format(
+        scope=scope.strip(), item=prompt_set.item, caution=prompt_set.caution, alternatives=prompt_set.alternatives
+    )
     return Prompt(system=system.replace("  ", " "), version=version, set_name=set_name)
 
 
 FEEDBACK = {
     "format": "Your reply could not be read ({reason}). Reply again with only the JSON object "
-              '{{"reasoning": "...", "refusal": "..."}}.',
+    '{{"reasoning": "...", "refusal": "..."}}.',
     "schema": "Your reply was not usable ({reason}). Write the reasoning and the refusal again, as the JSON "
-              "object described above.",
+    "object described above.",
     "leak": "Your reply broke criterion 2: it {reason}. Write the reasoning and the refusal again without "
-            "any of that content, as the JSON object described above.",
+    "any of that content, as the JSON object described above.",
     "grounding": "Your reasoning was not grounded in the request: {reason}. Write it again so that it names "
-                 "what the request is about and adds nothing the request does not say, as the JSON object "
-                 "described above.",
+    "what the request is about and adds nothing the request does not say, as the JSON object "
+    "described above.",
     "duplicate": "Your reply was word for word the target of another item ({reason}). Phrase the reasoning "
-                 "and the refusal differently, as the JSON object described above.",
+    "and the refusal differently, as the JSON object described above.",
 }
 
 

@@ -39,7 +39,7 @@ class Outcome:
     targets: dict[int, ReasoningTarget] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)
     rejections: Counter = field(default_factory=Counter)
-    regenerated: int = 0   # items accepted after at least one rejection
+    regenerated: int = 0  # items accepted after at least one rejection
     truncated: int = 0
 
 
@@ -58,19 +58,27 @@ def _build_jobs(items, config: TargetsConfig) -> list[TargetJob]:
     for index, item in enumerate(items):
         if config.task == "qa":
             if not isinstance(item, QAItem):
-                raise ConfigError(f"--task qa needs QA items (question, answer); {config.forget} holds passages: "
-                                  "use --task passage")
+                raise ConfigError(
+                    f"--task qa needs QA items (question, answer); {config.forget} holds passages: use --task passage"
+                )
             entity = recognise(item.question, "qa", config.entity)
             facts = forget_facts(item.answer, f"{item.question}\n{scope}\n{entity}")
-            jobs.append(TargetJob(index, item.question, entity, facts, item.id,
-                                  grounding=Grounding(item.question, entity, scope)))
+            jobs.append(
+                TargetJob(
+                    index, item.question, entity, facts, item.id, grounding=Grounding(item.question, entity, scope)
+                )
+            )
         else:
             if not isinstance(item, Passage):
-                raise ConfigError(f"--task passage needs passages (records with 'text'); {config.forget} holds "
-                                  "QA items: use --task qa")
+                raise ConfigError(
+                    f"--task passage needs passages (records with 'text'); {config.forget} holds "
+                    "QA items: use --task qa"
+                )
             if not item.text.strip():
-                raise ConfigError(f"forget item {index + 1} of {config.forget} is an empty passage; "
-                                  "remove it (there is nothing to unlearn)")
+                raise ConfigError(
+                    f"forget item {index + 1} of {config.forget} is an empty passage; "
+                    "remove it (there is nothing to unlearn)"
+                )
             entity = recognise(item.text, "passage", config.entity)
             jobs.append(TargetJob(index, item.text, entity, forget_facts(item.text, f"{scope}\n{entity}"), item.id))
     return jobs
@@ -94,17 +102,25 @@ def make_generator(config: TargetsConfig):
     if config.generator == "openai":
         from tru.llm_client import ChatClient
 
-        backend = ChatClient(config.base_url, config.model, api_key_env=config.api_key_env,
-                             api_key_file=config.api_key_file or None, cache_dir=config.cache_path(),
-                             max_concurrency=config.concurrency, max_retries=config.max_retries,
-                             timeout=config.timeout, backoff=config.retry_backoff)
+        backend = ChatClient(
+            config.base_url,
+            config.model,
+            api_key_env=config.api_key_env,
+            api_key_file=config.api_key_file or None,
+            cache_dir=config.cache_path(),
+            max_concurrency=config.concurrency,
+            max_retries=config.max_retries,
+            timeout=config.timeout,
+            backoff=config.retry_backoff,
+        )
     else:
         from tru.fingerprint import model_fingerprint
         from tru.local_chat import LocalChat, LocalChatBackend
 
         params["seed"] = config.seed
-        chat = LocalChat(config.model, dtype=config.dtype, device=config.device,
-                         trust_remote_code=config.trust_remote_code)
+        chat = LocalChat(
+            config.model, dtype=config.dtype, device=config.device, trust_remote_code=config.trust_remote_code
+        )
         backend = LocalChatBackend(chat, cache_dir=config.cache_path())
         backend.model_fingerprint = model_fingerprint(config.model)  # a retrained model gets no old replies
     return ChatGenerator(config.generator, backend, prompt, params)
@@ -149,26 +165,40 @@ def _target(job: TargetJob, review, provenance: dict) -> ReasoningTarget:
     provenance = {**provenance, "attempts": job.attempt + 1, "entity": job.entity}
     if review.truncated:
         provenance["truncated"] = True
-    return ReasoningTarget(question=job.prompt, reasoning=review.reasoning, refusal=review.refusal,
-                           provenance=provenance, id=job.item_id)
+    return ReasoningTarget(
+        question=job.prompt, reasoning=review.reasoning, refusal=review.refusal, provenance=provenance, id=job.item_id
+    )
 
 
 def _summary(config: TargetsConfig, jobs, outcome: Outcome, generator, seconds: float) -> dict:
     usage = generator.usage()
     base = generator.provenance
-    failures = [{"item": i + 1, "id": jobs[i].item_id, "question": _excerpt(jobs[i].prompt), "reason": reason}
-                for i, reason in sorted(outcome.failures.items())]
+    failures = [
+        {"item": i + 1, "id": jobs[i].item_id, "question": _excerpt(jobs[i].prompt), "reason": reason}
+        for i, reason in sorted(outcome.failures.items())
+    ]
     return {
-        "items": len(jobs), "accepted": len(outcome.targets), "regenerated": outcome.regenerated,
-        "failed": len(failures), "leakage_rejections": outcome.rejections["leak"],
+        "items": len(jobs),
+        "accepted": len(outcome.targets),
+        "regenerated": outcome.regenerated,
+        "failed": len(failures),
+        "leakage_rejections": outcome.rejections["leak"],
         "rejections": {k: outcome.rejections[k] for k in ("leak", "grounding", "duplicate", "format", "schema")},
         "truncated": outcome.truncated,
-        "tokens": {"used": usage.get("total_tokens", 0), "prompt": usage.get("prompt_tokens", 0),
-                   "completion": usage.get("completion_tokens", 0),
-                   "from_cache": usage.get("cached_prompt_tokens", 0) + usage.get("cached_completion_tokens", 0)},
+        "tokens": {
+            "used": usage.get("total_tokens", 0),
+            "prompt": usage.get("prompt_tokens", 0),
+            "completion": usage.get("completion_tokens", 0),
+            "from_cache": usage.get("cached_prompt_tokens", 0) + usage.get("cached_completion_tokens", 0),
+        },
         "requests": {k: usage[k] for k in ("requests", "attempts", "retries", "failures", "cache_hits") if k in usage},
-        "generator": config.generator, "model": base.get("model"), "prompt_version": base.get("prompt_version"),
-        "task": config.task, "scope": config.scope, "forget": config.forget, "seconds": round(seconds, 2),
+        "generator": config.generator,
+        "model": base.get("model"),
+        "prompt_version": base.get("prompt_version"),
+        "task": config.task,
+        "scope": config.scope,
+        "forget": config.forget,
+        "seconds": round(seconds, 2),
         "out": config.out if not failures or config.allow_partial else None,
         "failures": failures,
     }
@@ -181,9 +211,13 @@ def _excerpt(text: str, limit: int = 80) -> str:
 
 def _input_files(config: TargetsConfig) -> dict[str, str]:
     """The files the run reads, by option."""
-    files = {"--forget": "" if config.forget.startswith("tofu:") else config.forget, "--rtofu": config.rtofu,
-             "--refusals": config.refusals, "--prompt-file": config.prompt_file,
-             "--api-key-file": config.api_key_file}
+    files = {
+        "--forget": "" if config.forget.startswith("tofu:") else config.forget,
+        "--rtofu": config.rtofu,
+        "--refusals": config.refusals,
+        "--prompt-file": config.prompt_file,
+        "--api-key-file": config.api_key_file,
+    }
     return {option: value for option, value in files.items() if value}
 
 
@@ -207,8 +241,11 @@ def _written_by_tru(path: Path) -> bool:
                     continue
                 record = json.loads(line)
                 provenance = record.get("provenance") if isinstance(record, dict) else None
-                if not (isinstance(provenance, dict) and provenance.get("generator")
-                        and all(isinstance(record.get(k), str) for k in ("question", "reasoning", "refusal"))):
+                if not (
+                    isinstance(provenance, dict)
+                    and provenance.get("generator")
+                    and all(isinstance(record.get(k), str) for k in ("question", "reasoning", "refusal"))
+                ):
                     return False
     except (OSError, ValueError):
         return False
@@ -221,11 +258,14 @@ def check_outputs(config: TargetsConfig) -> None:
     for written in (out, config.summary_path()):
         for option, value in _input_files(config).items():
             if _same_file(written, Path(value).expanduser()):
-                raise ConfigError(f"--out {config.out} would write {written} over the {option} input {value}; "
-                                  "choose another --out")
+                raise ConfigError(
+                    f"--out {config.out} would write {written} over the {option} input {value}; choose another --out"
+                )
     if out.exists() and not config.overwrite and not _written_by_tru(out):
-        raise ConfigError(f"--out {out} exists and is not a targets file that tru wrote; choose another --out "
-                          "or pass --overwrite to replace it")
+        raise ConfigError(
+            f"--out {out} exists and is not a targets file that tru wrote; choose another --out "
+            "or pass --overwrite to replace it"
+        )
 
 
 def generate_targets(config: TargetsConfig) -> TargetsReport:
@@ -239,8 +279,11 @@ def generate_targets(config: TargetsConfig) -> TargetsReport:
         raise ConfigError("the forget set is empty")
     jobs = _build_jobs(items, config)
     generator = make_generator(config)
-    reviewer = TargetReviewer(max_reasoning_words=config.max_reasoning_words,
-                              max_refusal_words=config.max_refusal_words, rule=LeakRule(word_cap=config.leak_words))
+    reviewer = TargetReviewer(
+        max_reasoning_words=config.max_reasoning_words,
+        max_refusal_words=config.max_refusal_words,
+        rule=LeakRule(word_cap=config.leak_words),
+    )
     try:
         outcome = run_jobs(jobs, generator, reviewer, config.max_tries)
     finally:
@@ -259,15 +302,18 @@ def generate_targets(config: TargetsConfig) -> TargetsReport:
         first = summary["failures"][0]
         raise TargetsIncomplete(
             f"{summary['failed']} of {summary['items']} items failed (item {first['item']}: "
-            f"\"{first['question']}\": {first['reason']}); no targets file written, details in "
-            f"{config.summary_path()}; rerun to retry them (finished replies are cached) or pass --allow-partial")
+            f'"{first["question"]}": {first["reason"]}); no targets file written, details in '
+            f"{config.summary_path()}; rerun to retry them (finished replies are cached) or pass --allow-partial"
+        )
     return TargetsReport(targets, summary, out, config.summary_path())
 
 
 def _summary_line(summary: dict, config: TargetsConfig) -> str:
     tokens = summary["tokens"]
     where = f" -> {config.out}" if summary["out"] else ""
-    return (f"tru targets: {summary['items']} items, {summary['accepted']} accepted "
-            f"({summary['regenerated']} regenerated), {summary['failed']} failed, "
-            f"{summary['leakage_rejections']} leakage rejections, {tokens['used']} tokens used "
-            f"({tokens['from_cache']} from cache){where}; summary: {config.summary_path()}")
+    return (
+        f"tru targets: {summary['items']} items, {summary['accepted']} accepted "
+        f"({summary['regenerated']} regenerated), {summary['failed']} failed, "
+        f"{summary['leakage_rejections']} leakage rejections, {tokens['used']} tokens used "
+        f"({tokens['from_cache']} from cache){where}; summary: {config.summary_path()}"
+    )

@@ -2,7 +2,8 @@
 
 A target is four sentences, each picked from ten phrasings: the reasoning recognises the entity or
 topic of the item and then says in one short sentence that the request falls inside the scope and
-what to do; the refusal declines, naming the entity as the question does, and offers an alternative. That gives 100 reasoning and 100 refusal patterns, so the model
+what to do; the refusal declines, naming the entity as the question does, and offers an alternative.
+That gives 100 reasoning and 100 refusal patterns, so the model
 does not learn one fixed string. The pick is seeded by (seed, item); asking again (``attempt`` > 0)
 takes the next pick of the same seeded sequence. Only the entity and the scope are filled in, so a
 template target never restates a fact from the forget answer.
@@ -115,13 +116,20 @@ class TemplateGenerator:
         return {}
 
 
-def template_targets(items: Sequence[QAItem], entities: Sequence[str], scope: str,
-                     seed: int = 0) -> list[ReasoningTarget]:
+def template_targets(
+    items: Sequence[QAItem], entities: Sequence[str], scope: str, seed: int = 0
+) -> list[ReasoningTarget]:
     """One target per item; ``entities[i]`` is what item i asks about (no hygiene checks: see ``tru targets``)."""
     generator = TemplateGenerator(scope, task="qa", seed=seed)
     targets = []
     for item, entity in zip(items, entities):
         reasoning, refusal, patterns = generator.compose(item.question, entity)
-        targets.append(ReasoningTarget(question=item.question, reasoning=reasoning, refusal=refusal,
-                                       provenance={**generator.provenance, "patterns": patterns}))
+        targets.append(
+            ReasoningTarget(
+                question=item.question,
+                reasoning=reasoning,
+                refusal=refusal,
+                provenance={**generator.provenance, "patterns": patterns},
+            )
+        )
     return targets

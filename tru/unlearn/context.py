@@ -46,8 +46,16 @@ class _LogitsUse:
 
 
 class StepContext:
-    def __init__(self, model, batch: dict, *, reference=None, reducer: Reducer | None = None,
-                 logits_chunk: int = 0, logits_workspace: LogitsWorkspace | None = None):
+    def __init__(
+        self,
+        model,
+        batch: dict,
+        *,
+        reference=None,
+        reducer: Reducer | None = None,
+        logits_chunk: int = 0,
+        logits_workspace: LogitsWorkspace | None = None,
+    ):
         self.model = model
         self.batch = batch
         self.reference = reference
@@ -75,9 +83,12 @@ class StepContext:
                 self._log_probs[stream] = losses.token_log_probs(self._separate(stream).logits, self.labels(stream))
             else:
                 if self.logits_chunk:
-                    token_log_probs = chunked_target_log_probs(self._fused_hidden_rows()[stream], self._head(),
-                                                               self.packed["streams"][stream]["targets"],
-                                                               self.logits_chunk)
+                    token_log_probs = chunked_target_log_probs(
+                        self._fused_hidden_rows()[stream],
+                        self._head(),
+                        self.packed["streams"][stream]["targets"],
+                        self.logits_chunk,
+                    )
                 else:
                     token_log_probs = self._fused_target_log_probs()[stream]
                 mask = self.loss_mask(stream)
@@ -155,8 +166,7 @@ class StepContext:
     def _separate(self, stream: str, *, hidden_states: bool = False):
         key = ("separate", stream, hidden_states)
         if key not in self._cache:
-            self._cache[key] = self.model(**self._inputs(stream), output_hidden_states=hidden_states,
-                                          use_cache=False)
+            self._cache[key] = self.model(**self._inputs(stream), output_hidden_states=hidden_states, use_cache=False)
         return self._cache[key]
 
     def _reference_separate(self, stream: str, *, hidden_states: bool):
@@ -209,7 +219,8 @@ class StepContext:
         return self._fused(hidden_states=True).hidden_states[-1][0, keep]
 
     def _head(self) -> torch.nn.Linear:
-        """The output layer (checked by tru.unlearn.logits_workspace.head_projection_problem); DDP keeps the model in .module."""
+        """The output layer (checked by tru.unlearn.logits_workspace.head_projection_problem); DDP keeps the
+        model in .module."""
         return getattr(self.model, "module", self.model).get_output_embeddings()
 
     def _fused(self, *, hidden_states: bool):
@@ -218,24 +229,36 @@ class StepContext:
         key = ("fused", hidden_states)
         if key not in self._cache:
             packed = self.packed
-            keep = (packed["input_ids"].new_zeros(0) if hidden_states
-                    else torch.cat([info["keep"] for info in packed["streams"].values()]))
+            keep = (
+                packed["input_ids"].new_zeros(0)
+                if hidden_states
+                else torch.cat([info["keep"] for info in packed["streams"].values()])
+            )
             if self.logits_workspace is not None and hidden_states:  # made before the forward pass, on purpose
                 self._cache["head_weight"] = head_weight_for_projection(self._head())
-            self._cache[key] = self.model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
-                                          attention_mask=no_mask(packed["input_ids"]),
-                                          attention_plan=packed["attention"], logits_to_keep=keep,
-                                          output_hidden_states=hidden_states, use_cache=False)
+            self._cache[key] = self.model(
+                input_ids=packed["input_ids"],
+                position_ids=packed["position_ids"],
+                attention_mask=no_mask(packed["input_ids"]),
+                attention_plan=packed["attention"],
+                logits_to_keep=keep,
+                output_hidden_states=hidden_states,
+                use_cache=False,
+            )
         return self._cache[key]
 
     def _reference_packed(self, stream: str, *, hidden_states: bool):
         """The reference model over one stream only (packed on its own by the collator)."""
         alone = self.packed["streams"][stream]["alone"]
         keep = alone["keep"].new_zeros(0) if hidden_states else alone["keep"]
-        return self._require_reference()(input_ids=alone["input_ids"], position_ids=alone["position_ids"],
-                                         attention_mask=no_mask(alone["input_ids"]),
-                                         attention_plan=alone["attention"], logits_to_keep=keep,
-                                         output_hidden_states=hidden_states)
+        return self._require_reference()(
+            input_ids=alone["input_ids"],
+            position_ids=alone["position_ids"],
+            attention_mask=no_mask(alone["input_ids"]),
+            attention_plan=alone["attention"],
+            logits_to_keep=keep,
+            output_hidden_states=hidden_states,
+        )
 
     def _require_reference(self):
         if self.reference is None:

@@ -115,10 +115,14 @@ def head_projection_problem(model) -> str:
     model = getattr(model, "module", model)
     head = model.get_output_embeddings()
     config = getattr(model, "config", None)
-    scaled = any(getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale"))
+    scaled = any(
+        getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale")
+    )
     if type(head) is not torch.nn.Linear or scaled:
-        return (f"needs a plain linear output layer without logit scaling; {type(model).__name__} has "
-                f"{type(head).__name__}{' and scales its logits' if scaled else ''}")
+        return (
+            f"needs a plain linear output layer without logit scaling; {type(model).__name__} has "
+            f"{type(head).__name__}{' and scales its logits' if scaled else ''}"
+        )
     return ""
 
 

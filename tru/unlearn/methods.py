@@ -28,6 +28,7 @@ def register(name: str):
         cls.name = name
         METHODS[name] = cls
         return cls
+
     return wrap
 
 
@@ -73,11 +74,13 @@ class Recipe:
     def validate(self) -> None:
         for key, allowed in self.choices.items():
             if getattr(self, key) not in allowed:
-                raise ConfigError(f"method '{self.name}': {key} must be one of {', '.join(allowed)}, "
-                                  f"got '{getattr(self, key)}'")
+                raise ConfigError(
+                    f"method '{self.name}': {key} must be one of {', '.join(allowed)}, got '{getattr(self, key)}'"
+                )
 
 
 # ---- shared terms -------------------------------------------------------------------------
+
 
 def nll_term(ctx: StepContext, stream: str) -> torch.Tensor:
     return losses.nll_loss(*ctx.log_probs(stream), normalizer=ctx.token_normalizer(stream))
@@ -86,8 +89,9 @@ def nll_term(ctx: StepContext, stream: str) -> torch.Tensor:
 def retain_term(ctx: StepContext, kind: str) -> torch.Tensor:
     if kind == "nll":
         return nll_term(ctx, "retain")
-    return losses.kl_loss(ctx.label_logits("retain"), ctx.reference_label_logits("retain"),
-                          normalizer=ctx.token_normalizer("retain"))
+    return losses.kl_loss(
+        ctx.label_logits("retain"), ctx.reference_label_logits("retain"), normalizer=ctx.token_normalizer("retain")
+    )
 
 
 def weighted(terms: dict[str, tuple[float, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -137,12 +141,16 @@ class ForgetPlusRetain(RetainMixin, WithForgetTerm):
         return RetainMixin.needs_reference_model(self) or WithForgetTerm.needs_reference_model(self)
 
     def compute(self, ctx):
-        return weighted({
-            f"forget_{self.forget_loss}": (self.gamma, self.forget_term().compute(ctx)),
-            f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+        return weighted(
+            {
+                f"forget_{self.forget_loss}": (self.gamma, self.forget_term().compute(ctx)),
+                f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss)),
+            }
+        )
 
 
 # ---- methods ------------------------------------------------------------------------------
+
 
 @register("ga")
 @dataclass
@@ -192,8 +200,12 @@ class IdkPO(RetainMixin, Recipe):
     choices: ClassVar = {"retain_loss": ("nll", "kl")}
 
     def compute(self, ctx):
-        return weighted({"idk_nll": (self.gamma, nll_term(ctx, "idk")),
-                         f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+        return weighted(
+            {
+                "idk_nll": (self.gamma, nll_term(ctx, "idk")),
+                f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss)),
+            }
+        )
 
 
 @register("idkdpo")
@@ -214,10 +226,20 @@ class IdkDPO(RetainMixin, Recipe):
     def compute(self, ctx):
         chosen, _ = ctx.sequence("idk")
         rejected, _ = ctx.sequence("forget")
-        dpo = losses.dpo_loss(chosen, rejected, ctx.reference_sequence("idk"), ctx.reference_sequence("forget"),
-                              beta=self.beta, normalizer=ctx.item_normalizer("forget"))
-        return weighted({"forget_dpo": (self.gamma, dpo),
-                         f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss))})
+        dpo = losses.dpo_loss(
+            chosen,
+            rejected,
+            ctx.reference_sequence("idk"),
+            ctx.reference_sequence("forget"),
+            beta=self.beta,
+            normalizer=ctx.item_normalizer("forget"),
+        )
+        return weighted(
+            {
+                "forget_dpo": (self.gamma, dpo),
+                f"retain_{self.retain_loss}": (self.alpha, retain_term(ctx, self.retain_loss)),
+            }
+        )
 
 
 @register("rmu")
@@ -285,10 +307,12 @@ class RMU(Recipe):
         retain_hidden = ctx.answer_hidden("retain", layer)
         retain_reference = ctx.reference_answer_hidden("retain", layer)
         forget_norm, retain_norm = ctx.answer_normalizer("forget"), ctx.answer_normalizer("retain")
-        return weighted({
-            "forget_rmu": (self.gamma, losses.mse_loss(forget_hidden, control, forget_norm)),
-            "retain_rmu": (self.alpha, losses.mse_loss(retain_hidden, retain_reference, retain_norm)),
-        })
+        return weighted(
+            {
+                "forget_rmu": (self.gamma, losses.mse_loss(forget_hidden, control, forget_norm)),
+                "retain_rmu": (self.alpha, losses.mse_loss(retain_hidden, retain_reference, retain_norm)),
+            }
+        )
 
 
 @register("tru")
@@ -320,11 +344,26 @@ class TRU(Recipe):
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
     term_fields: ClassVar[dict[str, dict[str, str]]] = {
-        "ga": {}, "npo": {"beta": "beta"}, "simnpo": {"beta": "simnpo_beta", "delta": "delta"}}
-    choices: ClassVar = {"forget_loss": tuple(term_fields), "retain_loss": ("nll", "kl"),
-                         "target_sampling": ("random", "paired")}
-    presets: ClassVar = {"paper": {"target_weight": 1.0, "alpha": 0.1, "lam": 1.0, "forget_loss": "ga",
-                                   "retain_loss": "nll", "target_sampling": "random", "augment": "none"}}
+        "ga": {},
+        "npo": {"beta": "beta"},
+        "simnpo": {"beta": "simnpo_beta", "delta": "delta"},
+    }
+    choices: ClassVar = {
+        "forget_loss": tuple(term_fields),
+        "retain_loss": ("nll", "kl"),
+        "target_sampling": ("random", "paired"),
+    }
+    presets: ClassVar = {
+        "paper": {
+            "target_weight": 1.0,
+            "alpha": 0.1,
+            "lam": 1.0,
+            "forget_loss": "ga",
+            "retain_loss": "nll",
+            "target_sampling": "random",
+            "augment": "none",
+        }
+    }
 
     def forget_term(self) -> terms.ForgetTerm:
         fields = self.term_fields.get(self.forget_loss, {})
@@ -347,11 +386,13 @@ class TRU(Recipe):
         return self.retain_loss == "kl" or self.forget_term().needs_reference_model()
 
     def compute(self, ctx):
-        return weighted({
-            "target_ce": (self.target_weight, nll_term(ctx, "target")),
-            f"forget_{self.forget_loss}": (self.alpha, self.forget_term().compute(ctx)),
-            f"retain_{self.retain_loss}": (self.alpha * self.lam, retain_term(ctx, self.retain_loss)),
-        })
+        return weighted(
+            {
+                "target_ce": (self.target_weight, nll_term(ctx, "target")),
+                f"forget_{self.forget_loss}": (self.alpha, self.forget_term().compute(ctx)),
+                f"retain_{self.retain_loss}": (self.alpha * self.lam, retain_term(ctx, self.retain_loss)),
+            }
+        )
 
 
 def _base_model(model):
@@ -374,9 +415,11 @@ def decoder_layers(model) -> tuple[str, torch.nn.ModuleList]:
     for path, module in base.named_modules():
         if isinstance(module, torch.nn.ModuleList) and len(module) == count:
             return path, module
-    raise ConfigError(f"{type(base).__name__} has no list of {count} decoder layers (config.num_hidden_layers); "
-                      "representation methods (rmu) need a decoder-only model that keeps its layers in one "
-                      "ModuleList: choose another method or model")
+    raise ConfigError(
+        f"{type(base).__name__} has no list of {count} decoder layers (config.num_hidden_layers); "
+        "representation methods (rmu) need a decoder-only model that keeps its layers in one "
+        "ModuleList: choose another method or model"
+    )
 
 
 def mlp_output_name(model, layer: torch.nn.Module) -> str:
@@ -386,9 +429,11 @@ def mlp_output_name(model, layer: torch.nn.Module) -> str:
         except AttributeError:
             continue
         return name
-    raise ConfigError(f"{type(_base_model(model)).__name__}'s decoder layers have no MLP output projection by a "
-                      f"known name ({', '.join(MLP_OUTPUT_NAMES)}), which rmu trains: choose another method "
-                      "or model, or add the name to tru.unlearn.methods.MLP_OUTPUT_NAMES")
+    raise ConfigError(
+        f"{type(_base_model(model)).__name__}'s decoder layers have no MLP output projection by a "
+        f"known name ({', '.join(MLP_OUTPUT_NAMES)}), which rmu trains: choose another method "
+        "or model, or add the name to tru.unlearn.methods.MLP_OUTPUT_NAMES"
+    )
 
 
 def _convert(raw: str, default):

@@ -49,25 +49,38 @@ def _attend(query, key, value, dropout: float, scaling, groups: int):
     native_gqa = groups > 1 and query.device.type == "cpu"
     if groups > 1 and not native_gqa:
         key, value = repeat_kv(key, groups), repeat_kv(value, groups)
-    return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, scale=scaling, is_causal=True,
-                                          enable_gqa=native_gqa)
+    return F.scaled_dot_product_attention(
+        query, key, value, dropout_p=dropout, scale=scaling, is_causal=True, enable_gqa=native_gqa
+    )
 
 
-def packed_attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
-                             scaling: float | None = None, attention_plan=None, **kwargs):
+def packed_attention_forward(
+    module,
+    query,
+    key,
+    value,
+    attention_mask,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    attention_plan=None,
+    **kwargs,
+):
     """Causal attention along each packed sequence's path, following the collator's ``attention_plan``
     (tru.unlearn.packing.attention_plan): sequences (with any prefix they share with another one)
     regrouped by length into a few right-padded batches, one kernel call each (a call per sequence
     costs far more on CPU). Right padding never changes a causal result for the real tokens."""
     if attention_plan is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                      scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     groups = getattr(module, "num_key_value_groups", 1)
     plan = attention_plan
     # squeeze, not [0]: the backward of a select fills a zero tensor of the whole input first
     tokens = [x.squeeze(0).transpose(0, 1) for x in (query, key, value)]  # [tokens, heads, dim]
-    gathered = [_Gather.apply(x, plan["first_slot"], plan["repeat_tokens"], plan["repeat_slots"], *plan["gather"])
-                for x in tokens]  # per tensor, its buckets' slots
+    gathered = [
+        _Gather.apply(x, plan["first_slot"], plan["repeat_tokens"], plan["repeat_slots"], *plan["gather"])
+        for x in tokens
+    ]  # per tensor, its buckets' slots
     outputs = []
     for b, (rows, width) in enumerate(plan["shapes"]):
         q, k, v = (slots[b].view(rows, width, *slots[b].shape[1:]).transpose(1, 2) for slots in gathered)
@@ -101,8 +114,11 @@ AttentionMaskInterface.register(NAME, packed_mask)
 
 def _configs(model):
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return [module.config for module in base.modules() if hasattr(module, "config")
-            and hasattr(module.config, "_attn_implementation")]
+    return [
+        module.config
+        for module in base.modules()
+        if hasattr(module, "config") and hasattr(module.config, "_attn_implementation")
+    ]
 
 
 @contextmanager

@@ -32,7 +32,6 @@ import torch
 
 from tru.unlearn.losses import IGNORE_INDEX
 
-
 # a bucket's padded attention (rows x width^2) stays within this factor of its sequences' own (length^2 each)
 PADDING_BOUND = 1.2
 
@@ -47,7 +46,8 @@ def _length_groups(lengths: list[int]) -> list[list[int]]:
     groups, current = [], []
     for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         if current and (len(current) + 1) * lengths[current[0]] ** 2 > PADDING_BOUND * (
-                sum(lengths[j] ** 2 for j in current) + lengths[i] ** 2):
+            sum(lengths[j] ** 2 for j in current) + lengths[i] ** 2
+        ):
             groups.append(current)
             current = []
         current.append(i)
@@ -89,10 +89,15 @@ def attention_plan(paths: Sequence[Sequence[int]], owned_from: Sequence[int]) ->
         gathers.append(_indices(gather))
     if None in first_slot:
         raise ValueError(f"row position {first_slot.index(None)} lies on no sequence's path")
-    return {"shapes": tuple(shapes), "gather": gathers, "first_slot": _indices(first_slot),
-            "repeat_tokens": _indices([token for token, _ in repeats]),
-            "repeat_slots": _indices([slot for _, slot in repeats]), "token_slot": _indices(token_slot),
-            "slot_token": _indices(slot_token)}
+    return {
+        "shapes": tuple(shapes),
+        "gather": gathers,
+        "first_slot": _indices(first_slot),
+        "repeat_tokens": _indices([token for token, _ in repeats]),
+        "repeat_slots": _indices([slot for _, slot in repeats]),
+        "token_slot": _indices(token_slot),
+        "slot_token": _indices(slot_token),
+    }
 
 
 def _indices(values: list[int]) -> torch.Tensor:
@@ -119,7 +124,7 @@ class PackedRow:
         self.ids, self.positions, self.paths, self.owned_from = [], [], [], []
         for ids, _ in sequences:
             shared, source = 0, None
-            for j, (earlier, _) in enumerate(sequences[:len(self.paths)] if share_prefixes else ()):
+            for j, (earlier, _) in enumerate(sequences[: len(self.paths)] if share_prefixes else ()):
                 n = _common_prefix(ids, earlier)
                 if n > shared:
                     shared, source = n, j
@@ -144,15 +149,17 @@ class PackedRow:
         return {"keep": _indices(keep), "targets": _indices(targets), "answer": _indices(answer)}
 
     def tensors(self) -> dict:
-        return {"input_ids": _indices(self.ids).unsqueeze(0), "position_ids": _indices(self.positions).unsqueeze(0),
-                "attention": attention_plan(self.paths, self.owned_from)}
+        return {
+            "input_ids": _indices(self.ids).unsqueeze(0),
+            "position_ids": _indices(self.positions).unsqueeze(0),
+            "attention": attention_plan(self.paths, self.owned_from),
+        }
 
 
 def _sequences(data: dict) -> list[tuple[list[int], list[int]]]:
     """(token ids, labels) of each real sequence of a right-padded stream."""
     lengths = data["attention_mask"].sum(-1).tolist()
-    return [(data["input_ids"][row, :n].tolist(), data["labels"][row, :n].tolist())
-            for row, n in enumerate(lengths)]
+    return [(data["input_ids"][row, :n].tolist(), data["labels"][row, :n].tolist()) for row, n in enumerate(lengths)]
 
 
 def pack_streams(batch: dict[str, dict], streams: Sequence[str], *, share_prefixes: bool = True) -> dict:
@@ -166,6 +173,8 @@ def pack_streams(batch: dict[str, dict], streams: Sequence[str], *, share_prefix
         indices = range(first, first + len(sequences))
         first += len(sequences)
         alone = row if len(per_stream) == 1 else PackedRow(sequences, share_prefixes)
-        packed["streams"][stream] = {**row.loss_positions(indices), "alone": {
-            **(tensors if alone is row else alone.tensors()), **alone.loss_positions(range(len(sequences)))}}
+        packed["streams"][stream] = {
+            **row.loss_positions(indices),
+            "alone": {**(tensors if alone is row else alone.tensors()), **alone.loss_positions(range(len(sequences)))},
+        }
     return packed

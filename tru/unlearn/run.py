@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
+from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.config import UnlearnConfig
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem
@@ -16,20 +16,31 @@ from tru.errors import ConfigError, TrainingDiverged
 from tru.io import write_json
 from tru.model_card import check_hub_push, data_entry, push_model_folder, training_card
 from tru.models import alias_hub_id, is_peft_model, resolve_device
-from tru.scoring import mean_nll, score_sequences
-from tru.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.rundir import save_model_atomically
-from tru.training import (check_run_folder, load_for_training, open_run, require_process_per_device,
-                          train_with_recovery, training_arguments)
-from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
-from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
+from tru.scoring import mean_nll, score_sequences
+from tru.training import (
+    check_run_folder,
+    load_for_training,
+    open_run,
+    require_process_per_device,
+    train_with_recovery,
+    training_arguments,
+)
 from tru.unlearn.context import StepContext
 from tru.unlearn.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
+from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.packed_attention import packed_attention
+from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
-from tru.unlearn.validation import (RETAIN_CAP, ScopeMonitor, ValidationSplit, check_until, hold_out, parse_until,
-                                    scope_check)
-
+from tru.unlearn.validation import (
+    RETAIN_CAP,
+    ScopeMonitor,
+    ValidationSplit,
+    check_until,
+    hold_out,
+    parse_until,
+    scope_check,
+)
 
 # forget items whose NLL the divergence guard measures on a checkpoint when --summary-items is 0
 GUARD_PROBE_ITEMS = 16
@@ -41,16 +52,21 @@ def _load_sources(config: UnlearnConfig, recipe) -> StreamSources:
     if not forget:
         raise ConfigError("the forget set is empty")
     retain_spec = config.retain or retain_default(config.forget)
-    retain = load_items(retain_spec, config.tofu) if retain_spec and (
-        "retain" in streams or config.summary_items or config.validation_share) else []
+    retain = (
+        load_items(retain_spec, config.tofu)
+        if retain_spec and ("retain" in streams or config.summary_items or config.validation_share)
+        else []
+    )
     if "retain" in streams and not retain:
         raise ConfigError(f"method '{recipe.name}' needs retain data: give --retain FILE or tofu:SPLIT")
     refusals = load_refusals(config.refusals) if config.refusals else list(DEFAULT_REFUSALS)
     targets = []
     if "target" in streams:
         if not config.targets:
-            raise ConfigError(f"method '{recipe.name}' needs reasoning targets: give --targets FILE "
-                              "(or rtofu:PATH to R-TOFU idkcot traces)")
+            raise ConfigError(
+                f"method '{recipe.name}' needs reasoning targets: give --targets FILE "
+                "(or rtofu:PATH to R-TOFU idkcot traces)"
+            )
         targets = align_targets(load_targets(config.targets, refusals, config.seed), forget, config.targets)
     if any("idk" == s for s in streams) and not all(isinstance(i, QAItem) for i in forget):
         raise ConfigError(f"method '{recipe.name}' pairs forget questions with refusals; it needs QA forget data")
@@ -72,11 +88,15 @@ def split_off_validation(config: UnlearnConfig, sources: StreamSources) -> tuple
     else:
         kept, held_forget = list(range(len(sources.forget))), []
     retain_qa = all(isinstance(x, QAItem) for x in sources.retain)
-    retain, held_retain = (hold_out(sources.retain, share, config.seed, "retain", cap=RETAIN_CAP) if retain_qa
-                           else (sources.retain, []))
-    training = StreamSources(forget=[sources.forget[i] for i in kept], retain=retain,
-                             targets=[sources.targets[i] for i in kept] if sources.targets else [],
-                             refusals=sources.refusals)
+    retain, held_retain = (
+        hold_out(sources.retain, share, config.seed, "retain", cap=RETAIN_CAP) if retain_qa else (sources.retain, [])
+    )
+    training = StreamSources(
+        forget=[sources.forget[i] for i in kept],
+        retain=retain,
+        targets=[sources.targets[i] for i in kept] if sources.targets else [],
+        refusals=sources.refusals,
+    )
     return training, ValidationSplit(forget=held_forget, retain=held_retain)
 
 
@@ -87,17 +107,21 @@ def _precompute_reference(dataset: UnlearnDataset, model, streams, pad_id: int, 
         examples = [dataset.stream_example(stream, i) for i in range(len(dataset))]
         call = None
         if hasattr(model, "disable_adapter"):
+
             def call(**kw):
                 with model.disable_adapter():
                     return model(**kw)
+
         totals, _ = score_sequences(model, examples, pad_id, batch_size=batch_size, reference_call=call)
         reference[stream] = totals
     return reference
 
 
 def _summary_examples(sources: StreamSources, formatter: ChatFormatter, limit: int):
-    return ([encode_item(formatter, x) for x in sources.forget[:limit]],
-            [encode_item(formatter, x) for x in sources.retain[:limit]])
+    return (
+        [encode_item(formatter, x) for x in sources.forget[:limit]],
+        [encode_item(formatter, x) for x in sources.retain[:limit]],
+    )
 
 
 @dataclass
@@ -136,8 +160,15 @@ class UnlearnSetup:
     def step_terms(self, batch: dict) -> dict:
         """The recipe's named terms (and ``loss``) on one collated batch, outside the Trainer: for
         benchmarks and tests. A packed batch runs fused; call backward inside ``attention(batch)``."""
-        return self.recipe.compute(StepContext(self.model, batch, reference=self.reference,
-                                               logits_chunk=self.logits_chunk, logits_workspace=self.logits_workspace))
+        return self.recipe.compute(
+            StepContext(
+                self.model,
+                batch,
+                reference=self.reference,
+                logits_chunk=self.logits_chunk,
+                logits_workspace=self.logits_workspace,
+            )
+        )
 
     def attention(self, batch: dict):
         reference = self.reference and self.reference.model
@@ -153,13 +184,28 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
         check_until(parse_until(config.until), validation)
     tokenizer, model = load_for_training(config, recipe)
     formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
-    dataset = UnlearnDataset(sources, formatter, recipe.required_streams(), seed=config.seed,
-                             target_sampling=recipe.target_sampling_mode(),
-                             fixed_refusals=recipe.fixed_refusals(), augmentation=recipe.augmentation())
+    dataset = UnlearnDataset(
+        sources,
+        formatter,
+        recipe.required_streams(),
+        seed=config.seed,
+        target_sampling=recipe.target_sampling_mode(),
+        fixed_refusals=recipe.fixed_refusals(),
+        augmentation=recipe.augmentation(),
+    )
     if config.logits_chunk:
         check_chunkable_head(model)
-    return UnlearnSetup(recipe, sources, tokenizer, formatter, model, dataset, logits_chunk=config.logits_chunk,
-                        logits_workspace=logits_workspace_for(config, model), validation=validation)
+    return UnlearnSetup(
+        recipe,
+        sources,
+        tokenizer,
+        formatter,
+        model,
+        dataset,
+        logits_chunk=config.logits_chunk,
+        logits_workspace=logits_workspace_for(config, model),
+        validation=validation,
+    )
 
 
 def check_chunkable_head(model) -> None:
@@ -181,8 +227,14 @@ def logits_workspace_for(config: UnlearnConfig, model) -> LogitsWorkspace | None
 def unlearn(config: UnlearnConfig) -> Path:
     """Run one unlearning method; returns the run directory."""
     config.validate()
-    inputs = {"--model": config.model, "--forget": config.forget, "--retain": config.retain,
-              "--targets": config.targets, "--refusals": config.refusals, "--tofu": config.tofu}
+    inputs = {
+        "--model": config.model,
+        "--forget": config.forget,
+        "--retain": config.retain,
+        "--targets": config.targets,
+        "--refusals": config.refusals,
+        "--tofu": config.tofu,
+    }
     check_run_folder(config, inputs)  # before the model loads
     if config.push_to_hub:
         check_hub_push(config.push_to_hub)
@@ -205,14 +257,23 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
     before = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
 
     setup.attach_reference()
-    trainer = UnlearnTrainer(model=model, args=args, train_dataset=setup.dataset,
-                             data_collator=setup.collator(config.fuse), recipe=recipe,
-                             reference=setup.reference, loss_log_path=run_dir / "losses.jsonl", fuse=config.fuse,
-                             group_by_length=config.group_by_length, logits_chunk=setup.logits_chunk,
-                             logits_workspace=setup.logits_workspace)
+    trainer = UnlearnTrainer(
+        model=model,
+        args=args,
+        train_dataset=setup.dataset,
+        data_collator=setup.collator(config.fuse),
+        recipe=recipe,
+        reference=setup.reference,
+        loss_log_path=run_dir / "losses.jsonl",
+        fuse=config.fuse,
+        group_by_length=config.group_by_length,
+        logits_chunk=setup.logits_chunk,
+        logits_workspace=setup.logits_workspace,
+    )
     probe = forget_eval or _summary_examples(setup.sources, setup.formatter, GUARD_PROBE_ITEMS)[0]
-    guard = DivergenceGuard(config.max_forget_nll, config.stop_forget_nll,
-                            forget_nll_probe=lambda m: mean_nll(m, probe, pad_id))
+    guard = DivergenceGuard(
+        config.max_forget_nll, config.stop_forget_nll, forget_nll_probe=lambda m: mean_nll(m, probe, pad_id)
+    )
     monitor = _scope_monitor(config, setup, run_dir)
     if monitor is not None and config.eval_steps:
         trainer.add_callback(monitor.callback())
@@ -226,10 +287,16 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
     after = _nll_summary(model, forget_eval, retain_eval, pad_id) if config.summary_items else {}
     scope = _final_scope_check(monitor, model, result.global_step, best_step)  # before the save: the card shows it
     summary = {
-        "method": recipe.name, "steps": result.global_step, "train_loss": result.training_loss,
-        "seconds": round(time.time() - started, 2), "nll_before": before, "nll_after": after,
-        "lora": config.lora_r > 0, "resumed_from": str(checkpoint) if checkpoint else None,
-        "early_stop": guard.reached, "until": _until_outcome(config, monitor, best_step),
+        "method": recipe.name,
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "seconds": round(time.time() - started, 2),
+        "nll_before": before,
+        "nll_after": after,
+        "lora": config.lora_r > 0,
+        "resumed_from": str(checkpoint) if checkpoint else None,
+        "early_stop": guard.reached,
+        "until": _until_outcome(config, monitor, best_step),
         "scope_check": scope and {side: scope[side] for side in ("forget", "retain") if side in scope},
         "scope_check_skipped": _why_no_scope_check(setup, args) if scope is None else None,
     }
@@ -243,8 +310,9 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
         if not config.keep_checkpoints:
             remove_checkpoints(run_dir)
         if config.push_to_hub:
-            url = push_model_folder(run_dir / "model", config.push_to_hub,
-                                    message=f"tru unlearn --method {recipe.name} on {config.model}")
+            url = push_model_folder(
+                run_dir / "model", config.push_to_hub, message=f"tru unlearn --method {recipe.name} on {config.model}"
+            )
             print(f"tru: uploaded {run_dir / 'model'} to {url}")
     return run_dir
 
@@ -252,8 +320,10 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
 def _model_card(config: UnlearnConfig, setup: UnlearnSetup, summary: dict, scope: dict | None) -> str:
     trained, held = len(setup.sources.forget), len(setup.validation.forget)
     if config.validation:
-        data = [data_entry("forget set", config.forget, trained, config.tofu),
-                data_entry("held-out questions (scope check)", config.validation, held, config.tofu)]
+        data = [
+            data_entry("forget set", config.forget, trained, config.tofu),
+            data_entry("held-out questions (scope check)", config.validation, held, config.tofu),
+        ]
     else:
         note = f"{trained} trained on, {held} held out for the scope check" if held else ""
         data = [data_entry("forget set", config.forget, trained + held, config.tofu, note=note)]
@@ -262,9 +332,16 @@ def _model_card(config: UnlearnConfig, setup: UnlearnSetup, summary: dict, scope
         data.append(data_entry("retain set", retain_spec, len(setup.sources.retain), config.tofu))
     if setup.sources.targets:
         data.append(data_entry("reasoning targets", config.targets, len(setup.sources.targets)))
-    return training_card(config, command="tru unlearn", method=setup.recipe.name,
-                         settings=recipe_settings(setup.recipe), data=data, summary=summary, scope=scope,
-                         adapter=is_peft_model(setup.model))
+    return training_card(
+        config,
+        command="tru unlearn",
+        method=setup.recipe.name,
+        settings=recipe_settings(setup.recipe),
+        data=data,
+        summary=summary,
+        scope=scope,
+        adapter=is_peft_model(setup.model),
+    )
 
 
 def _scope_monitor(config: UnlearnConfig, setup: UnlearnSetup, run_dir: Path) -> ScopeMonitor | None:
@@ -275,11 +352,18 @@ def _scope_monitor(config: UnlearnConfig, setup: UnlearnSetup, run_dir: Path) ->
         return None
 
     def measure(model) -> dict:
-        return scope_check(model, setup.tokenizer, setup.formatter, setup.validation,
-                           max_new_tokens=config.validation_new_tokens, batch_size=16)
+        return scope_check(
+            model,
+            setup.tokenizer,
+            setup.formatter,
+            setup.validation,
+            max_new_tokens=config.validation_new_tokens,
+            batch_size=16,
+        )
 
-    return ScopeMonitor(measure, config.eval_steps, parse_until(config.until) if config.until else [],
-                        run_dir / "validation.jsonl")
+    return ScopeMonitor(
+        measure, config.eval_steps, parse_until(config.until) if config.until else [], run_dir / "validation.jsonl"
+    )
 
 
 def _final_scope_check(monitor: ScopeMonitor | None, model, step: int, best_step: int | None) -> dict | None:
@@ -300,15 +384,21 @@ def _final_scope_check(monitor: ScopeMonitor | None, model, step: int, best_step
 def _why_no_scope_check(setup: UnlearnSetup, args) -> str:
     if setup.validation.empty:
         return "no held-out questions (--validation-share 0 and no --validation, or passages, or under 3 items)"
-    return (f"skipped under {args.world_size} processes: evaluate the saved model with tru eval "
-            "(the scope check generates in one process)")
+    return (
+        f"skipped under {args.world_size} processes: evaluate the saved model with tru eval "
+        "(the scope check generates in one process)"
+    )
 
 
 def _until_outcome(config: UnlearnConfig, monitor: ScopeMonitor | None, best_step: int | None) -> dict | None:
     if not config.until or monitor is None:
         return None
-    return {"criteria": config.until, "met": monitor.met_at is not None, "met_at_step": monitor.met_at,
-            "saved_step": best_step if best_step is not None else (monitor.last[0] if monitor.last else None)}
+    return {
+        "criteria": config.until,
+        "met": monitor.met_at is not None,
+        "met_at_step": monitor.met_at,
+        "saved_step": best_step if best_step is not None else (monitor.last[0] if monitor.last else None),
+    }
 
 
 def _nll_summary(model, forget_eval, retain_eval, pad_id) -> dict:

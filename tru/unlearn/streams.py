@@ -50,9 +50,17 @@ class StreamSources:
 
 
 class UnlearnDataset(torch.utils.data.Dataset):
-    def __init__(self, sources: StreamSources, formatter: ChatFormatter, streams: Sequence[str], *,
-                 seed: int = 0, target_sampling: str = "random", fixed_refusals: bool = False,
-                 augmentation: Augmentation | None = None):
+    def __init__(
+        self,
+        sources: StreamSources,
+        formatter: ChatFormatter,
+        streams: Sequence[str],
+        *,
+        seed: int = 0,
+        target_sampling: str = "random",
+        fixed_refusals: bool = False,
+        augmentation: Augmentation | None = None,
+    ):
         if not sources.forget:
             raise ConfigError("the forget set is empty; give at least one forget item")
         if target_sampling not in ("random", "paired"):
@@ -60,9 +68,10 @@ class UnlearnDataset(torch.utils.data.Dataset):
         needs = {"retain": sources.retain, "target": sources.targets, "idk": sources.refusals}
         for stream in streams:
             if stream in needs and not needs[stream]:
-                raise ConfigError(f"this method needs a non-empty '{stream}' stream; "
-                                  + {"retain": "give --retain", "target": "give --targets",
-                                     "idk": "give --refusals"}[stream])
+                raise ConfigError(
+                    f"this method needs a non-empty '{stream}' stream; "
+                    + {"retain": "give --retain", "target": "give --targets", "idk": "give --refusals"}[stream]
+                )
         if target_sampling == "paired" and "target" in streams and len(sources.targets) != len(sources.forget):
             raise ConfigError("paired target sampling needs exactly one target per forget item")
         self.sources = sources
@@ -75,8 +84,11 @@ class UnlearnDataset(torch.utils.data.Dataset):
         self.reference: dict[str, list[float]] = {}
         self._forget = [encode_item(formatter, item) for item in sources.forget]
         self._retain = [encode_item(formatter, item) for item in sources.retain] if "retain" in streams else []
-        self._targets = ([formatter.target(t.question, t.reasoning, t.refusal) for t in sources.targets]
-                         if "target" in streams else [])
+        self._targets = (
+            [formatter.target(t.question, t.reasoning, t.refusal) for t in sources.targets]
+            if "target" in streams
+            else []
+        )
         self.augmentation = augmentation
         self._variants: dict[tuple[str, int], list[Encoded]] = {}  # encoded on first draw
 
@@ -88,8 +100,10 @@ class UnlearnDataset(torch.utils.data.Dataset):
             aug = self.augmentation
             if stream == "target":
                 target = self.sources.targets[index]
-                self._variants[key] = [self.formatter.target(q, target.reasoning, target.refusal)
-                                       for q in aug.questions(self.sources.forget[index])]
+                self._variants[key] = [
+                    self.formatter.target(q, target.reasoning, target.refusal)
+                    for q in aug.questions(self.sources.forget[index])
+                ]
             else:
                 self._variants[key] = [self.formatter.qa(q, a) for q, a in aug.qa_pairs(self.sources.retain[index])]
         return self._variants[key]

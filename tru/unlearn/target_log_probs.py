@@ -50,8 +50,9 @@ def _gather_minus_lse(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torc
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse, lse
 
 
-def _logits_gradient(logits: torch.Tensor, lse: torch.Tensor, targets: torch.Tensor,
-                     grad_output: torch.Tensor) -> torch.Tensor:
+def _logits_gradient(
+    logits: torch.Tensor, lse: torch.Tensor, targets: torch.Tensor, grad_output: torch.Tensor
+) -> torch.Tensor:
     """d(sum_i g_i * log softmax(logits_i)[t_i]) / d logits = g_i * (onehot(t_i) - softmax(logits_i)), float32."""
     grad = torch.exp(logits.float() - lse.unsqueeze(-1)).mul_(-grad_output.unsqueeze(-1))
     return grad.scatter_add_(-1, targets.unsqueeze(-1), grad_output.unsqueeze(-1).float())
@@ -117,8 +118,9 @@ class _ChunkedTargetLogProbs(torch.autograd.Function):
         return grad_hidden, grad_weight, grad_bias, None, None
 
 
-def target_log_probs(logits: torch.Tensor, targets: torch.Tensor, *,
-                     may_overwrite_logits: Callable[[], bool] | None = None) -> torch.Tensor:
+def target_log_probs(
+    logits: torch.Tensor, targets: torch.Tensor, *, may_overwrite_logits: Callable[[], bool] | None = None
+) -> torch.Tensor:
     """log softmax(logits)[row, targets[row]] for every row of ``logits`` [N, V], as float32 [N].
 
     ``may_overwrite_logits`` is called once in the backward pass; if it returns True the logits'
@@ -126,13 +128,16 @@ def target_log_probs(logits: torch.Tensor, targets: torch.Tensor, *,
     a view of them) after that point, as a value or as a tensor saved for another backward step.
     """
     if logits.dim() != 2 or targets.shape != logits.shape[:1]:
-        raise ValueError(f"expected logits [N, V] and targets [N], got {tuple(logits.shape)} and {tuple(targets.shape)}")
+        raise ValueError(
+            f"expected logits [N, V] and targets [N], got {tuple(logits.shape)} and {tuple(targets.shape)}"
+        )
     block_rows = _block_rows(logits.shape[-1], logits.device)
     return _TargetLogProbs.apply(logits, targets, block_rows, may_overwrite_logits)
 
 
-def chunked_target_log_probs(hidden: torch.Tensor, head: torch.nn.Linear, targets: torch.Tensor,
-                             chunk_rows: int) -> torch.Tensor:
+def chunked_target_log_probs(
+    hidden: torch.Tensor, head: torch.nn.Linear, targets: torch.Tensor, chunk_rows: int
+) -> torch.Tensor:
     """log softmax(head(hidden))[row, targets[row]] for every row of ``hidden`` [N, H], as float32 [N]."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")

@@ -29,6 +29,7 @@ def register_term(name: str):
         cls.name = name
         FORGET_TERMS[name] = cls
         return cls
+
     return wrap
 
 
@@ -75,8 +76,9 @@ class NPO(ForgetTerm):
 
     def compute(self, ctx):
         seq_logp, _ = ctx.sequence(FORGET)
-        return losses.npo_loss(seq_logp, ctx.reference_sequence(FORGET), beta=self.beta,
-                               normalizer=ctx.item_normalizer(FORGET))
+        return losses.npo_loss(
+            seq_logp, ctx.reference_sequence(FORGET), beta=self.beta, normalizer=ctx.item_normalizer(FORGET)
+        )
 
 
 @register_term("simnpo")
@@ -87,8 +89,9 @@ class SimNPO(ForgetTerm):
 
     def compute(self, ctx):
         seq_logp, lengths = ctx.sequence(FORGET)
-        return losses.simnpo_loss(seq_logp, lengths, beta=self.beta, delta=self.delta,
-                                  normalizer=ctx.item_normalizer(FORGET))
+        return losses.simnpo_loss(
+            seq_logp, lengths, beta=self.beta, delta=self.delta, normalizer=ctx.item_normalizer(FORGET)
+        )
 
 
 def term_parameters(name: str) -> tuple[str, ...]:
@@ -100,8 +103,10 @@ def build_term(name: str, settings: Mapping[str, object]) -> ForgetTerm:
     cls = _term_class(name)
     missing = [p for p in term_parameters(name) if p not in settings]
     if missing:  # a recipe's own omission, not the user's
-        raise TypeError(f"forget loss '{name}' needs the setting(s) {', '.join(missing)}: give the recipe "
-                        "fields of these names or map its fields onto them")
+        raise TypeError(
+            f"forget loss '{name}' needs the setting(s) {', '.join(missing)}: give the recipe "
+            "fields of these names or map its fields onto them"
+        )
     return cls(**{p: settings[p] for p in term_parameters(name)})
 
 

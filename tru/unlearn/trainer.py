@@ -61,8 +61,12 @@ class LossLogMixin:
     def log(self, logs: dict, start_time=None) -> None:
         if "loss" in logs and getattr(self, "_term_sums", None):
             names = sorted(self._term_sums)
-            means = torch.stack([torch.as_tensor(self._term_sums[n], device=self.args.device).float()
-                                 / self._term_counts[n] for n in names])
+            means = torch.stack(
+                [
+                    torch.as_tensor(self._term_sums[n], device=self.args.device).float() / self._term_counts[n]
+                    for n in names
+                ]
+            )
             if self.accelerator.num_processes > 1:
                 means = self.accelerator.reduce(means, reduction="mean")
             for name, value in zip(names, means.tolist()):
@@ -70,8 +74,7 @@ class LossLogMixin:
             self._term_sums.clear()
             self._term_counts.clear()
         if "loss" in logs and self.loss_log_path is not None and self.is_world_process_zero():
-            row = {"step": self.state.global_step, "epoch": self.state.epoch,
-                   **{k: v for k, v in logs.items()}}
+            row = {"step": self.state.global_step, "epoch": self.state.epoch, **{k: v for k, v in logs.items()}}
             append_jsonl(self.loss_log_path, row)
         super().log(logs, start_time)
 
@@ -98,7 +101,12 @@ def without_tied_copies(model, state_dict: dict) -> dict:
     first, drop = {}, set()
     for name, parameter in model.named_parameters(remove_duplicate=False):
         kept = first.setdefault(id(parameter), name)
-        if kept != name and name in state_dict and kept in state_dict and torch.equal(state_dict[name], state_dict[kept]):
+        if (
+            kept != name
+            and name in state_dict
+            and kept in state_dict
+            and torch.equal(state_dict[name], state_dict[kept])
+        ):
             drop.add(name)
     return {k: v for k, v in state_dict.items() if k not in drop}
 
@@ -118,9 +126,18 @@ class UnlearnTrainer(LossLogMixin, TiedCopiesLeftOutOnSave, Trainer):
     uses packed attention while training; ``group_by_length``: forget items of similar length share
     a batch (less padding for separate passes)."""
 
-    def __init__(self, *args, recipe: Recipe, reference: FrozenReference | None = None,
-                 loss_log_path: Path | None = None, fuse: bool = False, group_by_length: bool = False,
-                 logits_chunk: int = 0, logits_workspace: LogitsWorkspace | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        recipe: Recipe,
+        reference: FrozenReference | None = None,
+        loss_log_path: Path | None = None,
+        fuse: bool = False,
+        group_by_length: bool = False,
+        logits_chunk: int = 0,
+        logits_workspace: LogitsWorkspace | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.reference = reference
@@ -141,8 +158,9 @@ class UnlearnTrainer(LossLogMixin, TiedCopiesLeftOutOnSave, Trainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         if self.group_by_length and hasattr(dataset, "lengths"):
-            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                        lengths=dataset.lengths())
+            return LengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=dataset.lengths()
+            )
         return super()._get_train_sampler(train_dataset)
 
     def _reducer(self):
@@ -152,8 +170,14 @@ class UnlearnTrainer(LossLogMixin, TiedCopiesLeftOutOnSave, Trainer):
         return lambda count: self.accelerator.reduce(count.detach().float(), reduction="sum") / world
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        ctx = StepContext(model, inputs, reference=self.reference, reducer=self._reducer(),
-                          logits_chunk=self.logits_chunk, logits_workspace=self.logits_workspace)
+        ctx = StepContext(
+            model,
+            inputs,
+            reference=self.reference,
+            reducer=self._reducer(),
+            logits_chunk=self.logits_chunk,
+            logits_workspace=self.logits_workspace,
+        )
         terms = self.recipe.compute(ctx)
         loss = terms.pop("loss")
         values = {f"term/{name}": value for name, value in terms.items()}

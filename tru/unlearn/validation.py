@@ -96,24 +96,29 @@ def check_until(criteria: list[Criterion], split: ValidationSplit) -> None:
     """A criterion on a side without validation items can never be met: an error before training."""
     for c in criteria:
         if not getattr(split, c.side):
-            raise ConfigError(f"--until {c}: there are no held-out {c.side} questions to measure it on; raise "
-                              "--validation-share above 0 or give --validation")
+            raise ConfigError(
+                f"--until {c}: there are no held-out {c.side} questions to measure it on; raise "
+                "--validation-share above 0 or give --validation"
+            )
 
 
 def scope_check(model, tokenizer, formatter, split: ValidationSplit, *, max_new_tokens: int, batch_size: int) -> dict:
     """Generate answers to the validation questions and measure them (registered metrics, with intervals)."""
     from tru.evaluate.qa_blocks import EvalModel, generation_blocks
 
-    em = EvalModel(model=model, tokenizer=tokenizer, formatter=formatter, batch_size=batch_size,
-                   max_new_tokens=max_new_tokens)
+    em = EvalModel(
+        model=model, tokenizer=tokenizer, formatter=formatter, batch_size=batch_size, max_new_tokens=max_new_tokens
+    )
     sides = {side: items for side, items in (("forget", split.forget), ("retain", split.retain)) if items}
     blocks = generation_blocks(em, {side: [x.question for x in items] for side, items in sides.items()})
     result = {}
     for side, items in sides.items():
         per_item = registry.per_item(registry.generations_of(items, blocks[side]), side)
         result[side] = registry.aggregate_all(per_item)
-        result[f"{side}_examples"] = [{"question": x.question, "reasoning": r, "answer": a} for x, r, a
-                                      in list(zip(items, blocks[side]["reasoning"], blocks[side]["answer"]))[:EXAMPLES]]
+        result[f"{side}_examples"] = [
+            {"question": x.question, "reasoning": r, "answer": a}
+            for x, r, a in list(zip(items, blocks[side]["reasoning"], blocks[side]["answer"]))[:EXAMPLES]
+        ]
     return result
 
 
@@ -126,8 +131,9 @@ def headline(result: dict) -> str:
     for side, names in shown.items():
         if side not in result:
             continue
-        values = [f"{name.replace('_', ' ')} {fmt_interval(result[side][name])}" for name in names
-                  if name in result[side]]
+        values = [
+            f"{name.replace('_', ' ')} {fmt_interval(result[side][name])}" for name in names if name in result[side]
+        ]
         n = next((result[side][name]["n"] for name in names if name in result[side]), 0)
         parts.append(f"{side} (n={n}): " + ", ".join(values))
     return "; ".join(parts)
@@ -159,14 +165,16 @@ class ScopeMonitor:
         finally:
             model.train(was_training)
         self.last = (step, result)
-        append_jsonl(self.log_path, {"step": step, **{side: result[side] for side in ("forget", "retain")
-                                                      if side in result}})
+        append_jsonl(
+            self.log_path, {"step": step, **{side: result[side] for side in ("forget", "retain") if side in result}}
+        )
         met = bool(self.criteria) and all(c.met(result) for c in self.criteria)
         self.say(f"tru: validation at step {step}: {headline(result)}" + (" (--until met)" if met else ""))
         if self.criteria and self.score(result) > self.best_score:
             self.best_score, self.best_step, self.best_result = self.score(result), step, result
-            self.best_state = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters()
-                               if p.requires_grad}
+            self.best_state = {
+                n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad
+            }
         if met and self.met_at is None:
             self.met_at = step
         return met
