@@ -3,6 +3,7 @@
     python bench/serve_load.py                       # starts `tru serve --model tiny-llama` on 127.0.0.1
     python bench/serve_load.py --clients 50 --duration 60 --server-args "--max-pending 8"
     python bench/serve_load.py --url http://127.0.0.1:8000/v1 --pid 12345   # a server already running
+    python bench/serve_load.py --server-command "python tests/serve_aids.py" --server-args "--reply-delay 0.2"
 
 Every client loops (at most --max-requests-per-client times, and never past the deadline) sending
 chat requests with a small max_tokens, each on a fresh connection. The report gives the count of
@@ -11,7 +12,9 @@ over the run. The run passes when there is no 5xx, no status other than 200 and 
 error, no traceback on the server's stderr, and the RSS grew by at most --max-rss-growth between the
 end of the warm-up and the end of the run. Exit status 0 on a pass, 1 on a failure, 2 on bad usage.
 
-It only ever connects to 127.0.0.1.
+--server-command starts another program in place of `tru serve`, one that takes its flags and prints its
+first line (tests/serve_aids.py: `tru serve` with the testing aids, such as a slow answer that makes the
+queue fill up). It only ever connects to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -63,9 +66,13 @@ def parse_url(url: str) -> tuple[int, str]:
     return parts.port, parts.path.rstrip("/") or "/v1"
 
 
-def start_server(model: str, server_args: list[str], stderr_file) -> tuple[subprocess.Popen, str]:
-    """`tru serve` on 127.0.0.1 and a free port, in a child process; returns it and its base URL."""
-    command = [sys.executable, "-m", "tru.cli", "serve", "--model", model, "--host", HOST, "--port", "0", *server_args]
+def start_server(
+    model: str, server_args: list[str], stderr_file, server_command: list[str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`tru serve` (or ``server_command``) on 127.0.0.1 and a free port, in a child process; returns it and its
+    base URL."""
+    program = server_command or [sys.executable, "-m", "tru.cli", "serve"]
+    command = [*program, "--model", model, "--host", HOST, "--port", "0", *server_args]
     env = {k: v for k, v in os.environ.items() if k != "TRU_SERVE_TOKEN"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr_file, text=True)
@@ -291,6 +298,11 @@ def parse_args(argv=None):
     parser.add_argument("--pid", type=int, help="process id of the server at --url, for its RSS")
     parser.add_argument("--model", default="tiny-llama", help="model of the server this script starts")
     parser.add_argument("--server-args", default="", help='more `tru serve` flags, e.g. "--max-pending 4"')
+    parser.add_argument(
+        "--server-command",
+        default="",
+        help='the command that starts the server in place of `tru serve`, e.g. "python tests/serve_aids.py"',
+    )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--max-tokens", type=int, default=8)
@@ -324,7 +336,8 @@ def main(argv=None) -> int:
             port, path = parse_url(args.url)
             pid = args.pid
         else:
-            process, url = start_server(args.model, shlex.split(args.server_args), stderr_file)
+            command = shlex.split(args.server_command) or None
+            process, url = start_server(args.model, shlex.split(args.server_args), stderr_file, command)
             port, path = parse_url(url)
             pid = process.pid
         stop, samples = threading.Event(), []

@@ -152,18 +152,24 @@ def tiny_chat():
 def tru_server(tiny_chat):
     """Factory: `tru serve` on tiny-llama, on a free loopback port, in a background thread.
 
-    ``server = tru_server(canned_reply=path, fail_first=2, log_requests=True)`` takes ServeConfig
-    settings and returns a RunningServer (``.url`` is the OpenAI base URL, ``.stats()`` the request
-    counts); every server is stopped after the test. The token comes only from a ``token_env`` or
-    ``token_file`` the test sets, never from a stray $TRU_SERVE_TOKEN.
+    ``server = tru_server(canned_reply=path, fail_first=2, log_requests=True, max_pending=2)`` takes
+    ServeConfig settings and the testing aids' (tests/serve_aids.py, given to the server as its hooks
+    when any is set) and returns a RunningServer (``.url`` is the OpenAI base URL, ``.stats()`` the
+    request counts, ``.hooks.log()`` the request log of ``log_requests``); every server is stopped after
+    the test. The token comes only from a ``token_env`` or ``token_file`` the test sets, never from a
+    stray $TRU_SERVE_TOKEN.
     """
+    from serve_aids import AID_SETTINGS, TestingAids
+
     from tru.serve import ServeConfig, start_server
 
     servers = []
 
     def start(**settings):
+        aids = {name: settings.pop(name) for name in AID_SETTINGS if name in settings}
         settings.setdefault("token_env", "")
-        server = start_server(ServeConfig(model="tiny-llama", port=0, **settings), chat=tiny_chat)
+        config = ServeConfig(model="tiny-llama", port=0, **settings)
+        server = start_server(config, chat=tiny_chat, hooks=TestingAids(**aids) if aids else None)
         servers.append(server)
         return server
 

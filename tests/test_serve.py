@@ -1,4 +1,5 @@
-"""`tru serve` over real HTTP on loopback: the OpenAI protocol, its limits, auth and the testing aids."""
+"""`tru serve` over real HTTP on loopback: the OpenAI protocol, its limits, auth and the testing aids (which
+live in tests/serve_aids.py and reach the server through its hooks, never through `tru serve`'s flags)."""
 
 import json
 import os
@@ -12,8 +13,9 @@ from pathlib import Path
 import openai
 import pytest
 
+from tru.cli import main
 from tru.errors import ConfigError
-from tru.serve import ServeConfig, start_server
+from tru.serve import ServeConfig, ServeHooks, start_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,9 +160,8 @@ def test_canned_replies_and_injected_failures_are_testing_aids(tru_server, tmp_p
     status, body = post(server.url, chat_body(messages=[{"role": "user", "content": 'say "hi"'}]))
     content = json.loads(body["choices"][0]["message"]["content"])  # still valid JSON with quotes filled in
     assert content["echo"] == 'say "hi"' and re.fullmatch(r"no \([a-p]{8}\)", content["refusal"])
-    stats = server.stats()
-    assert stats["chat_requests"] == 3
-    assert [(e["status"], e["user"]) for e in stats["log"]] == [
+    assert server.stats()["chat_requests"] == 3
+    assert [(e["status"], e["user"]) for e in server.hooks.log()] == [
         (503, "Hello"),
         (200, 'special "quoted" case'),
         (200, 'say "hi"'),
@@ -171,3 +172,16 @@ def test_fail_pattern_fails_matching_requests_with_the_chosen_status(tru_server)
     server = tru_server(fail_pattern="doomed", fail_status=500)
     assert post(server.url, chat_body(messages=[{"role": "user", "content": "a doomed request"}]))[0] == 500
     assert post(server.url, chat_body(messages=[{"role": "user", "content": "a fine request"}]))[0] == 200
+
+
+def test_the_testing_aids_are_not_part_of_tru_serve(tru_server, capsys):
+    assert main(["serve", "--help"]) == 0
+    text = capsys.readouterr().out
+    aids = ("--canned-reply", "--fail-first", "--fail-pattern", "--fail-status", "--reply-delay", "--log-requests")
+    for flag in aids:
+        assert flag not in text, flag
+        assert main(["serve", "--model", "tiny-llama", flag, "1"]) == 2  # refused, never silently taken
+        assert flag in capsys.readouterr().err
+    assert "TESTING AID" not in text.upper()
+    plain = tru_server()
+    assert type(plain.hooks) is ServeHooks  # a server nobody gave hooks to answers from the model alone

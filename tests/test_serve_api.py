@@ -254,7 +254,7 @@ def test_a_parameter_that_is_not_implemented_is_a_400_naming_it(tru_server, path
     status, body = post(server, path, **base, max_tokens=2, **extra)
     assert (status, body["error"]["param"], body["error"]["type"]) == (400, param, "invalid_request_error"), body
     assert f"'{param}'" in body["error"]["message"] and "not supported" in body["error"]["message"]
-    assert server.stats()["log"][0]["status"] == 400
+    assert server.hooks.log()[0]["status"] == 400
 
 
 def test_implemented_parameters_and_harmless_defaults_are_accepted(tru_server):

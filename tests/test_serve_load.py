@@ -1,10 +1,12 @@
 """A CI-sized run of bench/serve_load.py: 50 concurrent clients for 8 s against `tru serve` in a child process.
 
-The queue is kept small and each request slow (--max-pending 4, --reply-delay 0.2 s, a testing aid) so
-that the bound is certainly reached: the run must see 429s, and nothing but 200 and 429.
+The queue is kept small and each request slow (--max-pending 4, and --reply-delay 0.2 s, a testing aid: the
+server is tests/serve_aids.py, `tru serve` with the aids) so that the bound is certainly reached: the run
+must see 429s, and nothing but 200 and 429.
 """
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,8 @@ def test_fifty_clients_get_only_200_or_429_and_memory_stays_flat():
         "50",
         "--duration",
         "8",
+        "--server-command",
+        shlex.join([sys.executable, str(REPO / "tests" / "serve_aids.py")]),
         "--server-args",
         "--max-pending 4 --reply-delay 0.2",
         "--warmup-fraction",

@@ -70,7 +70,7 @@ def test_targets_come_over_http_and_a_rerun_is_served_from_the_cache(tru_server,
     assert main(targets_args(server, small_tofu["forget"], out)) == 0
     targets = read_records(out, ReasoningTarget)
     assert [t.question for t in targets] == questions_of(small_tofu)
-    assert sorted(e["user"] for e in server.stats()["log"]) == sorted(questions_of(small_tofu))
+    assert sorted(e["user"] for e in server.hooks.log()) == sorted(questions_of(small_tofu))
     for target in targets:
         provenance = target.provenance
         assert provenance["generator"] == "openai" and provenance["model"] == "tiny-llama"
@@ -112,7 +112,7 @@ def test_killed_half_way_the_rerun_asks_only_for_unfinished_items(tru_server, sm
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(read_records(out, ReasoningTarget)) == 8
-    second_run = [e["user"] for e in server.stats()["log"] if e["n"] > asked_before]
+    second_run = [e["user"] for e in server.hooks.log() if e["n"] > asked_before]
     assert not finished & set(second_run)
     assert sorted(second_run) == sorted(set(questions_of(small_tofu)) - finished)
     assert summary_of(out)["requests"]["cache_hits"] == len(finished)
@@ -142,7 +142,7 @@ def test_a_permanent_failure_names_the_item_and_exits_non_zero(tru_server, small
     assert not out.exists()
     failure = summary_of(out)["failures"]
     assert [(f["item"], f["question"][:40]) for f in failure] == [(3, doomed[:40])]
-    assert sum(e["user"] == doomed for e in server.stats()["log"]) == 2  # one try and one retry
+    assert sum(e["user"] == doomed for e in server.hooks.log()) == 2  # one try and one retry
 
     assert main(targets_args(server, small_tofu["forget"], out, "--max-retries", "1", "--allow-partial")) == 0
     written = read_records(out, ReasoningTarget)
@@ -167,7 +167,7 @@ def test_leaking_and_unreadable_replies_are_asked_again(tru_server, small_tofu, 
     targets = {t.question: t for t in read_records(out, ReasoningTarget)}
     assert targets[leaky.question].provenance["attempts"] == 2
     assert leaky.answer not in targets[leaky.question].refusal
-    notes = [e["user"] for e in server.stats()["log"] if e["user"] not in targets]
+    notes = [e["user"] for e in server.hooks.log() if e["user"] not in targets]
     assert len(notes) == 2 and any("criterion 2" in n for n in notes) and any("could not be read" in n for n in notes)
 
 
@@ -187,7 +187,7 @@ def test_an_ungrounded_reasoning_is_asked_again(tru_server, small_tofu, tmp_path
     assert summary["rejections"]["grounding"] == 1 and summary["regenerated"] == 1 and summary["accepted"] == 8
     target = {t.question: t for t in read_records(out, ReasoningTarget)}[item.question]
     assert target.provenance["attempts"] == 2 and "imagine" not in target.reasoning
-    notes = [e["user"] for e in server.stats()["log"] if "not grounded in the request" in e["user"]]
+    notes = [e["user"] for e in server.hooks.log() if "not grounded in the request" in e["user"]]
     assert len(notes) == 1 and "premise the question does not contain: 'imagine'" in notes[0]
 
 
@@ -287,5 +287,5 @@ def test_passages_are_the_user_turn_of_the_news_prompt(tru_server, shared_data, 
     passages = [json.loads(x)["text"] for x in lines]
     targets = read_records(out, ReasoningTarget)
     assert [t.question for t in targets] == passages
-    assert sorted(e["user"] for e in server.stats()["log"]) == sorted(passages)
+    assert sorted(e["user"] for e in server.hooks.log()) == sorted(passages)
     assert {t.provenance["prompt_version"] for t in targets} == {"tru-targets-1/news"}

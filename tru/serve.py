@@ -3,15 +3,15 @@
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (streaming with ``"stream": true``),
 ``POST /v1/completions`` (the legacy completions with ``echo`` and ``logprobs``, enough for
 lm-evaluation-harness's ``local-completions`` to score loglikelihood tasks: see
-``tru.serve_completions``), ``GET /v1/stats`` (request counts) and ``GET /health``. It binds 127.0.0.1
-unless told otherwise and will not bind any other address without a bearer token (from
-``$TRU_SERVE_TOKEN`` or ``--token-file``, never a command-line value that would sit in the shell history
-and the process list); with a token set, every ``/v1`` request must carry ``Authorization: Bearer
-<token>``. Malformed requests get 400 with the reason and the field at fault; request bodies, message
-and prompt counts and ``max_tokens`` are bounded. Every error, the standard library's own included (an
-unknown path: 404, another method: 405 with ``Allow``), is JSON in the OpenAI shape, and a request
-refused before its body is read (413, 401, 404, 405) gets its answer even while the client is still
-sending the body.
+``tru.serve_completions``), ``GET /v1/stats`` (request counts, the queue and the connections) and
+``GET /health``. It binds 127.0.0.1 unless told otherwise and will not bind any other address without a
+bearer token (from ``$TRU_SERVE_TOKEN`` or ``--token-file``, never a command-line value that would sit in
+the shell history and the process list); with a token set, every ``/v1`` request must carry
+``Authorization: Bearer <token>``. Malformed requests get 400 with the reason and the field at fault;
+request bodies, message and prompt counts and ``max_tokens`` are bounded. Every error, the standard
+library's own included (an unknown path: 404, another method: 405 with ``Allow``), is JSON in the OpenAI
+shape, and a request refused before its body is read (413, 401, 404, 405) gets its answer even while the
+client is still sending the body.
 
 Explainable answers: a reasoning model's output (s1 style ``think ... answer\nAnswer: ...`` or
 ``<think>...</think>``) is split into the message's ``reasoning_content`` and ``content``; streamed,
@@ -47,8 +47,9 @@ cannot exhaust the process:
 - a client has ``--request-timeout`` seconds to send its whole request (a slow-loris client that
   sends half a request, or trickles it, is dropped), and each later socket write has as long.
 
-The ``--canned-reply``, ``--fail-*``, ``--reply-delay`` and ``--log-requests`` options are TESTING AIDS
-(see ``tru.serve_testing``).
+A program that embeds the server steps into each request through ``start_server(config, chat=...,
+hooks=...)`` (``ServeHooks``): the tests give canned replies, inject failures, slow the answers and log
+the requests that way (tests/serve_aids.py); ``tru serve`` itself has no such options.
 """
 
 from __future__ import annotations
@@ -98,7 +99,6 @@ from tru.serve_params import (
 )
 from tru.serve_reasoning import ReasoningStream, reasoning_message
 from tru.serve_stop import StopCutter
-from tru.serve_testing import CannedReplies, FaultPlan, RequestLog
 
 ROLES = ("system", "developer", "user", "assistant")
 ROUTES = {
@@ -138,14 +138,6 @@ class ServeConfig(ModelFields):
     request_timeout: float = setting(
         10.0, "seconds a client has to send its whole request (and the limit on each socket write)"
     )
-    canned_reply: str = setting(
-        "", "TESTING AID: answer from this JSON file instead of the model (see tru/serve_testing.py)"
-    )
-    fail_first: int = setting(0, "TESTING AID: fail the first N chat requests with --fail-status")
-    fail_pattern: str = setting("", "TESTING AID: fail chat requests whose last user message matches this regex")
-    fail_status: int = setting(503, "TESTING AID: HTTP status of injected failures")
-    reply_delay: float = setting(0.0, "TESTING AID: seconds to wait before each chat answer")
-    log_requests: bool = setting(False, "TESTING AID: keep each chat request's last user message for /v1/stats")
 
     def validate(self) -> None:
         from tru.config import check_field_values
@@ -164,10 +156,6 @@ class ServeConfig(ModelFields):
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not 400 <= self.fail_status <= 599:
-            raise ConfigError(f"--fail-status must be an HTTP error status (400..599), got {self.fail_status}")
-        if self.fail_first < 0 or self.reply_delay < 0:
-            raise ConfigError("--fail-first and --reply-delay must not be negative")
         if self.max_connections < self.max_pending:
             raise ConfigError(
                 f"--max-connections ({self.max_connections}) must be at least --max-pending ({self.max_pending})"
@@ -305,16 +293,51 @@ class Admission:
             }
 
 
-class ChatService:
-    """Everything but HTTP: validation, answers (model or canned), testing aids, counts."""
+class ServeHooks:
+    """Where a program that embeds the server steps into each POST request: ``start_server(config, hooks=...)``.
 
-    def __init__(self, config: ServeConfig, chat, canned: CannedReplies | None = None):
+    ``tru serve`` runs with these defaults, which do nothing; the tests give their own (tests/serve_aids.py:
+    canned replies, injected failures, slow answers, a request log). ``number`` is the request's number on
+    this server (1-based, every POST counted, as ``chat_requests`` in ``/v1/stats``); ``messages`` are the
+    validated messages (of a completions request: its first prompt as one user message). The hooks are
+    called from the requests' threads, several at once.
+    """
+
+    def before_answer(self, number: int, messages: list[dict]) -> None:
+        """Before the model answers a chat or completions request, which holds its place in the queue: raise
+        an ``ApiError`` to answer with it instead, or take time."""
+
+    def reply(self, number: int, messages: list[dict]) -> tuple[str, str | None] | None:
+        """``(content, reasoning_content)`` to send instead of the model's answer to a chat request, or None
+        (the model answers). Without a reasoning_content, the content is split as a model's output is."""
+        return None
+
+    def answered(self, number: int, messages: list[dict] | None, status: int) -> None:
+        """The status a POST request was answered with; ``messages`` is None when it was not read or parsed."""
+
+
+class RequestCount:
+    """The number of POST requests (chat and completions) the server has received; each gets the next number."""
+
+    def __init__(self):
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def next_number(self) -> int:
+        with self._lock:
+            self.count += 1
+            return self.count
+
+
+class ChatService:
+    """Everything but HTTP: validation, answers (the model's, or the hooks'), counts."""
+
+    def __init__(self, config: ServeConfig, chat, hooks: ServeHooks | None = None):
         self.config = config
         self.chat = chat
-        self.canned = canned
+        self.hooks = hooks if hooks is not None else ServeHooks()
         self.name = config.served_name or config.model
-        self.faults = FaultPlan(config.fail_first, config.fail_pattern, config.fail_status)
-        self.log = RequestLog(keep=config.log_requests)
+        self.requests = RequestCount()
         self.admission = Admission(config.max_pending)
         self.created = int(time.time())
 
@@ -384,11 +407,6 @@ class ChatService:
             )
         return [_message(index, message) for index, message in enumerate(messages)]
 
-    def check_fault(self, number: int, messages: list[dict]) -> None:
-        status = self.faults.status_for(number, messages)
-        if status is not None:
-            raise ApiError(status, f"injected failure for request {number} (testing aid)", kind="server_error")
-
     def _check_length(self, prompt_tokens: int, call: ChatCall) -> None:
         limit = getattr(self.chat.model.config, "max_position_embeddings", None)
         if limit and prompt_tokens + call.max_tokens > limit:
@@ -401,13 +419,11 @@ class ChatService:
 
     def answer(self, number: int, call: ChatCall) -> tuple[dict, dict, str]:
         """(message, usage, finish_reason) for a non-streaming request; a reasoning part goes to reasoning_content."""
-        if self.config.reply_delay:
-            time.sleep(self.config.reply_delay)
-        canned = self.canned.reply(call.messages, number) if self.canned else None
-        if canned is not None:
-            content, reasoning = canned
+        given = self.hooks.reply(number, call.messages)
+        if given is not None:
+            content, reasoning = given
             usage = _usage(len(self.chat.prompt_ids(call.messages)), len(self.chat.count_ids(content)))
-            return _canned_message(content, reasoning), usage, "stop"
+            return _given_message(content, reasoning), usage, "stop"
         self._check_length(len(self.chat.prompt_ids(call.messages)), call)
         generation = self.chat.generate(
             call.messages,
@@ -421,12 +437,10 @@ class ChatService:
 
     def stream(self, number: int, call: ChatCall) -> Iterator[dict]:
         """Deltas (``{"reasoning_content": ...}`` pieces, then ``{"content": ...}``), then finish reason and usage."""
-        if self.config.reply_delay:
-            time.sleep(self.config.reply_delay)
-        canned = self.canned.reply(call.messages, number) if self.canned else None
-        if canned is not None:
-            content, reasoning = canned
-            message = _canned_message(content, reasoning)
+        given = self.hooks.reply(number, call.messages)
+        if given is not None:
+            content, reasoning = given
+            message = _given_message(content, reasoning)
             if "reasoning_content" in message:
                 yield {"delta": {"reasoning_content": message["reasoning_content"]}}
             yield {"delta": {"content": message["content"]}}
@@ -451,13 +465,11 @@ class ChatService:
 
     def complete(self, number: int, call: CompletionCall) -> dict:
         """The body of a ``/v1/completions`` answer."""
-        if self.config.reply_delay:
-            time.sleep(self.config.reply_delay)
         return answer_completion(self.chat, call, self.name)
 
 
-def _canned_message(content: str, reasoning: str | None) -> dict:
-    """A canned reply's message: its own reasoning_content, or else its content split as a model's output."""
+def _given_message(content: str, reasoning: str | None) -> dict:
+    """A reply the hooks gave: its own reasoning_content, or else its content split as a model's output."""
     if reasoning is None:
         return reasoning_message(content)
     return {"role": "assistant", "content": content, "reasoning_content": reasoning}
@@ -663,7 +675,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(
             200,
             {
-                **self.service.log.snapshot(),
+                "chat_requests": self.service.requests.count,
                 "queue": self.service.admission.snapshot(),
                 "connections": self.server.connection_stats(),
             },
@@ -673,11 +685,11 @@ class _Handler(BaseHTTPRequestHandler):
         if (refusal := self._refusal()) is not None:
             return self._send_error(refusal)
         service = self.service
-        number = service.log.next_number()
+        number = service.requests.next_number()
         try:
             raw = self._read_body()
         except ApiError as exc:
-            service.log.record(number, None, exc.status)
+            service.hooks.answered(number, None, exc.status)
             return self._send_error(exc)
         except TimeoutError:
             return self._request_timed_out(number)
@@ -694,7 +706,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _request_timed_out(self, number: int) -> None:
         """408 (if the client still listens) and close: its thread is free again."""
-        self.service.log.record(number, None, 408)
+        self.service.hooks.answered(number, None, 408)
         self.server.count_timeout()
         self.close_connection = True
         try:
@@ -706,7 +718,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _reject_busy(self, number: int) -> None:
         admission = self.service.admission
         retry = admission.retry_after()
-        self.service.log.record(number, None, 429)
+        self.service.hooks.answered(number, None, 429)
         error = _busy_error(f"{admission.limit} chat requests are already waiting or running", retry)
         self._send_json(429, error.body(), {"Retry-After": str(retry)})
 
@@ -716,15 +728,15 @@ class _Handler(BaseHTTPRequestHandler):
         call = None
         try:
             call = service.parse(self._decode_json(raw))
-            service.check_fault(number, call.messages)
+            service.hooks.before_answer(number, call.messages)
             if call.stream:
                 self._stream(number, call)
-                service.log.record(number, call.messages, 200)
+                service.hooks.answered(number, call.messages, 200)
                 return None
             message, usage, finish = service.answer(number, call)
         except Exception as exc:
             return self._failed(number, call.messages if call else None, exc)
-        service.log.record(number, call.messages, 200)
+        service.hooks.answered(number, call.messages, 200)
         return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
@@ -740,17 +752,17 @@ class _Handler(BaseHTTPRequestHandler):
         call = None
         try:
             call = service.parse_completion(self._decode_json(raw))
-            service.check_fault(number, call.log_messages())
+            service.hooks.before_answer(number, call.log_messages())
             body = service.complete(number, call)
         except Exception as exc:
             return self._failed(number, call.log_messages() if call else None, exc)
-        service.log.record(number, call.log_messages(), 200)
+        service.hooks.answered(number, call.log_messages(), 200)
         return 200, body
 
     def _failed(self, number: int, messages: list[dict] | None, exc: Exception) -> tuple[int, dict]:
         """The error answer of a request that failed, logged; a model failure must not kill the server."""
         error = exc if isinstance(exc, ApiError) else ApiError(500, f"generation failed: {exc}", "server_error")
-        self.service.log.record(number, messages, error.status)
+        self.service.hooks.answered(number, messages, error.status)
         return error.status, error.body()
 
     def _stream(self, number: int, call: ChatCall) -> None:
@@ -945,6 +957,7 @@ class RunningServer:
     def __init__(self, httpd: _Server, service: ChatService, token: str | None):
         self.httpd = httpd
         self.service = service
+        self.hooks = service.hooks  # those it was started with (the defaults: none)
         self.token = token
         host, port = httpd.server_address[:2]
         self.host = host
@@ -957,7 +970,7 @@ class RunningServer:
         self._thread.start()
 
     def stats(self) -> dict:
-        """``GET /v1/stats`` over HTTP (the request counts; the log with --log-requests)."""
+        """``GET /v1/stats`` over HTTP: the request count, the queue and the connections."""
         import urllib.request
 
         request = urllib.request.Request(self.url + "/stats")
@@ -978,18 +991,21 @@ class RunningServer:
         self.stop()
 
 
-def start_server(config: ServeConfig, chat=None) -> RunningServer:
-    """Validate, load the model (unless a ``LocalChat`` is given) and serve in a background thread."""
+def start_server(config: ServeConfig, chat=None, hooks: ServeHooks | None = None) -> RunningServer:
+    """Validate, load the model (unless a ``LocalChat`` is given) and serve in a background thread.
+
+    ``chat`` and ``hooks`` are the seam for programs that embed the server (the tests): a model already
+    loaded, and ``ServeHooks`` that step into each request.
+    """
     config.validate()
     token = resolve_token(config)
-    canned = CannedReplies(config.canned_reply) if config.canned_reply else None
     if chat is None:
         from tru.local_chat import LocalChat
 
         chat = LocalChat(
             config.model, dtype=config.dtype, device=config.device, trust_remote_code=config.trust_remote_code
         )
-    service = ChatService(config, chat, canned)
+    service = ChatService(config, chat, hooks)
     handler = type("Handler", (_Handler,), {"service": service, "token": token})
     server_class = type("Server", (_Server,), {"max_connections": config.max_connections})
     if ":" in config.host:
@@ -1001,9 +1017,9 @@ def start_server(config: ServeConfig, chat=None) -> RunningServer:
     return RunningServer(httpd, service, token)
 
 
-def serve(config: ServeConfig) -> None:
-    """Serve until Ctrl-C or SIGTERM."""
-    server = start_server(config)
+def serve(config: ServeConfig, chat=None, hooks: ServeHooks | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM (``chat`` and ``hooks`` as for ``start_server``)."""
+    server = start_server(config, chat, hooks)
     auth = "bearer token required" if server.token else "no token: loopback only"
     print(f"tru serve: model '{server.service.name}' at {server.url} ({auth}); Ctrl-C stops", flush=True)
     stopped = threading.Event()

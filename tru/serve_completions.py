@@ -62,7 +62,7 @@ class CompletionCall:
     stop: list[str]
 
     def log_messages(self) -> list[dict]:
-        """The first prompt as a user message, for the request log and the injected failures (testing aids)."""
+        """The first prompt as a user message: what the server's hooks (tru.serve.ServeHooks) are given."""
         first = self.prompts[0].text
         return [{"role": "user", "content": first}] if first is not None else []
 
