@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from tru.data.readers import DATA_FILE, json_kind, read_text_file
+from tru.data.records import ColumnMap
 from tru.data.specs import check_tofu_source, uses_tofu
 from tru.errors import ConfigError, InputError
 
@@ -32,6 +33,23 @@ class ModelFields:
     dtype: str = setting("float32", "float32 or bfloat16")
     device: str = setting("auto", "auto, cpu or cuda")
     trust_remote_code: bool = setting(False, "allow model code from the hub (off unless asked)")
+
+
+# the data specs every QA-reading command takes
+QA_SOURCES = ".jsonl/.json/.csv/.parquet file, hf:OWNER/NAME[:CONFIG][@SPLIT] or tofu:SPLIT"
+
+
+@dataclass(kw_only=True)
+class QAColumnFields:
+    """Which columns of the user's QA data (files and hf: datasets) hold the question and the answer."""
+
+    question_field: str = setting(
+        "", "column that holds the question in your data (default: question, or prompt, or chat messages)"
+    )
+    answer_field: str = setting("", "column that holds the answer in your data (default: answer, response or gt)")
+
+    def columns(self) -> ColumnMap:
+        return ColumnMap(question=self.question_field, answer=self.answer_field)
 
 
 @dataclass(kw_only=True)
@@ -99,10 +117,10 @@ class TrainConfig(ModelFields):
 
 
 @dataclass(kw_only=True)
-class FinetuneConfig(TrainConfig):
+class FinetuneConfig(QAColumnFields, TrainConfig):
     """`tru finetune`: teach a base model QA data (the TOFU `full` model or the `retain` oracle)."""
 
-    data: str = setting("", "QA data: a .jsonl/.json file or tofu:SPLIT (e.g. tofu:full)")
+    data: str = setting("", f"QA data: a {QA_SOURCES} (e.g. tofu:full)")
     tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
     epochs: float = setting(5.0, "training epochs")
     lr_scheduler: str = setting("linear", "learning-rate schedule: constant, linear, cosine")
@@ -122,7 +140,7 @@ class FinetuneConfig(TrainConfig):
 
 
 @dataclass(kw_only=True)
-class UnlearnConfig(TrainConfig):
+class UnlearnConfig(QAColumnFields, TrainConfig):
     """`tru unlearn`: remove the forget set's knowledge with TRU or a baseline."""
 
     method: str = setting("tru", "tru, ga, graddiff, npo, simnpo, idkpo, idkdpo, rmu, wga")
@@ -132,9 +150,9 @@ class UnlearnConfig(TrainConfig):
         "a method's named settings, e.g. --preset paper for TRU as the authors ran it "
         "(--set still overrides; tru methods lists them)",
     )
-    forget: str = setting("", "forget data: a .jsonl/.json file or tofu:SPLIT (e.g. tofu:forget01)")
+    forget: str = setting("", f"forget data: a {QA_SOURCES} (e.g. tofu:forget01)")
     retain: str = setting(
-        "", "retain data: a file or tofu:SPLIT (default for tofu:forgetNN: the matching retain split)"
+        "", "retain data: a file, hf: dataset or tofu:SPLIT (default for tofu:forgetNN: the matching retain split)"
     )
     targets: str = setting("", "reasoning targets: a targets .jsonl, or rtofu:PATH for R-TOFU idkcot traces")
     refusals: str = setting("", 'refusal answers for idkpo/idkdpo and R-TOFU targets: a file of {"answer": ...}')
@@ -153,7 +171,7 @@ class UnlearnConfig(TrainConfig):
     )
     validation: str = setting(
         "",
-        "held-out forget questions for the scope check: a QA file or tofu:SPLIT "
+        "held-out forget questions for the scope check: a QA file, hf: dataset or tofu:SPLIT "
         "(default: --validation-share of the forget items, never trained on)",
     )
     validation_share: float = setting(
@@ -422,12 +440,16 @@ def eval_file(folder: str, name: str) -> Path:
     return path / name if path.is_dir() or not path.suffix else path
 
 
+# settings recorded only when set, so that runs and evaluations made before they existed still resume
+RECORDED_WHEN_SET = ("question_field", "answer_field")
+
+
 def config_dict(config) -> dict:
-    return dataclasses.asdict(config)
+    return {k: v for k, v in dataclasses.asdict(config).items() if v or k not in RECORDED_WHEN_SET}
 
 
 @dataclass(kw_only=True)
-class QASourceFields(ModelFields):
+class QASourceFields(QAColumnFields, ModelFields):
     """Which QA data a model is measured on (TOFU or custom files), and the measuring pass."""
 
     model: str = setting("", "model folder, run directory, hub id or alias")
@@ -435,10 +457,10 @@ class QASourceFields(ModelFields):
     forget_split: str = setting("forget01", "TOFU forget split: forget01, forget05, forget10")
     forget: str = setting(
         "",
-        "custom benchmark: forget QA file (with --benchmark tofu, tru unlearn's spelling "
+        "custom benchmark: forget QA file or hf: dataset (with --benchmark tofu, tru unlearn's spelling "
         "tofu:forgetNN may repeat --forget-split, never contradict it)",
     )
-    retain: str = setting("", "custom benchmark: retain QA file")
+    retain: str = setting("", "custom benchmark: retain QA file or hf: dataset")
     limit: int = setting(0, "use at most N items per split (0: all)")
     batch_size: int = setting(16, "sequences per forward pass or generation batch")
     max_new_tokens: int = setting(200, "greedy generation length")

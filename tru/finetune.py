@@ -79,7 +79,7 @@ def finetune(config: FinetuneConfig) -> Path:
     check_run_folder(config, inputs)  # before the model loads
     if config.push_to_hub:
         check_hub_push(config.push_to_hub)
-    items = load_items(config.data, config.tofu)
+    items = load_items(config.data, config.tofu, config.columns())
     if not items:
         raise ConfigError("the training data is empty")
     tokenizer, model = load_for_training(config)

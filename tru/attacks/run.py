@@ -10,7 +10,6 @@ SUMMARY.json: per attack, variant and side the aggregated before/after/delta of 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -20,8 +19,9 @@ from tru.attacks.config import AttackConfig
 from tru.attacks.from_eval import FinishedEval, seed_store
 from tru.attacks.registry import ATTACKS
 from tru.attacks.sources import read_raw_rows
+from tru.config import config_dict
 from tru.data.formatting import ChatFormatter
-from tru.data.specs import load_items
+from tru.data.specs import load_items, read_source_table
 from tru.errors import ConfigError, InputError
 from tru.evaluate.qa_blocks import EvalModel, store_generations
 from tru.evaluate.store import FINGERPRINT, MODEL_FINGERPRINT, EvalStore, read_results
@@ -75,10 +75,11 @@ def load_attack_data(config: AttackConfig) -> tuple[dict, dict]:
         local = Path(config.tofu).expanduser() / f"{forget_split}.jsonl"
         raw = {"forget": read_raw_rows(local)[:limit] if local.is_file() else []}
         return data, raw
-    data = {"forget": load_items(config.forget, config.tofu)[:limit]}
-    raw = {"forget": read_raw_rows(config.forget)[:limit]}
+    data = {"forget": load_items(config.forget, config.tofu, config.columns())[:limit]}
+    table = read_source_table(config.forget)  # a CSV, parquet or hf: source: its rows hold the same fields
+    raw = {"forget": (table.rows if table else read_raw_rows(config.forget))[:limit]}
     if config.retain:
-        data["retain"] = load_items(config.retain, config.tofu)[:limit]
+        data["retain"] = load_items(config.retain, config.tofu, config.columns())[:limit]
     for side, items in data.items():
         if not items or not all(hasattr(x, "question") for x in items):
             raise ConfigError(f"--{side} must hold QA items (question/answer) for the custom benchmark")
@@ -90,7 +91,7 @@ def attack_identity(config: AttackConfig) -> dict:
     of the original model (relearning reference), and the endpoint that translates missing queries."""
     from tru.llm_client import public_url
 
-    identity = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IN_IDENTITY}
+    identity = {k: v for k, v in config_dict(config).items() if k not in NOT_IN_IDENTITY}
     if not config.retain_queries:  # only when set, so that the identity of earlier runs stays as it was
         identity.pop("retain_queries")
     if config.translate_url:  # only when set, so that the identity of other runs stays as it was

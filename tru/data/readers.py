@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from tru.data.records import FieldError, Record
 from tru.errors import InputError
@@ -122,35 +122,68 @@ def _iter_json_list(path: Path, text: str) -> Iterator[tuple[int, object]]:
         raise InputError(path, "expected ',' or ']' between list items", line=line_of(pos))
 
 
-def read_records(path: str | Path, record_type: type[R], *, allow_empty: bool = False) -> list[R]:
+class RowError(InputError):
+    """Bad data in a row of a table (a CSV or parquet file, a hub dataset): names the 1-based data row, which
+    is not a line of the file (a CSV header and quoted line breaks shift lines)."""
+
+    def __init__(self, source: str | Path, message: str, *, row: int, field: str | None = None, hint=None):
+        super().__init__(f"{source}, row {row}", message, field=field, hint=hint)
+        self.path, self.row = str(source), row
+
+
+def build_records(
+    numbered: Iterable[tuple[int, object]],
+    record_type: type[R],
+    *,
+    error: Callable[..., InputError],
+    unit: str = "line",
+    prepare: Callable[[object], object] | None = None,
+) -> list[R]:
+    """Validate (position, raw record) pairs into records; ``error(position, message, field=, hint=)`` builds
+    the InputError for a bad field or a duplicate ``id``, and ``prepare`` renames fields first."""
+    records: list[R] = []
+    seen_ids: dict[str, int] = {}
+    for position, obj in numbered:
+        try:
+            record = record_type.from_dict(prepare(obj) if prepare else obj)  # type: ignore[attr-defined]
+        except FieldError as exc:
+            raise error(position, str(exc), field=exc.field) from None
+        record_id = getattr(record, "id", None)
+        if record_id is not None:
+            if record_id in seen_ids:
+                raise error(
+                    position,
+                    f"duplicate id {record_id!r} (first on {unit} {seen_ids[record_id]})",
+                    field="id",
+                    hint="ids must be unique within a file",
+                )
+            seen_ids[record_id] = position
+        records.append(record)
+    return records
+
+
+def read_records(
+    path: str | Path,
+    record_type: type[R],
+    *,
+    allow_empty: bool = False,
+    prepare: Callable[[object], object] | None = None,
+) -> list[R]:
     """Read a JSON Lines file or a JSON list of objects into validated records.
 
     Raises InputError naming file, line and field for anything malformed, for an empty file
-    (unless ``allow_empty``) and for duplicate ``id`` values.
+    (unless ``allow_empty``) and for duplicate ``id`` values. ``prepare`` maps each raw record first
+    (the user's column names onto the record's fields).
     """
     path = Path(path)
     text = read_text_file(path, what=DATA_FILE)
     stripped = text.lstrip()
     items = _iter_json_list(path, text) if stripped.startswith("[") else _iter_jsonl(path, text)
-    records: list[R] = []
-    seen_ids: dict[str, int] = {}
-    for line, obj in items:
-        try:
-            record = record_type.from_dict(obj)  # type: ignore[attr-defined]
-        except FieldError as exc:
-            raise InputError(path, str(exc), line=line, field=exc.field) from None
-        record_id = getattr(record, "id", None)
-        if record_id is not None:
-            if record_id in seen_ids:
-                raise InputError(
-                    path,
-                    f"duplicate id {record_id!r} (first on line {seen_ids[record_id]})",
-                    line=line,
-                    field="id",
-                    hint="ids must be unique within a file",
-                )
-            seen_ids[record_id] = line
-        records.append(record)
+
+    def error(line: int, message: str, **where) -> InputError:
+        return InputError(path, message, line=line, **where)
+
+    records = build_records(items, record_type, error=error, prepare=prepare)
     if not records and not allow_empty:
         raise InputError(path, "holds no records", hint="give a file with at least one JSON object")
     return records

@@ -93,6 +93,66 @@ def _training_queries(obj: dict) -> list | None:
     return value
 
 
+def _turn_text(messages: list, index: int) -> str:
+    content = messages[index].get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise FieldError(f"messages[{index}].content", "expected a non-empty string")
+    return content
+
+
+def _last_turn(messages: list, role: str, before: int | None = None) -> int | None:
+    return max((i for i, m in enumerate(messages[:before]) if m.get("role") == role), default=None)
+
+
+def qa_from_messages(obj: dict) -> dict:
+    """A chat record as a QA record: the last assistant turn is the answer, the last user turn before it the
+    question; a system turn and earlier turns are dropped."""
+    messages = obj["messages"]
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise FieldError("messages", 'expected a list of {"role": ..., "content": ...} objects')
+    answer = _last_turn(messages, "assistant")
+    if answer is None:
+        raise FieldError("messages", "has no assistant turn (its last assistant turn is the answer)")
+    question = _last_turn(messages, "user", before=answer)
+    if question is None:
+        raise FieldError("messages", "has no user turn before the last assistant turn (that turn is the question)")
+    rest = {k: v for k, v in obj.items() if k != "messages"}
+    return {**rest, "question": _turn_text(messages, question), "answer": _turn_text(messages, answer)}
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """The user's names for the question and answer columns (--question-field, --answer-field); empty: the
+    standard names and their aliases."""
+
+    question: str = ""
+    answer: str = ""
+
+    def renames(self) -> list[tuple[str, str, str]]:
+        """(the user's column, the record field, the flag that named it) for each mapped column."""
+        pairs = (("--question-field", self.question, "question"), ("--answer-field", self.answer, "answer"))
+        return [(column, name, flag) for flag, column, name in pairs if column]
+
+    def missing(self, columns) -> list[tuple[str, str]]:
+        """(column, flag) for each mapped column that ``columns`` lacks."""
+        return [(column, flag) for column, _, flag in self.renames() if column not in columns]
+
+    def apply(self, obj: Any) -> Any:
+        """The record with the mapped columns renamed to question/answer; a missing one is a FieldError."""
+        if not isinstance(obj, dict) or not self.renames():
+            return obj
+        for column, flag in self.missing(obj):
+            raise FieldError(column, f"missing (named by {flag}); this record has: {', '.join(obj) or 'nothing'}")
+        renames = self.renames()
+        out = {k: v for k, v in obj.items() if k not in {column for column, _, _ in renames}}
+        return {**out, **{name: obj[column] for column, name, _ in renames}}
+
+
+def holds_passages(keys, columns: ColumnMap = ColumnMap()) -> bool:
+    """Whether records with these keys are passages (``text``) rather than QA items."""
+    return "text" in keys and not columns.renames() and not {"question", "prompt", "messages"} & set(keys)
+
+
 class Record:
     """Shared helpers: dict conversion and field-name aliases of known sources."""
 
@@ -131,6 +191,8 @@ class QAItem(Record):
     @classmethod
     def from_dict(cls, obj: Any) -> "QAItem":
         obj = cls._normalise(obj)
+        if "messages" in obj and "question" not in obj:
+            obj = qa_from_messages(obj)
         return cls(
             question=_require_str(obj, "question"),
             answer=_require_str(obj, "answer"),

@@ -1,4 +1,4 @@
-"""Resolve the data arguments of the commands: file paths, ``tofu:SPLIT`` and ``rtofu:PATH``."""
+"""Resolve the data arguments of the commands: file paths, ``tofu:SPLIT``, ``hf:OWNER/NAME`` and ``rtofu:PATH``."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from tru.data.readers import DATA_FILE, read_records
-from tru.data.records import Passage, QAItem, ReasoningTarget, ReasoningTrace, Refusal
+from tru.data.hub import is_hub_spec, load_hub_table
+from tru.data.readers import read_records
+from tru.data.records import ColumnMap, Passage, QAItem, ReasoningTarget, ReasoningTrace, Refusal, holds_passages
+from tru.data.tabular import Table, is_table_file, read_table, table_records
 from tru.data.tofu import load_tofu
 from tru.errors import ConfigError, InputError
+
+QA_DATA_FILE = ".jsonl/.json/.csv/.parquet file"
 
 
 def _first_record_keys(path: Path) -> set[str]:
     """Keys of the first record, to tell QA files from passage files (read_records checks the rest)."""
     if path.is_dir():
-        raise InputError(path, f"is a folder, give a {DATA_FILE}")
+        raise InputError(path, f"is a folder, give a {QA_DATA_FILE}")
     if not path.exists():
         raise InputError(path, "file does not exist", hint="check the path")
     with open(path, "rb") as handle:
@@ -55,16 +59,29 @@ def uses_tofu(*specs: str) -> bool:
     return any(spec.startswith("tofu:") for spec in specs)
 
 
-def load_items(spec: str, tofu_source: str) -> list[QAItem | Passage]:
-    """QA items or passages from ``tofu:SPLIT`` or a file (QA when records have a question)."""
+def read_source_table(spec: str) -> Table | None:
+    """The rows of a CSV or parquet file or an ``hf:`` dataset; None for the other specs."""
+    if is_hub_spec(spec):
+        return load_hub_table(spec)
+    if is_table_file(spec):
+        return read_table(spec)
+    return None
+
+
+def load_items(spec: str, tofu_source: str, columns: ColumnMap = ColumnMap()) -> list[QAItem | Passage]:
+    """QA items or passages from ``tofu:SPLIT``, ``hf:OWNER/NAME[:CONFIG][@SPLIT]``, or a JSON Lines, JSON, CSV
+    or parquet file (QA when records have a question, or chat ``messages``). ``columns`` names the user's
+    question and answer columns; TOFU splits keep their own."""
     if spec.startswith("tofu:"):
         check_tofu_source(tofu_source)
         return load_tofu(tofu_source, spec.split(":", 1)[1])
+    table = read_source_table(spec)
+    if table is not None:
+        return table_records(table, columns)
     path = Path(spec).expanduser()
-    keys = _first_record_keys(path)
-    if "text" in keys and "question" not in keys and "prompt" not in keys:
+    if holds_passages(_first_record_keys(path), columns):
         return read_records(path, Passage)
-    return read_records(path, QAItem)
+    return read_records(path, QAItem, prepare=columns.apply)
 
 
 def load_refusals(spec: str) -> list[str]:

@@ -17,9 +17,9 @@ from tru.evaluate.store import EvalStore
 
 
 def load_data(config: EvalConfig) -> dict:
-    data = {"forget": load_items(config.forget, config.tofu)}
+    data = {"forget": load_items(config.forget, config.tofu, config.columns())}
     if config.retain:
-        data["retain"] = load_items(config.retain, config.tofu)
+        data["retain"] = load_items(config.retain, config.tofu, config.columns())
     for role, items in data.items():
         if not all(hasattr(x, "question") for x in items):
             raise ConfigError(f"--{role} must hold QA items (question/answer) for the custom benchmark")

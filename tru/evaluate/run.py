@@ -6,7 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from tru.config import EvalConfig, config_dict
+from tru.config import RECORDED_WHEN_SET, EvalConfig, config_dict
 from tru.data.formatting import ChatFormatter
 from tru.errors import ConfigError, TruError
 from tru.evaluate.benchmarks import BENCHMARKS, Benchmark
@@ -50,7 +50,8 @@ class JudgeIncomplete(TruError):
 
 def eval_identity(config: EvalConfig) -> dict:
     """What every block of the evaluation depends on: its settings and the model's weights fingerprint."""
-    identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS}
+    # the column names enter only when set (config_dict leaves them out otherwise), as wmdp_subject
+    identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS or k in RECORDED_WHEN_SET}
     if config.wmdp_subject:  # only when set, so that earlier evaluations keep their identity
         identity["wmdp_subject"] = config.wmdp_subject
     identity[MODEL_FINGERPRINT] = model_fingerprint(config.model)

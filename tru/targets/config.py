@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tru.config import setting
+from tru.config import QAColumnFields, setting
 from tru.errors import ConfigError
 
 TASKS = ("qa", "passage")
@@ -13,10 +13,14 @@ GENERATORS = ("template", "openai", "local", "rtofu")
 
 
 @dataclass(kw_only=True)
-class TargetsConfig:
+class TargetsConfig(QAColumnFields):
     """`tru targets`: write one reasoning-based unlearning target per forget item."""
 
-    forget: str = setting("", "forget data: a .jsonl/.json file (QA items or passages with 'text') or tofu:SPLIT")
+    forget: str = setting(
+        "",
+        "forget data: a .jsonl/.json/.csv/.parquet file (QA items, chat messages or passages with 'text'), "
+        "hf:OWNER/NAME[:CONFIG][@SPLIT] or tofu:SPLIT",
+    )
     out: str = setting("", "targets file to write (.jsonl); the summary goes next to it as NAME.summary.json")
     overwrite: bool = setting(
         False,

@@ -274,7 +274,7 @@ def generate_targets(config: TargetsConfig) -> TargetsReport:
     config.validate()
     check_outputs(config)
     started = time.time()
-    items = load_items(config.forget, config.tofu)
+    items = load_items(config.forget, config.tofu, config.columns())
     if not items:
         raise ConfigError("the forget set is empty")
     jobs = _build_jobs(items, config)

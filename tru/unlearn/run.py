@@ -48,12 +48,12 @@ GUARD_PROBE_ITEMS = 16
 
 def _load_sources(config: UnlearnConfig, recipe) -> StreamSources:
     streams = recipe.required_streams()
-    forget = load_items(config.forget, config.tofu)
+    forget = load_items(config.forget, config.tofu, config.columns())
     if not forget:
         raise ConfigError("the forget set is empty")
     retain_spec = config.retain or retain_default(config.forget)
     retain = (
-        load_items(retain_spec, config.tofu)
+        load_items(retain_spec, config.tofu, config.columns())
         if retain_spec and ("retain" in streams or config.summary_items or config.validation_share)
         else []
     )
@@ -79,7 +79,8 @@ def split_off_validation(config: UnlearnConfig, sources: StreamSources) -> tuple
     qa = all(isinstance(x, QAItem) for x in sources.forget)
     share = config.validation_share
     if config.validation:
-        held_forget, kept = list(load_items(config.validation, config.tofu)), list(range(len(sources.forget)))
+        held_forget = list(load_items(config.validation, config.tofu, config.columns()))
+        kept = list(range(len(sources.forget)))
         if not all(isinstance(x, QAItem) for x in held_forget):
             raise ConfigError(f"--validation {config.validation} must hold QA items (question/answer)")
     elif qa:
