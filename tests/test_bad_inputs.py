@@ -138,6 +138,9 @@ TRAIN_CASES = [
     case(lambda f: (["--config", f.folder], [f.folder, "is a folder"]), "config-is-a-folder"),
     case(lambda f: (["--config", f.binary], [f.binary, "not valid UTF-8"]), "config-is-binary"),
     case(lambda f: (["--lr", "nan"], ["--lr", "finite"]), "lr-nan"),
+    case(
+        lambda f: (["--report-to", "tensorboard,wandbb"], ["--report-to wandbb", "unknown logger"]), "report-to-unknown"
+    ),
     case(lambda f: (["--lr", "inf"], ["--lr", "finite"]), "lr-inf"),
     case(lambda f: (["--epochs", "nan"], ["--epochs", "finite"]), "epochs-nan"),
     case(lambda f: (["--weight-decay", "inf"], ["--weight-decay", "finite"]), "weight-decay-inf"),

@@ -129,3 +129,36 @@ def test_retain_scores_are_read_from_the_retain_evaluation(tmp_path):
     assert read_retain_scores(str(tmp_path)) == ({"forget": [0.5, 1.0], "holdout": [2.0, 3.0]}, "")
     summary = muse_wmdp.muse_summary(blocks, {"min_k_auc": 1.0}, None, "the reason")
     assert summary["intervals"]["privleak"]["missing"] == "no interval: the reason"
+
+
+def test_a_missing_logger_package_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "finetune",
+                "--model",
+                "tiny-llama",
+                "--data",
+                str(tmp_path / "x.jsonl"),
+                "--out",
+                str(out),
+                "--report-to",
+                "wandb",
+            ]
+        )
+        == 2
+    )
+    assert "--report-to wandb needs the wandb package" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "attack"])
+def test_a_missing_model_is_named_before_the_missing_out(command, capsys):
+    assert main([command, "--model", "/no/such/model", "--benchmark", "tofu"]) == 2
+    err = capsys.readouterr().err
+    assert "/no/such/model: model path does not exist" in err and "--out is required" not in err

@@ -52,6 +52,40 @@ class QAColumnFields:
         return ColumnMap(question=self.question_field, answer=self.answer_field)
 
 
+# --report-to names (as the Trainer spells them) -> the package each needs
+LOGGER_PACKAGES = {
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "comet_ml": "comet_ml",
+    "neptune": "neptune",
+    "clearml": "clearml",
+    "dvclive": "dvclive",
+    "trackio": "trackio",
+    "swanlab": "swanlab",
+    "codecarbon": "codecarbon",
+    "azure_ml": "azureml",
+    "flyte": "flytekit",
+}
+
+
+def check_loggers(report_to: str) -> None:
+    """Every logger --report-to names is installed: checked before anything is written, where the
+    Trainer would fail only once the run folder exists."""
+    import importlib.util
+
+    names = [n.strip() for n in report_to.split(",") if n.strip() and n.strip() not in ("none", "all")]
+    for name in names:
+        package = LOGGER_PACKAGES.get(name)
+        if package is None:
+            known = ", ".join(sorted(LOGGER_PACKAGES))
+            raise ConfigError(f"--report-to {name}: unknown logger; choose from none, all, {known}")
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"--report-to {name} needs the {package} package: pip install {package} (or drop it: --report-to none)"
+            )
+
+
 @dataclass(kw_only=True)
 class TrainConfig(ModelFields):
     """Settings shared by every command that trains a model."""
@@ -98,6 +132,7 @@ class TrainConfig(ModelFields):
             raise ConfigError("--resume and --overwrite contradict each other; choose one")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        check_loggers(self.report_to)
         if self.epochs < 0:
             raise ConfigError(f"--epochs must be 0 or positive, got {self.epochs}")
         if self.epochs <= 0 and self.max_steps <= 0:

@@ -51,6 +51,7 @@ NOT_IN_IDENTITY = {
 def default_out(config: AttackConfig) -> Path:
     if config.out:
         return Path(config.out).expanduser()
+    resolve_model_path(config.model)  # a model that does not exist is said first, before --out
     if (Path(config.model).expanduser() / "model").is_dir():
         return Path(config.model).expanduser() / "attack" / config.benchmark
     raise ConfigError("--out is required unless --model is a tru run directory")

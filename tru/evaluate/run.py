@@ -37,6 +37,7 @@ IDENTITY_KEYS = (
 def default_out(config: EvalConfig) -> Path:
     if config.out:
         return Path(config.out).expanduser()
+    resolve_model_path(config.model)  # a model that does not exist is said first, before --out
     if (Path(config.model).expanduser() / "model").is_dir():
         return Path(config.model).expanduser() / "eval" / config.benchmark
     raise ConfigError("--out is required unless --model is a tru run directory")
