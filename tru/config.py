@@ -531,7 +531,11 @@ class EvalConfig(QASourceFields):
     wmdp_subject: str = setting(
         "", "subject named in the WMDP prompt for files other than bio/cyber/chem (default: the file name)"
     )
-    retain_eval: str = setting("", "the retain model's evaluation folder (forget quality, privleak)")
+    retain_eval: str = setting(
+        "",
+        "the retain model's evaluation (forget quality, privleak): the folder tru eval wrote; for TOFU also "
+        "open-unlearning's TOFU_EVAL.json (or a folder holding one)",
+    )
     judge: str = setting("offline", "offline (rule-based proxy), llm (OpenAI-compatible judge) or both")
     judge_url: str = setting("", "judge endpoint base URL, e.g. http://127.0.0.1:8000/v1")
     judge_model: str = setting("", "judge model name at that endpoint")

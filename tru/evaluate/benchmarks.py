@@ -10,7 +10,7 @@ from typing import Callable
 from tru.config import EvalConfig
 from tru.data.readers import read_json_object
 from tru.errors import InputError
-from tru.evaluate import custom_suite, muse_wmdp, tofu_suite
+from tru.evaluate import custom_suite, muse_wmdp, retain_logs, tofu_suite
 from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.store import EvalStore, read_results
 
@@ -40,7 +40,7 @@ def _check_tofu_retain_eval(path: str) -> None:
         raise InputError(
             folder,
             f"cannot be read ({getattr(exc, 'strerror', None) or exc})",
-            hint="give the folder tru eval wrote for the retain model",
+            hint=retain_logs.HINT,
         ) from None
 
 

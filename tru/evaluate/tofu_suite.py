@@ -7,15 +7,12 @@ by block in EVAL.json; the metrics are then derived from the stored per-item val
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from tru import metrics
 from tru.data.tofu import HOLDOUT_FOR_FORGET, load_tofu
-from tru.errors import ConfigError, InputError
-from tru.evaluate import offline_judge, registry
+from tru.errors import ConfigError
+from tru.evaluate import offline_judge, registry, retain_logs
 from tru.evaluate.qa_blocks import EvalModel, answer_block, candidates_block, store_generations
 from tru.evaluate.store import EvalStore
 
@@ -90,22 +87,9 @@ def _mean(values) -> float:
 
 
 def load_retain_truth_ratios(path: str) -> list[float]:
-    """The retain model's per-item forget truth ratios from its EVAL.json."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / "EVAL.json"
-    if not file.exists():
-        raise InputError(file, "retain model evaluation not found", hint="run tru eval on the retain model first")
-    try:
-        saved = json.loads(file.read_text(encoding="utf-8"))
-        return saved["metrics"]["forget"]["truth_ratio"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise InputError(
-            file,
-            "holds no forget truth ratios",
-            field="metrics.forget.truth_ratio",
-            hint="give the EVAL.json that tru eval wrote for the retain model",
-        ) from None
+    """The retain model's per-item forget truth ratios: from tru's EVAL.json (the folder tru eval wrote)
+    or open-unlearning's TOFU_EVAL.json (tru.evaluate.retain_logs)."""
+    return retain_logs.read_retain_truth_ratios(path)
 
 
 FORGET_QUALITY_NEEDS = "needs --retain-eval: the evaluation folder of the retain model (trained without the forget set)"
@@ -135,7 +119,8 @@ def summarise(data: dict, store: EvalStore, item_metrics: dict, retain_eval: str
     summary["intervals"]["model_utility"] = utility.to_dict()
     if retain_eval:
         summary["forget_quality"] = metrics.forget_quality(
-            item_metrics["forget"]["truth_ratio"], load_retain_truth_ratios(retain_eval)
+            item_metrics["forget"]["truth_ratio"],
+            retain_logs.retain_truth_ratios_for(retain_eval, len(item_metrics["forget"]["truth_ratio"])),
         )
         summary["forget_quality_n"] = len(item_metrics["forget"]["truth_ratio"])
     else:
