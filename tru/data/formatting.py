@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tru.errors import ConfigError
-from tru.unlearn.losses import IGNORE_INDEX
 
+# the label of a token no loss reads (the prompt), as torch's cross-entropy and the Trainer spell it
+IGNORE_INDEX = -100
 TARGET_FORMATS = ("s1", "think-tags")
 
 
