@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from cli_runs import unlearn_args
 
 from tru import model_card
 from tru.errors import ConfigError, TruError
@@ -196,31 +197,6 @@ def test_push_uploads_the_folder_and_says_how_to_retry(tmp_path):
         push_model_folder(tmp_path, "me/x", message="m", api=FakeHub(upload_error=OSError("503")))
 
 
-def unlearn_args(data, out, *extra):
-    return [
-        "unlearn",
-        "--model",
-        "tiny-llama",
-        "--out",
-        str(out),
-        "--method",
-        "tru",
-        "--forget",
-        data["forget"],
-        "--retain",
-        data["retain"],
-        "--targets",
-        data["targets"],
-        "--refusals",
-        data["refusals"],
-        "--max-steps",
-        "2",
-        "--report-to",
-        "none",
-        *extra,
-    ]
-
-
 @pytest.mark.parametrize("command", ["unlearn", "finetune"])
 def test_push_to_hub_offline_fails_before_anything_loads(tmp_path, small_tofu, monkeypatch, capsys, command):
     import tru.finetune
@@ -236,7 +212,7 @@ def test_push_to_hub_offline_fails_before_anything_loads(tmp_path, small_tofu, m
     monkeypatch.setattr(tru.finetune, "load_items", must_not_run)
     out = tmp_path / "run"
     args = (
-        unlearn_args(small_tofu, out, "--push-to-hub", "me/x")
+        unlearn_args(small_tofu, out, "--method", "tru", "--push-to-hub", "me/x")
         if command == "unlearn"
         else [
             "finetune",

@@ -28,7 +28,7 @@ def baseline_request(ctx: AttackContext) -> dict[str, list[str]]:
 
 
 def retain_items(ctx: AttackContext) -> list:
-    return list(ctx.data.get("retain", [])[: getattr(ctx.config, "retain_queries", 0)])
+    return list(ctx.data.get("retain", [])[: ctx.config.retain_queries])
 
 
 class QueryAttack:
