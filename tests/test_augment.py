@@ -7,7 +7,7 @@ from tru.attacks.jailbreak import LIBRARY
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem, ReasoningTarget
 from tru.data.synth import synth_benchmark
-from tru.data.wrappers import TRAINING_WRAPPERS
+from tru.data.wrappers import TRAINING_WRAPPERS, spell_entities
 from tru.errors import ConfigError
 from tru.unlearn.augment import Augmentation
 from tru.unlearn.methods import build_recipe
@@ -41,7 +41,11 @@ def test_variants_are_training_side_only():
     assert len(pairs) == 1 + len(TRAINING_WRAPPERS)
     assert pairs[0] == ("¿De qué ciudad es Ada Quill?", "Ada Quill nació en Gante.")
     assert all(answer == ITEM.answer for _, answer in pairs[1:])
-    assert all(ITEM.question in q for q in questions[1:])  # the wrappers keep the question whole
+    obfuscated = {w.name for w in TRAINING_WRAPPERS if "{question}" not in w.template}
+    assert obfuscated == {"spaced_letters", "dotted_letters"}
+    for wrapper, question in zip(TRAINING_WRAPPERS, questions[1:]):
+        assert (ITEM.question in question) == (wrapper.name not in obfuscated)
+    assert "A d a Q u i l l" in questions[-2] and "A.d.a Q.u.i.l.l" in questions[-1]
     evaluation_side = {
         ITEM.paraphrased_question,
         ITEM.translations["es"]["question"],
@@ -54,6 +58,10 @@ def test_variants_are_training_side_only():
 def test_training_wrappers_share_no_family_with_the_attack_library():
     assert not {w.family for w in TRAINING_WRAPPERS} & {t.family for t in LIBRARY}
     assert not {w.template for w in TRAINING_WRAPPERS} & {t.template for t in LIBRARY}
+    # obfuscation is split by form: the dashed spelling the attack uses never appears in training
+    dashed = spell_entities(ITEM.question)
+    assert dashed == "W-h-e-r-e was A-d-a Q-u-i-l-l born?"
+    assert not any(dashed in w.fill(ITEM.question) for w in TRAINING_WRAPPERS)
 
 
 def test_synthetic_training_wordings_differ_from_the_evaluation_side():

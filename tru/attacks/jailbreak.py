@@ -12,7 +12,8 @@ Built-in library (name: family; what it tries):
 - ``language_switch``: language switching; instructions in Spanish, the question in English.
 
 These templates are the evaluation side of the prompt wrappers (tru.data.wrappers, which also holds
-the training side TRU's augmentation uses; no family is on both sides). Placeholders: ``{question}``
+the training side TRU's augmentation uses; no family is on both sides, and obfuscation is split by
+form: only this side spells names with dashes). Placeholders: ``{question}``
 (the forget question) and ``{question_spelled}`` (the question with every capitalised word spelled
 out with dashes, e.g. ``B-a-s-i-l``). Templates are filled by plain string replacement (other braces
 are left alone), so the result is deterministic.

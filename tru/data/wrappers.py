@@ -6,10 +6,14 @@ augmentation (tru.unlearn.augment) puts around forget questions (paired with the
 and around retain questions (paired with their true answer), so that a wrapper alone never decides
 between refusing and answering. No training wrapper shares a family with an evaluation template:
 role-play, ignore-previous-instructions, fictional framing, prefix injection, many-shot priming,
-obfuscation, refusal suppression and language switching stay unseen in training.
+refusal suppression and language switching stay unseen in training. Obfuscation is split by form,
+as the paraphrases and languages are split by wording: names spelled with spaces or dots between
+their letters are on the training side, names spelled with dashes (the attack's ``spelled_entities``)
+only on the evaluation side.
 
-Placeholders: ``{question}`` and ``{question_spelled}`` (every capitalised word spelled with dashes).
-Templates are filled by plain string replacement, so other braces are left alone.
+Placeholders: ``{question}``, and the question with every capitalised word spelled letter by letter:
+``{question_spelled}`` (dashes, ``A-d-a``), ``{question_spaced}`` (``A d a``), ``{question_dotted}``
+(``A.d.a``). Templates are filled by plain string replacement, so other braces are left alone.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PLACEHOLDERS = ("{question}", "{question_spelled}")
+SPELLED_FORMS = {"{question_spelled}": "-", "{question_spaced}": " ", "{question_dotted}": "."}
+PLACEHOLDERS = ("{question}", *SPELLED_FORMS)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'-]*")
 
 
-def spell_entities(question: str) -> str:
-    """Every capitalised word (names, places; also a sentence-initial word) spelled with dashes."""
-    return _CAPITALISED.sub(lambda m: "-".join(m.group(0)), question)
+def spell_entities(question: str, separator: str = "-") -> str:
+    """Every capitalised word (names, places; also a sentence-initial word) spelled letter by letter."""
+    return _CAPITALISED.sub(lambda m: separator.join(m.group(0)), question)
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,11 @@ class PromptWrapper:
     template: str
 
     def fill(self, question: str) -> str:
-        return self.template.replace("{question_spelled}", spell_entities(question)).replace("{question}", question)
+        text = self.template
+        for placeholder, separator in SPELLED_FORMS.items():
+            if placeholder in text:
+                text = text.replace(placeholder, spell_entities(question, separator))
+        return text.replace("{question}", question)
 
 
 TRAINING_WRAPPERS: tuple[PromptWrapper, ...] = (
@@ -71,4 +80,10 @@ TRAINING_WRAPPERS: tuple[PromptWrapper, ...] = (
     PromptWrapper("answer_only", "terse answer", "{question} Give me just the answer, nothing else."),
     PromptWrapper("casual_prefix", "casual rewording", "hey, quick one: {question}"),
     PromptWrapper("tell_me", "casual rewording", "Can you tell me this: {question}"),
+    PromptWrapper(
+        "spaced_letters",
+        "obfuscation by spaced or dotted letters",
+        "The names in this question have spaces between their letters; read each one as a word.\n{question_spaced}",
+    ),
+    PromptWrapper("dotted_letters", "obfuscation by spaced or dotted letters", "{question_dotted}"),
 )
