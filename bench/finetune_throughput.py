@@ -22,14 +22,13 @@ from pathlib import Path
 import torch
 from workload import add_workload_arguments, configure_threads, machine, report, timed, to_device
 
-from tru.data.formatting import ChatFormatter
+from tru.data.formatting import ChatFormatter, encode_item
 from tru.data.tofu import load_tofu
-from tru.models import ModelSettings, load_model, load_tokenizer
-from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
-from tru.training import adamw
-from tru.unlearn.logits_workspace import workspace_for
-from tru.unlearn.packed_attention import packed_attention
-from tru.unlearn.streams import encode_item
+from tru.modeling.logits_workspace import workspace_for
+from tru.modeling.models import ModelSettings, load_model, load_tokenizer
+from tru.modeling.packed_attention import packed_attention
+from tru.modeling.packed_lm import STREAM, PackingCollator, packed_lm_loss
+from tru.train.training import adamw
 
 
 def padded_loss(model, batch: dict) -> torch.Tensor:

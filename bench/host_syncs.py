@@ -30,7 +30,7 @@ from workload import (
     train_step,
 )
 
-from tru.training import adamw
+from tru.train.training import adamw
 
 
 def origin(stack: list[traceback.FrameSummary]) -> str:

@@ -13,7 +13,7 @@ backward pass, so use at least 2). On CPU the peak is the child's maximum reside
 it is torch.cuda.max_memory_allocated. Reports each peak and its ratio to GA's.
 
 The checkpointing variants run as `tru unlearn --gradient-checkpointing` does: on a glibc CPU with
-TRU_HOST_MEMORY=compact (tru.host_memory). `TRU_HOST_MEMORY=glibc python peak_memory.py` keeps glibc's
+TRU_HOST_MEMORY=compact (tru.core.host_memory). `TRU_HOST_MEMORY=glibc python peak_memory.py` keeps glibc's
 defaults for every variant.
 """
 
@@ -37,8 +37,8 @@ from workload import (
     train_step,
 )
 
-from tru.host_memory import host_memory_in_effect
-from tru.training import adamw
+from tru.core.host_memory import host_memory_in_effect
+from tru.train.training import adamw
 
 VARIANTS = {  # method, its settings, fused step, other unlearn settings
     "ga": ("ga", {}, True, {}),

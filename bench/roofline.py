@@ -9,7 +9,7 @@ and backward form ([tokens, in] x [in, out], and the two gradient products), at 
 count, with the vocabulary projection at the step's loss positions. Useful FLOPs of a step:
 6 x (non-embedding linear parameters x tokens run + output-layer parameters x loss positions) plus
 causal attention (3 x 2 x n^2 x hidden per layer and sequence). Tokens run: the fused step's packed
-row lays a prefix that sequences share once (tru.unlearn.packing), so it counts the tokens of its row,
+row lays a prefix that sequences share once (tru.modeling.packing), so it counts the tokens of its row,
 and attention over each token's position + 1 keys, not the work it avoided. The conventional
 6 x all parameters x tokens run is reported too. A step is forward, backward and the AdamW update
 (torch's fused kernel, as tru's training runs it). Model FLOPs utilisation (MFU) is the useful FLOP/s
@@ -36,7 +36,7 @@ from workload import (
     train_step,
 )
 
-from tru.training import adamw
+from tru.train.training import adamw
 
 
 def linear_shapes(model) -> tuple[list[tuple[int, int]], tuple[int, int]]:

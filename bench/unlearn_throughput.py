@@ -15,7 +15,7 @@ machine's load hits both alike; in each process the first step warms up. With --
 in this process, interleaved step by step: quicker, but each variant then runs on memory the other
 one's step left behind (glibc's heap), which on the benchmark machine favoured the fused step.
 Real tokens are those of the sequences, counted once per sequence even where the fused step's packed
-row lays a shared prefix once (tru.unlearn.packing): the work asked for, the same in every variant.
+row lays a shared prefix once (tru.modeling.packing): the work asked for, the same in every variant.
 Reports seconds per step (mean over all timed steps), real (unpadded) tokens per second, the
 speed-up of fused over separate (with processes also from each batch's quickest round: on a shared
 machine a step now and then runs half as fast, and the mean takes that in), and the largest
@@ -48,7 +48,7 @@ from workload import (
     train_step,
 )
 
-from tru.training import adamw
+from tru.train.training import adamw
 from tru.unlearn.run import check_chunkable_head
 
 

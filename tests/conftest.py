@@ -62,7 +62,7 @@ def end_left_running(config, culprit: str) -> list[str]:
 def own_extension_builds(tmp_path_factory):
     """Extensions that torch builds on the fly during the tests (DeepSpeed's CPU communication op) go to
     a folder of this session, not the user's cache, where a build killed earlier may have left its lock
-    (tru.extension_builds) and every DeepSpeed run would wait on it."""
+    (tru.core.extension_builds) and every DeepSpeed run would wait on it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path_factory.mktemp("torch_extensions")))
         yield
@@ -71,7 +71,7 @@ def own_extension_builds(tmp_path_factory):
 @pytest.fixture(scope="session", autouse=True)
 def allocator_left_alone():
     """Training with gradient checkpointing on the CPU fixes glibc's mmap threshold for the rest of the
-    process (tru.host_memory); this process runs the whole suite, so it keeps glibc's defaults unless a
+    process (tru.core.host_memory); this process runs the whole suite, so it keeps glibc's defaults unless a
     test asks otherwise (tests/test_host_memory.py tries the modes in processes of their own)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TRU_HOST_MEMORY", "glibc")
@@ -87,7 +87,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from tru.models import load_tokenizer
+    from tru.modeling.models import load_tokenizer
 
     return load_tokenizer("tiny-llama")
 
@@ -95,8 +95,8 @@ def tiny_tokenizer():
 @pytest.fixture(scope="session")
 def small_tofu(shared_data, tmp_path_factory) -> dict:
     """Eight forget01 items, sixteen retain items and R-TOFU targets, as files."""
+    from tru.core.files import write_jsonl
     from tru.data.tofu import load_tofu
-    from tru.io import write_jsonl
 
     root = tmp_path_factory.mktemp("small_tofu")
     forget = load_tofu(shared_data / "tofu", "forget01")[:8]
@@ -116,10 +116,10 @@ def small_tofu(shared_data, tmp_path_factory) -> dict:
 def tiny_finetuned(small_tofu, tmp_path_factory) -> str:
     """The tiny model taught the small forget and retain sets, so that there is something to unlearn."""
     from tru.config import FinetuneConfig
+    from tru.core.files import write_jsonl
     from tru.data.readers import read_records
     from tru.data.records import QAItem
-    from tru.finetune import finetune
-    from tru.io import write_jsonl
+    from tru.train.finetune import finetune
 
     root = tmp_path_factory.mktemp("tiny_finetuned")
     items = read_records(small_tofu["forget"], QAItem) + read_records(small_tofu["retain"], QAItem)
@@ -143,7 +143,7 @@ def tiny_finetuned(small_tofu, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_chat():
     """tiny-llama loaded once behind a LocalChat, shared by every test server."""
-    from tru.local_chat import LocalChat
+    from tru.llm.local_chat import LocalChat
 
     return LocalChat("tiny-llama")
 
@@ -161,7 +161,7 @@ def tru_server(tiny_chat):
     """
     from serve_aids import AID_SETTINGS, TestingAids
 
-    from tru.serve import ServeConfig, start_server
+    from tru.llm.server import ServeConfig, start_server
 
     servers = []
 

@@ -2,7 +2,7 @@
 
 They let tests drive a real OpenAI-compatible server over real HTTP while choosing what it answers (a tiny
 random model only produces gibberish) and which requests fail, and see the requests that reached it. They
-are not part of the product: ``TestingAids`` is a ``tru.serve.ServeHooks`` given to the server through
+are not part of the product: ``TestingAids`` is a ``tru.llm.server.ServeHooks`` given to the server through
 its seam, ``start_server(config, chat=..., hooks=TestingAids(...))`` (the ``tru_server`` fixture of
 tests/conftest.py takes the same settings as keywords). Run as a script, this file is ``tru serve`` with the
 aids as flags, for a test that needs the server in a process of its own (bench/serve_load.py
@@ -33,9 +33,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tru.errors import ConfigError, InputError, TruError
-from tru.serve import ServeHooks
-from tru.serve_fields import ApiError
+from tru.core.errors import ConfigError, InputError, TruError
+from tru.llm.fields import ApiError
+from tru.llm.server import ServeHooks
 
 # the keyword settings of TestingAids, which the tru_server fixture takes beside ServeConfig's
 AID_SETTINGS = ("canned_reply", "fail_first", "fail_pattern", "fail_status", "reply_delay", "log_requests")
@@ -183,7 +183,7 @@ class TestingAids(ServeHooks):
 def main(argv: list[str] | None = None) -> int:
     """`tru serve` with the aids as flags (``--canned-reply``, ``--fail-first``...), until SIGTERM or Ctrl-C."""
     from tru.cli import build_config, build_parser
-    from tru.serve import ServeConfig, serve
+    from tru.llm.server import ServeConfig, serve
 
     parser = argparse.ArgumentParser(prog="serve_aids.py", description="tru serve with the testing aids")
     parser.add_argument("--canned-reply", default=None)

@@ -7,7 +7,7 @@ import pytest
 from tru.attacks.config import AttackConfig
 from tru.attacks.jailbreak import LIBRARY
 from tru.attacks.run import attack
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 
 LIMIT = 4
 
@@ -167,7 +167,7 @@ def test_translations_from_an_endpoint_are_cached(small_tofu, tmp_path, tru_serv
 
 
 def test_bad_tofu_split_and_bad_templates_fail_before_writing(shared_data, small_tofu, tmp_path):
-    from tru.errors import InputError
+    from tru.core.errors import InputError
 
     config = AttackConfig(
         model="tiny-llama",
@@ -210,7 +210,7 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 def test_attacks_reuse_the_evaluations_measurements(small_tofu, tiny_finetuned, tmp_path, monkeypatch):
     """--reuse-eval / --original-eval: the baselines come from EVAL.json, the results stay the same."""
     from tru.config import EvalConfig
-    from tru.errors import InputError
+    from tru.core.errors import InputError
     from tru.evaluate import qa_blocks
     from tru.evaluate.run import evaluate
 

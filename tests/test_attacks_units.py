@@ -10,8 +10,8 @@ import torch
 from tru.attacks import jailbreak, relearn, sources
 from tru.attacks.config import AttackConfig
 from tru.attacks.quantize import quantize_model, quantize_tensor
+from tru.core.errors import ConfigError, InputError
 from tru.data.records import QAItem
-from tru.errors import ConfigError, InputError
 
 
 @pytest.mark.parametrize("bits", [8, 4, 2])
@@ -39,7 +39,7 @@ def test_more_bits_less_error():
 
 
 def test_quantize_model_copies_and_skips_head():
-    from tru.models import ModelSettings, load_model
+    from tru.modeling.models import ModelSettings, load_model
 
     model = load_model(ModelSettings(name="tiny-llama"))
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -136,8 +136,8 @@ def test_relearn_split_is_deterministic_disjoint_and_covering():
 
 def test_relearning_moves_the_forget_nll_down(tiny_tokenizer):
     from tru.data.formatting import ChatFormatter
-    from tru.models import ModelSettings, load_model
-    from tru.scoring import mean_nll
+    from tru.modeling.models import ModelSettings, load_model
+    from tru.modeling.scoring import mean_nll
 
     model = load_model(ModelSettings(name="tiny-llama"))
     formatter = ChatFormatter(tiny_tokenizer, 128)
@@ -152,7 +152,7 @@ def test_relearning_moves_the_forget_nll_down(tiny_tokenizer):
     assert after < before - 0.5
     assert mean_nll(model, encoded, tiny_tokenizer.pad_token_id) == pytest.approx(before)  # original untouched
     # the packed step's loss is the model's own loss on the padded batch (all items in one batch)
-    from tru.unlearn.streams import StreamCollator
+    from tru.modeling.collate import StreamCollator
 
     _, first = relearn.relearn_model(model, formatter, items, steps=1, lr=3e-3, batch_size=4, seed=0)
     padded = StreamCollator(tiny_tokenizer.pad_token_id).pad(

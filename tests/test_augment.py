@@ -4,11 +4,11 @@
 import pytest
 
 from tru.attacks.jailbreak import LIBRARY
+from tru.core.errors import ConfigError
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem, ReasoningTarget
 from tru.data.synth import synth_benchmark
 from tru.data.wrappers import TRAINING_WRAPPERS, spell_entities
-from tru.errors import ConfigError
 from tru.unlearn.augment import Augmentation
 from tru.unlearn.methods import build_recipe
 from tru.unlearn.streams import StreamSources, UnlearnDataset

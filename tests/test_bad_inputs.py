@@ -15,7 +15,7 @@ import pytest
 
 from tru.cli import main
 from tru.config import UnlearnConfig, load_yaml_settings
-from tru.errors import InputError
+from tru.core.errors import InputError
 
 QA = [{"question": f"Who is person {i}?", "answer": f"Person {i} is a baker."} for i in range(4)]
 
@@ -38,7 +38,7 @@ def write_yaml(folder: Path, name: str, text: str) -> str:
 def damaged_models(tmp_path_factory) -> SimpleNamespace:
     """Copies of the tiny model with a torn config.json, a truncated model.safetensors and no weights at all,
     and a run folder whose run never saved its model."""
-    from tru.models import tiny_llama_path
+    from tru.modeling.models import tiny_llama_path
 
     root = tmp_path_factory.mktemp("damaged_models")
     torn_config, truncated, no_weights = root / "torn_config", root / "truncated", root / "no_weights"
@@ -658,7 +658,7 @@ def test_yaml_errors_name_file_line_and_key(tmp_path, text, line, key):
 
 def test_python_api_values_are_checked_too(tmp_path):
     """The same type checks guard the Python API, where no YAML or argparse converts anything."""
-    from tru.errors import ConfigError
+    from tru.core.errors import ConfigError
 
     config = UnlearnConfig(model="tiny-llama", forget="f.jsonl", out=str(tmp_path / "o"), overwrite="no")
     with pytest.raises(ConfigError, match="--overwrite must be true or false"):

@@ -12,8 +12,8 @@ from tru.data.records import QAItem
 
 
 def test_tofu_subset_keeps_the_forget_authors(shared_data, tmp_path):
-    from tru.bench.tofu import write_tofu_subset
     from tru.data.tofu import load_tofu
+    from tru.pipeline.bench.tofu import write_tofu_subset
 
     counts = write_tofu_subset(str(shared_data / "tofu"), "forget01", 4, tmp_path)
     full = read_records(tmp_path / "full.jsonl", QAItem)

@@ -108,7 +108,7 @@ def test_roofline_flop_counts_of_a_shared_prefix():
     sys.path.insert(0, str(BENCH))
     from roofline import batch_counts
 
-    from tru.unlearn.streams import StreamCollator
+    from tru.modeling.collate import StreamCollator
 
     features = [
         {"forget": {"input_ids": [5, 6, 7, 8], "labels": [-100, -100, 7, 8]}},
@@ -127,7 +127,7 @@ def test_straightforward_step_has_tru_terms_and_a_dense_embedding_gradient(share
 
     import torch
 
-    from tru.training import adamw
+    from tru.train.training import adamw
 
     sys.path.insert(0, str(BENCH))
     from straightforward_unlearning import straightforward_step_for, straightforward_terms
@@ -177,7 +177,7 @@ def test_random_weights_keep_the_shape_and_tokenizer_not_the_weights(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from tru.models import load_tokenizer, tiny_llama_path
+    from tru.modeling.models import load_tokenizer, tiny_llama_path
 
     tiny = tiny_llama_path()
     shape, model = tmp_path / "shape", tmp_path / "model"

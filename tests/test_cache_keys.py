@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tru.config import EvalConfig
-from tru.errors import ConfigError, InputError
+from tru.core.errors import ConfigError, InputError
 from tru.evaluate.run import JudgeIncomplete, eval_identity, evaluate
-from tru.fingerprint import model_fingerprint
+from tru.modeling.fingerprint import model_fingerprint
 
 FORGET_OK = {
     "relevance": {"score": 9, "reason": "nothing revealed"},
@@ -32,7 +32,7 @@ def save_tiny(folder: Path, seed: int) -> str:
     import torch
     from transformers import AutoConfig, LlamaForCausalLM
 
-    from tru.models import load_tokenizer, tiny_llama_path
+    from tru.modeling.models import load_tokenizer, tiny_llama_path
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -322,8 +322,8 @@ def test_targets_out_never_replaces_an_input_or_a_foreign_file(small_tofu, tmp_p
 
 
 def test_local_model_replies_are_keyed_by_its_weights(small_tofu, tmp_path, monkeypatch):
-    from tru.llm_client import ResponseCache
-    from tru.local_chat import LocalChat
+    from tru.llm.client import ResponseCache
+    from tru.llm.local_chat import LocalChat
     from tru.targets.config import TargetsConfig
     from tru.targets.run import TargetsIncomplete, generate_targets
 

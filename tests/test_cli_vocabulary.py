@@ -9,7 +9,7 @@ import pytest
 from tru.attacks.config import AttackConfig
 from tru.cli import EXAMPLES, build_config, build_parser, main
 from tru.config import FinetuneConfig, UnlearnConfig, load_yaml_settings
-from tru.errors import ConfigError, InputError
+from tru.core.errors import ConfigError, InputError
 from tru.targets.config import TargetsConfig
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from tru.cli import main
 from tru.config import EvalConfig, UnlearnConfig, config_dict
+from tru.core.errors import ConfigError, InputError
 from tru.data.hub import parse_hub_spec
 from tru.data.records import ColumnMap, Passage, QAItem
 from tru.data.specs import load_items, read_source_table
-from tru.errors import ConfigError, InputError
 
 CUSTOM = ColumnMap(question="prompt_text", answer="completion")
 

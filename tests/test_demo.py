@@ -23,7 +23,7 @@ def test_template_targets_name_the_entity_and_never_restate_the_answer():
 
 
 def test_fast_demo_compares_methods_writes_the_report_and_reuses_every_stage(tmp_path, capsys):
-    from tru.demo import run_demo
+    from tru.pipeline.demo import run_demo
 
     root = run_demo(str(tmp_path / "demo"), model="tiny-llama", fast=True)
     first = capsys.readouterr().out

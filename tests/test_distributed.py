@@ -10,7 +10,7 @@ import torch
 from launched import run_group
 from safetensors.torch import load_file
 
-from tru.models import resolve_model_path
+from tru.modeling.models import resolve_model_path
 
 pytestmark = pytest.mark.slow
 

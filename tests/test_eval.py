@@ -117,7 +117,7 @@ def test_forget_quality_against_a_retain_evaluation(tofu_eval, tmp_path):
 
 
 def test_changed_settings_do_not_mix_into_an_old_evaluation(tofu_eval):
-    from tru.errors import ConfigError
+    from tru.core.errors import ConfigError
 
     config, out, _ = tofu_eval
     with pytest.raises(ConfigError, match="other settings"):
@@ -189,7 +189,7 @@ def test_wmdp_and_muse_news(shared_data, tmp_path):
 
 
 def test_custom_benchmark_and_bad_options(small_tofu, tmp_path):
-    from tru.errors import ConfigError
+    from tru.core.errors import ConfigError
 
     out = evaluate(
         EvalConfig(
@@ -222,7 +222,7 @@ def test_generation_blocks_share_one_run_and_store_only_what_is_missing(
     from tru.data.records import QAItem
     from tru.evaluate import qa_blocks
     from tru.evaluate.store import EvalStore
-    from tru.models import ModelSettings, load_model, load_tokenizer
+    from tru.modeling.models import ModelSettings, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(tiny_finetuned)
     em = qa_blocks.EvalModel(

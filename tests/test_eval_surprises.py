@@ -7,7 +7,7 @@ import pytest
 
 from tru.cli import main
 from tru.config import EvalConfig
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 from tru.evaluate import muse_wmdp
 from tru.evaluate.benchmarks import BENCHMARKS, read_retain_scores
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from launched import end_tree
 
-from tru.extension_builds import STALE_AFTER_S, extension_build_root, old_build_locks, warn_about_old_build_locks
+from tru.core.extension_builds import STALE_AFTER_S, extension_build_root, old_build_locks, warn_about_old_build_locks
 
 
 def plant_lock(folder: Path, age_s: float) -> Path:

@@ -15,7 +15,7 @@ def test_finetune_teaches_the_data(tiny_finetuned):
 
 def test_lora_finetune_saves_a_merged_model(tmp_path, small_tofu):
     from tru.config import FinetuneConfig
-    from tru.finetune import finetune
+    from tru.train.finetune import finetune
 
     run_dir = finetune(
         FinetuneConfig(
@@ -44,13 +44,12 @@ def test_packed_step_equals_the_trainers_padded_loss_and_gradients(small_tofu):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from tru.data.formatting import ChatFormatter
+    from tru.data.formatting import ChatFormatter, encode_item
     from tru.data.readers import read_records
     from tru.data.records import QAItem
-    from tru.models import load_tokenizer, resolve_model_path
-    from tru.packed_lm import STREAM, PackingCollator, packed_lm_loss
-    from tru.unlearn.packed_attention import packed_attention
-    from tru.unlearn.streams import encode_item
+    from tru.modeling.models import load_tokenizer, resolve_model_path
+    from tru.modeling.packed_attention import packed_attention
+    from tru.modeling.packed_lm import STREAM, PackingCollator, packed_lm_loss
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer("tiny-llama")
@@ -82,7 +81,7 @@ def test_packed_step_equals_the_trainers_padded_loss_and_gradients(small_tofu):
 def test_packed_finetune_logs_the_losses_of_the_padded_trainer(tmp_path, small_tofu):
     """Two runs from the same start, with gradient accumulation: every logged loss agrees."""
     from tru.config import FinetuneConfig
-    from tru.finetune import finetune
+    from tru.train.finetune import finetune
 
     common = dict(
         model="tiny-llama",
@@ -109,8 +108,8 @@ def test_packed_steps_refuse_dataparallel():
 
     import pytest
 
-    from tru.errors import ConfigError
-    from tru.training import require_process_per_device
+    from tru.core.errors import ConfigError
+    from tru.train.training import require_process_per_device
 
     require_process_per_device(SimpleNamespace(n_gpu=1), "--no-pack")
     with pytest.raises(ConfigError, match="accelerate launch.*--no-pack"):

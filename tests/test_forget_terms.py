@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 from tru.unlearn import losses, terms
 from tru.unlearn.methods import METHODS, TRU, ForgetPlusRetain, build_recipe, decoder_layers, recipe_settings
 
@@ -221,8 +221,8 @@ def test_target_sampling_is_a_recipe_answer():
 
 
 def test_benchmarks_give_targets_to_every_method_with_a_target_stream(monkeypatch):
-    from tru.bench.common import unlearn_configs
-    from tru.bench.config import BenchFields
+    from tru.pipeline.bench.common import unlearn_configs
+    from tru.pipeline.bench.config import BenchFields
 
     @dataclass
     class TargetedGradDiff(ForgetPlusRetain):
@@ -251,7 +251,7 @@ def tiny_gpt2():
 
 
 def tiny_llama():
-    from tru.models import ModelSettings, load_model
+    from tru.modeling.models import ModelSettings, load_model
 
     return load_model(ModelSettings(name="tiny-llama")).eval()
 
@@ -328,7 +328,7 @@ def test_rmu_trains_the_mlp_outputs_and_reads_the_layer_of_any_decoder(load, set
 
 
 def test_rmu_under_lora_leaves_training_to_the_adapters_of_its_layers():
-    from tru.models import LoraSettings, apply_lora
+    from tru.modeling.models import LoraSettings, apply_lora
 
     model = tiny_gpt2()
     recipe = build_recipe("rmu")

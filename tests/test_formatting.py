@@ -1,7 +1,7 @@
 import pytest
 
+from tru.core.errors import ConfigError
 from tru.data.formatting import ChatFormatter, format_target_text
-from tru.errors import ConfigError
 
 
 def labelled_text(tokenizer, encoded):

@@ -12,8 +12,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from tru.config import UnlearnConfig
-from tru.unlearn.context import StepContext
-from tru.unlearn.packing import attention_plan, pack_streams
+from tru.modeling.context import StepContext
+from tru.modeling.packing import attention_plan, pack_streams
 from tru.unlearn.run import prepare_unlearning
 
 CASES = [
@@ -138,7 +138,7 @@ def test_fused_step_makes_the_host_wait_for_nothing(small_tofu, method, override
     device, fails there; and no operation of the step may read a tensor on the host (a copy to the
     device inside the step). A recipe may move what it keeps to the device in its first step."""
     setup = prepared(small_tofu, method, overrides, "tiny-llama", **settings)
-    setup.model.get_input_embeddings().sparse = False  # as on a GPU (tru.training)
+    setup.model.get_input_embeddings().sparse = False  # as on a GPU (tru.train.training)
     batch = send_to_device(setup.collator(fuse=True)([setup.dataset[i] for i in [0, 3, 5, 6]]), "meta")
     for model in (setup.model, setup.reference and setup.reference.model):
         if model is not None:
@@ -155,7 +155,7 @@ def test_fused_step_makes_the_host_wait_for_nothing(small_tofu, method, override
 def test_sparse_embedding_gradient_on_the_cpu_only():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tru.training import sparse_tied_embedding_gradient
+    from tru.train.training import sparse_tied_embedding_gradient
 
     config = LlamaConfig(
         vocab_size=32,
@@ -194,7 +194,7 @@ def test_chunked_output_projection_equals_separate_passes(small_tofu, method, ov
 
 
 def test_chunked_output_projection_is_refused_where_it_cannot_work(small_tofu, monkeypatch):
-    from tru.errors import ConfigError
+    from tru.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="fused step only"):
         prepared(small_tofu, "tru", {}, "tiny-llama", logits_chunk=5, fuse=False)
@@ -204,7 +204,7 @@ def test_chunked_output_projection_is_refused_where_it_cannot_work(small_tofu, m
 
 
 def test_packing_keeps_only_real_tokens_and_loss_positions(monkeypatch):
-    from tru.unlearn import packing
+    from tru.modeling import packing
 
     monkeypatch.setattr(packing, "PADDING_BOUND", 1.5)  # so that a bucket holds padding
     pad = 0
@@ -276,7 +276,7 @@ def test_packing_lays_a_shared_prefix_once():
 
 
 def test_attention_buckets_bound_padded_attention_not_padded_tokens():
-    from tru.unlearn.packing import _length_groups
+    from tru.modeling.packing import _length_groups
 
     # 397, 381, 380, 338 (TRU's traces): 4 x 397^2 = 630,436 <= 1.2 x 561,414; adding 117 would be 788,045 >
     # 690,124 (a bound on padded tokens, 1.25, let it in: 5 x 397 = 1,985 <= 1.25 x 1,613); 117 and 104 share
@@ -310,7 +310,7 @@ def test_packed_attention_equals_attention_per_sequence(monkeypatch, padding_bou
     with and without shared prefixes (some within a bucket, one sequence wholly a prefix of another)."""
     from types import SimpleNamespace
 
-    from tru.unlearn import packed_attention, packing
+    from tru.modeling import packed_attention, packing
 
     monkeypatch.setattr(packing, "PADDING_BOUND", padding_bound)
     sequences = [

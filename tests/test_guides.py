@@ -13,8 +13,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from tru import cli
 from tru.data.records import QAItem
 from tru.evaluate import registry
+from tru.modeling.context import StepContext
 from tru.unlearn import losses
-from tru.unlearn.context import StepContext
 from tru.unlearn.methods import METHODS, build_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_every_path_a_doc_names_exists(doc):
     assert named, f"docs/{doc} names no repository path"
     missing = sorted(p for p in named if not (REPO / p).exists())
     assert not missing, f"docs/{doc} names paths that do not exist: {missing}"
-    # file names given without their folder (``streams.py`` after ``tru/unlearn/context.py,``)
+    # file names given without their folder (``streams.py`` after ``tru/modeling/context.py,``)
     modules = {p.name for folder in ("tru", "tests", "bench") for p in (REPO / folder).rglob("*.py")}
     unknown = sorted(set(re.findall(r"(?<![\w.])(\w+\.py)\b", text)) - modules)
     assert not unknown, f"docs/{doc} names files that do not exist: {unknown}"

@@ -1,4 +1,4 @@
-"""What glibc does with the memory a CPU training step frees (tru.host_memory)."""
+"""What glibc does with the memory a CPU training step frees (tru.core.host_memory)."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import pytest
 from cli_runs import unlearn_args
 from launched import run_group
 
-from tru import host_memory
-from tru.errors import ConfigError
+from tru.core import host_memory
+from tru.core.errors import ConfigError
 
 glibc_only = pytest.mark.skipif(not host_memory.on_glibc(), reason="glibc only")
 
@@ -18,7 +18,7 @@ glibc_only = pytest.mark.skipif(not host_memory.on_glibc(), reason="glibc only")
 # count the page faults of a fourth.
 _KEEP = """
 import json, resource, torch
-from tru.host_memory import configure_host_memory
+from tru.core.host_memory import configure_host_memory
 mode = configure_host_memory("cpu")
 def step():
     blocks = [torch.ones((10 + i) << 20) for i in range(6)]
@@ -35,7 +35,7 @@ print(json.dumps({"mode": mode, "faults": resource.getrusage(resource.RUSAGE_SEL
 # Resident memory before and after the 20 are freed.
 _COMPACT = """
 import json, sys, torch
-from tru.host_memory import configure_host_memory, host_memory_in_effect
+from tru.core.host_memory import configure_host_memory, host_memory_in_effect
 mode = configure_host_memory("cpu", gradient_checkpointing=sys.argv[1] == "checkpointing")
 def resident():
     return int(open("/proc/self/statm").read().split()[1]) * 4096

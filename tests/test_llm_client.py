@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from tru.errors import InputError
-from tru.llm_client import ChatClient, ChatError, ChatRequest, ResponseCache, public_url
+from tru.core.errors import InputError
+from tru.llm.client import ChatClient, ChatError, ChatRequest, ResponseCache, public_url
 
 MESSAGES = [{"role": "user", "content": "Rate this answer."}]
 
@@ -108,7 +108,7 @@ def test_cache_key_and_public_url():
 
 
 def test_local_backend_caches_like_the_client(tiny_chat, tmp_path, monkeypatch):
-    from tru.local_chat import LocalChatBackend
+    from tru.llm.local_chat import LocalChatBackend
 
     calls = []
     original = tiny_chat.generate

@@ -1,4 +1,4 @@
-"""The fused step's logits workspace (tru.unlearn.logits_workspace): same values, memory reused, misuse caught."""
+"""The fused step's logits workspace (tru.modeling.logits_workspace): same values, memory reused, misuse caught."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_fused_step import prepared, step
 
-from tru.unlearn.logits_workspace import LogitsWorkspace
+from tru.modeling.logits_workspace import LogitsWorkspace
 
 
 def test_projection_and_its_gradients_equal_a_linear_layer():
@@ -79,14 +79,13 @@ def test_a_graph_kept_past_the_next_step_fails_instead_of_reading_its_logits(sma
 def test_packed_fine_tuning_loss_is_the_same_with_the_workspace(small_tofu):
     from transformers import AutoModelForCausalLM
 
-    from tru.data.formatting import ChatFormatter
+    from tru.data.formatting import ChatFormatter, encode_item
     from tru.data.readers import read_records
     from tru.data.records import QAItem
-    from tru.models import load_tokenizer, resolve_model_path
-    from tru.packed_lm import PackingCollator, packed_lm_loss
-    from tru.unlearn.logits_workspace import workspace_for
-    from tru.unlearn.packed_attention import packed_attention
-    from tru.unlearn.streams import encode_item
+    from tru.modeling.logits_workspace import workspace_for
+    from tru.modeling.models import load_tokenizer, resolve_model_path
+    from tru.modeling.packed_attention import packed_attention
+    from tru.modeling.packed_lm import PackingCollator, packed_lm_loss
 
     tokenizer = load_tokenizer("tiny-llama")
     model = AutoModelForCausalLM.from_pretrained(resolve_model_path("tiny-llama"), dtype=torch.float32)

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from cli_runs import unlearn_args
 
-from tru import model_card
-from tru.errors import ConfigError, TruError
-from tru.model_card import (
+from tru.core.errors import ConfigError, TruError
+from tru.modeling import model_card
+from tru.modeling.model_card import (
     base_model_hub_id,
     check_hub_push,
     name_adapter_base,
@@ -129,7 +129,7 @@ class FakeTrainer:
 
 
 def test_atomic_save_replaces_peft_readme_and_names_the_hub_base(tmp_path):
-    from tru.rundir import save_model_atomically
+    from tru.train.training import save_model_atomically
 
     tokenizer = SimpleNamespace(save_pretrained=lambda folder: (Path(folder) / "tokenizer.json").write_text("{}"))
     target = tmp_path / "model"
@@ -199,7 +199,7 @@ def test_push_uploads_the_folder_and_says_how_to_retry(tmp_path):
 
 @pytest.mark.parametrize("command", ["unlearn", "finetune"])
 def test_push_to_hub_offline_fails_before_anything_loads(tmp_path, small_tofu, monkeypatch, capsys, command):
-    import tru.finetune
+    import tru.train.finetune
     import tru.unlearn.run
     from tru.cli import main
 
@@ -209,7 +209,7 @@ def test_push_to_hub_offline_fails_before_anything_loads(tmp_path, small_tofu, m
         raise AssertionError("the model loaded before the hub login was checked")
 
     monkeypatch.setattr(tru.unlearn.run, "prepare_unlearning", must_not_run)
-    monkeypatch.setattr(tru.finetune, "load_items", must_not_run)
+    monkeypatch.setattr(tru.train.finetune, "load_items", must_not_run)
     out = tmp_path / "run"
     args = (
         unlearn_args(small_tofu, out, "--method", "tru", "--push-to-hub", "me/x")
@@ -235,12 +235,12 @@ def test_push_to_hub_offline_fails_before_anything_loads(tmp_path, small_tofu, m
 def test_lora_unlearning_writes_card_names_hub_base_loads_offline_and_pushes(tmp_path, small_tofu, monkeypatch):
     """tiny-llama stands in for an alias with a hub id: the adapter names the id, and still loads from the
     local alias folder (nothing is downloaded)."""
-    import tru.models
+    import tru.modeling.models
     from tru.config import UnlearnConfig
-    from tru.models import ModelSettings, load_model
+    from tru.modeling.models import ModelSettings, load_model
     from tru.unlearn.run import unlearn
 
-    monkeypatch.setitem(tru.models.ALIAS_HUB_IDS, "tiny-llama", "someone/tiny-llama")
+    monkeypatch.setitem(tru.modeling.models.ALIAS_HUB_IDS, "tiny-llama", "someone/tiny-llama")
     hub = FakeHub()
     monkeypatch.setattr(model_card, "hub_api", lambda: hub)
     run_dir = unlearn(

@@ -2,12 +2,12 @@ import json
 
 import pytest
 
+from tru.core.errors import InputError
 from tru.data import MCQItem, Passage, QAItem, ReasoningTarget, read_records
 from tru.data.corpora import load_muse_knowmem, load_passages, load_wmdp_mcq
 from tru.data.readers import read_text_file
 from tru.data.specs import check_tofu_source, load_items, looks_like_path
 from tru.data.tofu import load_tofu
-from tru.errors import InputError
 
 
 def write(tmp_path, name, text, mode="w"):

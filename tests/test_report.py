@@ -10,7 +10,7 @@ import pytest
 
 from tru.cli import main
 from tru.config import ReportConfig
-from tru.errors import ConfigError, InputError
+from tru.core.errors import ConfigError, InputError
 from tru.report import build_report
 
 

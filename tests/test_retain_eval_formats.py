@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tru import metrics
-from tru.errors import InputError
+from tru.core.errors import InputError
 from tru.evaluate import tofu_suite
 from tru.evaluate.retain_logs import read_retain_truth_ratios, retain_truth_ratios_for
 

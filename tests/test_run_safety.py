@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from tru.cli import main
-from tru.run_lock import LOCK_NAME
+from tru.core.run_lock import LOCK_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -176,11 +176,10 @@ def test_guard_never_calls_a_nan_checkpoint_good(tmp_path, small_tofu, capsys):
 
 
 def test_guard_keeps_only_checkpoints_within_the_forget_nll_bound(tmp_path, small_tofu, capsys):
-    from tru.data.formatting import ChatFormatter
+    from tru.data.formatting import ChatFormatter, encode_item
     from tru.data.specs import load_items
-    from tru.models import ModelSettings, load_model, load_tokenizer
-    from tru.scoring import mean_nll
-    from tru.unlearn.streams import encode_item
+    from tru.modeling.models import ModelSettings, load_model, load_tokenizer
+    from tru.modeling.scoring import mean_nll
 
     out, bound = tmp_path / "ga", 11.0
     code = main(
@@ -207,7 +206,7 @@ def test_a_second_writer_is_refused_while_the_first_lives(finished_run, small_to
         [
             sys.executable,
             "-c",
-            "import sys, time; from tru.run_lock import RunLock; "
+            "import sys, time; from tru.core.run_lock import RunLock; "
             "RunLock(sys.argv[1], 'tru finetune').acquire(); print('held', flush=True); "
             "time.sleep(120)",
             str(finished_run),
@@ -245,8 +244,8 @@ def test_resume_skips_a_torn_checkpoint_for_the_one_before(tmp_path, small_tofu,
 def test_checkpoint_files_reach_the_disk_before_the_marker(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    import tru.io
-    from tru.checkpoints import MARKER, DivergenceGuard
+    import tru.core.files
+    from tru.core.checkpoints import MARKER, DivergenceGuard
 
     checkpoint = tmp_path / "trainer" / "checkpoint-7"
     (checkpoint / "sub").mkdir(parents=True)
@@ -259,7 +258,7 @@ def test_checkpoint_files_reach_the_disk_before_the_marker(tmp_path, monkeypatch
         events.append(os.readlink(f"/proc/self/fd/{fd}"))
         return real_fsync(fd)
 
-    monkeypatch.setattr(tru.io.os, "fsync", recording_fsync)
+    monkeypatch.setattr(tru.core.files.os, "fsync", recording_fsync)
     args = SimpleNamespace(output_dir=str(tmp_path / "trainer"))
     state = SimpleNamespace(global_step=7, is_world_process_zero=True)
     control = SimpleNamespace(should_training_stop=False)
@@ -272,7 +271,7 @@ def test_checkpoint_files_reach_the_disk_before_the_marker(tmp_path, monkeypatch
 
 
 def test_files_follow_the_umask(tmp_path):
-    from tru.io import write_json
+    from tru.core.files import write_json
 
     old = os.umask(0o027)
     try:
@@ -288,8 +287,8 @@ def test_a_run_folder_records_the_users_umask(finished_run):
 
 
 def test_lock_file_is_refused_in_process_too(tmp_path):
-    from tru.errors import ConfigError
-    from tru.run_lock import RunLock
+    from tru.core.errors import ConfigError
+    from tru.core.run_lock import RunLock
 
     with RunLock(tmp_path, "first"):
         with pytest.raises(ConfigError, match=f"in use by pid {os.getpid()} \\(first\\)"):
@@ -299,7 +298,7 @@ def test_lock_file_is_refused_in_process_too(tmp_path):
 
 
 def test_an_evaluation_folder_has_one_writer(tmp_path, small_tofu, capsys):
-    from tru.run_lock import RunLock
+    from tru.core.run_lock import RunLock
 
     out = tmp_path / "ev"
     args = [
@@ -339,7 +338,7 @@ def test_data_synth_never_writes_into_a_folder_of_other_files(tmp_path, capsys):
 def test_the_final_check_reuses_a_save_at_the_same_step(tmp_path):
     from types import SimpleNamespace
 
-    from tru.checkpoints import DivergenceGuard
+    from tru.core.checkpoints import DivergenceGuard
 
     calls = []
     guard = DivergenceGuard(max_forget_nll=5.0, forget_nll_probe=lambda m: calls.append(1) or 1.0)

@@ -2,7 +2,7 @@
 
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from tru.unlearn.trainer import without_tied_copies
+from tru.train.trainer import without_tied_copies
 
 
 def tiny(tied: bool):

@@ -7,7 +7,7 @@ import pytest
 from cli_runs import unlearn_args
 
 from tru.cli import main
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 from tru.unlearn.validation import ValidationSplit, check_until, hold_out, parse_until
 
 pytestmark = pytest.mark.slow

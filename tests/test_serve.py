@@ -14,8 +14,8 @@ import openai
 import pytest
 
 from tru.cli import main
-from tru.errors import ConfigError
-from tru.serve import ServeConfig, ServeHooks, start_server
+from tru.core.errors import ConfigError
+from tru.llm.server import ServeConfig, ServeHooks, start_server
 
 REPO = Path(__file__).resolve().parents[1]
 

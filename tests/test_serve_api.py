@@ -11,13 +11,13 @@ import random
 import pytest
 import torch
 
-import tru.serve
-from tru.llm_client import ChatClient
-from tru.local_chat import Generation, _cut_at_stop
-from tru.models import tiny_llama_path
-from tru.serve import ServeConfig, start_server
-from tru.serve_params import CHAT_HARMLESS, CHAT_IMPLEMENTED, COMPLETION_HARMLESS, COMPLETION_IMPLEMENTED
-from tru.serve_reasoning import ReasoningStream, reasoning_message
+import tru.llm.server
+from tru.llm.client import ChatClient
+from tru.llm.local_chat import Generation, _cut_at_stop
+from tru.llm.params import CHAT_HARMLESS, CHAT_IMPLEMENTED, COMPLETION_HARMLESS, COMPLETION_IMPLEMENTED
+from tru.llm.reasoning import ReasoningStream, reasoning_message
+from tru.llm.server import ServeConfig, start_server
+from tru.modeling.models import tiny_llama_path
 
 HELLO = [{"role": "user", "content": "Hello"}]
 MARKERS = ("<|im_start|>", "<think>", "</think>", "Answer:")
@@ -301,7 +301,7 @@ def test_implemented_parameters_and_harmless_defaults_are_accepted(tru_server):
 
 def test_the_module_docstring_lists_every_accepted_parameter():
     for name in CHAT_IMPLEMENTED | set(CHAT_HARMLESS) | COMPLETION_IMPLEMENTED | set(COMPLETION_HARMLESS):
-        assert f"``{name}" in tru.serve.__doc__, name
+        assert f"``{name}" in tru.llm.server.__doc__, name
 
 
 # -- /v1/completions -------------------------------------------------------------------------------------

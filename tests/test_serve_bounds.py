@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 from polling import wait_until
 
-from tru.errors import ConfigError
-from tru.serve import ServeConfig
+from tru.core.errors import ConfigError
+from tru.llm.server import ServeConfig
 
 BODY = json.dumps({"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}).encode()
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tru.config import UnlearnConfig
-from tru.models import ModelSettings, load_model, load_tokenizer
+from tru.modeling.models import ModelSettings, load_model, load_tokenizer
 from tru.unlearn.run import unlearn
 
 pytestmark = pytest.mark.slow

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tru.errors import ConfigError
-from tru.stages import Stage, run_stages
+from tru.core.errors import ConfigError
+from tru.pipeline.stages import Stage, run_stages
 
 
 def _pipeline(root, calls, base_setting=1, fail_in=None):

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from tru.unlearn import target_log_probs as module
-from tru.unlearn.target_log_probs import chunked_target_log_probs, target_log_probs
+from tru.modeling import target_log_probs as module
+from tru.modeling.target_log_probs import chunked_target_log_probs, target_log_probs
 
 
 def _plain(logits, targets):

@@ -249,7 +249,7 @@ def test_unlearn_accepts_the_targets(tru_server, small_tofu, tmp_path):
 
 
 def test_local_generator_reports_unreadable_replies_and_reuses_its_cache(small_tofu, tmp_path, monkeypatch):
-    from tru.local_chat import LocalChat
+    from tru.llm.local_chat import LocalChat
     from tru.targets.config import TargetsConfig
     from tru.targets.run import TargetsIncomplete, generate_targets
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 from tru.targets.parsing import ReplyFormatError, parse_reply
 from tru.targets.prompts import ALL_SETS, PROMPT_VERSION, build_prompt, feedback_note
 

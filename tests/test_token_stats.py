@@ -5,9 +5,9 @@ import torch
 
 from tru.data.formatting import ChatFormatter
 from tru.evaluate.token_stats import token_stats
-from tru.generation import generate_from_ids
-from tru.models import ModelSettings, load_model
-from tru.unlearn.losses import sequence_log_prob, token_log_probs
+from tru.modeling.generation import generate_from_ids
+from tru.modeling.log_probs import sequence_log_prob, token_log_probs
+from tru.modeling.models import ModelSettings, load_model
 
 
 @pytest.fixture(scope="module")

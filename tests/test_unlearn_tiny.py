@@ -10,9 +10,9 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from tru.config import UnlearnConfig
 from tru.data.formatting import ChatFormatter
 from tru.data.specs import align_targets, load_refusals, load_targets
-from tru.models import ModelSettings, load_model, resolve_model_path
-from tru.scoring import mean_nll
-from tru.training import training_arguments
+from tru.modeling.models import ModelSettings, load_model, resolve_model_path
+from tru.modeling.scoring import mean_nll
+from tru.train.training import training_arguments
 from tru.unlearn.run import prepare_unlearning, unlearn
 from tru.unlearn.trainer import UnlearnTrainer
 

@@ -1,4 +1,4 @@
-"""A worker whose launcher is killed exits on its own, with one line saying why (tru.processes)."""
+"""A worker whose launcher is killed exits on its own, with one line saying why (tru.core.processes)."""
 
 import os
 import signal
@@ -11,7 +11,7 @@ import psutil
 import pytest
 from launched import end_processes, end_tree, is_running
 
-from tru import processes
+from tru.core import processes
 
 GONE_WITHIN_S = 5
 
@@ -25,7 +25,7 @@ os.wait(); os.wait()
 """
 WORKER = """
 import os, time
-from tru import processes
+from tru.core import processes
 if {watchdog_only}:
     processes._signal_on_parent_death = lambda launcher: None  # as where the OS has no parent-death signal
 processes.exit_with_launcher()

@@ -10,25 +10,27 @@ import sys
 import textwrap
 from typing import Callable
 
-from tru.attacks.config import AttackConfig
-from tru.bench.config import MuseBenchConfig, TofuBenchConfig, WmdpBenchConfig
 from tru.config import (
     BOOL_WORDS,
+    AttackConfig,
     EvalConfig,
     FinetuneConfig,
     ModelFields,
+    MuseBenchConfig,
     ReportConfig,
+    ServeConfig,
     SynthConfig,
+    TargetsConfig,
+    TofuBenchConfig,
     TrainConfig,
     UnlearnConfig,
+    WmdpBenchConfig,
     check_field_values,
     load_yaml_settings,
     type_name,
 )
-from tru.errors import ConfigError, TruError
-from tru.processes import exit_with_launcher, is_main_process
-from tru.serve import ServeConfig
-from tru.targets.config import TargetsConfig
+from tru.core.errors import ConfigError, TruError
+from tru.core.processes import exit_with_launcher, is_main_process
 
 
 def _parse_assignment(text: str) -> tuple[str, str]:
@@ -298,7 +300,7 @@ def storage_error_line(exc: BaseException) -> str | None:
 
 
 def _finetune(config: FinetuneConfig) -> None:
-    from tru.finetune import finetune
+    from tru.train.finetune import finetune
 
     run_dir = finetune(config)
     if is_main_process():
@@ -372,7 +374,7 @@ def _report(config: ReportConfig) -> None:
 
 
 def _serve(config: ServeConfig) -> None:
-    from tru.serve import serve
+    from tru.llm.server import serve
 
     serve(config)
 
@@ -392,7 +394,7 @@ DATA_COMMANDS: dict[str, tuple[type, Callable, str]] = {
 
 def _bench(name: str) -> Callable:
     def run(config) -> None:
-        from tru.bench import run
+        from tru.pipeline.bench import run
 
         getattr(run, f"bench_{name}")(config)
 

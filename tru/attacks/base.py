@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from tru import metrics
 from tru.data.records import QAItem
-from tru.evaluate import registry
+from tru.evaluate import metrics, registry
 from tru.evaluate.qa_blocks import EvalModel, answer_block, generation_blocks
 from tru.evaluate.store import EvalStore
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tru.config import QASourceFields, check_at_least, check_json_object, check_text_file, eval_file, setting
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
+from tru.core.settings import check_at_least, check_json_object, check_text_file, eval_file, setting
+from tru.evaluate.config import QASourceFields
 
 
 @dataclass(kw_only=True)

@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from tru.errors import InputError
-from tru.models import resolve_model_path
+from tru.core.errors import InputError
+from tru.modeling.models import resolve_model_path
 
 # the evaluation settings that fix its data and its measurements; each must equal the attack's
 SAME_SETTINGS = (

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from tru.attacks.base import compare
 from tru.attacks.queries import QueryAttack
+from tru.core.errors import InputError
 from tru.data.wrappers import PLACEHOLDERS
 from tru.data.wrappers import PromptWrapper as Template
-from tru.errors import InputError
 
 LIBRARY: tuple[Template, ...] = (
     Template(

@@ -11,7 +11,7 @@ question) is left out with its reason under ``retain_skipped``.
 from __future__ import annotations
 
 from tru.attacks.base import AttackContext, compare, generation_metrics, subset
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 from tru.evaluate.qa_blocks import store_generations
 
 BASELINE_KEY = "baseline/forget/generations"

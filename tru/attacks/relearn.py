@@ -29,12 +29,12 @@ from accelerate.utils import send_to_device
 
 from tru.attacks.base import AttackContext, compare, subset, weight_eval, weight_metrics
 from tru.attacks.weights import baseline_generation_requests, baseline_weight_metrics
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 from tru.evaluate.registry import value_of
-from tru.packed_lm import PackingCollator, packed_lm_loss
-from tru.training import adamw
-from tru.unlearn.logits_workspace import workspace_for
-from tru.unlearn.packed_attention import packed_attention
+from tru.modeling.logits_workspace import workspace_for
+from tru.modeling.packed_attention import packed_attention
+from tru.modeling.packed_lm import PackingCollator, packed_lm_loss
+from tru.train.training import adamw
 
 
 def split_forget(n: int, share: float, seed: int) -> tuple[list[int], list[int]]:
@@ -96,7 +96,7 @@ class Relearn:
     generation_requests = staticmethod(baseline_generation_requests)
 
     def check(self, ctx: AttackContext) -> None:
-        from tru.models import resolve_model_path
+        from tru.modeling.models import resolve_model_path
 
         split_forget(len(ctx.data["forget"]), ctx.config.relearn_share, ctx.config.seed)
         if ctx.config.original_model:
@@ -171,7 +171,7 @@ class Relearn:
 
     @staticmethod
     def _measure_original(ctx: AttackContext, heldout_ids: list[int]) -> dict:
-        from tru.models import ModelSettings, load_model
+        from tru.modeling.models import ModelSettings, load_model
 
         c = ctx.config
         heldout = [ctx.data["forget"][i] for i in heldout_ids]

@@ -19,16 +19,16 @@ from tru.attacks.config import AttackConfig
 from tru.attacks.from_eval import FinishedEval, seed_store
 from tru.attacks.registry import ATTACKS
 from tru.attacks.sources import read_raw_rows
-from tru.config import config_dict
+from tru.core.errors import ConfigError, InputError
+from tru.core.files import write_json
+from tru.core.run_lock import RunLock
+from tru.core.settings import config_dict
 from tru.data.formatting import ChatFormatter
 from tru.data.specs import load_items, read_source_table
-from tru.errors import ConfigError, InputError
 from tru.evaluate.qa_blocks import EvalModel, store_generations
 from tru.evaluate.store import FINGERPRINT, MODEL_FINGERPRINT, EvalStore, read_results
-from tru.fingerprint import model_fingerprint
-from tru.io import write_json
-from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
-from tru.run_lock import RunLock
+from tru.modeling.fingerprint import model_fingerprint
+from tru.modeling.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
 
 # settings that do not change any result (reused evaluations hold what the attack would measure itself;
 # the translating endpoint enters the identity as `translator`, without credentials)
@@ -90,7 +90,7 @@ def load_attack_data(config: AttackConfig) -> tuple[dict, dict]:
 def attack_identity(config: AttackConfig) -> dict:
     """What the stored blocks depend on: the settings, the weights fingerprint of the attacked model and
     of the original model (relearning reference), and the endpoint that translates missing queries."""
-    from tru.llm_client import public_url
+    from tru.llm.client import public_url
 
     identity = {k: v for k, v in config_dict(config).items() if k not in NOT_IN_IDENTITY}
     if not config.retain_queries:  # only when set, so that the identity of earlier runs stays as it was

@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from tru.core.errors import ConfigError, InputError
 from tru.data.readers import DATA_FILE, read_text_file
-from tru.errors import ConfigError, InputError
 
 PARAPHRASE = "paraphrase"
 LANGUAGE_NAMES = {
@@ -152,7 +152,7 @@ class QuerySource:
         return found, origin  # type: ignore[return-value]
 
     def _ask(self, questions: list[str], lang: str) -> list[str]:
-        from tru.llm_client import ChatClient, ChatError, ChatRequest
+        from tru.llm.client import ChatClient, ChatError, ChatRequest
 
         c = self.config
         client = ChatClient(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
+from tru.data.records import Passage, QAItem
 
 # the label of a token no loss reads (the prompt), as torch's cross-entropy and the Trainer spell it
 IGNORE_INDEX = -100
@@ -106,3 +107,10 @@ class ChatFormatter:
         if bos:
             labels[0] = IGNORE_INDEX
         return Encoded(input_ids=ids, labels=labels)
+
+
+def encode_item(formatter: ChatFormatter, item: QAItem | Passage) -> Encoded:
+    """A QA item as its chat-formatted question and answer, a passage as plain text."""
+    if isinstance(item, QAItem):
+        return formatter.qa(item.question, item.answer)
+    return formatter.text(item.text)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tru.core.errors import ConfigError, InputError
 from tru.data.tabular import Table, root_reason
-from tru.errors import ConfigError, InputError
 
 HUB_PREFIX = "hf:"
 HUB_SYNTAX = "hf:OWNER/NAME[:CONFIG][@SPLIT]"

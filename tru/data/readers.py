@@ -1,4 +1,7 @@
-"""JSON Lines and JSON-list readers whose errors name the file, the line and the field."""
+"""JSON Lines and JSON-list readers whose errors name the file, the line and the field.
+
+``read_text_file`` and ``json_kind`` live in tru/core/files.py (the settings read files too); they are
+imported here, so ``tru.data.readers.read_text_file`` still names them."""
 
 from __future__ import annotations
 
@@ -6,20 +9,13 @@ import json
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from tru.core.errors import InputError
+from tru.core.files import json_kind, read_text_file
 from tru.data.records import FieldError, Record
-from tru.errors import InputError
 
 R = TypeVar("R", bound=Record)
 DATA_FILE = ".jsonl/.json file"
 MAX_RECORD_BYTES = 4_000_000  # far above any real record (a long news article is ~50 kB)
-
-
-JSON_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
-
-
-def json_kind(value: object) -> str:
-    """How JSON names a parsed value's type, for errors about a file holding the wrong kind."""
-    return JSON_KINDS.get(type(value), "object")
 
 
 def read_json_object(path: str | Path, *, hint: str) -> dict:
@@ -35,31 +31,6 @@ def read_json_object(path: str | Path, *, hint: str) -> dict:
     if not isinstance(data, dict):
         raise InputError(path, f"expected the JSON object tru writes, got a JSON {json_kind(data)}", hint=hint)
     return data
-
-
-def _decode(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(
-            path, f"byte {exc.start} is not valid UTF-8", line=line, hint="save the file as UTF-8"
-        ) from None
-
-
-def read_text_file(path: str | Path, *, what: str = "text file", hint: str = "check the path") -> str:
-    """The UTF-8 text of an input file; a missing file, a folder, an unreadable file or bytes that are not
-    UTF-8 are an InputError naming the file (and the line of the first bad byte)."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise InputError(path, f"is a folder, give a {what}")
-    if not path.exists():
-        raise InputError(path, "file does not exist", hint=hint)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(path, f"cannot be read ({exc.strerror or exc})") from None
-    return _decode(path, raw)
 
 
 def _check_size(path: Path, line: int, size: int) -> None:

@@ -8,12 +8,12 @@ import random
 from pathlib import Path
 from typing import Sequence
 
+from tru.core.errors import ConfigError, InputError
 from tru.data.hub import is_hub_spec, load_hub_table
 from tru.data.readers import read_records
 from tru.data.records import ColumnMap, Passage, QAItem, ReasoningTarget, ReasoningTrace, Refusal, holds_passages
 from tru.data.tabular import Table, is_table_file, read_table, table_records
 from tru.data.tofu import load_tofu
-from tru.errors import ConfigError, InputError
 
 QA_DATA_FILE = ".jsonl/.json/.csv/.parquet file"
 

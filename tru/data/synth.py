@@ -15,9 +15,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from tru.core.errors import ConfigError
+from tru.core.files import write_json, write_jsonl
 from tru.data.records import QAItem
-from tru.errors import ConfigError
-from tru.io import write_json, write_jsonl
 
 FIRST = [
     "Elowen",

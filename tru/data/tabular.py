@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tru.core.errors import InputError
 from tru.data.readers import RowError, build_records, read_text_file
 from tru.data.records import ColumnMap, Passage, QAItem, holds_passages
-from tru.errors import InputError
 
 TABLE_BUILDERS = {".csv": "csv", ".parquet": "parquet"}  # file suffix -> the datasets builder that reads it
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tru.core.errors import ConfigError, InputError
 from tru.data.readers import read_records
 from tru.data.records import FieldError, QAItem
-from tru.errors import ConfigError, InputError
 
 HUB_ID = "locuslab/TOFU"
 FORGET_SPLITS = ("forget01", "forget05", "forget10")

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tru.config import EvalConfig
+from tru.core.errors import InputError
 from tru.data.readers import read_json_object
-from tru.errors import InputError
 from tru.evaluate import custom_suite, muse_wmdp, retain_logs, tofu_suite
+from tru.evaluate.config import EvalConfig
 from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.store import EvalStore, read_results
 

@@ -7,11 +7,10 @@ its n and 95% interval. Items without ``key_values`` get the key-term rule of tr
 
 from __future__ import annotations
 
-from tru import metrics
-from tru.config import EvalConfig
+from tru.core.errors import ConfigError
 from tru.data.specs import load_items
-from tru.errors import ConfigError
-from tru.evaluate import offline_judge, registry
+from tru.evaluate import metrics, offline_judge, registry
+from tru.evaluate.config import EvalConfig
 from tru.evaluate.qa_blocks import EvalModel, answer_block, store_generations
 from tru.evaluate.store import EvalStore
 

@@ -6,7 +6,7 @@ reasoning trace. Replies must be one JSON object; a malformed reply is asked aga
 what was wrong (a new request, so the response cache cannot return the bad reply), and after
 ``max_attempts`` it is recorded as a failure with the reason, never as a score. A request that got no
 reply (an unreachable endpoint, a rejected key) is no verdict at all: it is marked ``unanswered`` and
-asked again by the next run. Answers are cached on disk by tru.llm_client under the endpoint, the
+asked again by the next run. Answers are cached on disk by tru.llm.client under the endpoint, the
 judge model and the prompt, so a rerun pays for nothing twice and another judge never reuses them;
 token usage is reported.
 """
@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from tru.llm_client import ChatClient, ChatRequest
+from tru.llm.client import ChatClient, ChatRequest
 
 PROMPT_VERSION = "tru-judge-v1"
 DIMENSIONS = {
@@ -162,7 +162,7 @@ def unanswered(verdicts: Sequence[dict]) -> list[dict]:
 def judge_summary(judged: Sequence[dict], side: str) -> dict:
     """Mean of each dimension and of UQ/RQ over the answers the judge scored, each with its n and 95%
     bootstrap interval in ``intervals``; failures counted apart."""
-    from tru.metrics import bootstrap_interval
+    from tru.evaluate.metrics import bootstrap_interval
 
     scored = [j for j in judged if "scores" in j]
     summary = {"judged": len(scored), "failures": len(judged) - len(scored)}

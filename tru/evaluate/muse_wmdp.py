@@ -14,13 +14,13 @@ from typing import Sequence
 
 import torch
 
-from tru import metrics
 from tru.data.corpora import load_muse_knowmem, load_passages, load_wmdp_mcq
 from tru.data.records import MCQItem, QAItem
+from tru.evaluate import metrics
 from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.registry import aggregate
 from tru.evaluate.token_stats import token_stats
-from tru.generation import generate_from_ids
+from tru.modeling.generation import generate_from_ids
 
 LETTERS = ("A", "B", "C", "D")
 SUBJECTS = {"bio": "biology", "cyber": "computer security", "chem": "chemistry"}

@@ -18,8 +18,8 @@ Retain side (RQ = mean of the three):
 from __future__ import annotations
 
 from tru.evaluate import text_rules as rules
+from tru.evaluate.metrics import rouge_scores
 from tru.evaluate.reasoning import split_reasoning
-from tru.metrics import rouge_scores
 
 PROXY_LABEL = "offline rule-based proxy (not an LLM judge)"
 FORGET_DIMENSIONS = ("relevance", "rejection", "helpfulness")

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from tru import metrics
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem
+from tru.evaluate import metrics
 from tru.evaluate.reasoning import split_reasoning
 from tru.evaluate.token_stats import token_stats
-from tru.generation import generate_from_ids
+from tru.modeling.generation import generate_from_ids
 
 
 @dataclass

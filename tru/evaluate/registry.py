@@ -2,7 +2,7 @@
 
 The TOFU and custom suites, the attacks and the report all read this table: a metric registered here is
 computed on every generation of its sides, aggregated with its n and a 95% bootstrap interval
-(``tru.metrics.bootstrap_interval``) into SUMMARY.json / ATTACK.json, and shown in the report with its
+(``tru.evaluate.metrics.bootstrap_interval``) into SUMMARY.json / ATTACK.json, and shown in the report with its
 label, direction and reading, with no other edit. A metric that cannot be computed for an item (a
 cross-lingual answer without a reference in its language, a trace check on an output without
 reasoning) gives None there; the aggregate then counts only the items that have a value and says why
@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Sequence
 
-from tru import metrics
 from tru.data.records import QAItem
-from tru.evaluate import coherence, fact_leak, offline_judge
+from tru.evaluate import coherence, fact_leak, metrics, offline_judge
 from tru.evaluate import text_rules as rules
 from tru.targets.grounding import SCOPE_TERMS
 

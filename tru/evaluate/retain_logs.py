@@ -12,10 +12,10 @@ No conversion is needed. open-unlearning's ``truth_ratio`` metric (src/evals/met
 read at commit d3d7cf9e) stores per index ``score = wrong_prob / (correct_prob + 1e-10)``, with
 ``correct_prob = exp(-avg_loss)`` of the paraphrased answer and ``wrong_prob = exp(-mean avg_loss)``
 over the perturbed answers (aggregate_to_1D in src/evals/metrics/utils.py averages the losses, i.e. a
-geometric mean of the probabilities): the raw R = p_pert / p_para that tru.metrics.truth_ratio
+geometric mean of the probabilities): the raw R = p_pert / p_para that tru.evaluate.metrics.truth_ratio
 computes, neither inverted nor clipped to min(R, 1/R) (that clipping is only in their aggregate,
 ``agg_value``). Their ks_test (src/evals/metrics/privacy.py) runs ks_2samp on these raw scores, as
-tru.metrics.forget_quality does; the 1e-10 changes R by a relative 1e-10 at most.
+tru.evaluate.metrics.forget_quality does; the 1e-10 changes R by a relative 1e-10 at most.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tru.errors import InputError
+from tru.core.errors import InputError
 
 TRU_FILE = "EVAL.json"
 OPEN_UNLEARNING_FILE = "TOFU_EVAL.json"

@@ -6,17 +6,18 @@ import math
 import time
 from pathlib import Path
 
-from tru.config import RECORDED_WHEN_SET, EvalConfig, config_dict
+from tru.core.errors import ConfigError, TruError
+from tru.core.files import write_json
+from tru.core.processes import is_main_process
+from tru.core.run_lock import RunLock
+from tru.core.settings import RECORDED_WHEN_SET, config_dict
 from tru.data.formatting import ChatFormatter
-from tru.errors import ConfigError, TruError
 from tru.evaluate.benchmarks import BENCHMARKS, Benchmark
+from tru.evaluate.config import EvalConfig
 from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.store import MODEL_FINGERPRINT, EvalStore
-from tru.fingerprint import model_fingerprint
-from tru.io import write_json
-from tru.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
-from tru.processes import is_main_process
-from tru.run_lock import RunLock
+from tru.modeling.fingerprint import model_fingerprint
+from tru.modeling.models import ModelSettings, load_model, load_tokenizer, resolve_device, resolve_model_path
 
 IDENTITY_KEYS = (
     "model",
@@ -133,7 +134,7 @@ def _run_llm_judge(config: EvalConfig, data: dict, store: EvalStore, item_metric
     judge that gave them and reused only for that judge; a side where requests failed is not stored (the
     replies that came are in the judge's reply cache, so a rerun asks only for the rest)."""
     from tru.evaluate.llm_judge import LLMJudge, judge_summary
-    from tru.llm_client import ChatClient
+    from tru.llm.client import ChatClient
 
     client = ChatClient(
         config.judge_url,

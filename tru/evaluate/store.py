@@ -2,7 +2,7 @@
 
 A store's ``identity`` is what every block was computed from: the settings that determine the
 results and, under keys ending in ``_fingerprint``, the weights fingerprint of each model measured
-(tru.fingerprint; the model's path is the identity key without the suffix). A rerun reuses the
+(tru.modeling.fingerprint; the model's path is the identity key without the suffix). A rerun reuses the
 blocks only when both are unchanged, and says which of the two changed when not.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from tru.core.errors import ConfigError, InputError
+from tru.core.files import write_json
 from tru.data.readers import read_json_object
-from tru.errors import ConfigError, InputError
-from tru.io import write_json
 
 FINGERPRINT = "_fingerprint"
 MODEL_FINGERPRINT = "model" + FINGERPRINT

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tru import metrics
+from tru.core.errors import ConfigError
 from tru.data.tofu import HOLDOUT_FOR_FORGET, load_tofu
-from tru.errors import ConfigError
-from tru.evaluate import offline_judge, registry, retain_logs
+from tru.evaluate import metrics, offline_judge, registry, retain_logs
 from tru.evaluate.qa_blocks import EvalModel, answer_block, candidates_block, store_generations
 from tru.evaluate.store import EvalStore
 

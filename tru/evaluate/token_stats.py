@@ -17,8 +17,7 @@ from typing import Sequence
 
 import torch
 
-from tru.data.formatting import Encoded
-from tru.unlearn.losses import IGNORE_INDEX
+from tru.data.formatting import IGNORE_INDEX, Encoded
 
 
 @dataclass

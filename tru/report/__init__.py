@@ -7,9 +7,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tru.config import ReportConfig
-from tru.errors import ConfigError
-from tru.io import current_umask, write_json
+from tru.core.errors import ConfigError
+from tru.core.files import current_umask, write_json
+from tru.report.config import ReportConfig
 
 
 def reading_notes(rows) -> list[str]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tru.core.errors import ConfigError, InputError
 from tru.data.readers import json_kind, read_text_file
-from tru.errors import ConfigError, InputError
 
 # (key, label, source, path in the source, better, reading) for the benchmark-level metrics; source "eval" =
 # SUMMARY.json of `tru eval`, "run" = summary.json of `tru unlearn`. The per-generation metrics come from

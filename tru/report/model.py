@@ -102,7 +102,7 @@ def _change(row: MethodRow, reference: MethodRow | None, key: str) -> float | No
 def _change_interval(row: MethodRow, reference: MethodRow | None, key: str) -> dict | None:
     """The change against the reference with a paired 95% bootstrap interval, where both evaluations
     hold per-item values of the same items (their answers to the same questions, in the same order)."""
-    from tru.metrics import paired_bootstrap_difference
+    from tru.evaluate.metrics import paired_bootstrap_difference
 
     if reference is None or row is reference:
         return None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tru.config import QAColumnFields, setting
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
+from tru.core.settings import setting
+from tru.data.config import QAColumnFields
 
 TASKS = ("qa", "passage")
 GENERATORS = ("template", "openai", "local", "rtofu")
@@ -73,7 +74,7 @@ class TargetsConfig(QAColumnFields):
     trust_remote_code: bool = setting(False, "local: allow model code from the hub (off unless asked)")
 
     def validate(self) -> None:
-        from tru.config import check_field_values, check_out_folder
+        from tru.core.settings import check_field_values, check_out_folder
 
         check_field_values(self)
         if not self.forget:

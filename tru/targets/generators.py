@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from tru.data.records import ReasoningTarget
-from tru.llm_client import CachedChatBackend, ChatRequest
+from tru.llm.client import CachedChatBackend, ChatRequest
 from tru.targets.jobs import Candidate, Failed, TargetJob, Unreadable
 from tru.targets.parsing import ReplyFormatError, parse_reply
 from tru.targets.prompts import Prompt

@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tru.errors import ConfigError, InputError
+from tru.core.errors import ConfigError, InputError
 
 PROMPT_VERSION = "tru-targets-1"
 

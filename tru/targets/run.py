@@ -16,10 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tru.core.errors import ConfigError, TruError
+from tru.core.files import write_json, write_jsonl
 from tru.data.records import Passage, QAItem, ReasoningTarget
 from tru.data.specs import load_items, load_refusals, load_rtofu_targets
-from tru.errors import ConfigError, TruError
-from tru.io import write_json, write_jsonl
 from tru.targets.config import TargetsConfig
 from tru.targets.entities import recognise
 from tru.targets.hygiene import Grounding, LeakRule, TargetReviewer, forget_facts
@@ -100,7 +100,7 @@ def make_generator(config: TargetsConfig):
     prompt = build_prompt(config.prompt_set or DEFAULT_FOR_TASK[config.task], config.scope, config.prompt_file)
     params = {"temperature": config.temperature, "max_tokens": config.max_tokens}
     if config.generator == "openai":
-        from tru.llm_client import ChatClient
+        from tru.llm.client import ChatClient
 
         backend = ChatClient(
             config.base_url,
@@ -114,8 +114,8 @@ def make_generator(config: TargetsConfig):
             backoff=config.retry_backoff,
         )
     else:
-        from tru.fingerprint import model_fingerprint
-        from tru.local_chat import LocalChat, LocalChatBackend
+        from tru.llm.local_chat import LocalChat, LocalChatBackend
+        from tru.modeling.fingerprint import model_fingerprint
 
         params["seed"] = config.seed
         chat = LocalChat(

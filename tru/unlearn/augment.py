@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tru.core.errors import ConfigError
 from tru.data.records import Passage, QAItem
 from tru.data.wrappers import TRAINING_WRAPPERS
-from tru.errors import ConfigError
 
 SOURCES = ("wrappers", "data")
 

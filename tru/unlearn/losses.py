@@ -3,7 +3,8 @@ arXiv 2603.09980, Eq. 2-4) and the baselines of README's "Methods and their sett
 
 Conventions:
 - ``labels`` use -100 for positions that carry no loss (prompt, padding).
-- ``token_log_probs`` returns log p(y_t | x, y_<t) aligned with a mask of answer tokens.
+- ``token_log_probs`` (tru/modeling/log_probs.py, re-exported here) returns log p(y_t | x, y_<t) aligned
+  with a mask of answer tokens.
 - Token-level terms are token means over the batch (the authors' convention); sequence-level
   terms (NPO, SimNPO, DPO) are means over items of functions of sequence-summed log-probabilities.
 - ``normalizer`` overrides the denominator of a mean. Multi-process training passes the global
@@ -16,26 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tru.data.formatting import IGNORE_INDEX
-
-
-def token_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log-probabilities of the next label and the mask of positions with a label.
-
-    logits: [B, T, V] from the model on input_ids; labels: [B, T] aligned with input_ids.
-    Returns (log_probs [B, T-1], mask [B, T-1] as float).
-    """
-    shifted_logits = logits[:, :-1, :].float()
-    shifted_labels = labels[:, 1:]
-    mask = shifted_labels.ne(IGNORE_INDEX)
-    safe_labels = shifted_labels.masked_fill(~mask, 0)
-    log_probs = torch.log_softmax(shifted_logits, dim=-1).gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)
-    return log_probs * mask, mask.float()
-
-
-def sequence_log_prob(log_probs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sequence-summed log-probability of each item and its number of answer tokens."""
-    return (log_probs * mask).sum(-1), mask.sum(-1)
+from tru.data.formatting import IGNORE_INDEX  # noqa: F401 (recipes read losses.IGNORE_INDEX)
+from tru.modeling.log_probs import sequence_log_prob, token_log_probs  # noqa: F401 (losses.token_log_probs)
 
 
 def _mean(total: torch.Tensor, count: torch.Tensor | float, normalizer: torch.Tensor | float | None):

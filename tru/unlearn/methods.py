@@ -15,10 +15,10 @@ from typing import ClassVar
 
 import torch
 
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
+from tru.modeling.context import StepContext
 from tru.unlearn import losses, terms
 from tru.unlearn.augment import Augmentation
-from tru.unlearn.context import StepContext
 
 METHODS: dict[str, type["Recipe"]] = {}
 

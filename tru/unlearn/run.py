@@ -7,30 +7,31 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tru.checkpoints import DivergenceGuard, remove_checkpoints
-from tru.config import UnlearnConfig
-from tru.data.formatting import ChatFormatter
+from tru.core.checkpoints import DivergenceGuard, remove_checkpoints
+from tru.core.errors import ConfigError, TrainingDiverged
+from tru.core.files import write_json
+from tru.data.formatting import ChatFormatter, encode_item
 from tru.data.records import QAItem
 from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
-from tru.errors import ConfigError, TrainingDiverged
-from tru.io import write_json
-from tru.model_card import check_hub_push, data_entry, push_model_folder, training_card
-from tru.models import alias_hub_id, is_peft_model, resolve_device
-from tru.rundir import save_model_atomically
-from tru.scoring import mean_nll, score_sequences
-from tru.training import (
+from tru.modeling.collate import StreamCollator
+from tru.modeling.context import StepContext
+from tru.modeling.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
+from tru.modeling.model_card import check_hub_push, data_entry, push_model_folder, training_card
+from tru.modeling.models import alias_hub_id, is_peft_model, resolve_device
+from tru.modeling.packed_attention import packed_attention
+from tru.modeling.scoring import mean_nll, score_sequences
+from tru.train.training import (
     check_run_folder,
     load_for_training,
     open_run,
     require_process_per_device,
+    save_model_atomically,
     train_with_recovery,
     training_arguments,
 )
-from tru.unlearn.context import StepContext
-from tru.unlearn.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
+from tru.unlearn.config import UnlearnConfig
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
-from tru.unlearn.packed_attention import packed_attention
-from tru.unlearn.streams import DEFAULT_REFUSALS, StreamCollator, StreamSources, UnlearnDataset, encode_item
+from tru.unlearn.streams import DEFAULT_REFUSALS, StreamSources, UnlearnDataset
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
 from tru.unlearn.validation import (
     RETAIN_CAP,
@@ -218,7 +219,7 @@ def check_chunkable_head(model) -> None:
 
 
 def logits_workspace_for(config: UnlearnConfig, model) -> LogitsWorkspace | None:
-    """The fused step's logits workspace (tru.unlearn.logits_workspace): on the CPU, for the fused step
+    """The fused step's logits workspace (tru.modeling.logits_workspace): on the CPU, for the fused step
     without --logits-chunk, when the output layer can be applied outside the model's forward call."""
     if not config.fuse or config.logits_chunk:
         return None
@@ -347,7 +348,7 @@ def _model_card(config: UnlearnConfig, setup: UnlearnSetup, summary: dict, scope
 
 def _scope_monitor(config: UnlearnConfig, setup: UnlearnSetup, run_dir: Path) -> ScopeMonitor | None:
     """The scope check of this run (None: nothing held out, or several processes, where it is skipped)."""
-    from tru.processes import world_size
+    from tru.core.processes import world_size
 
     if setup.validation.empty or world_size() > 1:
         return None

@@ -1,4 +1,5 @@
-"""The multi-stream dataset and collator: one forget item per index plus the other streams.
+"""The multi-stream dataset: one forget item per index plus the other streams (batched by
+StreamCollator, tru/modeling/collate.py).
 
 Each index is a forget item. A retain item, a reasoning target and an "I don't know" refusal are
 attached to it, drawn from a generator seeded by (seed, epoch, index): the same on every process
@@ -15,24 +16,16 @@ from typing import Sequence
 
 import torch
 
-from tru.data.formatting import ChatFormatter, Encoded
+from tru.core.errors import ConfigError
+from tru.data.formatting import ChatFormatter, Encoded, encode_item
 from tru.data.records import Passage, QAItem, ReasoningTarget
-from tru.errors import ConfigError
 from tru.unlearn.augment import Augmentation
-from tru.unlearn.losses import IGNORE_INDEX
-from tru.unlearn.packing import pack_streams
 
 DEFAULT_REFUSALS = (
     "I'm not able to help with that.",
     "I don't have information on that topic.",
     "That's not something I can answer.",
 )
-
-
-def encode_item(formatter: ChatFormatter, item: QAItem | Passage) -> Encoded:
-    if isinstance(item, QAItem):
-        return formatter.qa(item.question, item.answer)
-    return formatter.text(item.text)
 
 
 def _item_prompt(item: QAItem | Passage) -> str:
@@ -161,36 +154,3 @@ class UnlearnDataset(torch.utils.data.Dataset):
                 entry["ref_seq_logp"] = self.reference[stream][index]
             out[stream] = entry
         return out
-
-
-class StreamCollator:
-    """Pads each stream of a batch on its own (right padding) and stacks scalar fields; with
-    ``pack`` it also lays all streams into one unpadded row for the fused step (tru.unlearn.packing),
-    where sequences share their common prefixes unless ``share_prefixes`` is off."""
-
-    def __init__(self, pad_token_id: int, *, pack: bool = False, share_prefixes: bool = True):
-        self.pad_token_id = pad_token_id
-        self.pack = pack
-        self.share_prefixes = share_prefixes
-
-    def pad(self, examples: list[dict]) -> dict:
-        width = max(len(e["input_ids"]) for e in examples)
-        input_ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
-        attention = torch.zeros((len(examples), width), dtype=torch.long)
-        for row, example in enumerate(examples):
-            n = len(example["input_ids"])
-            input_ids[row, :n] = torch.tensor(example["input_ids"])
-            labels[row, :n] = torch.tensor(example["labels"])
-            attention[row, :n] = 1
-        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
-        for key in examples[0]:
-            if key not in batch:
-                batch[key] = torch.tensor([e[key] for e in examples], dtype=torch.float32)
-        return batch
-
-    def __call__(self, features: list[dict]) -> dict:
-        batch = {stream: self.pad([f[stream] for f in features]) for stream in features[0]}
-        if self.pack:
-            batch["packed"] = pack_streams(batch, list(features[0]), share_prefixes=self.share_prefixes)
-        return batch

@@ -16,9 +16,9 @@ from typing import ClassVar
 
 import torch
 
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
+from tru.modeling.context import StepContext
 from tru.unlearn import losses
-from tru.unlearn.context import StepContext
 
 FORGET = "forget"
 FORGET_TERMS: dict[str, type["ForgetTerm"]] = {}

@@ -1,10 +1,10 @@
-"""The Trainer subclass that runs a recipe, and the frozen reference it may need."""
+"""The Trainer subclass that runs a recipe, and the frozen reference it may need (the loss log and the
+save without tied copies come from tru/train/trainer.py, shared with fine-tuning)."""
 
 from __future__ import annotations
 
 import copy
 import math
-from collections import defaultdict
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -12,13 +12,13 @@ import torch
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from tru.io import append_jsonl
-from tru.models import is_peft_model
+from tru.modeling.context import StepContext
+from tru.modeling.logits_workspace import LogitsWorkspace
+from tru.modeling.models import is_peft_model
+from tru.modeling.packed_attention import packed_attention
+from tru.train.trainer import LossLogMixin, TiedCopiesLeftOutOnSave
 from tru.unlearn import losses
-from tru.unlearn.context import StepContext
-from tru.unlearn.logits_workspace import LogitsWorkspace
 from tru.unlearn.methods import Recipe
-from tru.unlearn.packed_attention import packed_attention
 
 
 class FrozenReference:
@@ -45,40 +45,6 @@ class FrozenReference:
         return self
 
 
-class LossLogMixin:
-    """Collects named terms per micro-step and writes them, averaged over processes, at each log."""
-
-    loss_log_path: Path | None = None
-
-    def _record_terms(self, values: dict[str, torch.Tensor]) -> None:
-        """Named scalars of this micro-step, logged under their full names (``term/...``, ``diag/...``)."""
-        if not hasattr(self, "_term_sums"):
-            self._term_sums, self._term_counts = defaultdict(float), defaultdict(int)
-        for name, value in values.items():
-            self._term_sums[name] = self._term_sums[name] + value.detach()  # stays on the device until logged
-            self._term_counts[name] += 1
-
-    def log(self, logs: dict, start_time=None) -> None:
-        if "loss" in logs and getattr(self, "_term_sums", None):
-            names = sorted(self._term_sums)
-            means = torch.stack(
-                [
-                    torch.as_tensor(self._term_sums[n], device=self.args.device).float() / self._term_counts[n]
-                    for n in names
-                ]
-            )
-            if self.accelerator.num_processes > 1:
-                means = self.accelerator.reduce(means, reduction="mean")
-            for name, value in zip(names, means.tolist()):
-                logs[name] = value
-            self._term_sums.clear()
-            self._term_counts.clear()
-        if "loss" in logs and self.loss_log_path is not None and self.is_world_process_zero():
-            row = {"step": self.state.global_step, "epoch": self.state.epoch, **{k: v for k, v in logs.items()}}
-            append_jsonl(self.loss_log_path, row)
-        super().log(logs, start_time)
-
-
 class EpochSync(TrainerCallback):
     """Tells the dataset which epoch runs, also when a resumed run skips into the middle of one
     (accelerate's skipping data loader does not forward ``set_epoch`` to the dataset)."""
@@ -89,36 +55,6 @@ class EpochSync(TrainerCallback):
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.dataset.set_epoch(math.floor((state.epoch or 0.0) + 1e-6))
         return control
-
-
-def without_tied_copies(model, state_dict: dict) -> dict:
-    """``state_dict`` without the second and further names of a parameter the model shares between
-    modules (a tied output layer), where their tensors are equal copies.
-
-    transformers leaves tied names out of a saved file by the tensors' storage; a state dict gathered
-    from shards (DeepSpeed) holds separate equal copies, so without this the file carried both (for
-    SmolLM2 a second 113 MB embedding), unlike the same run's file under DDP or one process."""
-    first, drop = {}, set()
-    for name, parameter in model.named_parameters(remove_duplicate=False):
-        kept = first.setdefault(id(parameter), name)
-        if (
-            kept != name
-            and name in state_dict
-            and kept in state_dict
-            and torch.equal(state_dict[name], state_dict[kept])
-        ):
-            drop.add(name)
-    return {k: v for k, v in state_dict.items() if k not in drop}
-
-
-class TiedCopiesLeftOutOnSave:
-    """A Trainer mixin: the state dict the Trainer gathered for saving loses its tied copies
-    (``without_tied_copies``)."""
-
-    def _save(self, output_dir=None, state_dict=None):
-        if state_dict:
-            state_dict = without_tied_copies(self.accelerator.unwrap_model(self.model), state_dict)
-        super()._save(output_dir, state_dict=state_dict)
 
 
 class UnlearnTrainer(LossLogMixin, TiedCopiesLeftOutOnSave, Trainer):
@@ -186,11 +122,3 @@ class UnlearnTrainer(LossLogMixin, TiedCopiesLeftOutOnSave, Trainer):
             values["diag/forget_nll"] = losses.nll_loss(*forget)
         self._record_terms(values)
         return (loss, None) if return_outputs else loss
-
-
-class LoggedTrainer(LossLogMixin, TiedCopiesLeftOutOnSave, Trainer):
-    """A plain Trainer (fine-tuning) that also writes losses.jsonl."""
-
-    def __init__(self, *args, loss_log_path: Path | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.loss_log_path = loss_log_path

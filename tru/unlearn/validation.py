@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from tru.errors import ConfigError
+from tru.core.errors import ConfigError
 from tru.evaluate import registry
 
 OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -156,7 +156,7 @@ class ScopeMonitor:
 
     def check(self, model, step: int) -> bool:
         """Measure now; True when every criterion is met."""
-        from tru.io import append_jsonl
+        from tru.core.files import append_jsonl
 
         was_training = model.training
         model.eval()

@@ -1,2 +1,0 @@
-"""`tru bench tofu|muse|wmdp`: a benchmark's whole protocol (fine-tune, oracle, unlearn, eval, attack,
-report) as one resumable command; see tru.protocol for the stages."""
