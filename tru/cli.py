@@ -15,6 +15,7 @@ from tru.config import (
     AttackConfig,
     EvalConfig,
     FinetuneConfig,
+    HarnessTasksConfig,
     ModelFields,
     MuseBenchConfig,
     ReportConfig,
@@ -387,8 +388,22 @@ def _synth(config: SynthConfig) -> None:
     print(f"synthetic benchmark: {out} (forget, retain, holdout, world_facts, full .jsonl; meta.json)")
 
 
+def _lm_eval_tasks(config: HarnessTasksConfig) -> None:
+    from tru.evaluate.harness import GROUP, write_tasks
+
+    config.validate()
+    tasks = write_tasks([f for f in config.wmdp.split(",") if f], config.out, config.wmdp_subject)
+    print(f"lm-evaluation-harness tasks: {', '.join(tasks)} (group {GROUP}) in {config.out}")
+    print(f"run them: lm_eval --model hf --model_args pretrained=MODEL --include_path {config.out} --tasks {GROUP}")
+
+
 DATA_COMMANDS: dict[str, tuple[type, Callable, str]] = {
     "synth": (SynthConfig, _synth, "write the synthetic fictitious-knowledge benchmark"),
+    "lm-eval-tasks": (
+        HarnessTasksConfig,
+        _lm_eval_tasks,
+        "write lm-evaluation-harness tasks (the prompt of its wmdp tasks) for local WMDP-style question files",
+    ),
 }
 
 
@@ -469,6 +484,8 @@ EXAMPLES = {
     "serve": "tru serve --model runs/tru-forget01 --port 8000",
     "methods": "tru methods",
     "data synth": "tru data synth --entities 40 --seed 0 --out runs/synth",
+    "data lm-eval-tasks": "tru data lm-eval-tasks --wmdp ../shared/data/wmdp/bio.jsonl,../shared/data/wmdp/cyber.jsonl "
+    "--out runs/lm-eval-tasks",
     "bench tofu": "tru bench tofu --model smollm2-135m --tofu ../shared/data/tofu --forget-split forget01 "
     "--authors 4 --unlearn-steps 20 --out runs/bench-tofu",
     "bench muse": "tru bench muse --muse ../shared/data/muse_news --passages 50 --finetune-epochs 2 "

@@ -8,7 +8,8 @@ and this module re-exports them all (``from tru.config import UnlearnConfig`` ke
 - tru/modeling/config.py: ``ModelFields``; tru/data/config.py: ``QAColumnFields``, ``SynthConfig``;
 - tru/train/config.py: ``TrainConfig``, ``FinetuneConfig``; tru/unlearn/config.py: ``UnlearnConfig``;
 - tru/targets/config.py: ``TargetsConfig``; tru/llm/serve_config.py: ``ServeConfig``;
-- tru/evaluate/config.py: ``QASourceFields``, ``EvalConfig``; tru/attacks/config.py: ``AttackConfig``;
+- tru/evaluate/config.py: ``QASourceFields``, ``EvalConfig``, ``HarnessTasksConfig``;
+  tru/attacks/config.py: ``AttackConfig``;
 - tru/report/config.py: ``ReportConfig``; tru/pipeline/bench/config.py: the `tru bench` settings.
 
 It sits above every layer (tests/test_layers.py): modules inside ``tru`` import a setting from its own
@@ -34,7 +35,7 @@ from tru.core.settings import (
     type_name,
 )
 from tru.data.config import QA_SOURCES, QAColumnFields, SynthConfig
-from tru.evaluate.config import EvalConfig, QASourceFields
+from tru.evaluate.config import EvalConfig, HarnessTasksConfig, QASourceFields
 from tru.llm.serve_config import ServeConfig
 from tru.modeling.config import ModelFields
 from tru.pipeline.bench.config import BenchFields, MuseBenchConfig, TofuBenchConfig, WmdpBenchConfig
@@ -50,6 +51,7 @@ __all__ = [
     "EvalConfig",
     "FIELD_CHECKS",
     "FinetuneConfig",
+    "HarnessTasksConfig",
     "LOGGER_PACKAGES",
     "ModelFields",
     "MuseBenchConfig",

@@ -238,9 +238,11 @@ def eval_file(folder: str, name: str) -> Path:
     return path / name if path.is_dir() or not path.suffix else path
 
 
-# settings recorded only when set, so that runs and evaluations made before they existed still resume
-RECORDED_WHEN_SET = ("question_field", "answer_field")
+# settings recorded only when set to other than their default, so that runs and evaluations made before
+# they existed still resume
+RECORDED_WHEN_SET = ("question_field", "answer_field", "scorer")
 
 
 def config_dict(config) -> dict:
-    return {k: v for k, v in dataclasses.asdict(config).items() if v or k not in RECORDED_WHEN_SET}
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in RECORDED_WHEN_SET or v != defaults[k]}

@@ -9,7 +9,7 @@ from typing import Callable
 
 from tru.core.errors import InputError
 from tru.data.readers import read_json_object
-from tru.evaluate import custom_suite, muse_wmdp, retain_logs, tofu_suite
+from tru.evaluate import custom_suite, harness, muse_wmdp, retain_logs, tofu_suite
 from tru.evaluate.config import EvalConfig
 from tru.evaluate.qa_blocks import EvalModel
 from tru.evaluate.store import EvalStore, read_results
@@ -104,6 +104,9 @@ def _muse_run(config, em, _data, store, log):
     return None, muse_wmdp.muse_summary(store, retain, scores, why_not)
 
 
+HARNESS_TASKS = "harness_tasks"  # the folder under --out that --scorer harness writes its task YAMLs into
+
+
 def _wmdp_files(config) -> list[str]:
     return [f for f in config.wmdp.split(",") if f]
 
@@ -116,7 +119,16 @@ def _wmdp_load(config):
 
 
 def _wmdp_run(config, em, _data, store, log):
-    _run_plan(muse_wmdp.wmdp_plan(em, _wmdp_files(config), config.limit or None, config.wmdp_subject), store, log)
+    files, limit = _wmdp_files(config), config.limit or None
+    for key in (f"wmdp_{Path(file).stem}" for file in files):
+        if store.has(key) and store.get(key).get("prompt") != muse_wmdp.MCQ_PROMPT:
+            log(f"  {key}: scored with tru's earlier WMDP prompt; scoring it again")
+            store.drop(key)
+    if config.scorer == "harness":
+        plan = harness.harness_plan(em, files, limit, config.wmdp_subject, store.path.parent / HARNESS_TASKS)
+    else:
+        plan = muse_wmdp.wmdp_plan(em, files, limit, config.wmdp_subject)
+    _run_plan(plan, store, log)
     return None, muse_wmdp.wmdp_summary(store)
 
 

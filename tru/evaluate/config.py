@@ -62,6 +62,11 @@ class EvalConfig(QASourceFields):
     wmdp_subject: str = setting(
         "", "subject named in the WMDP prompt for files other than bio/cyber/chem (default: the file name)"
     )
+    scorer: str = setting(
+        "tru",
+        "WMDP scorer: tru (its own next-token log-probabilities) or harness (lm-evaluation-harness run on "
+        "tasks written for the --wmdp files into OUT/harness_tasks; pip install lm-eval)",
+    )
     retain_eval: str = setting(
         "",
         "the retain model's evaluation (forget quality, privleak): the folder tru eval wrote; for TOFU also "
@@ -90,6 +95,7 @@ class EvalConfig(QASourceFields):
             raise ConfigError(f"the LLM judge scores QA answers: use it with --benchmark {qa}")
         if benchmark.needs and not getattr(self, benchmark.needs[0]):
             raise ConfigError(f"--benchmark {self.benchmark} needs {benchmark.needs[1]}")
+        self.check_scorer()
         self.check_split_options()
         check_at_least(self, 1, ("judge_concurrency",))
         for file in filter(None, self.wmdp.split(",")):
@@ -97,6 +103,16 @@ class EvalConfig(QASourceFields):
                 raise InputError(file, f"is a folder; --wmdp takes question files ({DATA_FILE}), comma separated")
         if self.judge != "offline" and self.judge_key_file:
             check_text_file(self.judge_key_file, "--judge-key-file")
+
+    def check_scorer(self) -> None:
+        if self.scorer not in ("tru", "harness"):
+            raise ConfigError(f"--scorer must be tru or harness, got '{self.scorer}'")
+        if self.scorer == "harness" and self.benchmark != "wmdp":
+            raise ConfigError("--scorer harness scores WMDP questions: use it with --benchmark wmdp")
+        if self.scorer == "harness":
+            from tru.evaluate.harness import require_lm_eval
+
+            require_lm_eval()  # said before the model loads
 
     def check_split_options(self) -> None:
         """--forget and --retain are the custom benchmark's files: another benchmark would evaluate other
@@ -121,3 +137,24 @@ class EvalConfig(QASourceFields):
                     f"{flag} is read only by --benchmark custom; --benchmark {self.benchmark} "
                     f"{reads} (drop {flag}, or use --benchmark custom)"
                 )
+
+
+@dataclass(kw_only=True)
+class HarnessTasksConfig:
+    """`tru data lm-eval-tasks`: lm-evaluation-harness task YAMLs for local WMDP-style question files."""
+
+    wmdp: str = setting("", "question files, comma separated (e.g. bio.jsonl,cyber.jsonl)")
+    wmdp_subject: str = setting(
+        "", "subject named in the prompt for files other than bio/cyber/chem (default: the file name)"
+    )
+    out: str = setting("", "folder for the task YAMLs (one per file, tru_wmdp_NAME, and the group tru_wmdp)")
+
+    def validate(self) -> None:
+        check_field_values(self)
+        for flag, value in (("--wmdp", self.wmdp), ("--out", self.out)):
+            if not value:
+                raise ConfigError(f"{flag} is required")
+        check_out_folder(self.out)
+        for file in filter(None, self.wmdp.split(",")):
+            if Path(file).expanduser().is_dir():
+                raise InputError(file, f"is a folder; --wmdp takes question files ({DATA_FILE}), comma separated")

@@ -52,7 +52,7 @@ class JudgeIncomplete(TruError):
 
 def eval_identity(config: EvalConfig) -> dict:
     """What every block of the evaluation depends on: its settings and the model's weights fingerprint."""
-    # the column names enter only when set (config_dict leaves them out otherwise), as wmdp_subject
+    # the column names and --scorer enter only when set (config_dict leaves them out otherwise), as wmdp_subject
     identity = {k: v for k, v in config_dict(config).items() if k in IDENTITY_KEYS or k in RECORDED_WHEN_SET}
     if config.wmdp_subject:  # only when set, so that earlier evaluations keep their identity
         identity["wmdp_subject"] = config.wmdp_subject
