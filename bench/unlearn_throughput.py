@@ -41,8 +41,10 @@ from workload import (
     machine,
     prepare,
     real_tokens,
+    recipe_terms,
     report,
     run_child,
+    step_attention,
     timed,
     to_device,
     train_step,
@@ -53,8 +55,8 @@ from tru.unlearn.run import check_chunkable_head
 
 
 def first_step_terms(setup, batch: dict, variant: str = "") -> dict:
-    with torch.no_grad(), setup.attention(batch):
-        terms = straightforward_terms(setup, batch) if variant == "straightforward" else setup.step_terms(batch)
+    with torch.no_grad(), step_attention(setup, batch):
+        terms = (straightforward_terms if variant == "straightforward" else recipe_terms)(setup, batch)
         return {k: float(v) for k, v in terms.items()}
 
 

@@ -14,9 +14,13 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+
+from tru.modeling.context import step_context
+from tru.modeling.packed_attention import packed_attention
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("TRU_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -120,11 +124,30 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def train_step(setup, batch: dict, optimizer, step_terms=None) -> dict:
+def recipe_terms(setup, batch: dict) -> dict:
+    """The recipe's named terms (and ``loss``) on one collated batch, built as the Trainer's step builds
+    them; a packed batch runs fused. Call backward inside ``step_attention(setup, batch)``."""
+    context = step_context(
+        setup.model,
+        batch,
+        reference=setup.reference,
+        logits_chunk=setup.logits_chunk,
+        logits_workspace=setup.logits_workspace,
+    )
+    return setup.recipe.compute(context)
+
+
+def step_attention(setup, batch: dict):
+    """Packed attention for the model and the reference during a packed batch's step, as in training."""
+    reference = setup.reference and setup.reference.model
+    return packed_attention(setup.model, reference) if "packed" in batch else nullcontext()
+
+
+def train_step(setup, batch: dict, optimizer, step_terms=recipe_terms) -> dict:
     """Forward, backward and AdamW update on one batch; returns the detached terms. ``step_terms(setup,
-    batch)`` in place of the setup's own (bench/straightforward_unlearning.py)."""
-    with setup.attention(batch):
-        terms = step_terms(setup, batch) if step_terms else setup.step_terms(batch)
+    batch)``: the recipe's (recipe_terms) or another step's (bench/straightforward_unlearning.py)."""
+    with step_attention(setup, batch):
+        terms = step_terms(setup, batch)
         terms["loss"].backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

@@ -131,15 +131,15 @@ def test_straightforward_step_has_tru_terms_and_a_dense_embedding_gradient(share
 
     sys.path.insert(0, str(BENCH))
     from straightforward_unlearning import straightforward_step_for, straightforward_terms
-    from workload import batches, prepare
+    from workload import batches, prepare, recipe_terms, step_attention
 
     args = argparse.Namespace(
         model="tiny-llama", data=str(shared_data), batch_size=2, max_length=160, device="cpu", dtype="float32"
     )
     setup = prepare(args, "tru")
     padded, packed = batches(setup, 2, 1, fuse=False)[0], batches(setup, 2, 1, fuse=True)[0]
-    with torch.no_grad(), setup.attention(packed):
-        ours = setup.step_terms(packed)
+    with torch.no_grad(), step_attention(setup, packed):
+        ours = recipe_terms(setup, packed)
         plain = straightforward_terms(setup, padded)
     assert ours.keys() == plain.keys()
     assert max(abs(float(ours[k]) - float(plain[k])) for k in ours) < 1e-5

@@ -4,6 +4,7 @@ same loss terms and gradients as one padded pass per stream (--no-fuse), for eve
 import gc
 import warnings
 import weakref
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -12,7 +13,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from tru.config import UnlearnConfig
-from tru.modeling.context import StepContext
+from tru.modeling.context import step_context
+from tru.modeling.packed_attention import packed_attention
 from tru.modeling.packing import attention_plan, pack_streams
 from tru.unlearn.run import prepare_unlearning
 
@@ -32,10 +34,28 @@ CASES = [
 ]
 
 
+def recipe_terms(setup, batch):
+    """The recipe's terms on one collated batch, outside the Trainer but built as its step builds them."""
+    context = step_context(
+        setup.model,
+        batch,
+        reference=setup.reference,
+        logits_chunk=setup.logits_chunk,
+        logits_workspace=setup.logits_workspace,
+    )
+    return setup.recipe.compute(context)
+
+
+def attention(setup, batch):
+    """Packed attention for the model and the reference during a packed batch's step, as in training."""
+    reference = setup.reference and setup.reference.model
+    return packed_attention(setup.model, reference) if "packed" in batch else nullcontext()
+
+
 def step(setup, batch):
     setup.model.zero_grad(set_to_none=True)
-    with setup.attention(batch):
-        terms = setup.step_terms(batch)
+    with attention(setup, batch):
+        terms = recipe_terms(setup, batch)
         terms["loss"].backward()
     grads = {n: p.grad.detach().clone() for n, p in setup.model.named_parameters() if p.grad is not None}
     return {k: v.detach() for k, v in terms.items()}, grads
@@ -95,8 +115,8 @@ def test_a_fused_step_frees_its_tensors_without_the_garbage_collector(small_tofu
     batch = setup.collator(fuse=True)([setup.dataset[i] for i in [0, 3, 5, 6]])
     gc.disable()
     try:
-        with setup.attention(batch):
-            context = StepContext(setup.model, batch, reference=setup.reference)
+        with attention(setup, batch):
+            context = step_context(setup.model, batch, reference=setup.reference)
             terms = setup.recipe.compute(context)
             terms["loss"].backward()
         freed = weakref.ref(context)
@@ -145,8 +165,8 @@ def test_fused_step_makes_the_host_wait_for_nothing(small_tofu, method, override
             model.to("meta")
     for _ in range(2):
         host = _HostReads()
-        with setup.attention(batch), host:
-            terms = setup.step_terms(batch)
+        with attention(setup, batch), host:
+            terms = recipe_terms(setup, batch)
             terms["loss"].backward()
     assert terms["loss"].device.type == "meta"
     assert host.seen == []

@@ -13,7 +13,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from tru import cli
 from tru.data.records import QAItem
 from tru.evaluate import registry
-from tru.modeling.context import StepContext
+from tru.modeling.context import step_context
 from tru.unlearn import losses
 from tru.unlearn.methods import METHODS, build_recipe
 
@@ -76,7 +76,7 @@ def test_the_method_guide_registers_a_recipe_with_a_finite_loss(capsys):
         assert recipe.weight == 0.25 and recipe.required_streams() == ("forget",)
 
         model, batch = tiny_forget_batch()
-        terms = recipe.compute(StepContext(model, batch))
+        terms = recipe.compute(step_context(model, batch))
         assert set(terms) == {"forget_ga", "loss"}
         loss = terms["loss"]
         assert loss.ndim == 0 and math.isfinite(loss.item())

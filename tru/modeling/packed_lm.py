@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tru.modeling.collate import StreamCollator
-from tru.modeling.context import StepContext
+from tru.modeling.context import step_context
 from tru.modeling.logits_workspace import LogitsWorkspace
 from tru.modeling.packing import pack_streams
 
@@ -30,7 +30,7 @@ def packed_lm_loss(model, batch: dict, tokens=None, logits_workspace: LogitsWork
     """Summed next-token NLL of a PackingCollator batch's labels over ``tokens`` (default: its own count),
     the logits in ``logits_workspace`` if given (tru.modeling.logits_workspace.workspace_for).
     Run inside ``tru.modeling.packed_attention.packed_attention(model)``."""
-    context = StepContext(model, {STREAM: batch[STREAM], "packed": batch["packed"]}, logits_workspace=logits_workspace)
+    context = step_context(model, {STREAM: batch[STREAM], "packed": batch["packed"]}, logits_workspace=logits_workspace)
     log_probs, mask = context.log_probs(STREAM)
     count = mask.sum() if tokens is None else torch.as_tensor(tokens, device=log_probs.device)
     return -(log_probs * mask).sum() / count.clamp(min=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,11 +13,9 @@ from tru.data.formatting import ChatFormatter, encode_item
 from tru.data.records import QAItem
 from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
 from tru.modeling.collate import StreamCollator
-from tru.modeling.context import StepContext
 from tru.modeling.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
 from tru.modeling.model_card import check_hub_push, data_entry, push_model_folder, training_card
 from tru.modeling.models import alias_hub_id, is_peft_model, resolve_device
-from tru.modeling.packed_attention import packed_attention
 from tru.modeling.scoring import mean_nll, score_sequences
 from tru.train.training import (
     check_run_folder,
@@ -129,7 +126,8 @@ def _summary_examples(sources: StreamSources, formatter: ChatFormatter, limit: i
 @dataclass
 class UnlearnSetup:
     """Everything a step needs: the recipe, model, stream dataset and (when the method needs one)
-    the frozen reference. Shared by `tru unlearn`, the benchmarks and the step tests."""
+    the frozen reference. Shared by `tru unlearn`, the benchmarks and the step tests (which run a step
+    outside the Trainer with tru.modeling.context.step_context)."""
 
     recipe: Recipe
     sources: StreamSources
@@ -158,23 +156,6 @@ class UnlearnSetup:
 
     def attach_reference(self) -> None:
         self.reference = FrozenReference(self.model) if self.recipe.needs_reference_model() else None
-
-    def step_terms(self, batch: dict) -> dict:
-        """The recipe's named terms (and ``loss``) on one collated batch, outside the Trainer: for
-        benchmarks and tests. A packed batch runs fused; call backward inside ``attention(batch)``."""
-        return self.recipe.compute(
-            StepContext(
-                self.model,
-                batch,
-                reference=self.reference,
-                logits_chunk=self.logits_chunk,
-                logits_workspace=self.logits_workspace,
-            )
-        )
-
-    def attention(self, batch: dict):
-        reference = self.reference and self.reference.model
-        return packed_attention(self.model, reference) if "packed" in batch else nullcontext()
 
 
 def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:

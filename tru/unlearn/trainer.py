@@ -12,7 +12,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from tru.modeling.context import StepContext
+from tru.modeling.context import step_context
 from tru.modeling.logits_workspace import LogitsWorkspace
 from tru.modeling.models import is_peft_model
 from tru.modeling.packed_attention import packed_attention
@@ -106,7 +106,7 @@ class UnlearnTrainer(LossLogMixin, TiedCopiesLeftOutOnSave, Trainer):
         return lambda count: self.accelerator.reduce(count.detach().float(), reduction="sum") / world
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        ctx = StepContext(
+        ctx = step_context(
             model,
             inputs,
             reference=self.reference,
