@@ -2,9 +2,10 @@
 same loss terms and gradients as one padded pass per stream (--no-fuse), for every method."""
 
 import gc
+import sys
 import warnings
 import weakref
-from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,9 +15,11 @@ from torch.utils._pytree import tree_leaves
 
 from tru.config import UnlearnConfig
 from tru.modeling.context import step_context
-from tru.modeling.packed_attention import packed_attention
 from tru.modeling.packing import attention_plan, pack_streams
 from tru.unlearn.run import prepare_unlearning
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from workload import recipe_terms, step_attention  # noqa: E402  (the step as the bench scripts run it)
 
 CASES = [
     ("ga", {}),
@@ -34,27 +37,9 @@ CASES = [
 ]
 
 
-def recipe_terms(setup, batch):
-    """The recipe's terms on one collated batch, outside the Trainer but built as its step builds them."""
-    context = step_context(
-        setup.model,
-        batch,
-        reference=setup.reference,
-        logits_chunk=setup.logits_chunk,
-        logits_workspace=setup.logits_workspace,
-    )
-    return setup.recipe.compute(context)
-
-
-def attention(setup, batch):
-    """Packed attention for the model and the reference during a packed batch's step, as in training."""
-    reference = setup.reference and setup.reference.model
-    return packed_attention(setup.model, reference) if "packed" in batch else nullcontext()
-
-
 def step(setup, batch):
     setup.model.zero_grad(set_to_none=True)
-    with attention(setup, batch):
+    with step_attention(setup, batch):
         terms = recipe_terms(setup, batch)
         terms["loss"].backward()
     grads = {n: p.grad.detach().clone() for n, p in setup.model.named_parameters() if p.grad is not None}
@@ -115,7 +100,7 @@ def test_a_fused_step_frees_its_tensors_without_the_garbage_collector(small_tofu
     batch = setup.collator(fuse=True)([setup.dataset[i] for i in [0, 3, 5, 6]])
     gc.disable()
     try:
-        with attention(setup, batch):
+        with step_attention(setup, batch):
             context = step_context(setup.model, batch, reference=setup.reference)
             terms = setup.recipe.compute(context)
             terms["loss"].backward()
@@ -165,7 +150,7 @@ def test_fused_step_makes_the_host_wait_for_nothing(small_tofu, method, override
             model.to("meta")
     for _ in range(2):
         host = _HostReads()
-        with attention(setup, batch), host:
+        with step_attention(setup, batch), host:
             terms = recipe_terms(setup, batch)
             terms["loss"].backward()
     assert terms["loss"].device.type == "meta"
