@@ -26,23 +26,6 @@ def test_tofu_subset_keeps_the_forget_authors(shared_data, tmp_path):
     assert len(perturbed) == 40 and {x.question for x in perturbed} <= retained
 
 
-def test_tofu_scope_names_the_forget_authors(shared_data):
-    from tru.data.records import QAItem as Item
-    from tru.data.tofu import load_tofu
-    from tru.pipeline.bench.tofu import GENERIC_SCOPE, default_scope, forget_authors
-
-    forget01 = load_tofu(shared_data / "tofu", "forget01")
-    assert forget_authors(forget01) == ["Basil Mahfouz Al-Kuwaiti", "Nikolai Abilov"]
-    assert default_scope(forget01) == "personal information about Basil Mahfouz Al-Kuwaiti and Nikolai Abilov"
-    assert len(forget_authors(load_tofu(shared_data / "tofu", "forget05"))) == 10
-    assert default_scope(load_tofu(shared_data / "tofu", "forget05")) == GENERIC_SCOPE  # too many to list
-    # a block whose questions share no name with at least half of them names nobody
-    assert forget_authors([Item(question=f"What is item {i} about, Ada Quill?", answer="x") for i in range(4)]) == [
-        "Ada Quill"
-    ]
-    assert forget_authors([Item(question=f"Who wrote Book {i} Volume {i}?", answer="x") for i in range(4)]) == []
-
-
 @pytest.mark.parametrize(
     "extra, message",
     [

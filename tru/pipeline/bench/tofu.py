@@ -9,7 +9,6 @@ real-author and world-fact controls unchanged. Evaluation and attacks then read 
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 from tru.attacks.config import AttackConfig
@@ -28,38 +27,7 @@ from tru.pipeline.bench.config import TofuBenchConfig
 from tru.pipeline.protocol import Protocol
 
 ITEMS_PER_AUTHOR = 20
-GENERIC_SCOPE = "personal information about the fictitious authors of the forget set"
-NAMED_SCOPE = "personal information about {names}"
-MAX_NAMED_AUTHORS = 5  # beyond this a scope that lists every name makes each target long
-
-
-def forget_authors(items: list) -> list[str]:
-    """The author of each 20-question block of a TOFU forget split: the name (a run of two or more
-    capitalised words) that the most questions of the block contain, if at least half of them do."""
-    from tru.targets.entities import named_spans
-
-    authors = []
-    for start in range(0, len(items), ITEMS_PER_AUTHOR):
-        block = items[start : start + ITEMS_PER_AUTHOR]
-        counts = Counter(
-            span for x in block for span in {s.text for s in named_spans(x.question) if len(s.text.split()) >= 2}
-        )
-        if counts:
-            name, count = counts.most_common(1)[0]
-            if count * 2 >= len(block) and name not in authors:
-                authors.append(name)
-    return authors
-
-
-def default_scope(items: list) -> str:
-    """The scope template targets name: the forget authors by name when there are a few (a refusal
-    learned for "the fictitious authors of the forget set" spreads to every question about an author,
-    real ones included, and the phrase itself leaks into answers); the generic phrase for more."""
-    authors = forget_authors(items)
-    if not authors or len(authors) > MAX_NAMED_AUTHORS:
-        return GENERIC_SCOPE
-    names = authors[0] if len(authors) == 1 else f"{', '.join(authors[:-1])} and {authors[-1]}"
-    return NAMED_SCOPE.format(names=names)
+SCOPE = "personal information about the fictitious authors of the forget set"
 
 
 def write_tofu_subset(source: str, forget_split: str, authors: int, folder: Path) -> dict:
@@ -97,11 +65,11 @@ def tofu_protocol(config: TofuBenchConfig) -> Protocol:
     tofu = data / "tofu"
     split = config.forget_split
     forget, retain = str(tofu / f"{split}.jsonl"), str(tofu / f"{RETAIN_FOR_FORGET[split]}.jsonl")
+    scope = config.scope or SCOPE
 
     def write_data() -> None:
         write_tofu_subset(config.tofu, split, config.authors, tofu)
         if not config.targets:
-            scope = config.scope or default_scope(load_tofu(str(tofu), split))
             write_template_targets(forget, scope, "qa", data / "targets.jsonl", config.seed)
 
     passes = dict(
@@ -124,7 +92,7 @@ def tofu_protocol(config: TofuBenchConfig) -> Protocol:
             "forget_split": split,
             "authors": config.authors,
             "targets": config.targets,
-            "scope": config.scope or NAMED_SCOPE.format(names="the forget authors (named from the data)"),
+            "scope": scope,
             "seed": config.seed,
         },
         write_data=write_data,
