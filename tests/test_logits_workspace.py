@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from test_fused_step import attention, prepared, recipe_terms, step
+from test_fused_step import prepared, recipe_terms, step, step_attention
 
 from tru.modeling.logits_workspace import LogitsWorkspace
 
@@ -68,9 +68,9 @@ def test_steps_reuse_the_workspace_and_equal_steps_without_it(small_tofu):
 def test_a_graph_kept_past_the_next_step_fails_instead_of_reading_its_logits(small_tofu):
     setup = prepared(small_tofu, "tru", {}, "tiny-llama")
     first, second = (setup.collator(fuse=True)([setup.dataset[i] for i in indices]) for indices in ([0, 3], [5, 6]))
-    with attention(setup, first):
+    with step_attention(setup, first):
         kept = recipe_terms(setup, first)["loss"]
-    with attention(setup, second):
+    with step_attention(setup, second):
         recipe_terms(setup, second)["loss"].backward()
         with pytest.raises(RuntimeError, match="modified inplace"):
             kept.backward()
@@ -123,7 +123,7 @@ def test_the_shared_weight_takes_the_sparse_embedding_gradient_in_place(small_to
     assert embedding.sparse and setup.logits_workspace is not None
     batch = setup.collator(fuse=True)([setup.dataset[i] for i in [0, 3, 5, 6]])
     setup.model.zero_grad(set_to_none=True)
-    with attention(setup, batch):
+    with step_attention(setup, batch):
         loss = recipe_terms(setup, batch)["loss"]
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as backward:
             loss.backward()
