@@ -57,7 +57,14 @@ class UnlearnConfig(QAColumnFields, TrainConfig):
         "stop once the scope check meets these, e.g. complete_refusal>=0.95,answered>=0.95 "
         "(metrics of tru.evaluate.registry); the best state by them is saved",
     )
-    validation_new_tokens: int = setting(64, "greedy tokens per answer in the scope check")
+    validation_new_tokens: int = setting(
+        64, "greedy tokens per answer in the scope check, and per self-answer of an anchor question"
+    )
+    anchor_checks: int = setting(
+        0,
+        "general questions never trained on (tru.data.anchors, tuning side) that the scope check asks, "
+        "comparing the answers with the model's own before unlearning (0: none)",
+    )
     logits_chunk: int = setting(
         0,
         "project the final hidden states onto the vocabulary this many loss "
@@ -84,7 +91,7 @@ class UnlearnConfig(QAColumnFields, TrainConfig):
             )
         if self.logits_chunk and not self.fuse:
             raise ConfigError("--logits-chunk works with the fused step only; drop --no-fuse or --logits-chunk")
-        check_at_least(self, 0, ("eval_steps",))
+        check_at_least(self, 0, ("eval_steps", "anchor_checks"))
         check_at_least(self, 1, ("validation_new_tokens",))
         if not 0 <= self.validation_share < 1:
             raise ConfigError(f"--validation-share must be in [0, 1), got {self.validation_share}")
@@ -94,8 +101,8 @@ class UnlearnConfig(QAColumnFields, TrainConfig):
             parse_until(self.until)  # a malformed criterion or a rate above 1: an error before anything loads
         from tru.core.processes import world_size
 
-        if (self.eval_steps or self.until) and world_size() > 1:
+        if (self.eval_steps or self.until or self.anchor_checks) and world_size() > 1:
             raise ConfigError(
-                "--eval-steps and --until run the scope check in one process; launch one process, "
-                "or drop them (the end-of-run scope check is skipped under several processes)"
+                "--eval-steps, --until and --anchor-checks run the scope check in one process; launch one "
+                "process, or drop them (the end-of-run scope check is skipped under several processes)"
             )

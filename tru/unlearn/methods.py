@@ -68,6 +68,10 @@ class Recipe:
         """Other wordings of the target and retain questions to train on (tru.unlearn.augment)."""
         return None
 
+    def anchor_count(self) -> int:
+        """Out-of-scope anchors to add, self-answered, to the retain stream (tru.unlearn.anchors)."""
+        return 0
+
     def compute(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
@@ -340,6 +344,7 @@ class TRU(Recipe):
     delta: float = 0.0
     augment: str = "none"
     augment_share: float = 0.5
+    anchors: int = 0
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
@@ -362,6 +367,7 @@ class TRU(Recipe):
             "retain_loss": "nll",
             "target_sampling": "random",
             "augment": "none",
+            "anchors": 0,
         }
     }
 
@@ -378,9 +384,14 @@ class TRU(Recipe):
     def augmentation(self) -> Augmentation | None:
         return Augmentation.parse(self.augment, self.augment_share)
 
+    def anchor_count(self) -> int:
+        return self.anchors
+
     def validate(self) -> None:
         super().validate()
         self.augmentation()
+        if self.anchors < 0:
+            raise ConfigError(f"method 'tru': anchors must be 0 (none) or a positive count, got {self.anchors}")
 
     def needs_reference_model(self):
         return self.retain_loss == "kl" or self.forget_term().needs_reference_model()

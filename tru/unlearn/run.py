@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tru.core.checkpoints import DivergenceGuard, remove_checkpoints
 from tru.core.errors import ConfigError, TrainingDiverged
-from tru.core.files import write_json
+from tru.core.files import write_json, write_jsonl
 from tru.data.formatting import ChatFormatter, encode_item
 from tru.data.records import QAItem
 from tru.data.specs import align_targets, load_items, load_refusals, load_targets, retain_default
@@ -26,12 +26,14 @@ from tru.train.training import (
     train_with_recovery,
     training_arguments,
 )
+from tru.unlearn.anchors import anchor_questions, self_answered
 from tru.unlearn.config import UnlearnConfig
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamSources, UnlearnDataset
 from tru.unlearn.trainer import FrozenReference, UnlearnTrainer
 from tru.unlearn.validation import (
     RETAIN_CAP,
+    SIDE_METRICS,
     ScopeMonitor,
     ValidationSplit,
     check_until,
@@ -139,6 +141,7 @@ class UnlearnSetup:
     logits_chunk: int = 0  # see UnlearnConfig.logits_chunk
     logits_workspace: LogitsWorkspace | None = None  # the fused step's logits memory (CPU), see logits_workspace_for
     validation: ValidationSplit = field(default_factory=lambda: ValidationSplit([], []))
+    anchors: dict = field(default_factory=dict)  # side -> self-answered anchor questions (tru.unlearn.anchors)
 
     @property
     def pad_id(self) -> int:
@@ -167,6 +170,9 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
         check_until(parse_until(config.until), validation)
     tokenizer, model = load_for_training(config, recipe)
     formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
+    anchors = answer_anchors(config, recipe, model, formatter)
+    sources = replace(sources, retain=[*sources.retain, *anchors.get("training", [])])
+    validation = replace(validation, outside=anchors.get("tuning", []))
     dataset = UnlearnDataset(
         sources,
         formatter,
@@ -188,7 +194,31 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
         logits_chunk=config.logits_chunk,
         logits_workspace=logits_workspace_for(config, model),
         validation=validation,
+        anchors=anchors,
     )
+
+
+def answer_anchors(config: UnlearnConfig, recipe: Recipe, model, formatter: ChatFormatter) -> dict[str, list[QAItem]]:
+    """The recipe's training anchors (they join the retain stream) and ``--anchor-checks`` tuning anchors (the
+    scope check's outside side), each answered by the model before any update (tru.unlearn.anchors)."""
+    asked = {side: count for side, count in (("training", recipe.anchor_count()), ("tuning", config.anchor_checks))}
+    if not any(asked.values()):
+        return {}
+    from tru.core.processes import world_size
+
+    if world_size() > 1:
+        raise ConfigError(
+            "anchor questions are answered by the model in one process before training; launch one process, "
+            "or drop --set anchors and --anchor-checks"
+        )
+    model.to(resolve_device(config.device))
+    return {
+        side: self_answered(
+            model, formatter, anchor_questions(side, count), max_new_tokens=config.validation_new_tokens
+        )
+        for side, count in asked.items()
+        if count
+    }
 
 
 def check_chunkable_head(model) -> None:
@@ -280,8 +310,9 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
         "resumed_from": str(checkpoint) if checkpoint else None,
         "early_stop": guard.reached,
         "until": _until_outcome(config, monitor, best_step),
-        "scope_check": scope and {side: scope[side] for side in ("forget", "retain") if side in scope},
+        "scope_check": scope and {side: scope[side] for side in SIDE_METRICS if side in scope},
         "scope_check_skipped": _why_no_scope_check(setup, args) if scope is None else None,
+        "anchors": {side: len(items) for side, items in setup.anchors.items()},
     }
     main = trainer.is_world_process_zero()
     card = _model_card(config, setup, summary, scope) if main else None
@@ -289,6 +320,11 @@ def _train_and_save(config: UnlearnConfig, setup: UnlearnSetup, args, run_dir: P
     if main:
         if scope is not None:
             write_json(run_dir / "scope_check.json", scope)
+        if setup.anchors:
+            write_jsonl(
+                run_dir / "anchors.jsonl",
+                [{"side": side, **x.to_dict()} for side, items in setup.anchors.items() for x in items],
+            )
         write_json(run_dir / "summary.json", summary)
         if not config.keep_checkpoints:
             remove_checkpoints(run_dir)
@@ -311,8 +347,15 @@ def _model_card(config: UnlearnConfig, setup: UnlearnSetup, summary: dict, scope
         note = f"{trained} trained on, {held} held out for the scope check" if held else ""
         data = [data_entry("forget set", config.forget, trained + held, config.tofu, note=note)]
     retain_spec = config.retain or retain_default(config.forget)
+    anchors = setup.anchors.get("training", [])
     if setup.sources.retain and retain_spec:
-        data.append(data_entry("retain set", retain_spec, len(setup.sources.retain), config.tofu))
+        data.append(data_entry("retain set", retain_spec, len(setup.sources.retain) - len(anchors), config.tofu))
+    if anchors:
+        data.append(
+            data_entry(
+                "out-of-scope anchors, answered by the model before unlearning", "tru.data.anchors", len(anchors)
+            )
+        )
     if setup.sources.targets:
         data.append(data_entry("reasoning targets", config.targets, len(setup.sources.targets)))
     return training_card(

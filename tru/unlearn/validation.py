@@ -3,9 +3,12 @@
 Held out from training: by default ``--validation-share`` of the forget items (the run never trains on
 them, so refusing them shows that the model recognises what is in scope rather than the trained
 questions) and the same share of the retain items; ``--validation FILE`` gives the forget side
-instead. The scope check generates answers to both sides and measures them with the registered
-generation metrics (tru.evaluate.registry): refusal, complete refusal and fact leak on the forget
-side, answered on the retain side, each with n and a 95% interval. It runs every ``--eval-steps``
+instead. With ``--anchor-checks N`` a third side, ``outside``, holds N general questions never trained
+on (tru.unlearn.anchors), answered by the model before unlearning: it shows whether the refusal
+spread beyond the forget set's scope. The scope check generates answers to every side and measures
+them with the registered generation metrics (tru.evaluate.registry): refusal, complete refusal and
+fact leak on the forget side, answered on the retain and outside sides, each with n and a 95%
+interval. It runs every ``--eval-steps``
 steps, at the end of every run (``scope_check.json`` in the run folder, printed), and decides
 ``--until``: criteria such as ``complete_refusal>=0.95,answered>=0.95`` that stop the run once met;
 the best state by those criteria is the one saved.
@@ -16,7 +19,7 @@ from __future__ import annotations
 import operator
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from tru.core.errors import ConfigError
@@ -27,14 +30,19 @@ RETAIN_CAP = 32  # retain items held out at most: enough to see a collapse, few 
 EXAMPLES = 3
 
 
+# each side of the scope check and the side whose registered metrics measure it
+SIDE_METRICS = {"forget": "forget", "retain": "retain", "outside": "retain"}
+
+
 @dataclass
 class ValidationSplit:
     forget: list
     retain: list
+    outside: list = field(default_factory=list)  # self-answered anchor questions (tru.unlearn.anchors)
 
     @property
     def empty(self) -> bool:
-        return not self.forget and not self.retain
+        return not any(getattr(self, side) for side in SIDE_METRICS)
 
 
 def hold_out(items: Sequence, share: float, seed: int, salt: str, cap: int | None = None) -> tuple[list, list]:
@@ -109,11 +117,11 @@ def scope_check(model, tokenizer, formatter, split: ValidationSplit, *, max_new_
     em = EvalModel(
         model=model, tokenizer=tokenizer, formatter=formatter, batch_size=batch_size, max_new_tokens=max_new_tokens
     )
-    sides = {side: items for side, items in (("forget", split.forget), ("retain", split.retain)) if items}
+    sides = {side: getattr(split, side) for side in SIDE_METRICS if getattr(split, side)}
     blocks = generation_blocks(em, {side: [x.question for x in items] for side, items in sides.items()})
     result = {}
     for side, items in sides.items():
-        per_item = registry.per_item(registry.generations_of(items, blocks[side]), side)
+        per_item = registry.per_item(registry.generations_of(items, blocks[side]), SIDE_METRICS[side])
         result[side] = registry.aggregate_all(per_item)
         result[f"{side}_examples"] = [
             {"question": x.question, "reasoning": r, "answer": a}
@@ -126,7 +134,7 @@ def headline(result: dict) -> str:
     """'forget: complete refusal 0.88 [0.62, 1.0] (n=8), fact leak 0 ...; retain: answered 1.0 ... (n=16)'."""
     from tru.evaluate.formatting import fmt_interval
 
-    shown = {"forget": ("complete_refusal", "refusal", "fact_leak"), "retain": ("answered",)}
+    shown = {"forget": ("complete_refusal", "refusal", "fact_leak"), "retain": ("answered",), "outside": ("answered",)}
     parts = []
     for side, names in shown.items():
         if side not in result:
@@ -165,9 +173,7 @@ class ScopeMonitor:
         finally:
             model.train(was_training)
         self.last = (step, result)
-        append_jsonl(
-            self.log_path, {"step": step, **{side: result[side] for side in ("forget", "retain") if side in result}}
-        )
+        append_jsonl(self.log_path, {"step": step, **{side: result[side] for side in SIDE_METRICS if side in result}})
         met = bool(self.criteria) and all(c.met(result) for c in self.criteria)
         self.say(f"tru: validation at step {step}: {headline(result)}" + (" (--until met)" if met else ""))
         if self.criteria and self.score(result) > self.best_score:

@@ -1,0 +1,67 @@
+"""Out-of-scope anchors: general questions the model keeps answering as it did before unlearning.
+
+A refusal trained on forget questions that all share a topic ("about an author") spreads to the topic:
+the model starts to refuse questions about real authors too, which no retain set of the forget set's
+own kind teaches it to answer. Anchors are general questions of that kind (tru.data.anchors), answered
+by the model itself before the first step; with TRU's ``anchors=N`` the first N of the training side
+join the retain stream with those answers, so the retain term keeps the model's own behaviour on them
+(the answers are the model's, not the truth: the aim is to keep, not to teach).
+
+The tuning side is never trained on: ``tru unlearn --anchor-checks N`` asks the scope check to compare
+the model's answers to N of those questions with its answers before unlearning.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from tru.core.errors import ConfigError
+from tru.data.anchors import TRAINING_ANCHORS, TUNING_ANCHORS
+from tru.data.formatting import ChatFormatter
+from tru.data.records import QAItem
+from tru.modeling.generation import generate_from_ids
+
+SIDES = {"training": TRAINING_ANCHORS, "tuning": TUNING_ANCHORS}
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def anchor_questions(side: str, count: int) -> list[str]:
+    """The first ``count`` questions of a side; asking for more than the side holds is an error."""
+    questions = SIDES[side]
+    if count > len(questions):
+        raise ConfigError(f"{count} {side} anchors asked for; tru.data.anchors holds {len(questions)}")
+    return list(questions[:count])
+
+
+def complete_sentences(text: str, truncated: bool) -> str:
+    """The answer up to its last finished sentence when generation was cut off (a cut answer, followed by
+    the end of the turn in training, would teach the model to stop mid-sentence); "" when none finished."""
+    text = text.strip()
+    if not truncated:
+        return text
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()] if ends else ""
+
+
+def self_answered(
+    model,
+    formatter: ChatFormatter,
+    questions: Sequence[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 16,
+) -> list[QAItem]:
+    """The questions with the model's own greedy answers; questions it answers with nothing are left out."""
+    prompts = [formatter.prompt_ids(q) for q in questions]
+    tokenizer = formatter.tokenizer
+    texts = generate_from_ids(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="answering anchors"
+    )
+    items = []
+    for question, text in zip(questions, texts):
+        length = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        answer = complete_sentences(text, truncated=length >= max_new_tokens)
+        if answer:
+            items.append(QAItem(question=question, answer=answer))
+    return items
