@@ -371,3 +371,21 @@ def test_changes_against_the_reference_are_paired_and_the_leak_rule_is_stated(tm
     assert any(
         note.startswith("Fact leak is measured against the key terms of the gold answers") for note in data["notes"]
     )
+
+
+def test_a_corpus_benchmark_gets_a_headline_with_its_own_measures():
+    from tru.report.collect import MethodInput, MethodRow
+    from tru.report.model import headline
+
+    before = MethodRow("finetuned", "", MethodInput("finetuned", "", "eval"), metrics={"knowmem_forget": 0.25})
+    after = MethodRow(
+        "tru",
+        "tru",
+        MethodInput("tru", "run", "eval"),
+        metrics={"knowmem_forget": 0.125, "privleak": -3.5},
+        intervals={"knowmem_forget": _interval(0.125, n=20)},
+    )
+    line = headline(after, before)
+    assert line.startswith("tru: KnowMem on forget questions 0.12 [0, 0.25] (-0.12 against finetuned)")
+    assert "PrivLeak (0: like the retain model) -3.5" in line and "no evaluation" not in line
+    assert headline(MethodRow("x", "x", MethodInput("x", "", "")), None) == "x: no evaluation to summarise."

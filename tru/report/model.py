@@ -127,6 +127,29 @@ def worst_attack(row: MethodRow) -> tuple[str, dict] | None:
     return max(leaking, key=lambda x: x[1]["after"]["value"])
 
 
+# corpus benchmarks' measures for the headline, when a row has them: metric key -> what it is called there
+CORPUS_HEADLINE = (
+    ("knowmem_forget", "KnowMem on forget questions"),
+    ("verbmem_forget", "VerbMem on forget passages"),
+    ("knowmem_retain", "KnowMem on retain questions"),
+    ("privleak", "PrivLeak (0: like the retain model)"),
+    ("wmdp_forget", "WMDP accuracy, forget fold"),
+    ("wmdp_retain", "WMDP accuracy, retain fold"),
+)
+
+
+def _measured(row: MethodRow, key: str) -> dict | None:
+    """A metric's interval, or its bare value where the evaluation kept no interval."""
+    if key in row.intervals and row.intervals[key].get("value") is not None:
+        return row.intervals[key]
+    return {"value": row.metrics[key]} if row.metrics.get(key) is not None else None
+
+
+def _against(row: MethodRow, reference: MethodRow | None, key: str) -> str:
+    change = _change(row, reference, key)
+    return f" ({fmt_signed(change)} against {reference.name})" if change is not None else ""
+
+
 def headline(row: MethodRow, reference: MethodRow | None) -> str:
     """One line: refusal and leakage on forget questions, what it kept, the utility change, the worst attack."""
     parts = []
@@ -139,13 +162,13 @@ def headline(row: MethodRow, reference: MethodRow | None) -> str:
     answered = row.intervals.get("out_of_scope.answered")
     if answered:
         parts.append(f"answers {fmt_interval(answered)} of out-of-scope questions")
-    utility = row.intervals.get("model_utility") or (
-        {"value": row.metrics["model_utility"]} if row.metrics.get("model_utility") is not None else None
-    )
+    utility = _measured(row, "model_utility")
     if utility:
-        change = _change(row, reference, "model_utility")
-        against = f" ({fmt_signed(change)} against {reference.name})" if change is not None else ""
-        parts.append(f"model utility {fmt_interval(utility)}{against}")
+        parts.append(f"model utility {fmt_interval(utility)}{_against(row, reference, 'model_utility')}")
+    for key, name in CORPUS_HEADLINE:
+        measured = _measured(row, key)
+        if measured:
+            parts.append(f"{name} {fmt_interval(measured)}{_against(row, reference, key)}")
     worst = worst_attack(row)
     if worst:
         name, values = worst
