@@ -7,6 +7,7 @@ import pytest
 from report_checks import assert_report_matches_summaries
 
 from tru.cli import main
+from tru.core.errors import ConfigError
 from tru.data.readers import read_records
 from tru.data.records import QAItem
 
@@ -157,3 +158,15 @@ def test_bench_muse_and_wmdp_end_to_end(shared_data, tmp_path, capsys):
     assert [m["name"] for m in data["methods"]] == ["original", "graddiff"]
     assert {"wmdp_forget", "wmdp_retain"} <= {m["key"] for m in data["metrics"]}
     capsys.readouterr()
+
+
+def test_bench_wmdp_passes_its_scorer_to_the_evaluation(shared_data, tmp_path):
+    from tru.pipeline.bench.config import WmdpBenchConfig
+    from tru.pipeline.bench.corpus import wmdp_protocol
+
+    settings = dict(model="tiny-llama", wmdp=str(shared_data / "wmdp"), out=str(tmp_path / "wmdp"))
+    assert wmdp_protocol(WmdpBenchConfig(**settings)).evaluation.scorer == "tru"
+    pytest.importorskip("lm_eval")
+    assert wmdp_protocol(WmdpBenchConfig(**settings, scorer="harness")).evaluation.scorer == "harness"
+    with pytest.raises(ConfigError, match="--scorer must be tru or harness"):
+        WmdpBenchConfig(**settings, scorer="lm-eval").validate()

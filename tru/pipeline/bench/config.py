@@ -192,9 +192,18 @@ class WmdpBenchConfig(BenchFields):
     fold: int = setting(0, "the corpus fold to unlearn (0-4)")
     retain_fold: int = setting(1, "the fold used as retain text and retain questions (0-4, not --fold)")
     finetune_epochs: float = setting(0.0, "epochs of fine-tuning on every fold first (0: unlearn the model as it is)")
+    scorer: str = setting(
+        "tru", "tru (its own next-token log-probabilities) or harness (lm-evaluation-harness; pip install lm-eval)"
+    )
 
     def validate(self) -> None:
         super().validate()
+        if self.scorer not in ("tru", "harness"):
+            raise ConfigError(f"--scorer must be tru or harness, got '{self.scorer}'")
+        if self.scorer == "harness":
+            from tru.evaluate.harness import require_lm_eval
+
+            require_lm_eval()  # said before any stage runs
         if not self.wmdp:
             raise ConfigError("--wmdp is required: the folder with the deduplicated WMDP folds")
         if not (0 <= self.fold <= 4 and 0 <= self.retain_fold <= 4) or self.fold == self.retain_fold:

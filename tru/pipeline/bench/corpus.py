@@ -143,6 +143,7 @@ def wmdp_protocol(config: WmdpBenchConfig) -> Protocol:
         benchmark="wmdp",
         wmdp=f"{questions / 'forget.jsonl'},{questions / 'retain.jsonl'}",
         wmdp_subject="biology and computer security",
+        scorer=config.scorer,
         limit=config.limit,
         batch_size=config.eval_batch_size,
         max_new_tokens=config.max_new_tokens,
