@@ -55,23 +55,50 @@ def test_self_answered_pairs_questions_with_the_models_answers_and_drops_empty_o
     assert [(x.question, x.answer) for x in items] == [("Q1?", "Robert Louis Stevenson."), ("Q3?", "It is Paris.")]
 
 
-def test_tru_takes_an_anchor_count_and_refuses_a_negative_one():
-    assert build_recipe("tru").anchor_count() == 0
-    assert build_recipe("tru", {"anchors": "5"}).anchor_count() == 5
-    assert build_recipe("graddiff").anchor_count() == 0
+def test_tru_takes_anchors_and_their_share_of_the_retain_draws():
+    assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.25)  # the default: every training anchor
+    assert build_recipe("tru", preset="paper").anchoring() == (0, 0.0)
+    assert build_recipe("tru", {"anchors": "5", "anchor_share": "0.5"}).anchoring() == (5, 0.5)
+    assert build_recipe("tru", {"anchor_share": "0"}).anchoring() == (0, 0.0)  # never drawn: none answered
+    assert build_recipe("graddiff").anchoring() == (0, 0.0)
     with pytest.raises(ConfigError, match="anchors must be 0"):
         build_recipe("tru", {"anchors": "-1"})
+    with pytest.raises(ConfigError, match="anchor_share must be in"):
+        build_recipe("tru", {"anchor_share": "1"})
+
+
+def _canned(model, formatter, questions, **settings):
+    """The tiny random model's answers are noise: a fixed answer for every anchor, to follow them through."""
+    return [anchors.QAItem(question=q, answer="An answer.") for q in questions]
+
+
+def test_answers_are_cached_per_model_and_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRU_CACHE", str(tmp_path))
+    calls = []
+
+    def generate(model, tok, prompts, **kw):
+        calls.append(len(prompts))
+        return ["Robert Louis Stevenson." for _ in prompts]
+
+    monkeypatch.setattr(anchors, "generate_from_ids", generate)
+    ask = dict(fingerprint="files:abc", settings={"dtype": "float32"}, max_new_tokens=16)
+    first = anchors.cached_self_answered(None, _Formatter(), ["Q1?", "Q2?"], **ask)
+    again = anchors.cached_self_answered(None, _Formatter(), ["Q1?", "Q2?"], **ask)
+    assert first == again and calls == [2]  # the second call read the cache
+    anchors.cached_self_answered(None, _Formatter(), ["Q1?", "Q2?"], **{**ask, "fingerprint": "files:other"})
+    anchors.cached_self_answered(None, _Formatter(), ["Q1?", "Q2?"], **{**ask, "max_new_tokens": 8})
+    assert calls == [2, 2, 2]  # another model, another length: generated again
+    path = anchors.cache_path("files:abc", {"dtype": "float32", "max_new_tokens": 16}, ["Q1?", "Q2?"])
+    path.write_text("{torn", encoding="utf-8")
+    assert anchors.cached_self_answered(None, _Formatter(), ["Q1?", "Q2?"], **ask) == first and calls[-1] == 2
+    assert len(calls) == 4  # a damaged cache file is answered again, not trusted
 
 
 @pytest.mark.slow
 def test_a_run_with_anchors_trains_and_checks_them_and_says_so(small_tofu, tmp_path, monkeypatch):
     from tru.unlearn import run as run_module
 
-    # the tiny random model's answers are noise: give every anchor a fixed answer to follow them through
-    def canned(model, formatter, questions, *, max_new_tokens):
-        return [anchors.QAItem(question=q, answer="An answer.") for q in questions]
-
-    monkeypatch.setattr(run_module, "self_answered", canned)
+    monkeypatch.setattr(run_module, "cached_self_answered", _canned)
     out = tmp_path / "run"
     args = unlearn_args(small_tofu, out, "--summary-items", "0", "--validation-new-tokens", "8")
     assert main([*args, "--set", "anchors=3", "--anchor-checks", "2"]) == 0
@@ -89,18 +116,14 @@ def test_a_run_with_anchors_trains_and_checks_them_and_says_so(small_tofu, tmp_p
 
 
 @pytest.mark.slow
-def test_the_retain_stream_holds_the_training_anchors_after_the_retain_data(small_tofu, tmp_path, monkeypatch):
+def test_anchors_take_their_share_of_the_retain_draws_and_the_retain_data_keeps_the_rest(
+    small_tofu, tmp_path, monkeypatch
+):
     from tru.unlearn import run as run_module
     from tru.unlearn.config import UnlearnConfig
 
-    monkeypatch.setattr(
-        run_module,
-        "self_answered",
-        lambda model, formatter, questions, *, max_new_tokens: [
-            anchors.QAItem(question=q, answer="An answer.") for q in questions
-        ],
-    )
-    config = UnlearnConfig(
+    monkeypatch.setattr(run_module, "cached_self_answered", _canned)
+    settings = dict(
         model="tiny-llama",
         out=str(tmp_path / "run"),
         forget=small_tofu["forget"],
@@ -108,13 +131,21 @@ def test_the_retain_stream_holds_the_training_anchors_after_the_retain_data(smal
         targets=small_tofu["targets"],
         refusals=small_tofu["refusals"],
         max_length=128,
-        set={"anchors": "4"},
     )
-    setup = run_module.prepare_unlearning(config)
-    retain = setup.sources.retain
-    assert [x.question for x in retain[-4:]] == list(TRAINING_ANCHORS[:4])
-    assert not any(x.question in TRAINING_ANCHORS for x in retain[:-4])
-    assert setup.validation.outside == [] and setup.anchors["training"] == retain[-4:]
+    setup = run_module.prepare_unlearning(UnlearnConfig(**settings, set={"anchors": "4", "anchor_share": "0.5"}))
+    assert [x.question for x in setup.sources.anchors] == list(TRAINING_ANCHORS[:4])
+    assert not any(x.question in TRAINING_ANCHORS for x in setup.sources.retain)
+    assert setup.validation.outside == [] and setup.anchors["training"] == list(setup.sources.anchors)
+    dataset = setup.dataset
+    anchor_ids = {tuple(setup.formatter.qa(q, "An answer.").input_ids) for q in TRAINING_ANCHORS[:4]}
+    draws = []
+    for epoch in range(50):
+        dataset.set_epoch(epoch)
+        draws += [tuple(dataset.stream_example("retain", i).input_ids) for i in range(len(dataset))]
+    share = sum(d in anchor_ids for d in draws) / len(draws)
+    assert 0.42 < share < 0.58  # about half of the seeded draws (binomial sd 0.02 over 300 draws)
+    plain = run_module.prepare_unlearning(UnlearnConfig(**settings, set={"anchors": "0"}))
+    assert list(plain.sources.anchors) == [] and plain.dataset.anchor_share == 0.0
 
 
 def test_anchor_checks_must_not_be_negative(small_tofu, tmp_path, capsys):

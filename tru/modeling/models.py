@@ -59,6 +59,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def process_device(name: str) -> torch.device:
+    """``resolve_device``, on this process's own GPU under a launcher (LOCAL_RANK) when it is a GPU."""
+    device = resolve_device(name)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
 def _smollm2_gguf() -> Path:
     import importlib.metadata as metadata
 

@@ -9,18 +9,27 @@ join the retain stream with those answers, so the retain term keeps the model's 
 
 The tuning side is never trained on: ``tru unlearn --anchor-checks N`` asks the scope check to compare
 the model's answers to N of those questions with its answers before unlearning.
+
+The answers depend only on the starting model and the generation settings, so they are cached under
+``$TRU_CACHE/anchors``, keyed by the model's weights fingerprint (tru.modeling.fingerprint): a second run
+from the same model does not generate them again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from pathlib import Path
 from typing import Sequence
 
 from tru.core.errors import ConfigError
+from tru.core.files import write_jsonl
 from tru.data.anchors import TRAINING_ANCHORS, TUNING_ANCHORS
 from tru.data.formatting import ChatFormatter
 from tru.data.records import QAItem
 from tru.modeling.generation import generate_from_ids
+from tru.modeling.models import cache_dir
 
 SIDES = {"training": TRAINING_ANCHORS, "tuning": TUNING_ANCHORS}
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
@@ -64,4 +73,33 @@ def self_answered(
         answer = complete_sentences(text, truncated=length >= max_new_tokens)
         if answer:
             items.append(QAItem(question=question, answer=answer))
+    return items
+
+
+def cache_path(fingerprint: str, settings: dict, questions: Sequence[str]) -> Path:
+    """Where the answers of one model (its weights fingerprint) to ``questions`` under ``settings`` are kept."""
+    key = json.dumps({"model": fingerprint, "settings": settings, "questions": list(questions)}, sort_keys=True)
+    return cache_dir() / "anchors" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.jsonl"
+
+
+def _read_cached(path: Path, questions: Sequence[str]) -> list[QAItem] | None:
+    """The cached answers, or None when the file is missing, unreadable or not about these questions."""
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        items = [QAItem(question=r["question"], answer=r["answer"]) for r in rows]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return items if all(x.question in questions for x in items) else None
+
+
+def cached_self_answered(
+    model, formatter: ChatFormatter, questions: Sequence[str], *, fingerprint: str, settings: dict, max_new_tokens: int
+) -> list[QAItem]:
+    """``self_answered``, read from the cache when this model has answered these questions before."""
+    path = cache_path(fingerprint, {**settings, "max_new_tokens": max_new_tokens}, questions)
+    cached = _read_cached(path, questions)
+    if cached is not None:
+        return cached
+    items = self_answered(model, formatter, questions, max_new_tokens=max_new_tokens)
+    write_jsonl(path, [{"question": x.question, "answer": x.answer} for x in items])
     return items

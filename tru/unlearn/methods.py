@@ -16,6 +16,7 @@ from typing import ClassVar
 import torch
 
 from tru.core.errors import ConfigError
+from tru.data.anchors import TRAINING_ANCHORS
 from tru.modeling.context import StepContext
 from tru.unlearn import losses, terms
 from tru.unlearn.augment import Augmentation
@@ -68,9 +69,10 @@ class Recipe:
         """Other wordings of the target and retain questions to train on (tru.unlearn.augment)."""
         return None
 
-    def anchor_count(self) -> int:
-        """Out-of-scope anchors to add, self-answered, to the retain stream (tru.unlearn.anchors)."""
-        return 0
+    def anchoring(self) -> tuple[int, float]:
+        """Out-of-scope anchors to answer before training, and the share of retain draws that are one of
+        them (tru.unlearn.anchors); (0, 0.0): none."""
+        return 0, 0.0
 
     def compute(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -324,8 +326,9 @@ class RMU(Recipe):
 class TRU(Recipe):
     """Targeted Reasoning Unlearning: target CE + alpha * (forget GA-based term + lam * retain).
 
-    Defaults: each forget item's own target beside it (paired) and a five-fold retain weight, the
-    recipe measured best on a small model (docs/results.md). ``--preset paper`` gives the authors'
+    Defaults: each forget item's own target beside it (paired), a five-fold retain weight and the 60
+    training-side anchors in the retain stream (tru.unlearn.anchors), the recipe measured best on a
+    small model (docs/results.md). ``--preset paper`` gives the authors'
     settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random.
 
     The forget term is the registered term ``forget_loss`` (tru.unlearn.terms). Its parameters come
@@ -344,7 +347,8 @@ class TRU(Recipe):
     delta: float = 0.0
     augment: str = "none"
     augment_share: float = 0.5
-    anchors: int = 0
+    anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
+    anchor_share: float = 0.25  # the share of retain draws that are an anchor
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
@@ -368,6 +372,7 @@ class TRU(Recipe):
             "target_sampling": "random",
             "augment": "none",
             "anchors": 0,
+            "anchor_share": 0.0,
         }
     }
 
@@ -384,14 +389,16 @@ class TRU(Recipe):
     def augmentation(self) -> Augmentation | None:
         return Augmentation.parse(self.augment, self.augment_share)
 
-    def anchor_count(self) -> int:
-        return self.anchors
+    def anchoring(self) -> tuple[int, float]:
+        return (self.anchors, self.anchor_share) if self.anchors and self.anchor_share else (0, 0.0)
 
     def validate(self) -> None:
         super().validate()
         self.augmentation()
         if self.anchors < 0:
             raise ConfigError(f"method 'tru': anchors must be 0 (none) or a positive count, got {self.anchors}")
+        if not 0.0 <= self.anchor_share < 1.0:
+            raise ConfigError(f"method 'tru': anchor_share must be in [0, 1), got {self.anchor_share}")
 
     def needs_reference_model(self):
         return self.retain_loss == "kl" or self.forget_term().needs_reference_model()

@@ -15,7 +15,7 @@ from tru.data.specs import align_targets, load_items, load_refusals, load_target
 from tru.modeling.collate import StreamCollator
 from tru.modeling.logits_workspace import LogitsWorkspace, head_projection_problem, workspace_for
 from tru.modeling.model_card import check_hub_push, data_entry, push_model_folder, training_card
-from tru.modeling.models import alias_hub_id, is_peft_model, resolve_device
+from tru.modeling.models import alias_hub_id, is_peft_model, process_device, resolve_device
 from tru.modeling.scoring import mean_nll, score_sequences
 from tru.train.training import (
     check_run_folder,
@@ -26,7 +26,7 @@ from tru.train.training import (
     train_with_recovery,
     training_arguments,
 )
-from tru.unlearn.anchors import anchor_questions, self_answered
+from tru.unlearn.anchors import anchor_questions, cached_self_answered
 from tru.unlearn.config import UnlearnConfig
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamSources, UnlearnDataset
@@ -171,7 +171,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
     tokenizer, model = load_for_training(config, recipe)
     formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
     anchors = answer_anchors(config, recipe, model, formatter)
-    sources = replace(sources, retain=[*sources.retain, *anchors.get("training", [])])
+    sources = replace(sources, anchors=anchors.get("training", []))
     validation = replace(validation, outside=anchors.get("tuning", []))
     dataset = UnlearnDataset(
         sources,
@@ -181,6 +181,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
         target_sampling=recipe.target_sampling_mode(),
         fixed_refusals=recipe.fixed_refusals(),
         augmentation=recipe.augmentation(),
+        anchor_share=recipe.anchoring()[1],
     )
     if config.logits_chunk:
         check_chunkable_head(model)
@@ -199,22 +200,24 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
 
 
 def answer_anchors(config: UnlearnConfig, recipe: Recipe, model, formatter: ChatFormatter) -> dict[str, list[QAItem]]:
-    """The recipe's training anchors (they join the retain stream) and ``--anchor-checks`` tuning anchors (the
-    scope check's outside side), each answered by the model before any update (tru.unlearn.anchors)."""
-    asked = {side: count for side, count in (("training", recipe.anchor_count()), ("tuning", config.anchor_checks))}
+    """The recipe's training anchors (drawn in the retain stream) and ``--anchor-checks`` tuning anchors (the
+    scope check's outside side), each answered by the model before any update (tru.unlearn.anchors). Under
+    several processes each answers them itself, on its own device, from the same weights."""
+    asked = {side: count for side, count in (("training", recipe.anchoring()[0]), ("tuning", config.anchor_checks))}
     if not any(asked.values()):
         return {}
-    from tru.core.processes import world_size
+    from tru.modeling.fingerprint import model_fingerprint
 
-    if world_size() > 1:
-        raise ConfigError(
-            "anchor questions are answered by the model in one process before training; launch one process, "
-            "or drop --set anchors and --anchor-checks"
-        )
-    model.to(resolve_device(config.device))
+    model.to(process_device(config.device))
+    settings = {"dtype": config.dtype}  # what else changes a greedy answer: the model, the length, the questions
     return {
-        side: self_answered(
-            model, formatter, anchor_questions(side, count), max_new_tokens=config.validation_new_tokens
+        side: cached_self_answered(
+            model,
+            formatter,
+            anchor_questions(side, count),
+            fingerprint=model_fingerprint(config.model),
+            settings=settings,
+            max_new_tokens=config.validation_new_tokens,
         )
         for side, count in asked.items()
         if count
@@ -347,9 +350,9 @@ def _model_card(config: UnlearnConfig, setup: UnlearnSetup, summary: dict, scope
         note = f"{trained} trained on, {held} held out for the scope check" if held else ""
         data = [data_entry("forget set", config.forget, trained + held, config.tofu, note=note)]
     retain_spec = config.retain or retain_default(config.forget)
-    anchors = setup.anchors.get("training", [])
+    anchors = setup.sources.anchors
     if setup.sources.retain and retain_spec:
-        data.append(data_entry("retain set", retain_spec, len(setup.sources.retain) - len(anchors), config.tofu))
+        data.append(data_entry("retain set", retain_spec, len(setup.sources.retain), config.tofu))
     if anchors:
         data.append(
             data_entry(

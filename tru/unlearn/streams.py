@@ -5,7 +5,9 @@ Each index is a forget item. A retain item, a reasoning target and an "I don't k
 attached to it, drawn from a generator seeded by (seed, epoch, index): the same on every process
 and every rerun, different across epochs. Targets can instead be paired with their forget item.
 With an augmentation (tru.unlearn.augment), a drawn target or retain example is sometimes one of its
-other wordings, from the same seeded generator.
+other wordings, from the same seeded generator. With anchors (tru.unlearn.anchors), a retain draw is,
+with probability ``anchor_share``, an anchor question with the model's own answer instead; the retain
+items keep the rest of the draws, however many anchors there are.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class StreamSources:
     retain: Sequence[QAItem | Passage] = ()
     targets: Sequence[ReasoningTarget] = ()
     refusals: Sequence[str] = field(default_factory=lambda: list(DEFAULT_REFUSALS))
+    anchors: Sequence[QAItem] = ()  # self-answered out-of-scope questions (tru.unlearn.anchors)
 
 
 class UnlearnDataset(torch.utils.data.Dataset):
@@ -53,6 +56,7 @@ class UnlearnDataset(torch.utils.data.Dataset):
         target_sampling: str = "random",
         fixed_refusals: bool = False,
         augmentation: Augmentation | None = None,
+        anchor_share: float = 0.0,
     ):
         if not sources.forget:
             raise ConfigError("the forget set is empty; give at least one forget item")
@@ -83,6 +87,8 @@ class UnlearnDataset(torch.utils.data.Dataset):
             else []
         )
         self.augmentation = augmentation
+        self._anchors = [encode_item(formatter, item) for item in sources.anchors] if "retain" in streams else []
+        self.anchor_share = anchor_share if self._anchors else 0.0
         self._variants: dict[tuple[str, int], list[Encoded]] = {}  # encoded on first draw
 
     def _variant_encodings(self, stream: str, index: int) -> list[Encoded]:
@@ -132,6 +138,8 @@ class UnlearnDataset(torch.utils.data.Dataset):
         if stream == "forget":
             return self._forget[index]
         if stream == "retain":
+            if self.anchor_share and rng.random() < self.anchor_share:
+                return self._anchors[rng.randrange(len(self._anchors))]
             pick = rng.randrange(len(self._retain))
             return self._maybe_variant("retain", pick, self._retain[pick], rng)
         if stream == "target":
