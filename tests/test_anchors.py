@@ -56,7 +56,7 @@ def test_self_answered_pairs_questions_with_the_models_answers_and_drops_empty_o
 
 
 def test_tru_takes_anchors_and_their_share_of_the_retain_draws():
-    assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.25)  # the default: every training anchor
+    assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.5)  # the default: every training anchor
     assert build_recipe("tru", preset="paper").anchoring() == (0, 0.0)
     assert build_recipe("tru", {"anchors": "5", "anchor_share": "0.5"}).anchoring() == (5, 0.5)
     assert build_recipe("tru", {"anchor_share": "0"}).anchoring() == (0, 0.0)  # never drawn: none answered

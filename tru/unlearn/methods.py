@@ -348,7 +348,7 @@ class TRU(Recipe):
     augment: str = "none"
     augment_share: float = 0.5
     anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
-    anchor_share: float = 0.25  # the share of retain draws that are an anchor
+    anchor_share: float = 0.5  # the share of retain draws that are an anchor (docs/results.md: the anchors rule)
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
