@@ -172,6 +172,8 @@ def test_user_facing_settings_are_unchanged():
         "delta",
         "augment",
         "augment_share",
+        "anchors",
+        "anchor_share",
     ]
     assert recipe_settings(build_recipe("npo")) == {
         "method": "npo",
