@@ -1,4 +1,5 @@
-"""The hand-written anchor questions: sizes, form, two disjoint sides, and no evaluation control among them."""
+"""The hand-written anchors and their reference answers: sizes, form, two disjoint sides, and no evaluation
+control among them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from tru.data.synth import AWARDS, CITIES, FIRST, LAST, REAL_AUTHORS, TITLES, WO
 
 TOFU = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tofu"
 ALL_ANCHORS = TRAINING_ANCHORS + TUNING_ANCHORS
+QUESTIONS = [q for q, _ in ALL_ANCHORS]
+ANSWERS = [a for _, a in ALL_ANCHORS]
+TEXTS = QUESTIONS + ANSWERS  # what the overlap checks cover
 
 # capitalised words that never start a name ("Which Nigerian author", "The Great Barrier Reef")
 COMMON = {"a", "an", "the", "what", "who", "whom", "whose", "which", "where", "when", "why", "how", "in", "on"}
@@ -92,26 +96,43 @@ def test_the_overlap_rule_finds_titles_and_names():
     assert shared_phrases("In which country was Leo Tolstoy born?", tofu) == {"leo tolstoy"}
     assert shared_phrases("When was 'One Hundred Years of Solitude' published?", tofu)
     assert not shared_phrases("Who wrote 'The Jungle Book'?", tofu)
+    # an answer's title and names, a full stop after them included
+    answer = "'Treasure Island' was written by Robert Louis Stevenson."
+    assert key_phrases(answer) == {("treasure", "island"), ("robert", "louis", "stevenson")}
+    assert shared_phrases("Leo Tolstoy wrote 'War and Peace'.", tofu) == {"leo tolstoy"}
 
 
 def test_sizes_and_no_duplicates_within_or_across_sides():
     assert len(TRAINING_ANCHORS) == 60 and len(TUNING_ANCHORS) == 40
-    for side, questions in (("training", TRAINING_ANCHORS), ("tuning", TUNING_ANCHORS)):
-        normal = [_normal(q) for q in questions]
+    for side, anchors in (("training", TRAINING_ANCHORS), ("tuning", TUNING_ANCHORS)):
+        normal = [_normal(q) for q, _ in anchors]
         assert len(set(normal)) == len(normal), f"duplicate {side} anchors"
-    assert not {_normal(q) for q in TRAINING_ANCHORS} & {_normal(q) for q in TUNING_ANCHORS}
+    assert not {_normal(q) for q, _ in TRAINING_ANCHORS} & {_normal(q) for q, _ in TUNING_ANCHORS}
 
 
-def test_every_entry_is_a_single_question():
-    for question in ALL_ANCHORS:
+def test_every_entry_is_a_question_and_its_answer():
+    for anchor in ALL_ANCHORS:
+        assert isinstance(anchor, tuple) and len(anchor) == 2, anchor
+    for question in QUESTIONS:
         assert isinstance(question, str) and question == question.strip(), question
         assert question.endswith("?") and question.count("?") == 1 and question[0].isupper(), question
         assert "\n" not in question and len(question) <= 150, question
 
 
+def test_every_answer_is_a_single_sentence():
+    for question, answer in ALL_ANCHORS:
+        assert isinstance(answer, str) and answer and answer == answer.strip(), question
+        assert answer.endswith(".") and "?" not in answer, answer
+        assert answer[0].isupper() or answer[0] in QUOTES, answer
+        # one sentence: no sentence end inside it (initials such as "J. M." and "L. Frank" are no end)
+        assert not re.search(r"\w{2}[.!]\s", answer), answer
+        assert "\n" not in answer and len(answer) <= 150, answer
+        assert _normal(answer) != _normal(question), answer
+
+
 def test_the_sides_ask_about_different_titles_and_names():
-    tuning = set().union(*(key_phrases(q) for q in TUNING_ANCHORS))
-    shared = {q: shared_phrases(q, tuning) for q in TRAINING_ANCHORS}
+    tuning = set().union(*(key_phrases(text) for anchor in TUNING_ANCHORS for text in anchor))
+    shared = {text: shared_phrases(text, tuning) for anchor in TRAINING_ANCHORS for text in anchor}
     assert not {q: s for q, s in shared.items() if s}
 
 
@@ -124,17 +145,18 @@ def test_no_overlap_with_the_synthetic_benchmark():
         for text in (record["question"], record.get("paraphrased_question", ""))
         if text
     }
-    assert not {q for q in ALL_ANCHORS if _normal(q) in questions}
-    # its real-world controls: no shared title or name with a question, answer or wrong answer
+    assert not {q for q in QUESTIONS if _normal(q) in questions}
+    # its real-world controls: no shared title or name between an anchor's question or answer and a control's
+    # question, answer or wrong answer
     controls = set().union(
         *(key_phrases(text) for q, a, wrong in WORLD_FACTS + REAL_AUTHORS for text in (q, a, *wrong))
     )
-    assert not {q: s for q in ALL_ANCHORS if (s := shared_phrases(q, controls))}
+    assert not {t: s for t in TEXTS if (s := shared_phrases(t, controls))}
     # its fictitious people, places, titles and awards are never mentioned
     fictitious = {_fold(x) for x in (*FIRST, *LAST, *CITIES, *TITLES, *AWARDS)}
-    for question in ALL_ANCHORS:
-        words = f" {_fold(question)} "
-        assert not {x for x in fictitious if f" {x} " in words}, question
+    for text in TEXTS:
+        words = f" {_fold(text)} "
+        assert not {x for x in fictitious if f" {x} " in words}, text
 
 
 def test_no_overlap_with_tofu_real_authors_and_world_facts():
@@ -148,4 +170,4 @@ def test_no_overlap_with_tofu_real_authors_and_world_facts():
         # the question and every answer and option of the record
         controls |= set().union(*(key_phrases(v) for r in records for v in r.values() if isinstance(v, str)))
     assert ("moby-dick",) in controls and ("leo", "tolstoy") in controls  # the rule reads this data
-    assert not {q: s for q in ALL_ANCHORS if (s := shared_phrases(q, controls))}
+    assert not {t: s for t in TEXTS if (s := shared_phrases(t, controls))}

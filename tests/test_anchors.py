@@ -25,8 +25,8 @@ def test_a_cut_answer_keeps_its_finished_sentences_only():
 
 
 def test_questions_come_from_their_side_and_a_side_cannot_be_overdrawn():
-    assert anchors.anchor_questions("training", 3) == list(TRAINING_ANCHORS[:3])
-    assert anchors.anchor_questions("tuning", 2) == list(TUNING_ANCHORS[:2])
+    assert anchors.anchor_questions("training", 3) == [q for q, _ in TRAINING_ANCHORS[:3]]
+    assert [(x.question, x.answer) for x in anchors.reference_items("tuning", 2)] == list(TUNING_ANCHORS[:2])
     with pytest.raises(ConfigError, match=f"holds {len(TUNING_ANCHORS)}"):
         anchors.anchor_questions("tuning", len(TUNING_ANCHORS) + 1)
 
@@ -55,16 +55,19 @@ def test_self_answered_pairs_questions_with_the_models_answers_and_drops_empty_o
     assert [(x.question, x.answer) for x in items] == [("Q1?", "Robert Louis Stevenson."), ("Q3?", "It is Paris.")]
 
 
-def test_tru_takes_anchors_and_their_share_of_the_retain_draws():
-    assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.5)  # the default: every training anchor
-    assert build_recipe("tru", preset="paper").anchoring() == (0, 0.0)
-    assert build_recipe("tru", {"anchors": "5", "anchor_share": "0.5"}).anchoring() == (5, 0.5)
-    assert build_recipe("tru", {"anchor_share": "0"}).anchoring() == (0, 0.0)  # never drawn: none answered
-    assert build_recipe("graddiff").anchoring() == (0, 0.0)
+def test_tru_takes_anchors_their_share_of_the_retain_draws_and_whose_answers():
+    assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.5, "model")  # the default: every anchor
+    assert build_recipe("tru", preset="paper").anchoring() == (0, 0.0, "model")
+    settings = {"anchors": "5", "anchor_share": "0.25", "anchor_answers": "reference"}
+    assert build_recipe("tru", settings).anchoring() == (5, 0.25, "reference")
+    assert build_recipe("tru", {"anchor_share": "0"}).anchoring().count == 0  # never drawn: none answered
+    assert build_recipe("graddiff").anchoring().count == 0
     with pytest.raises(ConfigError, match="anchors must be 0"):
         build_recipe("tru", {"anchors": "-1"})
     with pytest.raises(ConfigError, match="anchor_share must be in"):
         build_recipe("tru", {"anchor_share": "1"})
+    with pytest.raises(ConfigError, match="anchor_answers must be one of reference, model"):
+        build_recipe("tru", {"anchor_answers": "gold"})
 
 
 def _canned(model, formatter, questions, **settings):
@@ -105,9 +108,9 @@ def test_a_run_with_anchors_trains_and_checks_them_and_says_so(small_tofu, tmp_p
     summary = json.loads((out / "summary.json").read_text())
     assert summary["anchors"] == {"training": 3, "tuning": 2}
     rows = [json.loads(line) for line in (out / "anchors.jsonl").read_text().splitlines()]
-    assert [(r["side"], r["question"]) for r in rows] == [
-        *(("training", q) for q in TRAINING_ANCHORS[:3]),
-        *(("tuning", q) for q in TUNING_ANCHORS[:2]),
+    assert [(r["side"], r["question"], r["answer"]) for r in rows] == [
+        *(("training", q, "An answer.") for q, _ in TRAINING_ANCHORS[:3]),
+        *(("tuning", q, a) for q, a in TUNING_ANCHORS[:2]),  # the tuning side: always the reference answers
     ]
     check = json.loads((out / "scope_check.json").read_text())
     assert check["outside"]["answered"]["n"] == 2 and summary["scope_check"]["outside"]["answered"]["n"] == 2
@@ -133,11 +136,11 @@ def test_anchors_take_their_share_of_the_retain_draws_and_the_retain_data_keeps_
         max_length=128,
     )
     setup = run_module.prepare_unlearning(UnlearnConfig(**settings, set={"anchors": "4", "anchor_share": "0.5"}))
-    assert [x.question for x in setup.sources.anchors] == list(TRAINING_ANCHORS[:4])
-    assert not any(x.question in TRAINING_ANCHORS for x in setup.sources.retain)
+    assert [x.question for x in setup.sources.anchors] == [q for q, _ in TRAINING_ANCHORS[:4]]
+    assert not any(x.question in dict(TRAINING_ANCHORS) for x in setup.sources.retain)
     assert setup.validation.outside == [] and setup.anchors["training"] == list(setup.sources.anchors)
     dataset = setup.dataset
-    anchor_ids = {tuple(setup.formatter.qa(q, "An answer.").input_ids) for q in TRAINING_ANCHORS[:4]}
+    anchor_ids = {tuple(setup.formatter.qa(q, "An answer.").input_ids) for q, _ in TRAINING_ANCHORS[:4]}
     draws = []
     for epoch in range(50):
         dataset.set_epoch(epoch)
@@ -146,6 +149,9 @@ def test_anchors_take_their_share_of_the_retain_draws_and_the_retain_data_keeps_
     assert 0.42 < share < 0.58  # about half of the seeded draws (binomial sd 0.02 over 300 draws)
     plain = run_module.prepare_unlearning(UnlearnConfig(**settings, set={"anchors": "0"}))
     assert list(plain.sources.anchors) == [] and plain.dataset.anchor_share == 0.0
+    monkeypatch.setattr(run_module, "cached_self_answered", None)  # reference answers generate nothing
+    referenced = run_module.prepare_unlearning(UnlearnConfig(**settings, set={"anchor_answers": "reference"}))
+    assert [(x.question, x.answer) for x in referenced.sources.anchors] == list(TRAINING_ANCHORS)
 
 
 def test_anchor_checks_must_not_be_negative(small_tofu, tmp_path, capsys):

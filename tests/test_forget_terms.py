@@ -174,6 +174,7 @@ def test_user_facing_settings_are_unchanged():
         "augment_share",
         "anchors",
         "anchor_share",
+        "anchor_answers",
     ]
     assert recipe_settings(build_recipe("npo")) == {
         "method": "npo",

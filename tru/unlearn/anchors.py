@@ -1,18 +1,20 @@
-"""Out-of-scope anchors: general questions the model keeps answering as it did before unlearning.
+"""Out-of-scope anchors: general questions the model keeps answering while it unlearns.
 
 A refusal trained on forget questions that all share a topic ("about an author") spreads to the topic:
 the model starts to refuse questions about real authors too, which no retain set of the forget set's
-own kind teaches it to answer. Anchors are general questions of that kind (tru.data.anchors), answered
-by the model itself before the first step; with TRU's ``anchors=N`` the first N of the training side
-join the retain stream with those answers, so the retain term keeps the model's own behaviour on them
-(the answers are the model's, not the truth: the aim is to keep, not to teach).
+own kind teaches it to answer. Anchors are general questions of that kind (tru.data.anchors); with
+TRU's ``anchors=N`` the first N of the training side are drawn in the retain stream (``anchor_share``
+of its draws), so the retain term keeps the model answering questions of the forget set's kind that
+lie outside its scope. Their answers (``anchor_answers``) are either the reference answers that
+tru.data.anchors keeps (``reference``) or the model's own greedy answers before the first step
+(``model``: keeps its behaviour, right or wrong).
 
-The tuning side is never trained on: ``tru unlearn --anchor-checks N`` asks the scope check to compare
-the model's answers to N of those questions with its answers before unlearning.
+The tuning side is never trained on: ``tru unlearn --anchor-checks N`` asks the scope check N of those
+questions, measured against their reference answers.
 
-The answers depend only on the starting model and the generation settings, so they are cached under
-``$TRU_CACHE/anchors``, keyed by the model's weights fingerprint (tru.modeling.fingerprint): a second run
-from the same model does not generate them again.
+The model's own answers depend only on the starting model and the generation settings, so they are
+cached under ``$TRU_CACHE/anchors``, keyed by the model's weights fingerprint (tru.modeling.fingerprint):
+a second run from the same model does not generate them again.
 """
 
 from __future__ import annotations
@@ -35,12 +37,20 @@ SIDES = {"training": TRAINING_ANCHORS, "tuning": TUNING_ANCHORS}
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
+ANSWER_SOURCES = ("reference", "model")
+
+
+def reference_items(side: str, count: int) -> list[QAItem]:
+    """The first ``count`` anchors of a side with their reference answers; more than the side holds is an error."""
+    pairs = SIDES[side]
+    if count > len(pairs):
+        raise ConfigError(f"{count} {side} anchors asked for; tru.data.anchors holds {len(pairs)}")
+    return [QAItem(question=q, answer=a) for q, a in pairs[:count]]
+
+
 def anchor_questions(side: str, count: int) -> list[str]:
-    """The first ``count`` questions of a side; asking for more than the side holds is an error."""
-    questions = SIDES[side]
-    if count > len(questions):
-        raise ConfigError(f"{count} {side} anchors asked for; tru.data.anchors holds {len(questions)}")
-    return list(questions[:count])
+    """The first ``count`` questions of a side."""
+    return [x.question for x in reference_items(side, count)]
 
 
 def complete_sentences(text: str, truncated: bool) -> str:

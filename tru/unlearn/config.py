@@ -58,12 +58,12 @@ class UnlearnConfig(QAColumnFields, TrainConfig):
         "(metrics of tru.evaluate.registry); the best state by them is saved",
     )
     validation_new_tokens: int = setting(
-        64, "greedy tokens per answer in the scope check, and per self-answer of an anchor question"
+        64, "greedy tokens per answer in the scope check, and per model's own answer to an anchor question"
     )
     anchor_checks: int = setting(
         0,
         "general questions never trained on (tru.data.anchors, tuning side) that the scope check asks, "
-        "comparing the answers with the model's own before unlearning (0: none)",
+        "measuring the answers against their reference answers (0: none)",
     )
     logits_chunk: int = setting(
         0,

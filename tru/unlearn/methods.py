@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 
@@ -19,6 +19,7 @@ from tru.core.errors import ConfigError
 from tru.data.anchors import TRAINING_ANCHORS
 from tru.modeling.context import StepContext
 from tru.unlearn import losses, terms
+from tru.unlearn.anchors import ANSWER_SOURCES
 from tru.unlearn.augment import Augmentation
 
 METHODS: dict[str, type["Recipe"]] = {}
@@ -69,10 +70,9 @@ class Recipe:
         """Other wordings of the target and retain questions to train on (tru.unlearn.augment)."""
         return None
 
-    def anchoring(self) -> tuple[int, float]:
-        """Out-of-scope anchors to answer before training, and the share of retain draws that are one of
-        them (tru.unlearn.anchors); (0, 0.0): none."""
-        return 0, 0.0
+    def anchoring(self) -> Anchoring:
+        """Out-of-scope anchors for the retain stream (tru.unlearn.anchors); none by default."""
+        return Anchoring()
 
     def compute(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -83,6 +83,15 @@ class Recipe:
                 raise ConfigError(
                     f"method '{self.name}': {key} must be one of {', '.join(allowed)}, got '{getattr(self, key)}'"
                 )
+
+
+class Anchoring(NamedTuple):
+    """How many out-of-scope anchors a recipe draws in its retain stream, with which share of the retain
+    draws, and whose answers (tru.unlearn.anchors)."""
+
+    count: int = 0
+    share: float = 0.0
+    answers: str = "model"
 
 
 # ---- shared terms -------------------------------------------------------------------------
@@ -349,6 +358,7 @@ class TRU(Recipe):
     augment_share: float = 0.5
     anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
     anchor_share: float = 0.5  # the share of retain draws that are an anchor (docs/results.md: the anchors rule)
+    anchor_answers: str = "model"  # reference (tru.data.anchors' true answers) or model (its own, before training)
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
@@ -361,6 +371,7 @@ class TRU(Recipe):
         "forget_loss": tuple(term_fields),
         "retain_loss": ("nll", "kl"),
         "target_sampling": ("random", "paired"),
+        "anchor_answers": ANSWER_SOURCES,
     }
     presets: ClassVar = {
         "paper": {
@@ -389,8 +400,10 @@ class TRU(Recipe):
     def augmentation(self) -> Augmentation | None:
         return Augmentation.parse(self.augment, self.augment_share)
 
-    def anchoring(self) -> tuple[int, float]:
-        return (self.anchors, self.anchor_share) if self.anchors and self.anchor_share else (0, 0.0)
+    def anchoring(self) -> Anchoring:
+        if not (self.anchors and self.anchor_share):
+            return Anchoring()
+        return Anchoring(self.anchors, self.anchor_share, self.anchor_answers)
 
     def validate(self) -> None:
         super().validate()

@@ -26,7 +26,7 @@ from tru.train.training import (
     train_with_recovery,
     training_arguments,
 )
-from tru.unlearn.anchors import anchor_questions, cached_self_answered
+from tru.unlearn.anchors import anchor_questions, cached_self_answered, reference_items
 from tru.unlearn.config import UnlearnConfig
 from tru.unlearn.methods import Recipe, build_recipe, recipe_settings
 from tru.unlearn.streams import DEFAULT_REFUSALS, StreamSources, UnlearnDataset
@@ -181,7 +181,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
         target_sampling=recipe.target_sampling_mode(),
         fixed_refusals=recipe.fixed_refusals(),
         augmentation=recipe.augmentation(),
-        anchor_share=recipe.anchoring()[1],
+        anchor_share=recipe.anchoring().share,
     )
     if config.logits_chunk:
         check_chunkable_head(model)
@@ -200,28 +200,28 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
 
 
 def answer_anchors(config: UnlearnConfig, recipe: Recipe, model, formatter: ChatFormatter) -> dict[str, list[QAItem]]:
-    """The recipe's training anchors (drawn in the retain stream) and ``--anchor-checks`` tuning anchors (the
-    scope check's outside side), each answered by the model before any update (tru.unlearn.anchors). Under
-    several processes each answers them itself, on its own device, from the same weights."""
-    asked = {side: count for side, count in (("training", recipe.anchoring()[0]), ("tuning", config.anchor_checks))}
-    if not any(asked.values()):
-        return {}
+    """The recipe's training anchors (drawn in the retain stream), with the reference answers or the model's
+    own before any update, and ``--anchor-checks`` tuning anchors (the scope check's outside side) with their
+    reference answers (tru.unlearn.anchors). Under several processes each answers them itself, on its own
+    device, from the same weights."""
+    anchoring = recipe.anchoring()
+    out = {"tuning": reference_items("tuning", config.anchor_checks)} if config.anchor_checks else {}
+    if not anchoring.count:
+        return out
+    if anchoring.answers == "reference":
+        return {"training": reference_items("training", anchoring.count), **out}
     from tru.modeling.fingerprint import model_fingerprint
 
     model.to(process_device(config.device))
-    settings = {"dtype": config.dtype}  # what else changes a greedy answer: the model, the length, the questions
-    return {
-        side: cached_self_answered(
-            model,
-            formatter,
-            anchor_questions(side, count),
-            fingerprint=model_fingerprint(config.model),
-            settings=settings,
-            max_new_tokens=config.validation_new_tokens,
-        )
-        for side, count in asked.items()
-        if count
-    }
+    out["training"] = cached_self_answered(
+        model,
+        formatter,
+        anchor_questions("training", anchoring.count),
+        fingerprint=model_fingerprint(config.model),
+        settings={"dtype": config.dtype},  # what else changes a greedy answer: the model, the length, the questions
+        max_new_tokens=config.validation_new_tokens,
+    )
+    return {"training": out.pop("training"), **out}
 
 
 def check_chunkable_head(model) -> None:

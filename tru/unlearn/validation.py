@@ -4,8 +4,8 @@ Held out from training: by default ``--validation-share`` of the forget items (t
 them, so refusing them shows that the model recognises what is in scope rather than the trained
 questions) and the same share of the retain items; ``--validation FILE`` gives the forget side
 instead. With ``--anchor-checks N`` a third side, ``outside``, holds N general questions never trained
-on (tru.unlearn.anchors), answered by the model before unlearning: it shows whether the refusal
-spread beyond the forget set's scope. The scope check generates answers to every side and measures
+on, with their reference answers (tru.unlearn.anchors): it shows whether the refusal spread beyond
+the forget set's scope, and what the answers kept. The scope check generates answers to every side and measures
 them with the registered generation metrics (tru.evaluate.registry): refusal, complete refusal and
 fact leak on the forget side, answered on the retain and outside sides, each with n and a 95%
 interval. It runs every ``--eval-steps``
