@@ -56,7 +56,7 @@ def test_self_answered_pairs_questions_with_the_models_answers_and_drops_empty_o
 
 
 def test_tru_takes_anchors_their_share_of_the_retain_draws_and_whose_answers():
-    assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.5, "model")  # the default: every anchor
+    assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.5, "reference")  # the default
     assert build_recipe("tru", preset="paper").anchoring() == (0, 0.0, "model")
     settings = {"anchors": "5", "anchor_share": "0.25", "anchor_answers": "reference"}
     assert build_recipe("tru", settings).anchoring() == (5, 0.25, "reference")

@@ -358,7 +358,7 @@ class TRU(Recipe):
     augment_share: float = 0.5
     anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
     anchor_share: float = 0.5  # the share of retain draws that are an anchor (docs/results.md: the anchors rule)
-    anchor_answers: str = "model"  # reference (tru.data.anchors' true answers) or model (its own, before training)
+    anchor_answers: str = "reference"  # reference (tru.data.anchors' true answers) or model (its own, before training)
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
