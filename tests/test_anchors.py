@@ -104,7 +104,7 @@ def test_a_run_with_anchors_trains_and_checks_them_and_says_so(small_tofu, tmp_p
     monkeypatch.setattr(run_module, "cached_self_answered", _canned)
     out = tmp_path / "run"
     args = unlearn_args(small_tofu, out, "--summary-items", "0", "--validation-new-tokens", "8")
-    assert main([*args, "--set", "anchors=3", "--anchor-checks", "2"]) == 0
+    assert main([*args, "--set", "anchors=3", "--set", "anchor_answers=model", "--anchor-checks", "2"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["anchors"] == {"training": 3, "tuning": 2}
     rows = [json.loads(line) for line in (out / "anchors.jsonl").read_text().splitlines()]
@@ -135,7 +135,8 @@ def test_anchors_take_their_share_of_the_retain_draws_and_the_retain_data_keeps_
         refusals=small_tofu["refusals"],
         max_length=128,
     )
-    setup = run_module.prepare_unlearning(UnlearnConfig(**settings, set={"anchors": "4", "anchor_share": "0.5"}))
+    own = {"anchors": "4", "anchor_share": "0.5", "anchor_answers": "model"}
+    setup = run_module.prepare_unlearning(UnlearnConfig(**settings, set=own))
     assert [x.question for x in setup.sources.anchors] == [q for q, _ in TRAINING_ANCHORS[:4]]
     assert not any(x.question in dict(TRAINING_ANCHORS) for x in setup.sources.retain)
     assert setup.validation.outside == [] and setup.anchors["training"] == list(setup.sources.anchors)
