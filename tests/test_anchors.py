@@ -57,13 +57,14 @@ def test_self_answered_pairs_questions_with_the_models_answers_and_drops_empty_o
 
 def test_tru_takes_anchors_their_share_of_the_retain_draws_and_whose_answers():
     assert build_recipe("tru").anchoring() == (len(TRAINING_ANCHORS), 0.5, "reference")  # the default
-    assert build_recipe("tru", preset="paper").anchoring() == (0, 0.0, "model")
+    assert build_recipe("tru", preset="paper").anchoring() == (0, 0.0, "reference")
     settings = {"anchors": "5", "anchor_share": "0.25", "anchor_answers": "reference"}
     assert build_recipe("tru", settings).anchoring() == (5, 0.25, "reference")
     assert build_recipe("tru", {"anchor_share": "0"}).anchoring().count == 0  # never drawn: none answered
     assert build_recipe("graddiff").anchoring().count == 0
-    with pytest.raises(ConfigError, match="anchors must be 0"):
-        build_recipe("tru", {"anchors": "-1"})
+    for count in ("-1", str(len(TRAINING_ANCHORS) + 1)):
+        with pytest.raises(ConfigError, match="anchors must be 0"):
+            build_recipe("tru", {"anchors": count})
     with pytest.raises(ConfigError, match="anchor_share must be in"):
         build_recipe("tru", {"anchor_share": "1"})
     with pytest.raises(ConfigError, match="anchor_answers must be one of reference, model"):

@@ -91,7 +91,7 @@ class Anchoring(NamedTuple):
 
     count: int = 0
     share: float = 0.0
-    answers: str = "model"
+    answers: str = "reference"
 
 
 # ---- shared terms -------------------------------------------------------------------------
@@ -335,10 +335,11 @@ class RMU(Recipe):
 class TRU(Recipe):
     """Targeted Reasoning Unlearning: target CE + alpha * (forget GA-based term + lam * retain).
 
-    Defaults: each forget item's own target beside it (paired), a five-fold retain weight and the 60
-    training-side anchors in the retain stream (tru.unlearn.anchors), the recipe measured best on a
-    small model (docs/results.md). ``--preset paper`` gives the authors'
-    settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random.
+    Defaults: each forget item's own target beside it (paired), a five-fold retain weight, and the 60
+    training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors):
+    the recipe the decision rules in docs/results.md chose on a small model. ``--preset paper`` gives the
+    authors' settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random, no
+    anchors.
 
     The forget term is the registered term ``forget_loss`` (tru.unlearn.terms). Its parameters come
     from TRU's own settings ``beta``, ``simnpo_beta`` and ``delta``, which run configs already set;
@@ -408,8 +409,11 @@ class TRU(Recipe):
     def validate(self) -> None:
         super().validate()
         self.augmentation()
-        if self.anchors < 0:
-            raise ConfigError(f"method 'tru': anchors must be 0 (none) or a positive count, got {self.anchors}")
+        if not 0 <= self.anchors <= len(TRAINING_ANCHORS):
+            raise ConfigError(
+                f"method 'tru': anchors must be 0 (none) to {len(TRAINING_ANCHORS)} (tru.data.anchors' training "
+                f"side), got {self.anchors}"
+            )
         if not 0.0 <= self.anchor_share < 1.0:
             raise ConfigError(f"method 'tru': anchor_share must be in [0, 1), got {self.anchor_share}")
 

@@ -6,7 +6,7 @@ attached to it, drawn from a generator seeded by (seed, epoch, index): the same 
 and every rerun, different across epochs. Targets can instead be paired with their forget item.
 With an augmentation (tru.unlearn.augment), a drawn target or retain example is sometimes one of its
 other wordings, from the same seeded generator. With anchors (tru.unlearn.anchors), a retain draw is,
-with probability ``anchor_share``, an anchor question with the model's own answer instead; the retain
+with probability ``anchor_share``, an anchor question with its answer instead; the retain
 items keep the rest of the draws, however many anchors there are.
 """
 
