@@ -154,7 +154,7 @@ def test_a_yaml_key_typo_gets_the_nearest_setting(tmp_path):
         load_yaml_settings(preset, UnlearnConfig)
     assert err.value.line == 2
     preset.write_text("zzzzzz: 1\n")
-    with pytest.raises(InputError, match="known settings: answer_field, batch_size, "):
+    with pytest.raises(InputError, match="known settings: anchor_checks, answer_field, batch_size, "):
         load_yaml_settings(preset, UnlearnConfig)
 
 
