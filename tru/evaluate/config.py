@@ -50,6 +50,16 @@ class QASourceFields(QAColumnFields, ModelFields):
             check_out_folder(self.out)
 
 
+def check_wmdp_scorer(scorer: str) -> None:
+    """--scorer is tru or harness, and the harness is installed when asked for (said before the model loads)."""
+    if scorer not in ("tru", "harness"):
+        raise ConfigError(f"--scorer must be tru or harness, got '{scorer}'")
+    if scorer == "harness":
+        from tru.evaluate.harness import require_lm_eval
+
+        require_lm_eval()
+
+
 @dataclass(kw_only=True)
 class EvalConfig(QASourceFields):
     """`tru eval`: measure what a model still knows, how it refuses and what it kept."""
@@ -105,14 +115,9 @@ class EvalConfig(QASourceFields):
             check_text_file(self.judge_key_file, "--judge-key-file")
 
     def check_scorer(self) -> None:
-        if self.scorer not in ("tru", "harness"):
-            raise ConfigError(f"--scorer must be tru or harness, got '{self.scorer}'")
         if self.scorer == "harness" and self.benchmark != "wmdp":
             raise ConfigError("--scorer harness scores WMDP questions: use it with --benchmark wmdp")
-        if self.scorer == "harness":
-            from tru.evaluate.harness import require_lm_eval
-
-            require_lm_eval()  # said before the model loads
+        check_wmdp_scorer(self.scorer)
 
     def check_split_options(self) -> None:
         """--forget and --retain are the custom benchmark's files: another benchmark would evaluate other

@@ -202,26 +202,34 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
 def answer_anchors(config: UnlearnConfig, recipe: Recipe, model, formatter: ChatFormatter) -> dict[str, list[QAItem]]:
     """The recipe's training anchors (drawn in the retain stream), with the reference answers or the model's
     own before any update, and ``--anchor-checks`` tuning anchors (the scope check's outside side) with their
-    reference answers (tru.unlearn.anchors). Under several processes each answers them itself, on its own
-    device, from the same weights."""
-    anchoring = recipe.anchoring()
-    out = {"tuning": reference_items("tuning", config.anchor_checks)} if config.anchor_checks else {}
-    if not anchoring.count:
-        return out
-    if anchoring.answers == "reference":
-        return {"training": reference_items("training", anchoring.count), **out}
+    reference answers (tru.unlearn.anchors)."""
+    anchoring, out = recipe.anchoring(), {}
+    if anchoring.count:
+        own = anchoring.answers == "model"
+        out["training"] = (
+            _own_answers(config, model, formatter, anchoring.count)
+            if own
+            else reference_items("training", anchoring.count)
+        )
+    if config.anchor_checks:
+        out["tuning"] = reference_items("tuning", config.anchor_checks)
+    return out
+
+
+def _own_answers(config: UnlearnConfig, model, formatter: ChatFormatter, count: int) -> list[QAItem]:
+    """The model's greedy answers to the first ``count`` training anchors, from the cache when it answered
+    them before. Under several processes each answers them itself, on its own device, from the same weights."""
     from tru.modeling.fingerprint import model_fingerprint
 
     model.to(process_device(config.device))
-    out["training"] = cached_self_answered(
+    return cached_self_answered(
         model,
         formatter,
-        anchor_questions("training", anchoring.count),
+        anchor_questions("training", count),
         fingerprint=model_fingerprint(config.model),
         settings={"dtype": config.dtype},  # what else changes a greedy answer: the model, the length, the questions
         max_new_tokens=config.validation_new_tokens,
     )
-    return {"training": out.pop("training"), **out}
 
 
 def check_chunkable_head(model) -> None:

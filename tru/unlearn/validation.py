@@ -5,13 +5,12 @@ them, so refusing them shows that the model recognises what is in scope rather t
 questions) and the same share of the retain items; ``--validation FILE`` gives the forget side
 instead. With ``--anchor-checks N`` a third side, ``outside``, holds N general questions never trained
 on, with their reference answers (tru.unlearn.anchors): it shows whether the refusal spread beyond
-the forget set's scope, and what the answers kept. The scope check generates answers to every side and measures
-them with the registered generation metrics (tru.evaluate.registry): refusal, complete refusal and
-fact leak on the forget side, answered on the retain and outside sides, each with n and a 95%
-interval. It runs every ``--eval-steps``
-steps, at the end of every run (``scope_check.json`` in the run folder, printed), and decides
-``--until``: criteria such as ``complete_refusal>=0.95,answered>=0.95`` that stop the run once met;
-the best state by those criteria is the one saved.
+the forget set's scope, and what the answers kept. The scope check generates answers to every side
+and measures them with the registered generation metrics (tru.evaluate.registry): refusal, complete
+refusal and fact leak on the forget side, answered on the retain and outside sides, each with n and a
+95% interval. It runs every ``--eval-steps`` steps, at the end of every run (``scope_check.json`` in the
+run folder, printed), and decides ``--until``: criteria such as ``complete_refusal>=0.95,answered>=0.95``
+that stop the run once met; the best state by those criteria is the one saved.
 """
 
 from __future__ import annotations

@@ -198,12 +198,9 @@ class WmdpBenchConfig(BenchFields):
 
     def validate(self) -> None:
         super().validate()
-        if self.scorer not in ("tru", "harness"):
-            raise ConfigError(f"--scorer must be tru or harness, got '{self.scorer}'")
-        if self.scorer == "harness":
-            from tru.evaluate.harness import require_lm_eval
+        from tru.evaluate.config import check_wmdp_scorer
 
-            require_lm_eval()  # said before any stage runs
+        check_wmdp_scorer(self.scorer)  # said before any stage runs
         if not self.wmdp:
             raise ConfigError("--wmdp is required: the folder with the deduplicated WMDP folds")
         if not (0 <= self.fold <= 4 and 0 <= self.retain_fold <= 4) or self.fold == self.retain_fold:
