@@ -33,7 +33,7 @@ def test_bad_forget_file_names_file_line_and_field(tmp_path, small_tofu, capsys)
         (["--set", "bogus=1"], "has no setting 'bogus'"),
         (["--set", "forget_loss=kl"], "forget_loss must be one of"),
         (["--model", "/no/such/model"], "model path does not exist"),
-        (["--target-format", "xml"], "unknown target format"),
+        (["--set", "target_format=xml"], "target_format must be one of"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )

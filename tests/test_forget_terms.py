@@ -175,6 +175,7 @@ def test_user_facing_settings_are_unchanged():
         "anchors",
         "anchor_share",
         "anchor_answers",
+        "target_format",
     ]
     assert recipe_settings(build_recipe("npo")) == {
         "method": "npo",

@@ -59,3 +59,25 @@ def test_passages_label_every_token_but_bos(tiny_tokenizer):
     encoded = ChatFormatter(tiny_tokenizer, max_length=16).text("The quick brown fox " * 10)
     assert len(encoded) == 16
     assert encoded.labels[1:] == encoded.input_ids[1:]
+
+
+@pytest.mark.parametrize("preset, opening", [("", "<think>"), ("paper", "<|im_start|>think\n")])
+def test_an_unlearning_run_lays_out_its_targets_in_the_recipes_format(small_tofu, tmp_path, preset, opening):
+    """TRU's targets are think-tags by default (docs/results.md, the target format rule); --preset paper
+    gives the authors' s1 layout."""
+    from tru.unlearn.config import UnlearnConfig
+    from tru.unlearn.run import prepare_unlearning
+
+    config = UnlearnConfig(
+        model="tiny-llama",
+        out=str(tmp_path / "run"),
+        forget=small_tofu["forget"],
+        retain=small_tofu["retain"],
+        targets=small_tofu["targets"],
+        max_length=256,
+        preset=preset,
+        set={"anchors": "0"},
+    )
+    setup = prepare_unlearning(config)
+    target = labelled_text(setup.tokenizer, setup.dataset.stream_example("target", 0))
+    assert target.startswith(opening) and target.endswith("<|im_end|>")

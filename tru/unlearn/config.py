@@ -29,7 +29,6 @@ class UnlearnConfig(QAColumnFields, TrainConfig):
     targets: str = setting("", "reasoning targets: a targets .jsonl, or rtofu:PATH for R-TOFU idkcot traces")
     refusals: str = setting("", 'refusal answers for idkpo/idkdpo and R-TOFU targets: a file of {"answer": ...}')
     tofu: str = setting("locuslab/TOFU", "TOFU source for tofu:SPLIT specs: a local folder or hub id")
-    target_format: str = setting("s1", "reasoning target format: s1 or think-tags")
     summary_items: int = setting(64, "forget/retain items scored before and after for summary.json (0: skip)")
     max_forget_nll: float = setting(0.0, "divergence guard: stop if the forget NLL passes this (0: off)")
     stop_forget_nll: float = setting(0.0, "early stop once the forget NLL reaches this (0: off)")
@@ -83,12 +82,6 @@ class UnlearnConfig(QAColumnFields, TrainConfig):
         for name in ("max_forget_nll", "stop_forget_nll"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{flag_name(name)} must be 0 (off) or positive, got {getattr(self, name)}")
-        from tru.data.formatting import TARGET_FORMATS
-
-        if self.target_format not in TARGET_FORMATS:
-            raise ConfigError(
-                f"unknown target format '{self.target_format}'; choose one of {', '.join(TARGET_FORMATS)}"
-            )
         if self.logits_chunk and not self.fuse:
             raise ConfigError("--logits-chunk works with the fused step only; drop --no-fuse or --logits-chunk")
         check_at_least(self, 0, ("eval_steps", "anchor_checks"))

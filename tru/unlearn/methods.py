@@ -17,6 +17,7 @@ import torch
 
 from tru.core.errors import ConfigError
 from tru.data.anchors import TRAINING_ANCHORS
+from tru.data.formatting import TARGET_FORMATS
 from tru.modeling.context import StepContext
 from tru.unlearn import losses, terms
 from tru.unlearn.anchors import ANSWER_SOURCES
@@ -65,6 +66,11 @@ class Recipe:
 
     def lora_target_modules(self, model) -> list[str] | None:
         return None
+
+    def reasoning_format(self) -> str:
+        """How reasoning targets are laid out in training (tru.data.formatting.TARGET_FORMATS); only recipes
+        with a target stream render them."""
+        return "s1"
 
     def augmentation(self) -> Augmentation | None:
         """Other wordings of the target and retain questions to train on (tru.unlearn.augment)."""
@@ -335,11 +341,13 @@ class RMU(Recipe):
 class TRU(Recipe):
     """Targeted Reasoning Unlearning: target CE + alpha * (forget GA-based term + lam * retain).
 
-    Defaults: each forget item's own target beside it (paired), a five-fold retain weight, and the 60
-    training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors):
-    the recipe the decision rules in docs/results.md chose on a small model. ``--preset paper`` gives the
-    authors' settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random, no
-    anchors.
+    Defaults: each forget item's own target beside it (paired), a five-fold retain weight, the 60
+    training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors),
+    and targets laid out as ``<think>...</think>`` then the refusal: the recipe the decision rules in
+    docs/results.md chose on a small model. ``--preset paper`` gives the authors' settings: weights 1.0
+    (target), 0.1 (forget), 0.1 (retain), the target drawn at random, no anchors, and their ``s1`` layout
+    (``<|im_start|>think`` ... ``<|im_start|>answer``), whose reuse of the chat template's turn-start token
+    the model learns to write inside its answers.
 
     The forget term is the registered term ``forget_loss`` (tru.unlearn.terms). Its parameters come
     from TRU's own settings ``beta``, ``simnpo_beta`` and ``delta``, which run configs already set;
@@ -360,6 +368,7 @@ class TRU(Recipe):
     anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
     anchor_share: float = 0.5  # the share of retain draws that are an anchor (docs/results.md: the anchors rule)
     anchor_answers: str = "reference"  # reference (tru.data.anchors' true answers) or model (its own, before training)
+    target_format: str = "think-tags"  # tru.data.formatting.TARGET_FORMATS (docs/results.md: the target format rule)
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
@@ -373,6 +382,7 @@ class TRU(Recipe):
         "retain_loss": ("nll", "kl"),
         "target_sampling": ("random", "paired"),
         "anchor_answers": ANSWER_SOURCES,
+        "target_format": TARGET_FORMATS,
     }
     presets: ClassVar = {
         "paper": {
@@ -385,6 +395,7 @@ class TRU(Recipe):
             "augment": "none",
             "anchors": 0,
             "anchor_share": 0.0,
+            "target_format": "s1",
         }
     }
 
@@ -397,6 +408,9 @@ class TRU(Recipe):
 
     def target_sampling_mode(self) -> str:
         return self.target_sampling
+
+    def reasoning_format(self) -> str:
+        return self.target_format
 
     def augmentation(self) -> Augmentation | None:
         return Augmentation.parse(self.augment, self.augment_share)

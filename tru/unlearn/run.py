@@ -169,7 +169,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
     if config.until:
         check_until(parse_until(config.until), validation)
     tokenizer, model = load_for_training(config, recipe)
-    formatter = ChatFormatter(tokenizer, config.max_length, config.target_format)
+    formatter = ChatFormatter(tokenizer, config.max_length, recipe.reasoning_format())
     anchors = answer_anchors(config, recipe, model, formatter)
     sources = replace(sources, anchors=anchors.get("training", []))
     validation = replace(validation, outside=anchors.get("tuning", []))
