@@ -61,10 +61,17 @@ def test_passages_label_every_token_but_bos(tiny_tokenizer):
     assert encoded.labels[1:] == encoded.input_ids[1:]
 
 
-@pytest.mark.parametrize("preset, opening", [("", "<think>"), ("paper", "<|im_start|>think\n")])
-def test_an_unlearning_run_lays_out_its_targets_in_the_recipes_format(small_tofu, tmp_path, preset, opening):
-    """TRU's targets are think-tags by default (docs/results.md, the target format rule); --preset paper
-    gives the authors' s1 layout."""
+@pytest.mark.parametrize(
+    "preset, settings, opening",
+    [
+        ("", {}, "<|im_start|>think\n"),
+        ("paper", {}, "<|im_start|>think\n"),
+        ("", {"target_format": "think-tags"}, "<think>"),
+    ],
+)
+def test_an_unlearning_run_lays_out_its_targets_in_the_recipes_format(small_tofu, tmp_path, preset, settings, opening):
+    """TRU's targets are s1 by default and under --preset paper (docs/results.md, the target format rules);
+    the method setting target_format switches the layout."""
     from tru.unlearn.config import UnlearnConfig
     from tru.unlearn.run import prepare_unlearning
 
@@ -76,7 +83,7 @@ def test_an_unlearning_run_lays_out_its_targets_in_the_recipes_format(small_tofu
         targets=small_tofu["targets"],
         max_length=256,
         preset=preset,
-        set={"anchors": "0"},
+        set={"anchors": "0", **settings},
     )
     setup = prepare_unlearning(config)
     target = labelled_text(setup.tokenizer, setup.dataset.stream_example("target", 0))

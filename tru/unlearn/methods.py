@@ -341,13 +341,12 @@ class RMU(Recipe):
 class TRU(Recipe):
     """Targeted Reasoning Unlearning: target CE + alpha * (forget GA-based term + lam * retain).
 
-    Defaults: each forget item's own target beside it (paired), a five-fold retain weight, the 60
-    training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors),
-    and targets laid out as ``<think>...</think>`` then the refusal: the recipe the decision rules in
-    docs/results.md chose on a small model. ``--preset paper`` gives the authors' settings: weights 1.0
-    (target), 0.1 (forget), 0.1 (retain), the target drawn at random, no anchors, and their ``s1`` layout
-    (``<|im_start|>think`` ... ``<|im_start|>answer``), whose reuse of the chat template's turn-start token
-    the model learns to write inside its answers.
+    Defaults: each forget item's own target beside it (paired), a five-fold retain weight, and the 60
+    training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors):
+    the recipe the decision rules in docs/results.md chose on a small model. ``--preset paper`` gives the
+    authors' settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random, no
+    anchors. Both lay targets out in the authors' ``s1`` format; ``target_format=think-tags`` is the
+    alternative that the tune side preferred and the evaluation side rejected (docs/results.md).
 
     The forget term is the registered term ``forget_loss`` (tru.unlearn.terms). Its parameters come
     from TRU's own settings ``beta``, ``simnpo_beta`` and ``delta``, which run configs already set;
@@ -368,7 +367,7 @@ class TRU(Recipe):
     anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
     anchor_share: float = 0.5  # the share of retain draws that are an anchor (docs/results.md: the anchors rule)
     anchor_answers: str = "reference"  # reference (tru.data.anchors' true answers) or model (its own, before training)
-    target_format: str = "think-tags"  # tru.data.formatting.TARGET_FORMATS (docs/results.md: the target format rule)
+    target_format: str = "s1"  # tru.data.formatting.TARGET_FORMATS (docs/results.md: the target format rules)
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
