@@ -75,7 +75,10 @@ def assert_same_step(setup, indices, tolerance=1e-5, gradient_tolerance=1e-3):
     fused_terms, fused_grads = step(setup, fused_batch)
     assert set(fused_terms) == set(separate_terms)
     for name in separate_terms:
-        assert abs(float(fused_terms[name]) - float(separate_terms[name])) <= tolerance, name
+        # relative above 1: NPO and DPO terms scale log-ratios by 2/beta (20), and float32 sums taken in
+        # another order differ by a few units in the last place of the value, which CPUs round differently
+        expected = float(separate_terms[name])
+        assert abs(float(fused_terms[name]) - expected) <= tolerance * max(1.0, abs(expected)), name
     assert set(fused_grads) == set(separate_grads)
     for name, grad in separate_grads.items():
         scale = grad.abs().max().clamp(min=1e-3)
@@ -297,8 +300,8 @@ def test_attention_buckets_bound_padded_attention_not_padded_tokens():
         ("tru", {"lam": 1.0}, 1e-5, 0),
         ("graddiff", {"retain_loss": "kl"}, 1e-5, 0),
         # NPO sums ~30 token log-probs per answer and scales their difference to the reference by 2/beta:
-        # float32 summation order alone moves its 13.9 loss by ~1e-4 (1e-5 relative)
-        ("npo", {}, 3e-4, 0),
+        # float32 summation order alone moves its 13.9 loss by ~1e-4 (1e-5 relative; the tolerance is relative)
+        ("npo", {}, 2e-5, 0),
         ("tru", {"lam": 1.0}, 1e-5, 256),
     ],
 )
