@@ -7,15 +7,16 @@ from __future__ import annotations
 import torch
 
 from tru.data.formatting import IGNORE_INDEX
+from tru.modeling.target_log_probs import widened
 
 
 def token_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probabilities of the next label and the mask of positions with a label.
 
     logits: [B, T, V] from the model on input_ids; labels: [B, T] aligned with input_ids.
-    Returns (log_probs [B, T-1], mask [B, T-1] as float).
+    Returns (log_probs [B, T-1], mask [B, T-1] as float), float32 (float64 for float64 logits).
     """
-    shifted_logits = logits[:, :-1, :].float()
+    shifted_logits = logits[:, :-1, :].to(widened(logits.dtype))
     shifted_labels = labels[:, 1:]
     mask = shifted_labels.ne(IGNORE_INDEX)
     safe_labels = shifted_labels.masked_fill(~mask, 0)

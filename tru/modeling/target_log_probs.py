@@ -19,7 +19,9 @@ Two forms, with the same backward formula ``d log p(t) / d logits = onehot(t) - 
   this suits models whose parameters are whole on every process (one process, DDP), not sharded ones
   (FSDP, DeepSpeed ZeRO-3).
 
-Both return float32 whatever the logits' dtype (bfloat16 logits are widened one block at a time).
+Both compute and return float32 for float32 and narrower logits (bfloat16 logits are widened one block at
+a time) and float64 for float64 ones (tests/test_fused_step.py checks the fused step in float64, where
+no vocabulary-wide float32 sum blurs the comparison).
 """
 
 from __future__ import annotations
@@ -43,9 +45,14 @@ def _block_rows(vocabulary: int, device: torch.device) -> int:
     return max(1, elements // max(vocabulary, 1))
 
 
+def widened(dtype: torch.dtype) -> torch.dtype:
+    """The dtype log-probabilities are computed in: float32, or float64 for float64 logits."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 def _gather_minus_lse(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log p of each row's target, each row's log-sum-exp), both float32, for one block of logits."""
-    logits = logits.float()
+    """(log p of each row's target, each row's log-sum-exp), both widened, for one block of logits."""
+    logits = logits.to(widened(logits.dtype))
     lse = torch.logsumexp(logits, dim=-1)
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse, lse
 
@@ -53,15 +60,15 @@ def _gather_minus_lse(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torc
 def _logits_gradient(
     logits: torch.Tensor, lse: torch.Tensor, targets: torch.Tensor, grad_output: torch.Tensor
 ) -> torch.Tensor:
-    """d(sum_i g_i * log softmax(logits_i)[t_i]) / d logits = g_i * (onehot(t_i) - softmax(logits_i)), float32."""
-    grad = torch.exp(logits.float() - lse.unsqueeze(-1)).mul_(-grad_output.unsqueeze(-1))
-    return grad.scatter_add_(-1, targets.unsqueeze(-1), grad_output.unsqueeze(-1).float())
+    """d(sum_i g_i * log softmax(logits_i)[t_i]) / d logits = g_i * (onehot(t_i) - softmax(logits_i)), widened."""
+    grad = torch.exp(logits.to(lse.dtype) - lse.unsqueeze(-1)).mul_(-grad_output.unsqueeze(-1))
+    return grad.scatter_add_(-1, targets.unsqueeze(-1), grad_output.unsqueeze(-1).to(grad.dtype))
 
 
 class _TargetLogProbs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, targets, block_rows: int, may_overwrite_logits):
-        log_probs = logits.new_empty(logits.shape[0], dtype=torch.float32)
+        log_probs = logits.new_empty(logits.shape[0], dtype=widened(logits.dtype))
         lse = torch.empty_like(log_probs)
         for start in range(0, logits.shape[0], block_rows):
             rows = slice(start, start + block_rows)
@@ -87,7 +94,7 @@ class _TargetLogProbs(torch.autograd.Function):
 class _ChunkedTargetLogProbs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, chunk_rows: int):
-        log_probs = hidden.new_empty(hidden.shape[0], dtype=torch.float32)
+        log_probs = hidden.new_empty(hidden.shape[0], dtype=widened(hidden.dtype))
         lse = torch.empty_like(log_probs)
         for start in range(0, hidden.shape[0], chunk_rows):
             rows = slice(start, start + chunk_rows)
@@ -121,7 +128,7 @@ class _ChunkedTargetLogProbs(torch.autograd.Function):
 def target_log_probs(
     logits: torch.Tensor, targets: torch.Tensor, *, may_overwrite_logits: Callable[[], bool] | None = None
 ) -> torch.Tensor:
-    """log softmax(logits)[row, targets[row]] for every row of ``logits`` [N, V], as float32 [N].
+    """log softmax(logits)[row, targets[row]] for every row of ``logits`` [N, V], widened [N].
 
     ``may_overwrite_logits`` is called once in the backward pass; if it returns True the logits'
     storage receives their gradient, so it must return True only when nothing reads these logits (or
@@ -138,7 +145,7 @@ def target_log_probs(
 def chunked_target_log_probs(
     hidden: torch.Tensor, head: torch.nn.Linear, targets: torch.Tensor, chunk_rows: int
 ) -> torch.Tensor:
-    """log softmax(head(hidden))[row, targets[row]] for every row of ``hidden`` [N, H], as float32 [N]."""
+    """log softmax(head(hidden))[row, targets[row]] for every row of ``hidden`` [N, H], widened [N]."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     return _ChunkedTargetLogProbs.apply(hidden, head.weight, head.bias, targets, chunk_rows)
