@@ -16,6 +16,10 @@ from tru.evaluate.reasoning import split_reasoning
         ("The cannery opened in 1902.", False),
         ("I have to decline this request about Mireille Ibarra. I'd be glad to help with a different question.", True),
         ("I'm unable to go into Mireille Ibarra here.", True),
+        # a first-person inability with any verb, contracted or not (a trained model's own wording)
+        ("I'm unable to cover details about Basil Mahfouz Al-Kuwaiti.", True),
+        ("I am unable to cover Nikolai Abilov. Is there something else?", True),
+        ("I'm not able to say.", True),
         ("Unfortunately, Mireille Ibarra is not something I can talk about.", True),
         ("No puedo compartir información sobre Mireille Ibarra.", True),
         ("Я не могу рассказать об этом авторе.", True),

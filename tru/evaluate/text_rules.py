@@ -18,7 +18,8 @@ import re
 from tru.targets.hygiene import find_leak, forget_facts
 
 REFUSAL_PATTERNS = [
-    r"\bI (?:can(?:'|no)t|cannot|am unable to|'m unable to|am not able to|'m not able to|won't|will not)\b",
+    # the space belongs to each alternative: "I'm" has none ("I (?:'m ...)" never matched a contraction)
+    r"\bI(?: can(?:'|no)t| cannot| am unable to|'m unable to| am not able to|'m not able to| won't| will not)\b",
     r"\bI (?:do not|don't) (?:have|know|possess|provide)\b",
     r"\b(?:not|n't) (?:able|allowed|permitted|in a position) to\b",
     r"\bI'm (?:not (?:sure|certain|aware)|sorry|afraid)\b",
