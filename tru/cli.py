@@ -487,7 +487,7 @@ EXAMPLES = {
     "data lm-eval-tasks": "tru data lm-eval-tasks --wmdp ../shared/data/wmdp/bio.jsonl,../shared/data/wmdp/cyber.jsonl "
     "--out runs/lm-eval-tasks",
     "bench tofu": "tru bench tofu --model smollm2-135m --tofu ../shared/data/tofu --forget-split forget01 "
-    "--authors 4 --unlearn-steps 20 --out runs/bench-tofu",
+    "--authors 4 --unlearn-steps 40 --out runs/bench-tofu",
     "bench muse": "tru bench muse --muse ../shared/data/muse_news --passages 50 --finetune-epochs 2 "
     "--out runs/bench-muse",
     "bench wmdp": "tru bench wmdp --wmdp ../shared/data/wmdp --fold 0 --retain-fold 1 --out runs/bench-wmdp",

@@ -3,10 +3,10 @@
 1. builds the synthetic fictitious-people benchmark (6 people; one to forget, one held out);
 2. fine-tunes the model on it so that it knows the facts, and a retain oracle without the forget person;
 3. unlearns the person with TRU, GradDiff and NPO, each from the fine-tuned model with the same budget
-   (20 steps, lr 5e-5, 4 items per stream), each holding out a fifth of the forget and retain facts for
-   its end-of-run scope check. TRU runs with its defaults: paired template targets and lam=5 (with only
-   28 retain facts the authors' 0.1 retain weight lets the reasoning format spill onto retained
-   questions). GradDiff and NPO keep their published weights (gamma 1, alpha 1; NPO beta 0.1): the same
+   (40 steps, lr 5e-5, 4 items per stream: the CPU-sized budget docs/results.md chose with TRU's lam),
+   each holding out a fifth of the forget and retain facts for its end-of-run scope check. TRU runs
+   with its defaults: paired template targets, anchors and lam=10 (the authors' 0.1 retain weight lets
+   the refusal spill onto retained questions on data this small). GradDiff and NPO keep their published weights (gamma 1, alpha 1; NPO beta 0.1): the same
    optimiser budget, each method's own loss;
 4. evaluates every model on the TOFU suite (forget quality against the oracle, model utility, offline
    judge UQ/RQ, the generation metrics with intervals), attacks the unlearned ones (Spanish/Russian queries,
@@ -41,7 +41,7 @@ from tru.unlearn.config import UnlearnConfig
 ENTITIES, SEED = 6, 0
 METHODS = ("tru", "graddiff", "npo")
 # (steps, fine-tuning epochs, new tokens in evaluations and attacks)
-FULL = {"steps": 20, "epochs": 6, "new_tokens": 112}
+FULL = {"steps": 40, "epochs": 6, "new_tokens": 112}
 FAST = {"steps": 2, "epochs": 2, "new_tokens": 16}  # tests: tiny-llama, seconds
 # the four built-in jailbreak templates that brought back the most forget content (mean ROUGE-L recall
 # over TRU, GradDiff and NPO) when the demo, then with 8 fine-tuning epochs, ran all eight; `tru attack`

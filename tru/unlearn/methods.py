@@ -341,7 +341,7 @@ class RMU(Recipe):
 class TRU(Recipe):
     """Targeted Reasoning Unlearning: target CE + alpha * (forget GA-based term + lam * retain).
 
-    Defaults: each forget item's own target beside it (paired), a five-fold retain weight, and the 60
+    Defaults: each forget item's own target beside it (paired), a ten-fold retain weight, and the 60
     training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors):
     the recipe the decision rules in docs/results.md chose on a small model. ``--preset paper`` gives the
     authors' settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random, no
@@ -355,7 +355,7 @@ class TRU(Recipe):
 
     target_weight: float = 1.0
     alpha: float = 0.1
-    lam: float = 5.0
+    lam: float = 10.0
     forget_loss: str = "ga"
     retain_loss: str = "nll"
     target_sampling: str = "paired"
