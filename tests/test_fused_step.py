@@ -305,8 +305,8 @@ def test_attention_buckets_bound_padded_attention_not_padded_tokens():
 def test_fused_step_equals_separate_passes_on_smollm2(small_tofu, method, overrides, chunk):
     """In float64: in float32 the two layouts' log-softmax sums over the 49,152-token vocabulary round in
     different orders, by kernels that differ from CPU to CPU, and that noise (summed by NPO over each
-    answer) hid the comparison. What remains in float64 is the
-    float32 rounding inside transformers' RMSNorm, a unit in the last place of float32 at most."""
+    answer) hid the comparison. What remains in float64 is the float32 rounding inside transformers'
+    RMSNorm, a unit in the last place of float32 at most."""
     setup = prepared(
         small_tofu, method, overrides, "smollm2-135m", max_length=512, logits_chunk=chunk, dtype=torch.float64
     )
