@@ -123,7 +123,10 @@ def test_two_processes_equal_one(tmp_path, small_tofu, one_process):
     assert two[1]["loss"] == pytest.approx(one[1]["loss"], abs=1e-4)
     w1 = load_file(str(one_process / "model" / "model.safetensors"))
     w2 = load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
-    assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-5
+    # a twentieth of the largest change two Adam steps make (2 x lr), as for the sharded configs: Adam divides
+    # each gradient by its own running scale, so where a gradient is near zero the float32 order of the
+    # all-reduce moves the update by a visible share of lr, by an amount that varies with the loss weights
+    assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-4
     base = load_file(str(Path(resolve_model_path("tiny-llama")) / "model.safetensors"))
     assert not torch.equal(w2["model.norm.weight"], base["model.norm.weight"])  # it did train
 
