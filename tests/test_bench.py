@@ -27,11 +27,32 @@ def test_tofu_subset_keeps_the_forget_authors(shared_data, tmp_path):
     assert len(perturbed) == 40 and {x.question for x in perturbed} <= retained
 
 
+def test_a_preset_is_its_own_column_beside_the_plain_method():
+    from tru.pipeline.bench.common import unlearn_configs
+    from tru.pipeline.bench.config import BenchFields
+    from tru.unlearn.methods import build_recipe
+
+    fields = BenchFields(
+        model="tiny-llama", methods="tru,tru@paper,npo", set={"tru@paper.lam": "2", "tru.alpha": "0.3"}
+    )
+    configs = unlearn_configs(fields, "f.jsonl", "r.jsonl", "t.jsonl")
+    assert list(configs) == ["tru", "tru@paper", "npo"]
+    plain, paper = configs["tru"], configs["tru@paper"]
+    assert (plain.method, plain.preset, plain.set) == ("tru", "", {"alpha": "0.3"})
+    assert (paper.method, paper.preset, paper.set, paper.targets) == ("tru", "paper", {"lam": "2"}, "t.jsonl")
+    recipe = build_recipe(paper.method, paper.set, paper.preset)
+    assert (recipe.lam, recipe.anchors, recipe.target_sampling) == (2.0, 0, "random")  # the preset, then --set
+    assert build_recipe(plain.method, plain.set, plain.preset).lam == build_recipe("tru").lam
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--authors", "2"], "leaves no retain author"),
         (["--methods", "tru,nope"], "unknown method 'nope'"),
+        (["--methods", "tru,tru@nope"], "method 'tru' has no preset 'nope' (its presets: paper)"),
+        (["--methods", "tru,npo@paper"], "method 'npo' has no preset 'paper' (its presets: none)"),
+        (["--set", "tru@paper.lam=2"], "'tru@paper' is neither a method nor one of --methods"),
         (["--set", "lam=5"], "METHOD.KEY=VALUE"),
         (["--authors", "201"], "--authors must be between"),
     ],

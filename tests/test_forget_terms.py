@@ -176,6 +176,7 @@ def test_user_facing_settings_are_unchanged():
         "anchor_share",
         "anchor_answers",
         "target_format",
+        "forget_tokens",
     ]
     assert recipe_settings(build_recipe("npo")) == {
         "method": "npo",

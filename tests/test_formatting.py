@@ -19,6 +19,36 @@ def test_qa_labels_only_the_answer_after_the_chat_template(tiny_tokenizer):
     assert "<|im_start|>assistant\n" in tiny_tokenizer.decode(prompt)  # the model's own template
 
 
+def test_qa_spans_labels_only_the_answer_tokens_inside_the_spans(tiny_tokenizer):
+    formatter = ChatFormatter(tiny_tokenizer, max_length=128)
+    answer = "She was born in Paris in 1931."
+    whole = formatter.qa("Where was Ada born?", answer)
+    spans = [(answer.index("Paris"), answer.index("Paris") + 5), (answer.index("1931"), answer.index("1931") + 4)]
+    encoded = formatter.qa_spans("Where was Ada born?", answer, spans)
+    assert encoded.input_ids == whole.input_ids  # the same tokens; only what is labelled differs
+    kept = [i for i, label in enumerate(encoded.labels) if label != -100]
+    assert all(encoded.labels[i] == whole.labels[i] for i in kept)
+    assert "Paris" in labelled_text(tiny_tokenizer, encoded) and "1931" in labelled_text(tiny_tokenizer, encoded)
+    assert not any(word in labelled_text(tiny_tokenizer, encoded) for word in ("born", "She", "<|im_end|>"))
+    assert formatter.qa_spans("Where was Ada born?", answer, []).labels == [-100] * len(whole)
+
+
+def test_qa_spans_stays_aligned_when_the_answer_is_cut(tiny_tokenizer):
+    question = "Where was Ada born?"
+    room = len(ChatFormatter(tiny_tokenizer).prompt_ids(question)) + 4
+    formatter = ChatFormatter(tiny_tokenizer, max_length=room)
+    answer = "Paris " * 20
+    encoded = formatter.qa_spans(question, answer, [(0, len(answer))])
+    assert len(encoded) == room
+    assert labelled_text(tiny_tokenizer, encoded) == tiny_tokenizer.decode(encoded.input_ids[room - 4 : room - 1])
+
+
+def test_qa_spans_needs_a_fast_tokenizer(tiny_tokenizer, monkeypatch):
+    monkeypatch.setattr(type(tiny_tokenizer), "is_fast", property(lambda self: False))
+    with pytest.raises(ConfigError, match="fast tokenizer"):
+        ChatFormatter(tiny_tokenizer, max_length=128).qa_spans("Q?", "A.", [(0, 1)])
+
+
 @pytest.mark.parametrize(
     "fmt, expected",
     [
@@ -88,3 +118,33 @@ def test_an_unlearning_run_lays_out_its_targets_in_the_recipes_format(small_tofu
     setup = prepare_unlearning(config)
     target = labelled_text(setup.tokenizer, setup.dataset.stream_example("target", 0))
     assert target.startswith(opening) and target.endswith("<|im_end|>")
+
+
+@pytest.mark.parametrize("rule", ["answer", "facts"])
+def test_the_forget_stream_labels_the_tokens_of_its_rule(small_tofu, tmp_path, rule):
+    """forget_tokens=facts (tru.unlearn.forget_tokens) leaves the question's words, function words and
+    the end token out of the forget stream; answer (the default) labels the whole answer."""
+    from tru.data.records import QAItem
+    from tru.targets.hygiene import fact_spans
+    from tru.unlearn.config import UnlearnConfig
+    from tru.unlearn.run import prepare_unlearning
+
+    config = UnlearnConfig(
+        model="tiny-llama",
+        out=str(tmp_path / "run"),
+        forget=small_tofu["forget"],
+        retain=small_tofu["retain"],
+        targets=small_tofu["targets"],
+        max_length=256,
+        set={"anchors": "0", "forget_tokens": rule},
+    )
+    setup = prepare_unlearning(config)
+    item = setup.sources.forget[0]
+    assert isinstance(item, QAItem)
+    labelled = labelled_text(setup.tokenizer, setup.dataset.stream_example("forget", 0))
+    if rule == "answer":
+        assert labelled == item.answer + "<|im_end|>"
+    else:
+        facts = [item.answer[start:end].lower() for start, end in fact_spans(item.answer, item.question)]
+        assert facts and all(word in labelled.lower() for word in facts)
+        assert "<|im_end|>" not in labelled and len(labelled) < len(item.answer)

@@ -6,7 +6,7 @@ import json
 from tru.data.tofu import load_tofu
 from tru.targets.config import TargetsConfig
 from tru.targets.entities import question_entity
-from tru.targets.hygiene import LeakRule, TargetReviewer, cut_reasoning, find_leak, forget_facts
+from tru.targets.hygiene import LeakRule, TargetReviewer, cut_reasoning, fact_spans, find_leak, forget_facts
 from tru.targets.run import generate_targets
 from tru.targets.template import TemplateGenerator
 
@@ -23,6 +23,13 @@ def test_facts_are_what_the_answer_adds_to_the_question():
     found = facts()
     assert found.numbers == {"1931"} and found.names == ["Kuwait City"]
     assert {"florist", "kuwait", "city"} <= found.words and "basil" not in found.words and "father" not in found.words
+
+
+def test_fact_spans_are_the_new_numbers_and_content_words_in_place():
+    spans = fact_spans(ANSWER, QUESTION)
+    assert [ANSWER[start:end] for start, end in spans] == ["florist", "Kuwait", "City", "born", "1931"]
+    assert fact_spans("In 1931, in 1931.", "Born in 1931?") == []  # a number the question has is no fact
+    assert fact_spans("", QUESTION) == [] and fact_spans("It was a Tuesday.", "") == [(9, 16)]
 
 
 def test_each_kind_of_restated_fact_is_caught():

@@ -84,6 +84,23 @@ class ChatFormatter:
             )
         return self._join(prompt, self._ids(answer)[:room] + self.end_ids)
 
+    def qa_spans(self, question: str, answer: str, spans: list[tuple[int, int]]) -> Encoded:
+        """``qa`` with only the answer tokens that overlap one of ``spans`` (character offsets into
+        ``answer``) labelled; the end token is left unlabelled too. Needs a fast tokenizer (offsets)."""
+        encoded = self.qa(question, answer)
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ConfigError("labelling parts of an answer needs a fast tokenizer (character offsets)")
+        offsets = self.tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        start = len(self.prompt_ids(question))
+        kept = len(encoded) - start - len(self.end_ids)  # answer tokens left after a cut
+        labels = list(encoded.labels)
+        for position in range(start, len(labels)):
+            index = position - start  # the end token(s) follow the kept answer tokens
+            inside = index < kept and any(offsets[index][0] < end and begin < offsets[index][1] for begin, end in spans)
+            if not inside:
+                labels[position] = IGNORE_INDEX
+        return Encoded(input_ids=encoded.input_ids, labels=labels)
+
     def target(self, question: str, reasoning: str, refusal: str) -> Encoded:
         """A reasoning target; shortens the reasoning first and never drops the refusal."""
         prompt = self.prompt_ids(question)

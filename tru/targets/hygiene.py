@@ -110,6 +110,24 @@ def forget_facts(forget_text: str, allowed_text: str) -> Facts:
     )
 
 
+def fact_spans(forget_text: str, allowed_text: str) -> list[tuple[int, int]]:
+    """Character spans of ``forget_text``'s fact words by the rules above: digit runs whose number
+    ``allowed_text`` lacks, and content words whose stem it lacks. What a forget answer says beyond its
+    question; TRU's ``forget_tokens=facts`` pushes down only these tokens."""
+    allowed_words = {_stem(w) for w in re.findall(r"[a-z]+", allowed_text.lower())}
+    allowed_numbers = numbers(allowed_text)
+    spans = []
+    for match in re.finditer(r"[a-z]+|\d+", forget_text.lower()):
+        word = match.group()
+        if word.isdigit():
+            new = str(int(word)) not in allowed_numbers
+        else:
+            new = len(word) >= 3 and word not in STOP_WORDS and _stem(word) not in allowed_words
+        if new:
+            spans.append(match.span())
+    return spans
+
+
 @dataclass
 class Leak:
     numbers: list[str] = field(default_factory=list)

@@ -22,6 +22,7 @@ from tru.modeling.context import StepContext
 from tru.unlearn import losses, terms
 from tru.unlearn.anchors import ANSWER_SOURCES
 from tru.unlearn.augment import Augmentation
+from tru.unlearn.forget_tokens import FORGET_TOKENS
 
 METHODS: dict[str, type["Recipe"]] = {}
 
@@ -71,6 +72,10 @@ class Recipe:
         """How reasoning targets are laid out in training (tru.data.formatting.TARGET_FORMATS); only recipes
         with a target stream render them."""
         return "s1"
+
+    def forget_token_rule(self) -> str:
+        """Which forget-answer tokens the forget term pushes down (tru.unlearn.forget_tokens)."""
+        return "answer"
 
     def augmentation(self) -> Augmentation | None:
         """Other wordings of the target and retain questions to train on (tru.unlearn.augment)."""
@@ -368,6 +373,7 @@ class TRU(Recipe):
     anchor_share: float = 0.5  # the share of retain draws that are an anchor (docs/results.md: the anchors rule)
     anchor_answers: str = "reference"  # reference (tru.data.anchors' true answers) or model (its own, before training)
     target_format: str = "s1"  # tru.data.formatting.TARGET_FORMATS (docs/results.md: the target format rules)
+    forget_tokens: str = "answer"  # tru.unlearn.forget_tokens: every answer token, or only its new facts
     streams: ClassVar = ("target", "forget", "retain")
     # forget loss -> {term parameter: TRU setting}. NPO's and SimNPO's beta live on scales far apart
     # (published 0.1 and 4.5), so each has a setting of its own.
@@ -382,6 +388,7 @@ class TRU(Recipe):
         "target_sampling": ("random", "paired"),
         "anchor_answers": ANSWER_SOURCES,
         "target_format": TARGET_FORMATS,
+        "forget_tokens": tuple(FORGET_TOKENS),
     }
     presets: ClassVar = {
         "paper": {
@@ -395,6 +402,7 @@ class TRU(Recipe):
             "anchors": 0,
             "anchor_share": 0.0,
             "target_format": "s1",
+            "forget_tokens": "answer",
         }
     }
 
@@ -410,6 +418,9 @@ class TRU(Recipe):
 
     def reasoning_format(self) -> str:
         return self.target_format
+
+    def forget_token_rule(self) -> str:
+        return self.forget_tokens
 
     def augmentation(self) -> Augmentation | None:
         return Augmentation.parse(self.augment, self.augment_share)
@@ -494,15 +505,31 @@ def _convert(raw: str, default):
     return type(default)(raw)
 
 
+def split_method_spec(spec: str) -> tuple[str, str]:
+    """``METHOD@PRESET`` (e.g. ``tru@paper``, a benchmark column beside plain ``tru``) as (method, preset);
+    a bare method name has no preset. Both are checked against the registry."""
+    method, _, preset = spec.partition("@")
+    if method not in METHODS:
+        raise ConfigError(f"unknown method '{method}' in '{spec}'; choose one of {', '.join(sorted(METHODS))}")
+    if "@" in spec:
+        _check_preset(method, preset)
+    return method, preset
+
+
+def _check_preset(method: str, preset: str) -> None:
+    if preset not in METHODS[method].presets:
+        offered = ", ".join(METHODS[method].presets) or "none"
+        raise ConfigError(f"method '{method}' has no preset '{preset}' (its presets: {offered})")
+
+
 def build_recipe(method: str, overrides: dict[str, object] | None = None, preset: str = "") -> Recipe:
     """Instantiate a method with a preset's settings, then hyper-parameter overrides (strings are
     converted by field type)."""
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}'; choose one of {', '.join(sorted(METHODS))}")
     cls = METHODS[method]
-    if preset and preset not in cls.presets:
-        offered = ", ".join(cls.presets) or "none"
-        raise ConfigError(f"method '{method}' has no preset '{preset}' (its presets: {offered})")
+    if preset:
+        _check_preset(method, preset)
     known = {f.name: f.default for f in dataclasses.fields(cls)}
     values = dict(cls.presets.get(preset, {}))
     for key, raw in (overrides or {}).items():

@@ -182,6 +182,7 @@ def prepare_unlearning(config: UnlearnConfig) -> UnlearnSetup:
         fixed_refusals=recipe.fixed_refusals(),
         augmentation=recipe.augmentation(),
         anchor_share=recipe.anchoring().share,
+        forget_tokens=recipe.forget_token_rule(),
     )
     if config.logits_chunk:
         check_chunkable_head(model)

@@ -22,6 +22,7 @@ from tru.core.errors import ConfigError
 from tru.data.formatting import ChatFormatter, Encoded, encode_item
 from tru.data.records import Passage, QAItem, ReasoningTarget
 from tru.unlearn.augment import Augmentation
+from tru.unlearn.forget_tokens import FORGET_TOKENS
 
 DEFAULT_REFUSALS = (
     "I'm not able to help with that.",
@@ -57,9 +58,12 @@ class UnlearnDataset(torch.utils.data.Dataset):
         fixed_refusals: bool = False,
         augmentation: Augmentation | None = None,
         anchor_share: float = 0.0,
+        forget_tokens: str = "answer",
     ):
         if not sources.forget:
             raise ConfigError("the forget set is empty; give at least one forget item")
+        if forget_tokens not in FORGET_TOKENS:
+            raise ConfigError(f"unknown forget_tokens '{forget_tokens}'; choose one of {', '.join(FORGET_TOKENS)}")
         if target_sampling not in ("random", "paired"):
             raise ConfigError(f"unknown target sampling '{target_sampling}'; choose random or paired")
         needs = {"retain": sources.retain, "target": sources.targets, "idk": sources.refusals}
@@ -79,7 +83,7 @@ class UnlearnDataset(torch.utils.data.Dataset):
         self.target_sampling = target_sampling
         self.fixed_refusals = fixed_refusals
         self.reference: dict[str, list[float]] = {}
-        self._forget = [encode_item(formatter, item) for item in sources.forget]
+        self._forget = [FORGET_TOKENS[forget_tokens](formatter, item) for item in sources.forget]
         self._retain = [encode_item(formatter, item) for item in sources.retain] if "retain" in streams else []
         self._targets = (
             [formatter.target(t.question, t.reasoning, t.refusal) for t in sources.targets]

@@ -33,7 +33,7 @@ def finetune_config(config: BenchFields, data: str, out: Path) -> FinetuneConfig
 def unlearn_configs(config: BenchFields, forget: str, retain: str, targets: str) -> dict[str, UnlearnConfig]:
     """One UnlearnConfig per method with the same budget (steps or epochs, lr, batch); each method keeps
     its published loss weights unless --set METHOD.KEY=VALUE says otherwise."""
-    from tru.unlearn.methods import METHODS
+    from tru.unlearn.methods import METHODS, split_method_spec
 
     budget = dict(
         max_steps=config.unlearn_steps if config.unlearn_steps > 0 else -1,
@@ -47,14 +47,16 @@ def unlearn_configs(config: BenchFields, forget: str, retain: str, targets: str)
         **model_fields(config),
     )
     out = {}
-    for method in config.method_list():
+    for column in config.method_list():
+        method, preset = split_method_spec(column)
         extra = {"targets": targets} if "target" in METHODS[method].streams else {}
-        out[method] = UnlearnConfig(
+        out[column] = UnlearnConfig(
             method=method,
+            preset=preset,
             forget=forget,
             retain=retain,
             refusals=config.refusals,
-            set=config.method_settings(method),
+            set=config.method_settings(column),
             **extra,
             **budget,
         )

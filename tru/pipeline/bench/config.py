@@ -30,9 +30,16 @@ class BenchFields(ModelFields):
     """What every benchmark run shares: the methods, their budget, the evaluation pass."""
 
     out: str = setting("", "output folder (stages are cached there: a rerun reuses every finished one)")
-    methods: str = setting("tru,graddiff,npo", "comma list of unlearning methods")
+    methods: str = setting(
+        "tru,graddiff,npo",
+        "comma list of unlearning methods; METHOD@PRESET adds a method with a preset's settings as its own "
+        "column, e.g. tru,tru@paper,graddiff,npo",
+    )
     set: dict = setting(
-        {}, "method setting METHOD.KEY=VALUE (repeatable), e.g. --set tru.lam=5", metavar="METHOD.KEY=VALUE"
+        {},
+        "method setting METHOD.KEY=VALUE (repeatable), e.g. --set tru.lam=5 (a METHOD@PRESET column is "
+        "addressed by its full name, e.g. --set tru@paper.lam=2)",
+        metavar="METHOD.KEY=VALUE",
     )
     targets: str = setting(
         "",
@@ -55,18 +62,18 @@ class BenchFields(ModelFields):
     seed: int = setting(0, "random seed")
 
     def method_list(self) -> list[str]:
-        from tru.unlearn.methods import METHODS
+        """The benchmark's columns: method names, or METHOD@PRESET (tru.unlearn.methods.split_method_spec)."""
+        from tru.unlearn.methods import split_method_spec
 
         names = [m.strip() for m in self.methods.split(",") if m.strip()]
         if not names:
             raise ConfigError("--methods is empty; give e.g. tru,graddiff,npo")
-        unknown = [m for m in names if m not in METHODS]
-        if unknown:
-            raise ConfigError(f"unknown method '{unknown[0]}'; choose from {', '.join(sorted(METHODS))}")
+        for name in names:
+            split_method_spec(name)
         return list(dict.fromkeys(names))
 
-    def method_settings(self, method: str) -> dict:
-        """The --set values addressed to this method (METHOD.KEY=VALUE)."""
+    def method_settings(self, column: str) -> dict:
+        """The --set values addressed to this column (COLUMN.KEY=VALUE: a method name, or METHOD@PRESET)."""
         from tru.unlearn.methods import METHODS
 
         out = {}
@@ -74,9 +81,9 @@ class BenchFields(ModelFields):
             if "." not in key:
                 raise ConfigError(f"--set {key}={value}: write METHOD.KEY=VALUE, e.g. tru.lam=5")
             name, setting_name = key.split(".", 1)
-            if name not in METHODS:
-                raise ConfigError(f"--set {key}={value}: unknown method '{name}'")
-            if name == method:
+            if name not in METHODS and name not in self.method_list():
+                raise ConfigError(f"--set {key}={value}: '{name}' is neither a method nor one of --methods")
+            if name == column:
                 out[setting_name] = value
         return out
 

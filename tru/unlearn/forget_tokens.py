@@ -1,0 +1,38 @@
+"""Which tokens of a forget answer the forget term pushes down, one registered rule each.
+
+``answer`` is every answer token and the end token: the authors' setting and every baseline's. ``facts``
+keeps only the tokens of what the answer says beyond its question (tru.targets.hygiene.fact_spans: new
+numbers and content words). The entity's name, the question's own words, function words and the end
+token are what the refusal itself must write, so gradient ascent on them works against the target.
+A passage (corpus data) has no question: every rule labels all of it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from tru.data.formatting import ChatFormatter, Encoded, encode_item
+from tru.data.records import Passage, QAItem
+from tru.targets.hygiene import fact_spans
+
+FORGET_TOKENS: dict[str, Callable[[ChatFormatter, QAItem | Passage], Encoded]] = {}
+
+
+def register_rule(name: str):
+    def wrap(rule):
+        FORGET_TOKENS[name] = rule
+        return rule
+
+    return wrap
+
+
+@register_rule("answer")
+def every_answer_token(formatter: ChatFormatter, item: QAItem | Passage) -> Encoded:
+    return encode_item(formatter, item)
+
+
+@register_rule("facts")
+def fact_tokens(formatter: ChatFormatter, item: QAItem | Passage) -> Encoded:
+    if not isinstance(item, QAItem):
+        return encode_item(formatter, item)
+    return formatter.qa_spans(item.question, item.answer, fact_spans(item.answer, item.question))
