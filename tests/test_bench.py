@@ -106,7 +106,7 @@ def test_bench_tofu_end_to_end_and_cached(shared_data, tmp_path, capsys):
         "--finetune-epochs",
         "1",
         "--methods",
-        "tru,graddiff",
+        "tru,tru@paper,graddiff",
         "--attacks",
         "paraphrase,quantize",
         "--set",
@@ -117,19 +117,21 @@ def test_bench_tofu_end_to_end_and_cached(shared_data, tmp_path, capsys):
     assert main(args) == 0
     first = capsys.readouterr().out
     data = assert_report_matches_summaries(out / "report")
-    assert [m["name"] for m in data["methods"]] == ["finetuned", "retain-oracle", "tru", "graddiff"]
+    assert [m["name"] for m in data["methods"]] == ["finetuned", "retain-oracle", "tru", "tru@paper", "graddiff"]
     assert json.loads((out / "unlearn" / "tru" / "config.json").read_text())["recipe"]["lam"] == 5.0
+    paper = json.loads((out / "unlearn" / "tru@paper" / "config.json").read_text())["recipe"]
+    assert (paper["lam"], paper["target_sampling"], paper["anchors"]) == (1.0, "random", 0)  # not tru.lam=5
     assert len(read_records(out / "data" / "tofu" / "full.jsonl", QAItem)) == 60
     tru = next(m for m in data["methods"] if m["name"] == "tru")
     assert tru["metrics"]["forget_quality"] is not None and "paraphrase/paraphrase" in tru["attacks"]
-    assert "finetuned" in first and "0 of 12 stages reused" in first
+    assert "finetuned" in first and "0 of 15 stages reused" in first
     model = out / "unlearn" / "graddiff" / "model" / "model.safetensors"
     mtime = model.stat().st_mtime_ns
     assert main(args) == 0
-    assert "12 of 12 stages reused" in capsys.readouterr().out and model.stat().st_mtime_ns == mtime
+    assert "15 of 15 stages reused" in capsys.readouterr().out and model.stat().st_mtime_ns == mtime
     # a changed unlearning budget redoes the methods, their evaluations, attacks and the report only
     assert main([*args[:-2], "--unlearn-steps", "2", "--out", str(out)]) == 0
-    assert "5 of 12 stages reused" in capsys.readouterr().out  # data, finetune, oracle and their evaluations
+    assert "5 of 15 stages reused" in capsys.readouterr().out  # data, finetune, oracle and their evaluations
 
 
 @pytest.mark.slow
