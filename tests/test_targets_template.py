@@ -11,7 +11,7 @@ from tru.data.records import ReasoningTarget
 from tru.targets.config import TargetsConfig
 from tru.targets.entities import passage_topic, question_entity
 from tru.targets.run import generate_targets
-from tru.targets.template import ALTERNATIVE, DECLINE, JUSTIFY, RECOGNISE
+from tru.targets.template import ALTERNATIVE, DECLINE, JUSTIFY, RECOGNISE, one_sentence
 
 SCOPE = "personal information about the fictitious authors in TOFU"
 
@@ -154,9 +154,11 @@ def test_every_template_reasoning_is_grounded_and_every_refusal_is_one():
     scope = "personal information about Mireille Ibarra"
     for recognise in RECOGNISE:
         for justify in JUSTIFY:
-            reasoning = f"{recognise} {justify}".format(entity=entity, scope=scope, item="question")
+            values = dict(entity=entity, scope=scope, item="question")
+            reasoning = one_sentence(recognise.format(**values), justify.format(**values))
             assert trace_problem(reasoning, question, [scope], entity=entity) == "", reasoning
-            assert len(reasoning.split()) <= 40 and "asks me to" not in reasoning
+            assert len(reasoning.split()) <= 41 and "asks me to" not in reasoning
+            assert reasoning.count(".") == 1 and reasoning.endswith(".")  # one sentence: no stop mid-way
     for decline in DECLINE:
         for alternative in ALTERNATIVE:
             refusal = f"{decline} {alternative}".format(entity=entity)
