@@ -45,6 +45,20 @@ def test_a_preset_is_its_own_column_beside_the_plain_method():
     assert build_recipe(plain.method, plain.set, plain.preset).lam == build_recipe("tru").lam
 
 
+def test_template_targets_are_redone_when_the_template_changes(monkeypatch):
+    """A bench's data stage holds the template's targets: its fingerprint must change with the
+    template's version, or a rerun would train on targets an older template wrote."""
+    from tru.pipeline.bench.common import targets_setting
+    from tru.pipeline.bench.config import BenchFields
+    from tru.targets import template
+
+    fields = BenchFields(model="tiny-llama")
+    assert targets_setting(fields) == f"template:{template.TEMPLATE_VERSION}"
+    monkeypatch.setattr(template, "TEMPLATE_VERSION", "template-next")
+    assert targets_setting(fields) == "template:template-next"
+    assert targets_setting(BenchFields(model="tiny-llama", targets="mine.jsonl")) == "mine.jsonl"
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

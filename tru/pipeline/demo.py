@@ -34,7 +34,7 @@ from tru.evaluate.config import EvalConfig
 from tru.pipeline.protocol import Protocol, run_protocol
 from tru.pipeline.stages import say
 from tru.report.text import render_text
-from tru.targets.template import template_targets
+from tru.targets.template import TEMPLATE_VERSION, template_targets
 from tru.train.config import FinetuneConfig
 from tru.unlearn.config import UnlearnConfig
 
@@ -98,7 +98,7 @@ def demo_protocol(root: Path, model: str, fast: bool) -> Protocol:
         if not fast
         else f"tru demo (fast, {model})",
         data_title=f"building the synthetic benchmark ({ENTITIES} people, seed {SEED}; forgetting {person})",
-        data_settings={"entities": ENTITIES, "seed": SEED, "targets": "template"},
+        data_settings={"entities": ENTITIES, "seed": SEED, "targets": f"template:{TEMPLATE_VERSION}"},
         write_data=lambda: write_demo_data(data),
         finetune=FinetuneConfig(data=f"{tofu}/full.jsonl", out=str(root / "finetune"), **train),
         oracle=FinetuneConfig(data=f"{tofu}/retain99.jsonl", out=str(root / "oracle"), **train),

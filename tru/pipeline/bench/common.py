@@ -63,6 +63,14 @@ def unlearn_configs(config: BenchFields, forget: str, retain: str, targets: str)
     return out
 
 
+def targets_setting(config: BenchFields) -> str:
+    """What the data stage's targets depend on: the user's file, or the template's version (a new
+    template must not reuse targets that an older one wrote)."""
+    from tru.targets.template import TEMPLATE_VERSION
+
+    return config.targets or f"template:{TEMPLATE_VERSION}"
+
+
 def write_template_targets(forget: str, scope: str, task: str, out: Path, seed: int) -> None:
     """Offline template targets for every forget item (tru targets --generator template)."""
     from tru.targets.config import TargetsConfig

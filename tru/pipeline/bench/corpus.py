@@ -24,6 +24,7 @@ from tru.evaluate.config import EvalConfig
 from tru.pipeline.bench.common import (
     finetune_config,
     model_fields,
+    targets_setting,
     targets_spec,
     unlearn_configs,
     write_template_targets,
@@ -73,7 +74,7 @@ def _corpus_protocol(
         root=root,
         title=title,
         data_title=data_title,
-        data_settings={**data_settings, "scope": scope, "targets": config.targets, "seed": config.seed},
+        data_settings={**data_settings, "scope": scope, "targets": targets_setting(config), "seed": config.seed},
         write_data=write_data,
         finetune=finetune_config(config, everything, root / "finetune") if tuned else None,
         oracle=finetune_config(config, retain, root / "oracle") if tuned else None,

@@ -19,6 +19,7 @@ from tru.evaluate.config import EvalConfig
 from tru.pipeline.bench.common import (
     finetune_config,
     model_fields,
+    targets_setting,
     targets_spec,
     unlearn_configs,
     write_template_targets,
@@ -91,7 +92,7 @@ def tofu_protocol(config: TofuBenchConfig) -> Protocol:
             "tofu": config.tofu,
             "forget_split": split,
             "authors": config.authors,
-            "targets": config.targets,
+            "targets": targets_setting(config),
             "scope": scope,
             "seed": config.seed,
         },
