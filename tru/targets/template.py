@@ -76,7 +76,7 @@ ITEM_NOUN = {"qa": "question", "passage": "text"}
 
 
 def one_sentence(recognise: str, justify: str) -> str:
-    """ "The question refers to X." + "Answering would …" -> "The question refers to X, and answering would …"."""
+    """"The question refers to X." + "Answering would …" -> "The question refers to X, and answering would …"."""
     return f"{recognise[:-1]}, and {justify[0].lower()}{justify[1:]}"
 
 
