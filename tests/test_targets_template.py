@@ -11,7 +11,7 @@ from tru.data.records import ReasoningTarget
 from tru.targets.config import TargetsConfig
 from tru.targets.entities import passage_topic, question_entity
 from tru.targets.run import generate_targets
-from tru.targets.template import ALTERNATIVE, DECLINE, JUSTIFY, RECOGNISE, one_sentence
+from tru.targets.template import ALTERNATIVE, DECLINE, JUSTIFY, RECOGNISE
 
 SCOPE = "personal information about the fictitious authors in TOFU"
 
@@ -154,11 +154,9 @@ def test_every_template_reasoning_is_grounded_and_every_refusal_is_one():
     scope = "personal information about Mireille Ibarra"
     for recognise in RECOGNISE:
         for justify in JUSTIFY:
-            values = dict(entity=entity, scope=scope, item="question")
-            reasoning = one_sentence(recognise.format(**values), justify.format(**values))
+            reasoning = f"{recognise} {justify}".format(entity=entity, scope=scope, item="question")
             assert trace_problem(reasoning, question, [scope], entity=entity) == "", reasoning
-            assert len(reasoning.split()) <= 41 and "asks me to" not in reasoning
-            assert reasoning.count(".") == 1 and reasoning.endswith(".")  # one sentence: no stop mid-way
+            assert len(reasoning.split()) <= 40 and "asks me to" not in reasoning
     for decline in DECLINE:
         for alternative in ALTERNATIVE:
             refusal = f"{decline} {alternative}".format(entity=entity)

@@ -1,10 +1,8 @@
 """Offline, deterministic reasoning targets from templates.
 
-A target is four parts, each picked from ten phrasings: the reasoning recognises the entity or topic
-of the item and then says that the request falls inside the scope and what to do, both in one
-sentence; the refusal declines, naming the entity as the question does, and offers an alternative.
-The reasoning is one sentence because a small model ends a short sentence that names an entity the
-way it ends a TOFU answer: with the end token, before the answer (docs/results.md, round 9).
+A target is four sentences, each picked from ten phrasings: the reasoning recognises the entity or
+topic of the item and then says in one short sentence that the request falls inside the scope and
+what to do; the refusal declines, naming the entity as the question does, and offers an alternative.
 That gives 100 reasoning and 100 refusal patterns, so the model
 does not learn one fixed string. The pick is seeded by (seed, item); asking again (``attempt`` > 0)
 takes the next pick of the same seeded sequence. Only the entity and the scope are filled in, so a
@@ -20,7 +18,7 @@ from typing import Sequence
 from tru.data.records import QAItem, ReasoningTarget
 from tru.targets.jobs import Candidate, TargetJob
 
-TEMPLATE_VERSION = "template-4"
+TEMPLATE_VERSION = "template-3"
 
 # Short, fixed sentences: the reasoning names the entity and the scope and decides, and restates
 # nothing of the question, which a small model would otherwise learn to fill with invented content.
@@ -75,11 +73,6 @@ ALTERNATIVE = [
 ITEM_NOUN = {"qa": "question", "passage": "text"}
 
 
-def one_sentence(recognise: str, justify: str) -> str:
-    """"The question refers to X." + "Answering would …" -> "The question refers to X, and answering would …"."""
-    return f"{recognise[:-1]}, and {justify[0].lower()}{justify[1:]}"
-
-
 class TemplateGenerator:
     """Template targets for QA questions (task ``qa``) or passages (task ``passage``)."""
 
@@ -107,7 +100,7 @@ class TemplateGenerator:
     def compose(self, prompt: str, entity: str, attempt: int = 0) -> tuple[str, str, list[int]]:
         r, j, d, a = self.patterns(prompt, attempt)
         values = {"entity": entity, "scope": self.scope, "item": self.item}
-        reasoning = one_sentence(RECOGNISE[r].format(**values), JUSTIFY[j].format(**values))
+        reasoning = f"{RECOGNISE[r]} {JUSTIFY[j]}".format(**values)
         refusal = f"{DECLINE[d]} {ALTERNATIVE[a]}".format(**values)
         return reasoning, refusal, [r, j, d, a]
 
