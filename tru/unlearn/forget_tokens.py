@@ -2,9 +2,10 @@
 
 ``answer`` is every answer token and the end token: the authors' setting and every baseline's. ``facts``
 keeps only the tokens of what the answer says beyond its question (tru.targets.hygiene.fact_spans: new
-numbers and content words). The entity's name, the question's own words, function words and the end
-token are what the refusal itself must write, so gradient ascent on them works against the target.
-A passage (corpus data) has no question: every rule labels all of it.
+numbers and content words), on the hypothesis that the name, the question's own words, function words
+and the end token are what the refusal must write, so that gradient ascent on them fights the target.
+docs/results.md (round 7) measured the opposite: ``facts`` lowers TRU's refusal, so ``answer`` stays
+the default. A passage (corpus data) has no question: every rule labels all of it.
 """
 
 from __future__ import annotations
