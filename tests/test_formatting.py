@@ -91,6 +91,24 @@ def test_passages_label_every_token_but_bos(tiny_tokenizer):
     assert encoded.labels[1:] == encoded.input_ids[1:]
 
 
+def tiny_tru_setup(small_tofu, tmp_path, **settings):
+    """A TRU run on tiny-llama and the small TOFU files, prepared up to its dataset (no training)."""
+    from tru.unlearn.config import UnlearnConfig
+    from tru.unlearn.run import prepare_unlearning
+
+    return prepare_unlearning(
+        UnlearnConfig(
+            model="tiny-llama",
+            out=str(tmp_path / "run"),
+            forget=small_tofu["forget"],
+            retain=small_tofu["retain"],
+            targets=small_tofu["targets"],
+            max_length=256,
+            **settings,
+        )
+    )
+
+
 @pytest.mark.parametrize(
     "preset, settings, opening",
     [
@@ -102,20 +120,7 @@ def test_passages_label_every_token_but_bos(tiny_tokenizer):
 def test_an_unlearning_run_lays_out_its_targets_in_the_recipes_format(small_tofu, tmp_path, preset, settings, opening):
     """TRU's targets are s1 by default and under --preset paper (docs/results.md, the target format rules);
     the method setting target_format switches the layout."""
-    from tru.unlearn.config import UnlearnConfig
-    from tru.unlearn.run import prepare_unlearning
-
-    config = UnlearnConfig(
-        model="tiny-llama",
-        out=str(tmp_path / "run"),
-        forget=small_tofu["forget"],
-        retain=small_tofu["retain"],
-        targets=small_tofu["targets"],
-        max_length=256,
-        preset=preset,
-        set={"anchors": "0", **settings},
-    )
-    setup = prepare_unlearning(config)
+    setup = tiny_tru_setup(small_tofu, tmp_path, preset=preset, set={"anchors": "0", **settings})
     target = labelled_text(setup.tokenizer, setup.dataset.stream_example("target", 0))
     assert target.startswith(opening) and target.endswith("<|im_end|>")
 
@@ -126,19 +131,8 @@ def test_the_forget_stream_labels_the_tokens_of_its_rule(small_tofu, tmp_path, r
     the end token out of the forget stream; answer (the default) labels the whole answer."""
     from tru.data.records import QAItem
     from tru.targets.hygiene import fact_spans
-    from tru.unlearn.config import UnlearnConfig
-    from tru.unlearn.run import prepare_unlearning
 
-    config = UnlearnConfig(
-        model="tiny-llama",
-        out=str(tmp_path / "run"),
-        forget=small_tofu["forget"],
-        retain=small_tofu["retain"],
-        targets=small_tofu["targets"],
-        max_length=256,
-        set={"anchors": "0", "forget_tokens": rule},
-    )
-    setup = prepare_unlearning(config)
+    setup = tiny_tru_setup(small_tofu, tmp_path, set={"anchors": "0", "forget_tokens": rule})
     item = setup.sources.forget[0]
     assert isinstance(item, QAItem)
     labelled = labelled_text(setup.tokenizer, setup.dataset.stream_example("forget", 0))

@@ -91,7 +91,7 @@ class ChatFormatter:
         if not getattr(self.tokenizer, "is_fast", False):
             raise ConfigError("labelling parts of an answer needs a fast tokenizer (character offsets)")
         offsets = self.tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        start = len(self.prompt_ids(question))
+        start = next((i for i, label in enumerate(encoded.labels) if label != IGNORE_INDEX), len(encoded))
         kept = len(encoded) - start - len(self.end_ids)  # answer tokens left after a cut
         labels = list(encoded.labels)
         for position in range(start, len(labels)):
