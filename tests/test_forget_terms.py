@@ -48,9 +48,12 @@ def random_context(seed=0):
 
 
 # the forget-term switch of tru.unlearn.methods before the registry, kept as the reference
-def old_forget_term(ctx, kind, *, beta, delta=0.0):
+def old_forget_term(ctx, kind, *, beta, delta=0.0, nll_cap=0.0):
     if kind == "ga":
         return losses.ga_loss(*ctx.log_probs("forget"), normalizer=ctx.token_normalizer("forget"))
+    if kind == "capped_ga":
+        nll = torch.clamp(-ctx.log_probs("forget")[0], max=nll_cap) * ctx.mask
+        return -nll.sum() / ctx.mask.sum()
     if kind == "wga":
         return losses.wga_loss(*ctx.log_probs("forget"), beta=beta, normalizer=ctx.token_normalizer("forget"))
     seq_logp, lengths = ctx.sequence("forget")
@@ -63,7 +66,13 @@ def old_forget_term(ctx, kind, *, beta, delta=0.0):
     raise AssertionError(kind)
 
 
-PARAMETERS = {"ga": {}, "wga": {"beta": 0.7}, "npo": {"beta": 0.3}, "simnpo": {"beta": 2.5, "delta": 0.4}}
+PARAMETERS = {
+    "ga": {},
+    "capped_ga": {"nll_cap": 2.5},
+    "wga": {"beta": 0.7},
+    "npo": {"beta": 0.3},
+    "simnpo": {"beta": 2.5, "delta": 0.4},
+}
 
 
 @pytest.mark.parametrize("name", sorted(terms.FORGET_TERMS))
@@ -71,7 +80,13 @@ def test_each_registered_term_equals_the_old_formula_bit_for_bit(name):
     parameters = PARAMETERS[name]  # a newly registered term needs its reference here
     term = terms.build_term(name, parameters)
     assert type(term) is terms.FORGET_TERMS[name] and term.name == name
-    old = old_forget_term(random_context(), name, beta=parameters.get("beta", 0.0), delta=parameters.get("delta", 0.0))
+    old = old_forget_term(
+        random_context(),
+        name,
+        beta=parameters.get("beta", 0.0),
+        delta=parameters.get("delta", 0.0),
+        nll_cap=parameters.get("nll_cap", 0.0),
+    )
     assert torch.equal(term.compute(random_context()), old)
 
 
@@ -83,6 +98,7 @@ def test_terms_against_hand_computed_values():
         reference=torch.tensor([-3.0, -2.0]),
     )
     assert terms.GA().compute(ctx).item() == pytest.approx(-(1 + 3 + 2) / 3)
+    assert terms.CappedGA(nll_cap=2.0).compute(ctx).item() == pytest.approx(-(1 + 2 + 2) / 3)
     # NPO, beta 0.1, sequence log p (-4, -2) against the reference (-3, -2): log ratios -1 and 0
     item1 = -(2 / 0.1) * -math.log(1 + math.exp(-0.1))
     item2 = (2 / 0.1) * math.log(2)
@@ -100,6 +116,7 @@ def test_only_npo_reads_precomputed_reference_log_probs():
     built = {name: terms.build_term(name, PARAMETERS[name]) for name in terms.FORGET_TERMS}
     assert {name: t.precomputed_reference() for name, t in built.items()} == {
         "ga": (),
+        "capped_ga": (),
         "wga": (),
         "npo": ("forget",),
         "simnpo": (),
@@ -108,7 +125,9 @@ def test_only_npo_reads_precomputed_reference_log_probs():
 
 
 def test_build_term_errors():
-    with pytest.raises(ConfigError, match="unknown forget loss 'kl'; choose one of ga, wga, npo, simnpo"):
+    with pytest.raises(ConfigError, match="nll_cap must be above 0"):
+        terms.build_term("capped_ga", {"nll_cap": 0.0})
+    with pytest.raises(ConfigError, match="unknown forget loss 'kl'; choose one of ga, capped_ga, wga, npo, simnpo"):
         terms.build_term("kl", {})
     with pytest.raises(TypeError, match="'simnpo' needs the setting\\(s\\) delta"):
         terms.build_term("simnpo", {"beta": 1.0})
@@ -126,6 +145,7 @@ def test_build_term_errors():
         ("simnpo", {"beta": "0.5", "delta": "0.2"}, terms.SimNPO(beta=0.5, delta=0.2)),
         ("wga", {"beta": "2"}, terms.WGA(beta=2.0)),
         ("tru", {}, terms.GA()),
+        ("tru", {"forget_loss": "capped_ga", "nll_cap": "3"}, terms.CappedGA(nll_cap=3.0)),
         ("tru", {"forget_loss": "npo", "beta": "0.2", "simnpo_beta": "9"}, terms.NPO(beta=0.2)),
         (
             "tru",
@@ -141,7 +161,11 @@ def test_recipes_build_their_term_from_their_settings(method, overrides, expecte
     ctx = random_context(1)
     named = recipe.compute(_WithRetain(ctx)) if "retain" in recipe.streams else recipe.compute(ctx)
     old = old_forget_term(
-        random_context(1), expected.name, beta=getattr(expected, "beta", 0.0), delta=getattr(expected, "delta", 0.0)
+        random_context(1),
+        expected.name,
+        beta=getattr(expected, "beta", 0.0),
+        delta=getattr(expected, "delta", 0.0),
+        nll_cap=getattr(expected, "nll_cap", 0.0),
     )
     assert torch.equal(named[f"forget_{expected.name}"], old)
 
@@ -170,6 +194,7 @@ def test_user_facing_settings_are_unchanged():
         "beta",
         "simnpo_beta",
         "delta",
+        "nll_cap",
         "augment",
         "augment_share",
         "anchors",
@@ -195,7 +220,7 @@ def test_user_facing_settings_are_unchanged():
     }
     assert recipe_settings(build_recipe("wga"))["beta"] == 1.0
     assert recipe_settings(build_recipe("ga")) == {"method": "ga"}
-    with pytest.raises(ConfigError, match="forget_loss must be one of ga, npo, simnpo, got 'wga'"):
+    with pytest.raises(ConfigError, match="forget_loss must be one of ga, capped_ga, npo, simnpo, got 'wga'"):
         build_recipe("tru", {"forget_loss": "wga"})
 
 

@@ -85,6 +85,20 @@ def test_dpo_matches_formula():
     assert got == pytest.approx(expected, rel=1e-6)
 
 
+def test_capped_ga_stops_pushing_a_token_past_its_cap():
+    # token NLLs 1 and 3 (and a masked 9); cap 2: the second token counts as 2 and gets no gradient
+    log_probs = torch.tensor([[-1.0, -3.0, -9.0]], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    loss = losses.capped_ga_loss(log_probs, mask, cap=2.0)
+    assert loss.item() == pytest.approx(-(1.0 + 2.0) / 2)
+    loss.backward()
+    assert log_probs.grad.tolist() == [[pytest.approx(0.5), 0.0, 0.0]]
+    # below the cap it is gradient ascent exactly
+    assert losses.capped_ga_loss(log_probs, mask, cap=50.0).item() == pytest.approx(
+        losses.ga_loss(log_probs, mask).item()
+    )
+
+
 def test_wga_weights_tokens_by_detached_probability():
     log_probs = torch.tensor([[LOG_HALF, LOG_QUARTER]], requires_grad=True)
     mask = torch.ones(1, 2)

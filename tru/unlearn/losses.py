@@ -40,6 +40,13 @@ def ga_loss(log_probs, mask, normalizer=None) -> torch.Tensor:
     return -nll_loss(log_probs, mask, normalizer)
 
 
+def capped_ga_loss(log_probs, mask, cap: float, normalizer=None) -> torch.Tensor:
+    """Gradient ascent that stops pushing a token down once its NLL reaches ``cap``:
+    -mean_t min(-log p_t, cap). A token past the cap adds the constant ``cap`` and no gradient, so a
+    small forget set trained for many epochs is not driven towards ever lower probabilities."""
+    return -_mean((torch.clamp(-log_probs, max=cap) * mask).sum(), mask.sum(), normalizer)
+
+
 def wga_loss(log_probs, mask, beta: float = 1.0, normalizer=None) -> torch.Tensor:
     """Weighted GA: each token's log-probability weighted by p_t^beta (weights detached)."""
     weights = torch.exp(beta * log_probs).detach() * mask

@@ -354,7 +354,7 @@ class TRU(Recipe):
     alternative that the tune side preferred and the evaluation side rejected (docs/results.md).
 
     The forget term is the registered term ``forget_loss`` (tru.unlearn.terms). Its parameters come
-    from TRU's own settings ``beta``, ``simnpo_beta`` and ``delta``, which run configs already set;
+    from TRU's own settings ``beta``, ``simnpo_beta``, ``delta`` and ``nll_cap``, which run configs already set;
     ``term_fields`` is the one place that says which setting feeds which parameter.
     """
 
@@ -367,6 +367,7 @@ class TRU(Recipe):
     beta: float = 0.1
     simnpo_beta: float = 4.5
     delta: float = 0.0
+    nll_cap: float = 5.0  # capped_ga: nats per token past which a forget token is pushed no further
     augment: str = "none"
     augment_share: float = 0.5
     anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
@@ -379,6 +380,7 @@ class TRU(Recipe):
     # (published 0.1 and 4.5), so each has a setting of its own.
     term_fields: ClassVar[dict[str, dict[str, str]]] = {
         "ga": {},
+        "capped_ga": {"nll_cap": "nll_cap"},
         "npo": {"beta": "beta"},
         "simnpo": {"beta": "simnpo_beta", "delta": "delta"},
     }

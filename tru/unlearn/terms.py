@@ -57,6 +57,19 @@ class GA(ForgetTerm):
         return losses.ga_loss(*ctx.log_probs(FORGET), normalizer=ctx.token_normalizer(FORGET))
 
 
+@register_term("capped_ga")
+@dataclass(frozen=True)
+class CappedGA(ForgetTerm):
+    nll_cap: float
+
+    def __post_init__(self):
+        if not self.nll_cap > 0:
+            raise ConfigError(f"forget loss 'capped_ga': nll_cap must be above 0 (nats per token), got {self.nll_cap}")
+
+    def compute(self, ctx):
+        return losses.capped_ga_loss(*ctx.log_probs(FORGET), cap=self.nll_cap, normalizer=ctx.token_normalizer(FORGET))
+
+
 @register_term("wga")
 @dataclass(frozen=True)
 class WGA(ForgetTerm):
