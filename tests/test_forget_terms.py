@@ -54,6 +54,10 @@ def old_forget_term(ctx, kind, *, beta, delta=0.0, nll_cap=0.0):
     if kind == "capped_ga":
         nll = torch.clamp(-ctx.log_probs("forget")[0], max=nll_cap) * ctx.mask
         return -nll.sum() / ctx.mask.sum()
+    if kind == "sequence_capped_ga":
+        lp, mask = ctx.log_probs("forget")
+        per_answer = torch.minimum(-lp.sum(-1), nll_cap * mask.sum(-1))
+        return -per_answer.sum() / mask.sum()
     if kind == "wga":
         return losses.wga_loss(*ctx.log_probs("forget"), beta=beta, normalizer=ctx.token_normalizer("forget"))
     seq_logp, lengths = ctx.sequence("forget")
@@ -69,6 +73,7 @@ def old_forget_term(ctx, kind, *, beta, delta=0.0, nll_cap=0.0):
 PARAMETERS = {
     "ga": {},
     "capped_ga": {"nll_cap": 2.5},
+    "sequence_capped_ga": {"nll_cap": 1.5},
     "wga": {"beta": 0.7},
     "npo": {"beta": 0.3},
     "simnpo": {"beta": 2.5, "delta": 0.4},
@@ -99,6 +104,9 @@ def test_terms_against_hand_computed_values():
     )
     assert terms.GA().compute(ctx).item() == pytest.approx(-(1 + 3 + 2) / 3)
     assert terms.CappedGA(nll_cap=2.0).compute(ctx).item() == pytest.approx(-(1 + 2 + 2) / 3)
+    # both answers' mean NLL (2) passes the cap 1.5: each counts as its tokens at 1.5
+    assert terms.SequenceCappedGA(nll_cap=1.5).compute(ctx).item() == pytest.approx(-(2 * 1.5 + 1.5) / 3)
+    assert terms.SequenceCappedGA(nll_cap=2.5).compute(ctx).item() == pytest.approx(-(1 + 3 + 2) / 3)
     # NPO, beta 0.1, sequence log p (-4, -2) against the reference (-3, -2): log ratios -1 and 0
     item1 = -(2 / 0.1) * -math.log(1 + math.exp(-0.1))
     item2 = (2 / 0.1) * math.log(2)
@@ -117,6 +125,7 @@ def test_only_npo_reads_precomputed_reference_log_probs():
     assert {name: t.precomputed_reference() for name, t in built.items()} == {
         "ga": (),
         "capped_ga": (),
+        "sequence_capped_ga": (),
         "wga": (),
         "npo": ("forget",),
         "simnpo": (),
@@ -127,7 +136,9 @@ def test_only_npo_reads_precomputed_reference_log_probs():
 def test_build_term_errors():
     with pytest.raises(ConfigError, match="nll_cap must be above 0"):
         terms.build_term("capped_ga", {"nll_cap": 0.0})
-    with pytest.raises(ConfigError, match="unknown forget loss 'kl'; choose one of ga, capped_ga, wga, npo, simnpo"):
+    with pytest.raises(
+        ConfigError, match="unknown forget loss 'kl'; choose one of ga, capped_ga, sequence_capped_ga, wga, npo, simnpo"
+    ):
         terms.build_term("kl", {})
     with pytest.raises(TypeError, match="'simnpo' needs the setting\\(s\\) delta"):
         terms.build_term("simnpo", {"beta": 1.0})
@@ -220,7 +231,9 @@ def test_user_facing_settings_are_unchanged():
     }
     assert recipe_settings(build_recipe("wga"))["beta"] == 1.0
     assert recipe_settings(build_recipe("ga")) == {"method": "ga"}
-    with pytest.raises(ConfigError, match="forget_loss must be one of ga, capped_ga, npo, simnpo, got 'wga'"):
+    with pytest.raises(
+        ConfigError, match="forget_loss must be one of ga, capped_ga, sequence_capped_ga, npo, simnpo, got 'wga'"
+    ):
         build_recipe("tru", {"forget_loss": "wga"})
 
 

@@ -99,6 +99,19 @@ def test_capped_ga_stops_pushing_a_token_past_its_cap():
     )
 
 
+def test_sequence_capped_ga_stops_pushing_an_answer_past_its_cap():
+    # answer 1: token NLLs 1 and 3 (mean 2, below the cap 2.5); answer 2: NLLs 4 and 6 (mean 5, past it)
+    log_probs = torch.tensor([[-1.0, -3.0], [-4.0, -6.0]], requires_grad=True)
+    mask = torch.ones(2, 2)
+    loss = losses.sequence_capped_ga_loss(log_probs, mask, cap=2.5)
+    assert loss.item() == pytest.approx(-(1.0 + 3.0 + 2 * 2.5) / 4)
+    loss.backward()
+    assert log_probs.grad.tolist() == [[pytest.approx(0.25), pytest.approx(0.25)], [0.0, 0.0]]
+    assert losses.sequence_capped_ga_loss(log_probs, mask, cap=50.0).item() == pytest.approx(
+        losses.ga_loss(log_probs, mask).item()
+    )
+
+
 def test_wga_weights_tokens_by_detached_probability():
     log_probs = torch.tensor([[LOG_HALF, LOG_QUARTER]], requires_grad=True)
     mask = torch.ones(1, 2)

@@ -47,6 +47,17 @@ def capped_ga_loss(log_probs, mask, cap: float, normalizer=None) -> torch.Tensor
     return -_mean((torch.clamp(-log_probs, max=cap) * mask).sum(), mask.sum(), normalizer)
 
 
+def sequence_capped_ga_loss(log_probs, mask, cap: float, normalizer=None) -> torch.Tensor:
+    """Gradient ascent that stops pushing an answer down once its mean NLL per token reaches ``cap``:
+    -(sum_i n_i * min(NLL_i / n_i, cap)) / sum_i n_i, with n_i answer i's tokens. Below the cap it is
+    ``ga_loss`` exactly; an answer past it adds a constant and no gradient, while every token of an
+    answer still below it keeps its push (the token-level cap stops the push token by token)."""
+    token_count = mask.sum(-1)
+    total_nll = -(log_probs * mask).sum(-1)
+    capped = torch.minimum(total_nll, cap * token_count)
+    return -_mean(capped.sum(), mask.sum(), normalizer)
+
+
 def wga_loss(log_probs, mask, beta: float = 1.0, normalizer=None) -> torch.Tensor:
     """Weighted GA: each token's log-probability weighted by p_t^beta (weights detached)."""
     weights = torch.exp(beta * log_probs).detach() * mask

@@ -367,7 +367,7 @@ class TRU(Recipe):
     beta: float = 0.1
     simnpo_beta: float = 4.5
     delta: float = 0.0
-    nll_cap: float = 5.0  # capped_ga: nats per token past which a forget token is pushed no further
+    nll_cap: float = 5.0  # capped_ga, sequence_capped_ga: NLL per token past which the push stops
     augment: str = "none"
     augment_share: float = 0.5
     anchors: int = len(TRAINING_ANCHORS)  # tru.unlearn.anchors: the whole training side of tru.data.anchors
@@ -381,6 +381,7 @@ class TRU(Recipe):
     term_fields: ClassVar[dict[str, dict[str, str]]] = {
         "ga": {},
         "capped_ga": {"nll_cap": "nll_cap"},
+        "sequence_capped_ga": {"nll_cap": "nll_cap"},
         "npo": {"beta": "beta"},
         "simnpo": {"beta": "simnpo_beta", "delta": "delta"},
     }

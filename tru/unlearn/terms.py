@@ -64,10 +64,21 @@ class CappedGA(ForgetTerm):
 
     def __post_init__(self):
         if not self.nll_cap > 0:
-            raise ConfigError(f"forget loss 'capped_ga': nll_cap must be above 0 (nats per token), got {self.nll_cap}")
+            raise ConfigError(
+                f"forget loss '{self.name}': nll_cap must be above 0 (nats per token), got {self.nll_cap}"
+            )
 
     def compute(self, ctx):
         return losses.capped_ga_loss(*ctx.log_probs(FORGET), cap=self.nll_cap, normalizer=ctx.token_normalizer(FORGET))
+
+
+@register_term("sequence_capped_ga")
+@dataclass(frozen=True)
+class SequenceCappedGA(CappedGA):
+    def compute(self, ctx):
+        return losses.sequence_capped_ga_loss(
+            *ctx.log_probs(FORGET), cap=self.nll_cap, normalizer=ctx.token_normalizer(FORGET)
+        )
 
 
 @register_term("wga")
