@@ -76,3 +76,28 @@ def test_bad_stage_order_is_a_config_error(tmp_path):
         run_stages([stages[2], stages[0]], tmp_path, log=lambda _: None)
     with pytest.raises(ConfigError, match="two stages"):
         run_stages([stages[0], stages[0]], tmp_path, log=lambda _: None)
+
+
+def test_a_changed_method_default_changes_the_unlearning_stage(tmp_path, monkeypatch):
+    """A release that changes a method's default recipe must not reuse runs trained with the old one."""
+    import dataclasses
+
+    from tru.pipeline.demo import demo_protocol
+    from tru.pipeline.protocol import protocol_stages
+    from tru.unlearn import methods
+
+    def tru_stage():
+        stages = protocol_stages(demo_protocol(tmp_path, "tiny-llama", fast=True))
+        return next(s for s in stages if s.name == "unlearn-tru")
+
+    before = tru_stage().settings
+    assert before["recipe"] == methods.recipe_settings(methods.build_recipe("tru"))
+
+    @dataclasses.dataclass
+    class NewDefault(methods.TRU):
+        nll_cap: float = 3.0
+
+    NewDefault.name = "tru"
+    monkeypatch.setitem(methods.METHODS, "tru", NewDefault)
+    after = tru_stage().settings
+    assert after["recipe"]["nll_cap"] == 3.0 and after != before

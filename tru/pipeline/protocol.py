@@ -49,6 +49,14 @@ def _settings(config) -> dict:
     return {k: v for k, v in config_dict(config).items() if k not in ("overwrite", "resume")}
 
 
+def _unlearn_settings(config: UnlearnConfig) -> dict:
+    """An unlearning run's settings plus its method's resolved recipe: a changed default of the method
+    (a new release's recipe) changes the fingerprint, so the run and everything measured on it are redone."""
+    from tru.unlearn.methods import build_recipe, recipe_settings
+
+    return {**_settings(config), "recipe": recipe_settings(build_recipe(config.method, config.set, config.preset))}
+
+
 def _finetune_stage(name: str, title: str, config: FinetuneConfig) -> Stage:
     def action(_resume: bool) -> None:
         from tru.train.finetune import finetune
@@ -126,7 +134,7 @@ def protocol_stages(p: Protocol) -> list[Stage]:
             Stage(
                 f"unlearn-{name}",
                 f"unlearning with {name} ({_steps(run)}, lr {run.lr:g})",
-                _settings(run),
+                _unlearn_settings(run),
                 Path(run.out) / "model",
                 _unlearn_action(run),
                 after=("data", *start_after),
