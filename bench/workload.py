@@ -65,7 +65,8 @@ def unlearn_config(args, method: str, overrides: dict | None = None, **settings)
         model=args.model,
         out="unused",
         method=method,
-        set=overrides or {},
+        # TRU's step timed with the GA forget term, the one the straightforward reference writes out
+        set={"forget_loss": "ga", **(overrides or {})} if method == "tru" else overrides or {},
         forget="tofu:forget01",
         retain="tofu:retain99",
         tofu=str(data / "tofu"),

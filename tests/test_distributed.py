@@ -101,7 +101,7 @@ def test_sharded_config_on_two_processes_equals_one(tmp_path, small_tofu, one_pr
     assert environment["distributed_type"] == distributed_type and environment["world_size"] == 2
     one = [json.loads(x) for x in (one_process / "losses.jsonl").read_text().splitlines()]
     two = [json.loads(x) for x in (tmp_path / config / "losses.jsonl").read_text().splitlines()]
-    for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_nll"):
+    for key in ("loss", "term/target_ce", "term/forget_sequence_capped_ga", "term/retain_nll"):
         assert two[0][key] == pytest.approx(one[0][key], abs=1e-5), key
     w1 = load_file(str(one_process / "model" / "model.safetensors"))
     w2 = load_file(str(tmp_path / config / "model" / "model.safetensors"))
@@ -118,7 +118,7 @@ def test_two_processes_equal_one(tmp_path, small_tofu, one_process):
     one = [json.loads(x) for x in (one_process / "losses.jsonl").read_text().splitlines()]
     two = [json.loads(x) for x in (tmp_path / "two" / "losses.jsonl").read_text().splitlines()]
     assert len(one) == len(two) == 2
-    for key in ("loss", "term/target_ce", "term/forget_ga", "term/retain_nll", "grad_norm"):
+    for key in ("loss", "term/target_ce", "term/forget_sequence_capped_ga", "term/retain_nll", "grad_norm"):
         assert two[0][key] == pytest.approx(one[0][key], abs=1e-5), key
     assert two[1]["loss"] == pytest.approx(one[1]["loss"], abs=1e-4)
     w1 = load_file(str(one_process / "model" / "model.safetensors"))

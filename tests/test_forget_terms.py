@@ -155,7 +155,8 @@ def test_build_term_errors():
         ("simnpo", {}, terms.SimNPO(beta=4.5, delta=0.0)),
         ("simnpo", {"beta": "0.5", "delta": "0.2"}, terms.SimNPO(beta=0.5, delta=0.2)),
         ("wga", {"beta": "2"}, terms.WGA(beta=2.0)),
-        ("tru", {}, terms.GA()),
+        ("tru", {}, terms.SequenceCappedGA(nll_cap=5.0)),
+        ("tru", {"forget_loss": "ga"}, terms.GA()),
         ("tru", {"forget_loss": "capped_ga", "nll_cap": "3"}, terms.CappedGA(nll_cap=3.0)),
         ("tru", {"forget_loss": "npo", "beta": "0.2", "simnpo_beta": "9"}, terms.NPO(beta=0.2)),
         (

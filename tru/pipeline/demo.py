@@ -5,9 +5,11 @@
 3. unlearns the person with TRU, GradDiff and NPO, each from the fine-tuned model with the same budget
    (40 steps, lr 5e-5, 4 items per stream: the CPU-sized budget docs/results.md chose with TRU's lam),
    each holding out a fifth of the forget and retain facts for its end-of-run scope check. TRU runs
-   with its defaults: paired template targets, anchors and lam=10 (the authors' 0.1 retain weight lets
-   the refusal spill onto retained questions on data this small). GradDiff and NPO keep their
-   published weights (gamma 1, alpha 1; NPO beta 0.1): the same optimiser budget, each method's own loss;
+   with its defaults: paired template targets, anchors, lam=10 (the authors' 0.1 retain weight lets
+   the refusal spill onto retained questions on data this small) and gradient ascent capped per answer
+   (six forget items for 40 steps are many epochs; uncapped, the forget answers turn to noise).
+   GradDiff and NPO keep their published weights (gamma 1, alpha 1; NPO beta 0.1): the same optimiser
+   budget, each method's own loss;
 4. evaluates every model on the TOFU suite (forget quality against the oracle, model utility, offline
    judge UQ/RQ, the generation metrics with intervals), attacks the unlearned ones (Spanish/Russian queries,
    paraphrases,

@@ -346,8 +346,10 @@ class RMU(Recipe):
 class TRU(Recipe):
     """Targeted Reasoning Unlearning: target CE + alpha * (forget GA-based term + lam * retain).
 
-    Defaults: each forget item's own target beside it (paired), a ten-fold retain weight, and the 60
-    training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors):
+    Defaults: each forget item's own target beside it (paired), a ten-fold retain weight, the 60
+    training-side anchors with their reference answers in half of the retain draws (tru.unlearn.anchors),
+    and gradient ascent that stops on an answer once its mean NLL per token reaches ``nll_cap``
+    (``sequence_capped_ga``; uncapped, a forget set of a few items trained for many epochs collapses):
     the recipe the decision rules in docs/results.md chose on a small model. ``--preset paper`` gives the
     authors' settings: weights 1.0 (target), 0.1 (forget), 0.1 (retain), the target drawn at random, no
     anchors. Both lay targets out in the authors' ``s1`` format; ``target_format=think-tags`` is the
@@ -361,7 +363,7 @@ class TRU(Recipe):
     target_weight: float = 1.0
     alpha: float = 0.1
     lam: float = 10.0
-    forget_loss: str = "ga"
+    forget_loss: str = "sequence_capped_ga"  # docs/results.md round 13: plain GA collapses a small forget set
     retain_loss: str = "nll"
     target_sampling: str = "paired"
     beta: float = 0.1
