@@ -136,6 +136,8 @@ def test_only_npo_reads_precomputed_reference_log_probs():
 def test_build_term_errors():
     with pytest.raises(ConfigError, match="nll_cap must be above 0"):
         terms.build_term("capped_ga", {"nll_cap": 0.0})
+    with pytest.raises(ConfigError, match="'sequence_capped_ga': nll_cap must be above 0"):
+        build_recipe("tru", {"nll_cap": "0"}).validate()  # TRU's default term, checked with the recipe
     with pytest.raises(
         ConfigError, match="unknown forget loss 'kl'; choose one of ga, capped_ga, sequence_capped_ga, wga, npo, simnpo"
     ):

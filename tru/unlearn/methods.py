@@ -437,6 +437,7 @@ class TRU(Recipe):
 
     def validate(self) -> None:
         super().validate()
+        self.forget_term()  # the term checks its own parameters (e.g. nll_cap above 0) before anything loads
         self.augmentation()
         if not 0 <= self.anchors <= len(TRAINING_ANCHORS):
             raise ConfigError(
