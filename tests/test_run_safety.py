@@ -155,6 +155,25 @@ def test_resume_of_an_unfinished_run_without_checkpoint_keeps_the_users_files(fi
     assert steps == [1, 2]
 
 
+def test_a_restart_from_step_0_clears_every_log_a_run_appends_to_and_nothing_else(tmp_path):
+    from tru.core.rundir import inspect_folder, prepare_run_dir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in (
+        "config.json",
+        "environment.json",
+        "validation.jsonl",
+        "anchors.jsonl",
+        "losses.jsonl",
+        "my-notes.txt",
+    ):
+        (run / name).write_text("old\n")
+    prepare_run_dir(inspect_folder(run), overwrite=False, restart=True)
+    assert sorted(p.name for p in run.iterdir()) == [".tru-run", "my-notes.txt"]
+    assert (run / "my-notes.txt").read_text() == "old\n"
+
+
 def assert_checkpoints_all_finite(out: Path):
     for marker in (out / "trainer").glob("checkpoint-*/.complete"):
         weights = load_file(str(marker.parent / "model.safetensors"))

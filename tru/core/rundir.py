@@ -27,6 +27,8 @@ RUN_OUTPUTS = (
     "reference_logps.json",
     "diverged.json",
     "scope_check.json",
+    "validation.jsonl",  # appended to during a run: a restart from step 0 must not continue the old rows
+    "anchors.jsonl",
     "trainer",
     "model",
 )
