@@ -129,7 +129,7 @@ def test_overwrite_replaces_a_run_after_validating(finished_run, small_tofu, cap
     assert snapshot(finished_run) == before  # a bad setting deletes nothing
     assert main(finetune_args(small_tofu, finished_run, "--overwrite", "--max-steps", "1", "--save-steps", "0")) == 0
     assert json.loads((finished_run / "summary.json").read_text())["steps"] == 1
-    assert not (finished_run / "my-notes.txt").exists()  # --overwrite names the run folder: all of it goes
+    assert (finished_run / "my-notes.txt").read_text() == "mine\n"  # the run's files are replaced, not the user's
 
 
 def test_output_folder_may_not_hold_an_input(tmp_path, finished_run, small_tofu, capsys):
@@ -169,7 +169,7 @@ def test_a_restart_from_step_0_clears_every_log_a_run_appends_to_and_nothing_els
         "my-notes.txt",
     ):
         (run / name).write_text("old\n")
-    prepare_run_dir(inspect_folder(run), overwrite=False, restart=True)
+    prepare_run_dir(inspect_folder(run), replace=True)
     assert sorted(p.name for p in run.iterdir()) == [".tru-run", "my-notes.txt"]
     assert (run / "my-notes.txt").read_text() == "old\n"
 

@@ -18,7 +18,7 @@ from tru.core.files import write_json
 
 RUN_MARKER = ".tru-run"
 LEGACY_RUN_FILES = ("config.json", "environment.json")
-# what a run writes; restarting an unfinished run from step 0 clears these and nothing else
+# what a run writes; replacing a run clears these and nothing else
 RUN_OUTPUTS = (
     "config.json",
     "environment.json",
@@ -31,6 +31,7 @@ RUN_OUTPUTS = (
     "anchors.jsonl",
     "trainer",
     "model",
+    ".model.partial",  # a final save cut short
 )
 
 
@@ -117,17 +118,17 @@ def check_inputs_outside(out: str | Path, inputs: dict[str, str]) -> None:
             )
 
 
-def prepare_run_dir(state: FolderState, *, overwrite: bool, restart: bool, keep: tuple[str, ...] = ()) -> Path:
+def prepare_run_dir(state: FolderState, *, replace: bool, keep: tuple[str, ...] = ()) -> Path:
     """Make the folder ready for a run that starts at step 0 (checked by ``check_output_folder`` first).
 
-    ``overwrite`` empties a run folder; ``restart`` (an unfinished run resumed with no complete
-    checkpoint) removes only what a run writes, so a user's own files next to it stay. ``keep`` names
-    entries never removed (the run's lock)."""
+    ``replace`` (``--overwrite``, or an unfinished run resumed with no complete checkpoint) removes what
+    a run writes and nothing else. ``keep`` names entries never removed (the run's lock)."""
     path = state.path
     path.mkdir(parents=True, exist_ok=True)
-    if state.is_run and (overwrite or restart):
-        doomed = [n for n in state.entries if n not in keep and (overwrite or n in RUN_OUTPUTS)]
-        for name in doomed:
+    if state.is_run and replace:
+        for name in state.entries:
+            if name in keep or name not in RUN_OUTPUTS:
+                continue
             target = path / name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)

@@ -50,7 +50,7 @@ class TrainConfig(ModelFields):
     """Settings shared by every command that trains a model."""
 
     out: str = setting("", "run directory to create")
-    overwrite: bool = setting(False, "replace an existing run directory")
+    overwrite: bool = setting(False, "replace the tru run in --out (its own files only; yours there stay)")
     epochs: float = setting(10.0, "training epochs (over the forget set for unlearning)")
     max_steps: int = setting(-1, "stop after this many optimizer steps (overrides epochs when > 0)")
     lr: float = setting(1e-5, "learning rate (AdamW)")

@@ -204,7 +204,7 @@ def open_run(config: TrainConfig, extra: dict, inputs: dict[str, str], command: 
                         f"tru: no complete checkpoint in {run_dir}; the run starts again from step 0 "
                         f"(only its own files are replaced: {', '.join(RUN_OUTPUTS)})"
                     )
-                prepare_run_dir(folder, overwrite=config.overwrite, restart=resuming, keep=(LOCK_NAME,))
+                prepare_run_dir(folder, replace=config.overwrite or resuming, keep=(LOCK_NAME,))
                 write_json(run_dir / "config.json", record)
             write_environment(
                 run_dir,
