@@ -515,11 +515,16 @@ def split_method_spec(spec: str) -> tuple[str, str]:
     """``METHOD@PRESET`` (e.g. ``tru@paper``, a benchmark column beside plain ``tru``) as (method, preset);
     a bare method name has no preset. Both are checked against the registry."""
     method, _, preset = spec.partition("@")
-    if method not in METHODS:
-        raise ConfigError(f"unknown method '{method}' in '{spec}'; choose one of {', '.join(sorted(METHODS))}")
+    _method_class(method, f" in '{spec}'")
     if "@" in spec:
         _check_preset(method, preset)
     return method, preset
+
+
+def _method_class(method: str, where: str = "") -> type[Recipe]:
+    if method not in METHODS:
+        raise ConfigError(f"unknown method '{method}'{where}; choose one of {', '.join(sorted(METHODS))}")
+    return METHODS[method]
 
 
 def _check_preset(method: str, preset: str) -> None:
@@ -531,9 +536,7 @@ def _check_preset(method: str, preset: str) -> None:
 def build_recipe(method: str, overrides: dict[str, object] | None = None, preset: str = "") -> Recipe:
     """Instantiate a method with a preset's settings, then hyper-parameter overrides (strings are
     converted by field type)."""
-    if method not in METHODS:
-        raise ConfigError(f"unknown method '{method}'; choose one of {', '.join(sorted(METHODS))}")
-    cls = METHODS[method]
+    cls = _method_class(method)
     if preset:
         _check_preset(method, preset)
     known = {f.name: f.default for f in dataclasses.fields(cls)}
