@@ -292,7 +292,12 @@ def test_cli_eval_only_method_and_overwrite(inputs, capsys):
     assert len(data["methods"][0]["examples"]["forget"]) == 1
     assert main(args) == 2  # exists, no --overwrite
     assert "exists" in capsys.readouterr().err
+    figures = set(data["figures"].values())
+    (out / "notes.txt").write_text("mine\n")
+    (out / figures.pop()).write_bytes(b"an old figure")
     assert main(args + ["--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine\n"  # the user's file stays; the report's own are new
+    assert all((out / f).read_bytes() != b"an old figure" for f in data["figures"].values())
     assert main(["report", "--out", str(tmp_path / "x")]) == 2
     with pytest.raises(ConfigError):
         build_report(ReportConfig(runs={"a": "1,2,3,4"}, out=str(tmp_path / "y")))

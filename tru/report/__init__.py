@@ -31,6 +31,22 @@ def reading_notes(rows) -> list[str]:
     return notes
 
 
+REPORT_FILES = ("report.json", "report.md", "report.html")
+
+
+def _users_entries(folder: Path) -> list[Path]:
+    """What a user put in an earlier report's folder: everything but its report files and the figures
+    its report.json names. A replaced report keeps them."""
+    import json
+
+    try:
+        figures = set(json.loads((folder / "report.json").read_text(encoding="utf-8")).get("figures", {}).values())
+    except (OSError, ValueError, AttributeError):
+        figures = set()
+    made = set(REPORT_FILES) | figures
+    return [p for p in sorted(folder.iterdir()) if p.name not in made]
+
+
 def build_report(config: ReportConfig) -> Path:
     """Read every method's folders, then write the report into a temporary folder and move it to
     config.out in one rename, so a failure never leaves a half-written report."""
@@ -60,6 +76,12 @@ def build_report(config: ReportConfig) -> Path:
         (tmp / "report.md").write_text(render_markdown(model), encoding="utf-8")
         (tmp / "report.html").write_text(render_html(model, tmp), encoding="utf-8")
         if out.exists():
+            kept = _users_entries(out)
+            clash = [p.name for p in kept if (tmp / p.name).exists()]
+            if clash:
+                raise ConfigError(f"{out / clash[0]} is not from the earlier report, and the new one writes it; move it")
+            for entry in kept:
+                os.replace(entry, tmp / entry.name)
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, old / out.name)
             os.replace(tmp, out)

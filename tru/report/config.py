@@ -19,7 +19,7 @@ class ReportConfig:
         metavar="NAME=RUN_DIR,EVAL_DIR[,ATTACK_DIR]",
     )
     out: str = setting("", "output folder (report.html, report.md, report.json, PNGs)")
-    overwrite: bool = setting(False, "replace an existing output folder")
+    overwrite: bool = setting(False, "replace an earlier report in --out (your other files there stay)")
     examples: int = setting(3, "example answers per method and side (forget, retain)")
     title: str = setting("tru report", "report title")
     reference: str = setting(
