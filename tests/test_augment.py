@@ -149,28 +149,3 @@ def test_tru_recipe_exposes_its_augmentation():
     assert build_recipe("graddiff").augmentation() is None
     with pytest.raises(ConfigError, match="augmentation source"):
         build_recipe("tru", {"augment": "typo"})
-
-
-def test_anchors_are_wrapped_like_the_retain_questions(tiny_tokenizer):
-    """A wrapper seen only around forget questions would teach "refuse when wrapped"; the out-of-scope
-    anchors get the same wordings as the retain questions, each with its own answer."""
-    anchors = [QAItem(question=f"What is the capital of country {i}?", answer=f"City {i}.") for i in range(3)]
-    retain = [QAItem(question="Where was Bo Lark born?", answer="In Oslo.")]
-
-    def build(augmentation):
-        sources = StreamSources(forget=[ITEM], retain=retain, anchors=anchors)
-        return UnlearnDataset(
-            sources, ChatFormatter(tiny_tokenizer, 256), ("retain",), seed=1, augmentation=augmentation, anchor_share=1.0
-        )
-
-    plain, wrapped = build(None), build(Augmentation(("wrappers",), share=1.0))
-    wordings = {w.fill(a.question): a.answer for w in TRAINING_WRAPPERS for a in anchors}
-    for epoch in range(5):
-        plain.set_epoch(epoch)
-        wrapped.set_epoch(epoch)
-        assert "capital of country" in _prompt(plain, plain.stream_example("retain", 0))
-        drawn = wrapped.stream_example("retain", 0)
-        prompt = _prompt(wrapped, drawn)
-        answer = wrapped.formatter.tokenizer.decode([t for t, y in zip(drawn.input_ids, drawn.labels) if y != -100])
-        matched = [q for q in wordings if q in prompt]
-        assert matched and wordings[matched[0]] in answer

@@ -4,8 +4,7 @@ A refusal learned on the forget questions' exact wording is a surface pattern: t
 those strings, not the subject, and a rephrased, translated or wrapped question gets through, while
 a wrapper seen only around forget questions teaches "refuse when wrapped". So each forget question's
 reasoning target is also trained behind other wordings of the same question, and each retain
-question and out-of-scope anchor, with its true answer, behind the same wordings: a wrapped question
-is then answered as well as refused, and only its subject tells the two apart.
+question, with its true answer, behind the same wordings.
 
 Sources of wordings (``Augmentation.sources``):
 - ``wrappers``: the training side of tru.data.wrappers (families disjoint from the jailbreak

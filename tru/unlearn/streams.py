@@ -4,8 +4,8 @@ StreamCollator, tru/modeling/collate.py).
 Each index is a forget item. A retain item, a reasoning target and an "I don't know" refusal are
 attached to it, drawn from a generator seeded by (seed, epoch, index): the same on every process
 and every rerun, different across epochs. Targets can instead be paired with their forget item.
-With an augmentation (tru.unlearn.augment), a drawn target, retain example or anchor is sometimes one
-of its other wordings, from the same seeded generator. With anchors (tru.unlearn.anchors), a retain draw is,
+With an augmentation (tru.unlearn.augment), a drawn target or retain example is sometimes one of its
+other wordings, from the same seeded generator. With anchors (tru.unlearn.anchors), a retain draw is,
 with probability ``anchor_share``, an anchor question with its answer instead; the retain
 items keep the rest of the draws, however many anchors there are.
 """
@@ -97,7 +97,7 @@ class UnlearnDataset(torch.utils.data.Dataset):
 
     def _variant_encodings(self, stream: str, index: int) -> list[Encoded]:
         """The other wordings of target ``index`` (its forget item's, with the same reasoning and
-        refusal), or of retain item or anchor ``index`` (with its answer)."""
+        refusal) or of retain item ``index`` (with its answer)."""
         key = (stream, index)
         if key not in self._variants:
             aug = self.augmentation
@@ -108,8 +108,7 @@ class UnlearnDataset(torch.utils.data.Dataset):
                     for q in aug.questions(self.sources.forget[index])
                 ]
             else:
-                source = self.sources.anchors if stream == "anchor" else self.sources.retain
-                self._variants[key] = [self.formatter.qa(q, a) for q, a in aug.qa_pairs(source[index])]
+                self._variants[key] = [self.formatter.qa(q, a) for q, a in aug.qa_pairs(self.sources.retain[index])]
         return self._variants[key]
 
     def _maybe_variant(self, stream: str, index: int, original: Encoded, rng: random.Random) -> Encoded:
@@ -144,8 +143,7 @@ class UnlearnDataset(torch.utils.data.Dataset):
             return self._forget[index]
         if stream == "retain":
             if self.anchor_share and rng.random() < self.anchor_share:
-                pick = rng.randrange(len(self._anchors))
-                return self._maybe_variant("anchor", pick, self._anchors[pick], rng)
+                return self._anchors[rng.randrange(len(self._anchors))]
             pick = rng.randrange(len(self._retain))
             return self._maybe_variant("retain", pick, self._retain[pick], rng)
         if stream == "target":
