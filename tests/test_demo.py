@@ -58,3 +58,13 @@ def test_fast_demo_compares_methods_writes_the_report_and_reuses_every_stage(tmp
     second = capsys.readouterr().out
     assert [p.stat().st_mtime_ns for p in cached] == mtimes
     assert "15 of 15 stages reused" in second and second.count(": reused (finished earlier") == 15
+
+    # a stage redone (here: as if interrupted) replaces its run's own files, never the user's beside them
+    notes = root / "unlearn" / "tru" / "my-notes.txt"
+    notes.write_text("mine\n")
+    marker = root / "stages" / "unlearn-tru.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "finished": False}))
+    run_demo(str(tmp_path / "demo"), model="tiny-llama", fast=True)
+    third = capsys.readouterr().out
+    assert "unlearning with tru (" in third and "(starting over after an interruption)" in third
+    assert notes.read_text() == "mine\n" and (root / "unlearn" / "tru" / "model").is_dir()
