@@ -79,7 +79,7 @@ def build_report(config: ReportConfig) -> Path:
             kept = _users_entries(out)
             clash = [p.name for p in kept if (tmp / p.name).exists()]
             if clash:
-                raise ConfigError(f"{out / clash[0]} is not from the earlier report, and the new one writes it; move it")
+                raise ConfigError(f"{out / clash[0]} is not the earlier report's, and the new one writes it; move it")
             for entry in kept:
                 os.replace(entry, tmp / entry.name)
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
