@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -37,8 +38,6 @@ REPORT_FILES = ("report.json", "report.md", "report.html")
 def _users_entries(folder: Path) -> list[Path]:
     """What a user put in an earlier report's folder: everything but its report files and the figures
     its report.json names. A replaced report keeps them."""
-    import json
-
     try:
         figures = set(json.loads((folder / "report.json").read_text(encoding="utf-8")).get("figures", {}).values())
     except (OSError, ValueError, AttributeError):
