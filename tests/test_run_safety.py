@@ -155,7 +155,7 @@ def test_resume_of_an_unfinished_run_without_checkpoint_keeps_the_users_files(fi
     assert steps == [1, 2]
 
 
-def test_a_restart_from_step_0_clears_every_log_a_run_appends_to_and_nothing_else(tmp_path):
+def test_replacing_a_run_clears_every_file_a_run_writes_and_nothing_else(tmp_path):
     from tru.core.rundir import inspect_folder, prepare_run_dir
 
     run = tmp_path / "run"
